@@ -1,0 +1,295 @@
+"""Custom components for the pieces of the Codefresh API that manifest.yaml cannot express.
+
+Each class is a small dataclass that subclasses a CDK interface and is referenced from manifest.yaml by its
+`class_name`. Everything else (streams, requester, selectors, error policy, cursors) lives in the manifest.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import uuid
+from dataclasses import InitVar, dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable, List, Mapping, MutableMapping, Optional, Union
+
+import orjson
+import requests
+
+from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.declarative.extractors.record_extractor import RecordExtractor
+from airbyte_cdk.sources.declarative.extractors.record_selector import extracted_record_count
+from airbyte_cdk.sources.declarative.migrations.state_migration import StateMigration
+from airbyte_cdk.sources.declarative.requesters.error_handlers import DefaultErrorHandler
+from airbyte_cdk.sources.declarative.requesters.paginators.strategies.pagination_strategy import (
+    PaginationStrategy,
+)
+from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy
+from airbyte_cdk.sources.streams.http.error_handlers.response_models import (
+    ErrorResolution,
+    ResponseAction,
+)
+from airbyte_cdk.sources.types import Config, Record, StreamSlice
+
+logger = logging.getLogger("airbyte")
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Paging: the cursor-backed pages of /workflow (builds) and /images
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CursorBackedPageIncrement(PaginationStrategy):
+    """Pages 1, 2, 3 ... of one listing, all sent with one `X-Pagination-Session-Id`.
+
+    Codefresh keeps a server-side cursor per pagination session: pages must be read in order, and readers that do not
+    send their own session id share one cursor per API key (REFERENCE.md, "cursor-backed pages"). The page token is
+    therefore `{"page": n, "session_id": <uuid>}`; a fresh session starts with every listing (every stream slice, and
+    every restart of a slice), and the requester sends `page` and the header from the token. The listing ends when
+    `pagination.nextPage` is false or a page has no records.
+    """
+
+    config: Config
+    parameters: InitVar[Mapping[str, Any]]
+    page_size: Union[int, str] = 100
+
+    @property
+    def initial_token(self) -> Mapping[str, Any]:
+        # A property, evaluated once per listing by the paginator, so each listing gets its own session.
+        return {"page": 1, "session_id": f"source-codefresh-{uuid.uuid4()}"}
+
+    def next_page_token(
+        self,
+        response: requests.Response,
+        last_page_size: int,
+        last_record: Optional[Record],
+        last_page_token_value: Optional[Any],
+        page_size_override: Optional[int] = None,
+        stream_slice: Optional[StreamSlice] = None,
+    ) -> Optional[Mapping[str, Any]]:
+        # Count the records the API returned, not the ones a client-side filter kept.
+        if extracted_record_count(response, default=last_page_size) == 0:
+            return None
+        try:
+            pagination = response.json().get("pagination") or {}
+        except (ValueError, AttributeError):
+            return None
+        if not pagination.get("nextPage"):
+            return None
+        token = last_page_token_value if isinstance(last_page_token_value, Mapping) else self.initial_token
+        return {"page": int(token["page"]) + 1, "session_id": token["session_id"]}
+
+    def get_page_size(self) -> Optional[int]:
+        return int(self.page_size)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Error policy: Retry-After in both of its forms, and 200 answers that are not the JSON we expect
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RetryAfterBackoffStrategy(BackoffStrategy):
+    """Waits as long as `Retry-After` asks, in seconds or as an HTTP date, capped at `max_wait_seconds`.
+
+    The CDK's WaitTimeFromHeader reads numbers only and stops the stream above its cap; Codefresh documents neither
+    the header nor its form, so both forms are honoured and a long wait is shortened to the cap instead of failing.
+    Without the header this returns None and the next strategy (exponential backoff) decides.
+    """
+
+    config: Config
+    parameters: InitVar[Mapping[str, Any]]
+    max_wait_seconds: Union[float, str] = 300
+
+    def backoff_time(
+        self,
+        response_or_exception: Optional[Union[requests.Response, requests.RequestException]],
+        attempt_count: int,
+    ) -> Optional[float]:
+        if not isinstance(response_or_exception, requests.Response):
+            return None
+        wait = parse_retry_after(response_or_exception.headers.get("Retry-After"))
+        if wait is None:
+            return None
+        # Never 0: the HTTP client treats a zero wait as "no wait given" and falls back to exponential backoff.
+        return min(max(wait, 1.0), float(self.max_wait_seconds))
+
+
+def parse_retry_after(value: Optional[str], now: Optional[datetime] = None) -> Optional[float]:
+    """Seconds to wait for a `Retry-After` value (`"120"` or `"Wed, 21 Oct 2026 07:28:00 GMT"`), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max((when - (now or datetime.now(timezone.utc))).total_seconds(), 0.0)
+
+
+@dataclass
+class CodefreshErrorHandler(DefaultErrorHandler):
+    """The manifest's error policy, plus one check the CDK does not make: a 2xx answer must be the JSON we expect.
+
+    The CDK's JSON decoder reads an unparsable body as an empty page, which would silently lose data when a proxy
+    answers with a login page or a body is cut off. Here:
+    - a body that is not JSON at all (HTML, text) fails at once as a config error: it will not fix itself, and it
+      usually means `base_url` points at something that is not the Codefresh API;
+    - a JSON body that does not parse (cut off) is retried like a transient server error;
+    - JSON without the envelope key the stream reads its records from (`$parameters.records_key`, dotted for
+      nested keys such as `workflows.docs`) fails, naming what was missing.
+    Every message says what was received, never the request headers (they hold the API key).
+    """
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        super().__post_init__(parameters)
+        self._records_path: List[str] = [key for key in str(parameters.get("records_key") or "").split(".") if key]
+        self._stream_name: str = str(parameters.get("name") or "")
+
+    def interpret_response(
+        self, response_or_exception: Optional[Union[requests.Response, Exception]]
+    ) -> ErrorResolution:
+        if isinstance(response_or_exception, requests.Response) and 200 <= response_or_exception.status_code < 300:
+            resolution = self._check_body(response_or_exception)
+            if resolution:
+                return resolution
+        return super().interpret_response(response_or_exception)
+
+    def _check_body(self, response: requests.Response) -> Optional[ErrorResolution]:
+        where = f"{response.request.method if response.request else 'GET'} {_url_without_query(response.url)}"
+        content_type = response.headers.get("Content-Type", "")
+        content = response.content or b""
+        try:
+            body = orjson.loads(content)
+        except orjson.JSONDecodeError:
+            received = f"{content_type or 'no Content-Type'}, {len(content):,} bytes starting {_preview(content)!r}"
+            if "json" in content_type.lower():
+                return ErrorResolution(
+                    response_action=ResponseAction.RETRY,
+                    failure_type=FailureType.transient_error,
+                    error_message=(
+                        f"Codefresh answered {where} with a JSON body that does not parse ({received}), probably cut "
+                        "off on the way; retrying. If this persists, check the network path to Codefresh."
+                    ),
+                )
+            return ErrorResolution(
+                response_action=ResponseAction.FAIL,
+                failure_type=FailureType.config_error,
+                error_message=(
+                    f"Codefresh answered {where} with something that is not JSON ({received}). Check that base_url "
+                    "is the Codefresh API root (https://g.codefresh.io/api, or https://<your-host>/api on premises) "
+                    "and that no proxy or login page is in between."
+                ),
+            )
+        node: Any = body
+        for key in self._records_path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, (list, dict)):
+            return None
+        return ErrorResolution(
+            response_action=ResponseAction.FAIL,
+            failure_type=FailureType.system_error,
+            error_message=(
+                f"Codefresh answered {where} with JSON that has no '{'.'.join(self._records_path) or 'records'}' "
+                f"list (top-level keys: {sorted(body)[:8] if isinstance(body, dict) else type(body).__name__}), so "
+                f"stream '{self._stream_name}' cannot read it. The API may have changed; please report this."
+            ),
+        )
+
+
+def _url_without_query(url: Optional[str]) -> str:
+    return (url or "").split("?", 1)[0]
+
+
+def _preview(content: bytes, length: int = 60) -> str:
+    return " ".join(content[:length].decode("utf-8", errors="replace").split())
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Incremental state
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CursorStartsAfterState(StateMigration):
+    """Starts a sync one unit after the state's cursor value, so the record that set it is not emitted again.
+
+    The state holds the cursor value of the newest record emitted so far; the CDK starts the next sync *at* that value
+    and the API's time filters are inclusive, so that record would come back in every sync. Moving the start by the
+    cursor's unit (1 ms for Codefresh timestamps) excludes exactly that record and nothing newer: Codefresh timestamps
+    have millisecond precision. A sync that finds nothing new keeps the moved value, which only ever moves the start
+    by 1 ms per empty sync, far less than the time between two syncs.
+    """
+
+    cursor_field: str
+    datetime_format: str
+    config: Config
+    parameters: InitVar[Mapping[str, Any]]
+    unit_milliseconds: Union[int, str] = 1
+
+    def should_migrate(self, stream_state: Mapping[str, Any]) -> bool:
+        return bool(stream_state) and self.cursor_field in stream_state and "state_type" not in stream_state
+
+    def migrate(self, stream_state: Mapping[str, Any]) -> Mapping[str, Any]:
+        value = stream_state[self.cursor_field]
+        moved: MutableMapping[str, Any] = dict(stream_state)
+        moved[self.cursor_field] = _shift_cursor_value(value, self.datetime_format, int(self.unit_milliseconds))
+        return moved
+
+
+def _shift_cursor_value(value: Any, datetime_format: str, milliseconds: int) -> Any:
+    if datetime_format == "%ms":
+        return int(value) + milliseconds
+    parsed = _parse_iso(str(value))
+    if parsed is None:
+        return value
+    return _format_iso_ms(parsed + timedelta(milliseconds=milliseconds))
+
+
+def _parse_iso(value: str) -> Optional[datetime]:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _format_iso_ms(value: datetime) -> str:
+    value = value.astimezone(timezone.utc)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Per-build details
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BuildStepsExtractor(RecordExtractor):
+    """One record per step of a build, from `GET /workflow/{id}/context-revision`.
+
+    The answer is a list of context revisions; the last one holds `context.stepsMetadata`, an object keyed by step
+    name. Each value becomes a record with the step's `name` added; the pseudo-step `Initializing` (a duplicate of
+    `Initializing Process`) is left out. A build terminated before it started has no revision and yields no steps.
+    """
+
+    config: Config
+    parameters: InitVar[Mapping[str, Any]]
+    skipped_steps: List[str] = field(default_factory=lambda: ["Initializing"])
+
+    def extract_records(self, response: requests.Response) -> Iterable[MutableMapping[str, Any]]:
+        revisions = response.json()
+        if not isinstance(revisions, list) or not revisions:
+            return
+        last = revisions[-1] if isinstance(revisions[-1], Mapping) else {}
+        steps = ((last.get("context") or {}).get("stepsMetadata")) or {}
+        for name, step in steps.items():
+            if name in self.skipped_steps or not isinstance(step, Mapping):
+                continue
+            yield {"name": name, **step}
