@@ -1,0 +1,74 @@
+"""Run the Codefresh sandbox from the command line.
+
+    python -m integration_tests.sandbox [--host 127.0.0.1] [--port 8765] [--builds 500] [--seed 42]
+                                        [--latency-ms 0] [--fault JSON ...] [--verbose]
+
+Prints exactly one line, `SANDBOX_BASE_URL=http://127.0.0.1:<port>/api`, then serves until SIGINT or SIGTERM.
+`--port 0` picks a free port. `--fault` takes one rule (a JSON object) or a list of rules; it may repeat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from typing import Any, List, Optional
+
+from .data import DEFAULT_ANCHOR, SandboxConfig
+from .server import SandboxServer
+
+
+def _rules(values: List[str]) -> List[Any]:
+    rules: List[Any] = []
+    for text in values:
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise SystemExit(f"--fault: not JSON ({exc}): {text}")
+        rules.extend(value if isinstance(value, list) else [value])
+    return rules
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m integration_tests.sandbox", description=__doc__.splitlines()[0])
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    ap.add_argument("--builds", type=int, default=SandboxConfig.builds)
+    ap.add_argument("--seed", type=int, default=SandboxConfig.seed)
+    ap.add_argument("--anchor", default=DEFAULT_ANCHOR, help="the data's 'now' (ISO-8601)")
+    ap.add_argument("--latency-ms", type=float, default=0.0)
+    ap.add_argument("--run-polls", type=int, default=SandboxConfig.run_polls_to_finish,
+                    help="GET /builds/{id} polls until a pipeline run is finished")
+    ap.add_argument("--fault", action="append", default=[], metavar="JSON", help="a fault rule (repeatable)")
+    ap.add_argument("--verbose", action="store_true", help="log one line per request (never headers)")
+    args = ap.parse_args(argv)
+
+    config = SandboxConfig(host=args.host, port=args.port, builds=args.builds, seed=args.seed, anchor=args.anchor,
+                           latency_ms=args.latency_ms, run_polls_to_finish=args.run_polls,
+                           faults=_rules(args.fault), verbose=args.verbose)
+    try:
+        server = SandboxServer(config)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    server.start()
+    print(f"SANDBOX_BASE_URL={server.base_url}", flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""Audit family: the account's audit log (the limited key gets 403).
+
+    GET /audit      page/pageSize   {"data": [...]}
+        page from 1; pageSize defaults to 25, capped at 100; from/to = epoch milliseconds bounding `createdAt`
+        (both inclusive). Newest first. `id` is a number.
+"""
+
+from __future__ import annotations
+
+import bisect
+from typing import Any, Dict
+
+from .common import DAY_MS, Collection, Gen, Request, Response, bad_request, capped_limit, iso, raw_json, route
+
+# (entity, action, method, url template, status)
+ACTIONS = [
+    ("pipeline", "update", "PUT", "/api/pipelines/{name}", 200),
+    ("pipeline", "create", "POST", "/api/pipelines", 201),
+    ("pipeline", "run", "POST", "/api/pipelines/run/{name}", 200),
+    ("pipeline", "delete", "DELETE", "/api/pipelines/{name}", 200),
+    ("build", "terminate", "DELETE", "/api/progress/{id}", 200),
+    ("build", "approve", "POST", "/api/workflow/{id}/pending-approval/approve", 200),
+    ("project", "create", "POST", "/api/projects", 201),
+    ("context", "update", "PUT", "/api/contexts/{name}", 200),
+    ("user", "login", "POST", "/api/auth/login", 200),
+    ("user", "invite", "POST", "/api/accounts/{id}/adduser/{name}", 200),
+    ("apiKey", "create", "POST", "/api/auth/key", 201),
+    ("trigger", "create", "POST", "/api/hermes/triggers/{name}", 201),
+    ("pipeline", "update", "PUT", "/api/pipelines/{name}", 403),
+]
+
+
+def make_entry(g: Gen, i: int, created: int, data: Any) -> Dict[str, Any]:
+    entity, action, method, url, status = ACTIONS[int(g.rng.random() ** 1.3 * len(ACTIONS))]
+    user = g.pick(data.users.records)
+    pipelines = data.pipeline_infos
+    p = g.pick(pipelines) if pipelines else None
+    entity_id = p.id if entity == "pipeline" and p else g.oid(created)
+    entity_name = p.name if entity == "pipeline" and p else {
+        "build": f"build {entity_id[:8]}", "project": "platform-009", "context": "shared-config",
+        "user": user["userName"], "apiKey": "ci-readonly", "trigger": "registry push"}.get(entity, entity)
+    name = entity_name.replace("/", "%2F")
+    req_url = url.replace("{name}", name).replace("{id}", entity_id)
+    req_body = None if method == "DELETE" else {"name": entity_name, "sandbox": True} \
+        if action != "login" else {"provider": "github"}
+    return {
+        "id": 1_000_001 + i,
+        "createdAt": iso(created),
+        "accountId": data.account_id,
+        "userId": user["_id"],
+        "userName": user["userName"],
+        "userEmail": user["email"],
+        "action": action,
+        "entity": entity,
+        "entityId": entity_id,
+        "entityName": entity_name,
+        "correlationId": f"{g.hex(8)}-{g.hex(4)}-{g.hex(4)}-{g.hex(4)}-{g.hex(12)}",
+        "ip": f"10.{g.randint(0, 255)}.{g.randint(0, 255)}.{g.randint(1, 254)}",
+        "req_url": req_url,
+        "req_query": {} if g.chance(0.8) else {"force": "false"},
+        "req_params": {"name": entity_name} if "{name}" in url else {"id": entity_id} if "{id}" in url else {},
+        "req_body": req_body,
+        "res_body": {"status": status, "message": "Forbidden"} if status == 403 else
+        ({"id": entity_id} if g.chance(0.7) else None),
+        "rs_status": status,
+    }
+
+
+def generate(g: Gen, cfg: Any, data: Any) -> None:
+    span = cfg.build_days * DAY_MS
+    createds = sorted(g.anchor_ms - span + int(g.rng.random() * (span - 1_000)) for _ in range(cfg.audit))
+    for i in range(1, len(createds)):
+        if createds[i] <= createds[i - 1]:
+            createds[i] = createds[i - 1] + 1
+    data.audit = Collection([make_entry(g, i, c, data) for i, c in enumerate(createds)])  # oldest first
+    data.audit_ms = createds
+
+
+def _ms_arg(req: Request, name: str) -> Any:
+    raw = req.arg(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise bad_request(f"Invalid '{name}': {raw!r} is not a number of milliseconds since the epoch")
+
+
+def list_audit(req: Request) -> Response:
+    audit = req.data.audit
+    page = req.int_arg("page", 1, minimum=1)
+    size = capped_limit(req, "pageSize", default=25)
+    lo_ms, hi_ms = _ms_arg(req, "from"), _ms_arg(req, "to")
+    lo = 0 if lo_ms is None else bisect.bisect_left(req.data.audit_ms, lo_ms)
+    hi = len(audit) if hi_ms is None else bisect.bisect_right(req.data.audit_ms, hi_ms)
+    newest_first = range(hi - 1, lo - 1, -1)
+    window = newest_first[(page - 1) * size: page * size]
+    return raw_json(audit.wrap(b'{"data":[', window, b"]}"))
+
+
+ROUTES = [route("GET", "/audit", list_audit, restricted=True)]

@@ -1,0 +1,419 @@
+"""Builds family: the build list, one build, its context revisions (per-step data) and annotations.
+
+    GET /workflow                            cursor pages   {"workflows": {"docs": [...]}, "pagination": {...}}
+        limit (<= 100), page = 1, 2, 3 ...; startDate/endDate bound `created`; status, pipeline (ids),
+        branchName, revision, trigger, pipelineTriggerId filter. Newest first.
+    GET /builds/{id}                         object         the list item + userYamlDescriptor, finalWorkflowYaml,
+                                                            steps[], exposedVariables, exportedVariables
+    GET /workflow/{id}/context-revision      bare array     revisions; the last one has context.stepsMetadata
+    GET /annotations                         bare array     {_id, accountId, entityId, entityType, entityName,
+                                                            key, value, __v}; filters entityType, entityId, key,
+                                                            value, id
+
+The build state (status changes of pipeline runs, `advance()`) lives in `data.SandboxData`; this module knows the
+shapes. Details and revisions are generated on demand from a per-build seed, so they are always the same for the
+same build state.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Dict, List, Optional
+
+from .common import (DAY_MS, HOUR_MS, MINUTE_MS, Gen, Request, Response, bad_request, capped_limit,
+                     envelope, iso, json_response, not_found, parse_bound, parse_iso_ms, raw_json, route, BRANCHES)
+
+UNFINISHED_STATUSES = ["pending", "elected", "running", "pending-approval", "delayed"]
+TERMINAL_STATUSES = ("success", "error", "terminated")
+PSEUDO_STEPS = ("Initializing Process", "Initializing")
+
+
+class BuildState:
+    """One build: `doc` is exactly what the list returns; the rest drives its details and lifecycle."""
+    __slots__ = ("index", "doc", "seed", "pipeline", "cut", "final_cut", "final_status", "polls", "is_run",
+                 "created_ms", "started_ms", "finished_ms")
+
+    def __init__(self, **kw: Any):
+        for k in self.__slots__:
+            setattr(self, k, kw.get(k))
+
+    @property
+    def has_revision(self) -> bool:
+        return self.started_ms is not None
+
+    @property
+    def steps_count(self) -> int:
+        """Entries of the last revision's stepsMetadata, not counting the pseudo-step `Initializing`."""
+        return 1 + self.cut if self.started_ms is not None else 0
+
+    @property
+    def finished(self) -> bool:
+        return self.doc["status"] in TERMINAL_STATUSES
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the build object
+# ---------------------------------------------------------------------------------------------------------------
+def make_build(g: Gen, data: Any, p: Any, created: int, status: str, final_status: str,
+               started: Optional[int], finished: Optional[int], cut: int, final_cut: int,
+               trigger_kind: Optional[str] = None, branch: Optional[str] = None, sha: Optional[str] = None,
+               initiator: Optional[Dict[str, str]] = None, pipeline_trigger: Optional[Dict[str, Any]] = None,
+               is_run: bool = False) -> BuildState:
+    """A build of pipeline `p` (a pipelines.PipelineInfo). `cut` = real steps in its stepsMetadata."""
+    users = data.people
+    if trigger_kind is None:
+        r = g.rng.random()
+        if p.git_triggers and r < 0.7:
+            trigger_kind, pipeline_trigger = "webhook", g.pick(p.git_triggers)
+        elif p.cron_triggers and r < 0.8:
+            trigger_kind, pipeline_trigger = "cron", p.cron_triggers[0]
+        else:
+            trigger_kind = "manual"
+    person = initiator or g.pick(users)
+    committer = g.pick(users)
+    repo = p.repo
+    if branch is None:
+        branch = "main" if trigger_kind == "cron" else g.pick(BRANCHES)
+    sha = sha or g.hex(40)
+    repo_url = f"https://github.com/{repo['owner']}/{repo['name']}"
+    pr = trigger_kind == "webhook" and pipeline_trigger is not None and pipeline_trigger["events"][0].startswith("pull")
+    event, event_name, event_label = {
+        "webhook": ("pullrequest.opened", "pullrequest", "Pull request opened") if pr
+        else ("push.heads", "push", "Push commits"),
+        "cron": ("cron", "cron", "Cron"),
+    }.get(trigger_kind, (None, None, None))
+    updated = finished or started or created
+    bid = g.oid(created)
+    terminated = status == "terminated"
+    doc = {
+        "id": bid,
+        "account": data.account_id,
+        "serviceId": p.id,
+        "serviceName": p.short_name,
+        "pipelineName": p.name,
+        "project": p.project,
+        "projectId": p.project_id,
+        "status": status,
+        "progress": g.oid(created),
+        "pendingLicense": False,
+        "pendingReason": {"pending": "Waiting for an available runtime", "delayed": "Concurrency limit reached"}
+        .get(status),
+        "delayed": status == "delayed",
+        "pendingApprovals": [{"stepName": "approve_deploy", "requestedAt": iso(updated)}]
+        if status == "pending-approval" else [],
+        "terminationRequest": [{"reason": "Terminated by user", "user": person["userName"],
+                                "requestedAt": iso(finished)}] if terminated else [],
+        "systemEvents": [{"type": "OOMKilled", "message": "Step exceeded its memory limit", "date": iso(finished)}]
+        if status == "error" and g.chance(0.05) else [],
+        "created": iso(created),
+        "started": iso(started),
+        "finished": iso(finished),
+        "updated": iso(updated),
+        "trigger": "build",
+        "triggerType": trigger_kind,
+        "triggeredBy": "cron" if trigger_kind == "cron" else person["userName"],
+        "pipelineTriggerId": pipeline_trigger["id"] if pipeline_trigger else None,
+        "pipelineTriggerName": pipeline_trigger["name"] if pipeline_trigger else None,
+        "webhookTriggered": trigger_kind == "webhook",
+        "event": event,
+        "eventName": event_name,
+        "eventLabel": event_label,
+        "initiator": None if trigger_kind == "cron" else person["userName"],
+        "initiatorAvatar": None if trigger_kind == "cron" else person["avatar"],
+        "triggersCount": 1,
+        "provider": "github",
+        "repoOwner": repo["owner"],
+        "repoName": repo["name"],
+        "repoURL": repo_url,
+        "branchName": branch,
+        "branchURL": f"{repo_url}/tree/{branch}",
+        "revision": sha,
+        "commitMessage": g.commit_message(),
+        "commitURL": f"{repo_url}/commit/{sha}",
+        "committer": committer["userName"],
+        "committerAvatar": committer["avatar"] if g.chance(0.9) else None,
+        "annotations": [],
+        "runtime": {"name": p.runtime, "schedulerConfig": {"type": "KubernetesPod"}},
+        "packId": data.pack_id,
+        "buildStrategy": "regular",
+        "autoGeneratedYaml": False,
+        "hasExtendedYaml": False,
+        "hasImplicitGitCloneStep": False,
+        "useDebugger": False,
+        "keepPVCsForPendingApproval": False,
+        "permitRestartFromFailedSteps": True,
+        "request": {"method": "POST", "originalUrl": f"/api/pipelines/run/{p.name.replace('/', '%2F')}"}
+        if trigger_kind in ("manual", "api") else None,
+    }
+    return BuildState(index=-1, doc=doc, seed=g.rng.getrandbits(32), pipeline=p, cut=cut, final_cut=final_cut,
+                      final_status=final_status, polls=0, is_run=is_run, created_ms=created, started_ms=started,
+                      finished_ms=finished)
+
+
+def plan_cut(g: Gen, n_steps: int, status: str) -> int:
+    if status == "success":
+        return n_steps
+    return g.randint(1, max(1, n_steps))
+
+
+def generate(g: Gen, cfg: Any, data: Any) -> List[BuildState]:
+    """cfg.builds builds over cfg.build_days before the anchor; the newest ~2 % unfinished (created in the last
+    hour). Returns them oldest first."""
+    n = cfg.builds
+    infos = data.pipeline_infos
+    if n <= 0 or not infos:
+        return []
+    anchor = g.anchor_ms
+    n_unfinished = int(round(n * cfg.unfinished_fraction))
+    n_finished = n - n_unfinished
+    span = cfg.build_days * DAY_MS - HOUR_MS
+    rnd = g.rng.random
+    createds = sorted(int(rnd() * span) for _ in range(n_finished))
+    createds = [anchor - cfg.build_days * DAY_MS + c for c in createds]
+    createds += sorted(anchor - HOUR_MS + int(rnd() * (HOUR_MS - MINUTE_MS)) for _ in range(n_unfinished))
+    for i in range(1, n):  # unique `created`
+        if createds[i] <= createds[i - 1]:
+            createds[i] = createds[i - 1] + 1
+    n_pipes = len(infos)
+    out: List[BuildState] = []
+    for i, created in enumerate(createds):
+        p = infos[min(n_pipes - 1, int(n_pipes * rnd() ** 1.7))]
+        n_steps = len(p.steps)
+        if i < n_finished:
+            r = rnd()
+            status = "success" if r < 0.78 else "error" if r < 0.92 else "terminated"
+            final_status = status
+            cut = final_cut = plan_cut(g, n_steps, status)
+            if status == "terminated" and rnd() < 0.35:  # terminated before it started: no revision
+                started, cut = None, 0
+                finished = created + g.randint(2_000, 90_000)
+            else:
+                started = created + g.randint(1_000, 45_000)
+                finished = started + g.randint(40_000, 25 * MINUTE_MS)
+            finished = min(finished, anchor - 1_000)
+        else:
+            status = UNFINISHED_STATUSES[(i - n_finished) % len(UNFINISHED_STATUSES)]
+            final_status = "success" if rnd() < 0.85 else "error"
+            final_cut = plan_cut(g, n_steps, final_status)
+            finished = None
+            started = None if status == "pending" else min(created + g.randint(1_000, 30_000), anchor - 500)
+            if status == "pending":
+                cut = 0
+            elif status == "elected":
+                cut = 0
+            elif status == "pending-approval" and any(k == "pending-approval" for _, k in p.steps):
+                cut = [k for _, k in p.steps].index("pending-approval") + 1
+            else:
+                cut = g.randint(1, n_steps)
+            final_cut = max(final_cut, cut)
+        st = make_build(g, data, p, created, status, final_status, started, finished, cut, final_cut)
+        if g.chance(0.05):
+            add_annotation(data, st, g.pick(["release", "jira", "deployed-to"]),
+                           g.pick(["v1.4.2", "PROJ-1234", "staging", "production"]), created, g.oid(created))
+        out.append(st)
+        if p.last_executed is None or st.doc["created"] > p.last_executed:
+            p.last_executed = st.doc["created"]
+    return out
+
+
+def add_annotation(data: Any, st: BuildState, key: str, value: Any, ms: int, annotation_id: str) -> None:
+    """Attach an annotation to a build (embedded) and to the /annotations index. Caller holds the data lock."""
+    st.doc["annotations"].append({"annotationId": annotation_id, "entityId": st.doc["id"], "entityType": "build",
+                                  "key": key, "value": value, "type": "string" if isinstance(value, str) else "number",
+                                  "display": False, "updatedAt": iso(ms)})
+    data.annotations.append({"_id": annotation_id, "accountId": data.account_id, "entityId": st.doc["id"],
+                             "entityType": "build", "entityName": st.doc["pipelineName"], "key": key, "value": value,
+                             "__v": 0})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# steps, revisions, details (on demand, deterministic per build state)
+# ---------------------------------------------------------------------------------------------------------------
+def steps_metadata(st: BuildState, now_ms: int) -> Dict[str, Dict[str, Any]]:
+    """context.stepsMetadata of the last revision: pseudo-steps then `cut` pipeline steps."""
+    if st.started_ms is None:
+        return {}
+    rng = random.Random(st.seed)
+    status = st.doc["status"]
+    start = st.started_ms
+    end = st.finished_ms if st.finished_ms is not None else max(now_ms, start + 60_000)
+    container = lambda: f"{rng.getrandbits(256):064x}"  # noqa: E731
+    workdir = f"/codefresh/volume/{st.pipeline.repo['name']}"
+    out: Dict[str, Dict[str, Any]] = {}
+
+    def put(name: str, kind: str, state: str, s: int, f: Optional[int]) -> None:
+        out[name] = {"type": kind, "result": state if f is not None else None, "status": state,
+                     "startTimestamp": iso(s), "finishTimestamp": iso(f), "totalTime": None if f is None else f - s,
+                     "maxAttempts": 1, "currentAttempt": 1, "containerId": container(),
+                     "workingDirectory": workdir}
+
+    init_proc = rng.randint(1_000, 4_000)
+    init = rng.randint(3_000, 15_000)
+    if status == "elected":
+        put("Initializing Process", "builtin", "running", start, None)
+        put("Initializing", "builtin", "pending", start, None)
+        return out
+    put("Initializing Process", "builtin", "success", start, start + init_proc)
+    put("Initializing", "builtin", "success", start + init_proc, start + init_proc + init)
+    cursor = start + init_proc + init
+    steps = st.pipeline.steps[:st.cut]
+    if not steps:
+        return out
+    post = 1_000 if st.finished_ms is not None else 0
+    weights = [0.2 + rng.random() for _ in steps]
+    budget = max(len(steps) * 500, end - post - cursor)
+    total_w = sum(weights)
+    for j, (name, kind) in enumerate(steps):
+        last = j == len(steps) - 1
+        dur = max(300, int(budget * weights[j] / total_w))
+        if not last:
+            put(name, kind, "success", cursor, cursor + dur)
+        elif status in ("running", "pending-approval", "delayed"):
+            put(name, kind, "pending-approval" if status == "pending-approval" else "running", cursor, None)
+        else:
+            put(name, kind, status if status in TERMINAL_STATUSES else "success", cursor, cursor + dur)
+        cursor += dur
+    return out
+
+
+def context_revisions(data: Any, st: BuildState, now_ms: int) -> List[Dict[str, Any]]:
+    if st.started_ms is None:
+        return []
+    steps = steps_metadata(st, now_ms)
+    status = st.doc["status"]
+    done = st.finished_ms is not None
+    pre = steps.get("Initializing")
+    proc = steps["Initializing Process"]
+    pre_start, pre_finish = proc["startTimestamp"], pre["finishTimestamp"] if pre else None
+    workflow = {
+        "startTimestamp": iso(st.started_ms),
+        "preStepsStartTimestamp": pre_start,
+        "preStepsFinishTimestamp": pre_finish,
+        "preStepsTotalTime": (proc["totalTime"] or 0) + ((pre or {}).get("totalTime") or 0) if pre_finish else None,
+        "preStepsStatus": "success" if pre_finish else "running",
+        "result": status if done else None,
+        "status": status,
+        "mode": "sequential",
+        "finishTimestamp": iso(st.finished_ms),
+        "totalTime": st.finished_ms - st.started_ms if done else None,
+        "postStepsStartTimestamp": iso(st.finished_ms - 1_000) if done else None,
+        "postStepsFinishTimestamp": iso(st.finished_ms) if done else None,
+        "postStepsTotalTime": 1_000 if done else None,
+        "postStepsStatus": "success" if done else None,
+    }
+    rid = lambda k: f"{st.started_ms // 1000:08x}{random.Random(st.seed + k).getrandbits(64):016x}"  # noqa: E731
+    first = {"_id": rid(1),
+             "context": {"workflowMetadata": {**workflow, "result": None, "status": "running",
+                                              "finishTimestamp": None, "totalTime": None,
+                                              "postStepsStartTimestamp": None, "postStepsFinishTimestamp": None,
+                                              "postStepsTotalTime": None, "postStepsStatus": None},
+                         "stepsMetadata": {"Initializing Process": {**proc, "status": "running", "result": None,
+                                                                    "finishTimestamp": None, "totalTime": None}}},
+             "metadata": {"account": data.account_id, "process": st.doc["id"], "revision": 1,
+                          "description": "workflow started", "annotations": {"event": "workflow-started",
+                                                                              "final": False}}}
+    last = {"_id": rid(2),
+            "context": {"workflowMetadata": workflow, "stepsMetadata": steps},
+            "metadata": {"account": data.account_id, "process": st.doc["id"], "revision": 2,
+                         "description": "workflow finished" if done else "step updated",
+                         "annotations": {"event": "workflow-finished" if done else "step-updated", "final": done}}}
+    return [first, last]
+
+
+def detail_extras(data: Any, st: BuildState, now_ms: int) -> Dict[str, Any]:
+    p = st.pipeline
+    steps = steps_metadata(st, now_ms)
+    d = st.doc
+    header = (f"# build {d['id']} of {p.name} at {d['revision'][:7]}\n"
+              f"# CF_BRANCH={d['branchName']}\n")
+    return {
+        "userYamlDescriptor": p.yaml,
+        "finalWorkflowYaml": header + p.yaml,
+        "steps": [{"name": name, "title": name, "type": m["type"], "status": m["status"],
+                   "creationTimeStamp": _epoch_s(m["startTimestamp"]),
+                   "finishTimeStamp": _epoch_s(m["finishTimestamp"])} for name, m in steps.items()],
+        "exposedVariables": {
+            "pipeline": p.doc["spec"]["variables"],
+            "pipelineTrigger": [{"key": "TRIGGER_SOURCE", "value": "git"}] if d["webhookTriggered"] else [],
+            "project": [{"key": "REGION", "value": "eu-west-1"}],
+            "shared": [{"key": "SLACK_CHANNEL", "value": "#builds"}],
+        },
+        "exportedVariables": {"IMAGE_TAG": d["revision"][:7], "DEPLOY_ENV": "staging"}
+        if d["status"] == "success" else {},
+    }
+
+
+def _epoch_s(text: Optional[str]) -> Optional[int]:
+    return None if text is None else parse_iso_ms(text) // 1000
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# handlers
+# ---------------------------------------------------------------------------------------------------------------
+FILTER_PARAMS = ("status", "pipeline", "branchName", "revision", "trigger", "pipelineTriggerId")
+
+
+def _bound(req: Request, name: str, upper: bool) -> Optional[int]:
+    raw = req.arg(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return parse_bound(raw, upper)
+    except ValueError:
+        raise bad_request(f"Invalid {name} '{raw}': expected YYYY-MM-DD or an ISO-8601 datetime")
+
+
+def list_builds(req: Request) -> Response:
+    data = req.data
+    limit = capped_limit(req)
+    page = req.int_arg("page", 1, minimum=-10**9)
+    start = _bound(req, "startDate", upper=False)
+    end = _bound(req, "endDate", upper=True)
+    filters = {name: req.args(name) for name in FILTER_PARAMS if req.args(name)}
+
+    def snapshot() -> Any:
+        return data.select_builds(start, end, filters)
+
+    snap = req.app.sessions.turn("workflow", req, page, snapshot)
+    window = snap[(page - 1) * limit: page * limit]
+    parts = data.build_json
+    next_page = str(page + 1).encode() if page * limit < len(snap) else b"false"
+    return raw_json(envelope(b'{"workflows":{"docs":[', [parts[i] for i in window],
+                             b']},"pagination":{"page":%d,"nextPage":%s,"pageSize":%d}}' % (page, next_page, limit)))
+
+
+def _live_build(req: Request) -> BuildState:
+    st = req.data.find_build(req.params["id"])
+    if st is None or req.app.build_deleted(req, st):
+        raise not_found(f"Build {req.params['id']} not found")
+    return st
+
+
+def get_build(req: Request) -> Response:
+    """A pipeline run moves on one state per GET (see data.SandboxData.build_detail)."""
+    return raw_json(req.data.build_detail(_live_build(req)))
+
+
+def get_context_revisions(req: Request) -> Response:
+    st = _live_build(req)
+    data = req.data
+    with data.lock:
+        revisions = context_revisions(data, st, data.clock_ms)
+    return json_response(revisions)
+
+
+def get_annotations(req: Request) -> Response:
+    wanted = {k: req.arg(k) for k in ("entityType", "entityId", "key", "value", "id") if req.arg(k)}
+    with req.data.lock:
+        items = list(req.data.annotations)
+    out = [a for a in items
+           if all((a["_id"] if k == "id" else str(a[k])) == v for k, v in wanted.items())]
+    return json_response(out)
+
+
+ROUTES = [
+    route("GET", "/workflow", list_builds),
+    route("GET", "/builds/{id}", get_build),
+    route("GET", "/workflow/{id}/context-revision", get_context_revisions),
+    route("GET", "/annotations", get_annotations),
+]

@@ -1,0 +1,615 @@
+"""Tests of the Codefresh sandbox itself (integration_tests/sandbox): auth, envelopes, paging rules, time filters,
+faults, pipeline runs, advance(), determinism, stats and expected counts."""
+
+from __future__ import annotations
+
+import http.client as httplib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+import pytest
+import requests
+
+from integration_tests.sandbox import SANDBOX_API_KEY, SANDBOX_LIMITED_API_KEY, SandboxConfig, SandboxServer
+from integration_tests.sandbox.common import parse_iso_ms
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+AUTH = {"Authorization": SANDBOX_API_KEY}
+SMALL = dict(builds=60, pipelines=12, projects=4, step_types=10, runtime_environments=6, images=30, audit=40,
+             hermes_triggers=5, hermes_events=5, account_users=4, views=3)
+
+
+@pytest.fixture(scope="module")
+def server():
+    """The default sandbox, shared by the read-only tests (faults are cleared after each test)."""
+    with SandboxServer(SandboxConfig()) as srv:
+        yield srv
+
+
+@pytest.fixture()
+def srv(server):
+    server.clear_faults()
+    server.reset_stats()
+    yield server
+    server.clear_faults()
+    server.set_latency(0)
+
+
+@pytest.fixture()
+def small():
+    """A private small sandbox for tests that change data (runs, advance)."""
+    with SandboxServer(SandboxConfig(**SMALL)) as s:
+        yield s
+
+
+@pytest.fixture()
+def http():
+    with requests.Session() as s:
+        s.headers.update(AUTH)
+        yield s
+
+
+def get(http, srv, path, **kw):
+    return http.get(srv.base_url + path, timeout=kw.pop("timeout", 10), **kw)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# auth
+# ---------------------------------------------------------------------------------------------------------------
+def test_auth_good_key(srv, http):
+    r = get(http, srv, "/user")
+    assert r.status_code == 200
+    user = r.json()
+    account = next(a for a in user["account"] if a["name"] == user["activeAccountName"])
+    assert account["_id"] == srv.data.account_id == account["id"]
+    assert user["account"][0]["name"] != user["activeAccountName"]  # look it up, don't take the first
+
+
+@pytest.mark.parametrize("header", [None, "wrong-key", f"Bearer {SANDBOX_API_KEY}", SANDBOX_API_KEY + "x"])
+def test_auth_rejected(srv, header):
+    headers = {} if header is None else {"Authorization": header}
+    r = requests.get(srv.base_url + "/pipelines", headers=headers, timeout=10)
+    assert r.status_code == 401
+    assert r.json() == {"status": 401, "code": "1001", "name": "UNAUTHORIZED", "message": "Unauthorized: invalid API key"}
+
+
+def test_limited_key(srv):
+    h = {"Authorization": SANDBOX_LIMITED_API_KEY}
+    assert requests.get(srv.base_url + "/audit", headers=h, timeout=10).status_code == 403
+    r = requests.get(f"{srv.base_url}/accounts/{srv.data.account_id}/users", headers=h, timeout=10)
+    assert r.status_code == 403 and r.json()["name"] == "FORBIDDEN"
+    for path in ("/user", "/pipelines", "/workflow", "/images", "/analytics/metadata"):
+        assert requests.get(srv.base_url + path, headers=h, timeout=10).status_code == 200, path
+
+
+def test_unknown_path_and_account(srv, http):
+    r = get(http, srv, "/no/such/thing")
+    assert r.status_code == 404 and set(r.json()) == {"status", "code", "name", "message"}
+    assert get(http, srv, "/accounts/000000000000000000000000/users").status_code == 404
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# envelopes
+# ---------------------------------------------------------------------------------------------------------------
+ENVELOPES = [
+    ("/user", dict, {"_id", "userName", "activeAccountName", "account"}),
+    ("/team", list, {"_id", "name", "type", "account", "tags", "users"}),
+    ("/account-settings", dict, {"_id", "createdAt", "updatedAt", "schemaVersion", "settings", "__v"}),
+    ("/auth/keys", list, {"_id", "name", "tokenPrefix", "created", "subject", "scopes", "scopeSnapshot"}),
+    ("/hermes/triggers", list, {"event", "pipeline", "filters", "event-data"}),
+    ("/hermes/events", list, {"uri", "type", "kind", "account", "secret", "status", "endpoint", "description"}),
+    ("/contexts", list, {"apiVersion", "kind", "owner", "metadata", "spec"}),
+    ("/agents", list, {"id", "name", "account", "runtimes", "status", "tokenName", "lastReported"}),
+    ("/helm/repos", list, {"Name", "Public", "CreatedAt", "UpdatedAt"}),
+    ("/runtime-environments", list, {"metadata", "version", "description", "accountId", "isDefault", "isPublic",
+                                     "plan", "runtimeScheduler", "dockerDaemonScheduler", "status"}),
+]
+
+
+@pytest.mark.parametrize("path,kind,fields", ENVELOPES)
+def test_plain_envelopes(srv, http, path, kind, fields):
+    body = get(http, srv, path).json()
+    assert isinstance(body, kind)
+    item = body if kind is dict else body[0]
+    assert fields <= set(item), fields - set(item)
+
+
+def test_wrapped_envelopes(srv, http):
+    account = srv.data.account_id
+    users = get(http, srv, f"/accounts/{account}/users").json()
+    assert len(users) == 12 and {"_id", "userName", "email", "status", "roles", "account", "register_date",
+                                 "last_login_date", "logins", "settings", "user_data", "notifications",
+                                 "hasPassword", "defaultAccount", "gitOpsSettings"} <= set(users[0])
+    pipes = get(http, srv, "/pipelines").json()
+    assert set(pipes) == {"docs", "count"} and pipes["count"] == 250 and len(pipes["docs"]) == 25
+    md = pipes["docs"][0]["metadata"]
+    assert {"id", "name", "shortName", "project", "projectId", "accountId", "created_at", "updated_at", "labels",
+            "isPublic", "revision", "originalYamlString", "deprecate", "template"} <= set(md)
+    assert set(get(http, srv, "/projects").json()) == {"projects"}
+    assert {"version", "kind", "metadata", "spec", "metrics"} <= set(get(http, srv, "/step-types").json()["docs"][0])
+    assert set(get(http, srv, "/execution-contexts").json()) == {"docs"}
+    env = get(http, srv, "/environments-v2").json()
+    assert set(env) == {"docs", "count"} and env["count"] == 8
+    views = get(http, srv, "/views/?page=2&limit=10").json()
+    assert set(views) == {"docs", "total", "limit", "page", "pages", "offset"}
+    assert (views["total"], views["pages"], views["page"], views["offset"], len(views["docs"])) == (15, 2, 2, 10, 5)
+    wf = get(http, srv, "/workflow", headers={"X-Pagination-Session-Id": "env"}).json()
+    assert set(wf) == {"workflows", "pagination"} and set(wf["workflows"]) == {"docs"}
+    assert wf["pagination"] == {"page": 1, "nextPage": 2, "pageSize": 25}
+    images = get(http, srv, "/images", headers={"X-Pagination-Session-Id": "env"}).json()
+    assert set(images) == {"docs", "pagination"}
+    assert set(get(http, srv, "/audit").json()) == {"data"}
+    meta = get(http, srv, "/analytics/metadata").json()
+    assert set(meta) == {"reports"} and len(meta["reports"]) == 6
+    for name, report in meta["reports"].items():
+        assert report["reportName"] == name
+        assert {"type", "description", "filters", "members", "supportedTimeDimensions"} <= set(report)
+
+
+def test_build_shapes(srv, http):
+    build = get(http, srv, "/workflow?limit=100", headers={"X-Pagination-Session-Id": "shape"}).json()
+    docs = build["workflows"]["docs"]
+    for f in ("id", "created", "started", "finished", "updated", "status", "pipelineName", "serviceId", "repoOwner",
+              "repoName", "branchName", "revision", "commitMessage", "pipelineTriggerName", "pipelineTriggerId",
+              "webhookTriggered", "progress", "annotations", "account", "serviceName", "project", "projectId",
+              "trigger", "triggerType", "committer", "runtime", "pendingApprovals", "terminationRequest"):
+        assert f in docs[0], f
+    unfinished = [d for d in docs if d["finished"] is None]
+    assert unfinished and all(d["status"] in ("pending", "elected", "running", "pending-approval", "delayed")
+                              for d in unfinished)
+    assert all(d["started"] is None for d in unfinished if d["status"] == "pending")
+    finished = next(d for d in docs if d["status"] == "success")
+    detail = get(http, srv, f"/builds/{finished['id']}").json()
+    assert {k: detail[k] for k in finished} == finished
+    assert {"userYamlDescriptor", "finalWorkflowYaml", "steps", "exposedVariables", "exportedVariables"} <= set(detail)
+    revs = get(http, srv, f"/workflow/{finished['id']}/context-revision").json()
+    steps = revs[-1]["context"]["stepsMetadata"]
+    assert {"Initializing Process", "Initializing"} <= set(steps)
+    assert set(steps["Initializing"]) == {"type", "result", "status", "startTimestamp", "finishTimestamp",
+                                          "totalTime", "maxAttempts", "currentAttempt", "containerId",
+                                          "workingDirectory"}
+    assert get(http, srv, "/builds/ffffffffffffffffffffffff").status_code == 404
+    no_rev = next(st for st in srv.data.builds if st.started_ms is None and st.finished)
+    assert get(http, srv, f"/workflow/{no_rev.doc['id']}/context-revision").json() == []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# paging
+# ---------------------------------------------------------------------------------------------------------------
+def test_offset_paging_cap(srv, http):
+    r = get(http, srv, "/pipelines?limit=500").json()
+    assert len(r["docs"]) == 100 and r["count"] == 250
+    ids = []
+    offset = 0
+    while True:
+        docs = get(http, srv, f"/pipelines?limit=100&offset={offset}").json()["docs"]
+        ids += [d["metadata"]["id"] for d in docs]
+        if len(docs) < 100:
+            break
+        offset += 100
+    assert len(ids) == len(set(ids)) == 250
+    assert len(get(http, srv, "/runtime-environments?limit=1000&offset=100").json()) == 20
+    assert get(http, srv, "/pipelines?limit=abc").status_code == 400
+
+
+def walk(http, srv, path, session=None, limit=100):
+    headers = {"X-Pagination-Session-Id": session} if session else {}
+    page, out = 1, []
+    while True:
+        sep = "&" if "?" in path else "?"
+        r = get(http, srv, f"{path}{sep}limit={limit}&page={page}", headers=headers)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        docs = body["workflows"]["docs"] if "workflows" in body else body["docs"]
+        out += docs
+        if not body["pagination"]["nextPage"] or not docs:
+            return out
+        assert body["pagination"]["nextPage"] == page + 1
+        page += 1
+
+
+def test_cursor_pages_in_order(srv, http):
+    builds = walk(http, srv, "/workflow", "walk-1")
+    assert len(builds) == len({b["id"] for b in builds}) == 500
+    created = [b["created"] for b in builds]
+    assert created == sorted(created, reverse=True) and len(set(created)) == 500
+    images = walk(http, srv, "/images", "walk-2")
+    assert len({i["_id"] for i in images}) == 450
+    assert srv.stats()["pagination_errors"] == 0
+
+
+def test_cursor_page_rules(srv, http):
+    h = {"X-Pagination-Session-Id": "rules"}
+    p1 = get(http, srv, "/workflow?limit=100&page=1", headers=h)
+    r = get(http, srv, "/workflow?limit=100&page=3", headers=h)
+    assert r.status_code == 400 and r.json()["name"] == "PAGINATION_ERROR"
+    assert srv.stats()["pagination_errors"] == 1
+    p2 = get(http, srv, "/workflow?limit=100&page=2", headers=h).json()
+    again = get(http, srv, "/workflow?limit=100&page=2", headers=h).json()
+    assert again == p2  # a retry of the same page
+    assert get(http, srv, "/workflow?limit=100&page=1", headers=h).json() == p1.json()  # page 1 resets
+    assert get(http, srv, "/workflow?limit=100&page=2", headers=h).status_code == 200
+    assert get(http, srv, "/workflow?limit=100&page=1", headers=h).status_code == 200
+    assert get(http, srv, "/workflow?limit=100&page=2", headers=h).status_code == 200
+    assert get(http, srv, "/workflow?limit=50&page=3", headers=h).status_code == 400  # other filters
+    assert get(http, srv, "/workflow?limit=100&page=0", headers=h).status_code == 400
+    assert get(http, srv, "/images?limit=10&page=2", headers={"X-Pagination-Session-Id": "never"}).status_code == 400
+    assert srv.stats()["pagination_errors"] == 4
+
+
+def test_cursor_sessions_interleaved(srv, http):
+    a, b = {"X-Pagination-Session-Id": "A"}, {"X-Pagination-Session-Id": "B"}
+    pages_a, pages_b = [], []
+    for page in range(1, 6):
+        pages_a.append(get(http, srv, f"/workflow?limit=100&page={page}", headers=a).json())
+        pages_b.append(get(http, srv, f"/workflow?limit=100&page={page}", headers=b).json())
+    assert pages_a == pages_b and srv.stats()["pagination_errors"] == 0
+
+
+def test_cursor_shared_without_header(srv, http):
+    other = requests.Session()
+    other.headers.update(AUTH)
+    assert get(http, srv, "/workflow?limit=100&page=1").status_code == 200
+    assert get(http, srv, "/workflow?limit=100&page=2").status_code == 200
+    assert get(other, srv, "/workflow?limit=100&page=1").status_code == 200  # resets the key's shared cursor
+    assert get(http, srv, "/workflow?limit=100&page=3").status_code == 400  # collides
+    assert srv.stats()["pagination_errors"] == 1
+    other.close()
+
+
+def test_parallel_readers(srv):
+    """32 workers with their own sessions over a pooled client: fast and error-free."""
+    s = requests.Session()
+    s.headers.update(AUTH)
+    s.mount("http://", requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=32))
+
+    def read(n):
+        return len(walk(s, srv, "/workflow", f"par-{n}"))
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(32) as pool:
+        assert list(pool.map(read, range(64))) == [500] * 64
+    assert time.perf_counter() - t0 < 10
+    assert srv.stats()["pagination_errors"] == 0
+    s.close()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# time filters
+# ---------------------------------------------------------------------------------------------------------------
+def test_workflow_date_filters(srv, http):
+    all_created = [st.doc["created"] for st in srv.data.builds]
+    day = all_created[250][:10]
+    expected = sorted((c for c in all_created if c.startswith(day)), reverse=True)
+    got = walk(http, srv, f"/workflow?startDate={day}&endDate={day}", "day")
+    assert [b["created"] for b in got] == expected and expected
+    exact = all_created[250]
+    ms = parse_iso_ms(exact)
+    got = walk(http, srv, f"/workflow?startDate={exact}&endDate={exact}", "exact")
+    assert [b["created"] for b in got] == [exact]
+    later = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime((ms + 1) // 1000)) + f".{(ms + 1) % 1000:03d}Z"
+    got = walk(http, srv, f"/workflow?startDate={later}", "later")
+    assert exact not in [b["created"] for b in got] and len(got) == 500 - 251
+    got = walk(http, srv, "/workflow?startDate=2026-10-31T23:00:00%2B01:00", "offset")  # = 22:00Z
+    assert all(b["created"] >= "2026-10-31T22:00:00.000Z" for b in got) and got
+    assert get(http, srv, "/workflow?startDate=yesterday").status_code == 400
+    assert get(http, srv, "/workflow?endDate=2026-13-01").status_code == 400
+
+
+def test_audit_from_to(srv, http):
+    entries = srv.data.audit.records
+    target = entries[600]
+    ms = parse_iso_ms(target["createdAt"])
+    r = get(http, srv, f"/audit?from={ms}&to={ms}").json()["data"]
+    assert [e["id"] for e in r] == [target["id"]] and isinstance(r[0]["id"], int)
+    page = get(http, srv, f"/audit?pageSize=500&page=1&to={ms}").json()["data"]
+    assert len(page) == 100 and page[0]["id"] == target["id"]
+    assert [e["createdAt"] for e in page] == sorted((e["createdAt"] for e in page), reverse=True)
+    total, p = 0, 1
+    while True:
+        data = get(http, srv, f"/audit?pageSize=100&page={p}").json()["data"]
+        total += len(data)
+        if len(data) < 100:
+            break
+        p += 1
+    assert total == 1200
+    assert get(http, srv, "/audit?from=2026-10-01T00:00:00Z").status_code == 400
+
+
+def test_analytics(srv, http):
+    r = get(http, srv, "/analytics/reports/creditConsumption?dateRange=2026-10-01&dateRange=2026-10-10&granularity=day")
+    body = r.json()
+    assert r.status_code == 200 and body["timeDimensions"] == {"dateRange": ["2026-10-01", "2026-10-10"],
+                                                              "granularity": "day"}
+    assert len(body["data"]) == 10 * 3 and {"time", "key", "value"} <= set(body["data"][0])
+    bad = get(http, srv, "/analytics/reports/creditConsumption?dateRange=2026-10-01&dateRange=2026-10-02"
+                         "&granularity=hour")
+    assert bad.status_code == 400 and bad.json()["name"] == "BadRequestError"
+    assert get(http, srv, "/analytics/reports/activeCommitters?dateRange=2026-08-01&dateRange=2026-10-31"
+                          "&granularity=day").status_code == 400
+    assert get(http, srv, "/analytics/reports/buildAvgDuration?dateRange=2026-08-01&dateRange=2026-10-31"
+                          "&granularity=day").status_code == 400  # > 45 days
+    assert get(http, srv, "/analytics/reports/nope?dateRange=2026-10-01&dateRange=2026-10-02").status_code == 400
+    assert get(http, srv, "/analytics/reports/creditConsumption?dateRange=2026-10-01").status_code == 400
+    agg = get(http, srv, "/analytics/reports/creditConsumption?dateRange=2026-10-01&dateRange=2026-10-10").json()
+    assert len(agg["data"]) == 3 and agg["timeDimensions"]["granularity"] is None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# faults
+# ---------------------------------------------------------------------------------------------------------------
+def test_fault_status_every(srv, http):
+    srv.set_faults([{"match": {"method": "GET", "path": "^/api/pipelines$"}, "kind": "status", "status": 502,
+                     "every": 3, "times": 2}])
+    codes = [get(http, srv, "/pipelines").status_code for _ in range(9)]
+    assert codes == [200, 200, 502, 200, 200, 502, 200, 200, 200]
+    assert get(http, srv, "/projects").status_code == 200
+    assert srv.stats()["faults_fired"] == {0: 2}
+    assert json.loads(requests.get(srv.url + "/_sandbox/stats", timeout=5).text)["faults_fired"] == {"0": 2}
+
+
+@pytest.mark.parametrize("retry_after", ["2", "http-date", None])
+def test_fault_rate_limit(srv, http, retry_after):
+    srv.set_faults([{"kind": "rate_limit", "retry_after": retry_after, "times": 1}])
+    r = get(http, srv, "/user")
+    assert r.status_code == 429 and r.json()["status"] == 429
+    if retry_after == "2":
+        assert r.headers["Retry-After"] == "2"
+    elif retry_after == "http-date":
+        delta = parsedate_to_datetime(r.headers["Retry-After"]).timestamp() - time.time()
+        assert 0 <= delta <= 3
+    else:
+        assert "Retry-After" not in r.headers
+    assert get(http, srv, "/user").status_code == 200
+
+
+def test_fault_drop(srv, http):
+    srv.set_faults([{"match": {"path": "^/api/user$"}, "kind": "drop", "times": 1}])
+    with pytest.raises(requests.ConnectionError):
+        get(http, srv, "/user")
+    assert get(http, srv, "/user").status_code == 200
+
+
+def test_fault_slow(srv, http):
+    srv.set_faults([{"kind": "slow", "seconds": 0.6, "times": 2}])
+    with pytest.raises(requests.Timeout):
+        get(http, srv, "/user", timeout=0.2)
+    t0 = time.perf_counter()
+    assert get(http, srv, "/user").status_code == 200
+    assert time.perf_counter() - t0 >= 0.55
+
+
+def test_fault_malformed_html_forbidden(srv, http):
+    srv.set_faults([{"kind": "malformed", "times": 1}, {"kind": "html", "times": 1},
+                    {"kind": "forbidden", "times": 1}])
+    r = get(http, srv, "/pipelines")
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/json")
+    with pytest.raises(ValueError):
+        r.json()
+    r = get(http, srv, "/pipelines")
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html") and b"<html" in r.content
+    r = get(http, srv, "/pipelines")
+    assert r.status_code == 403 and r.json()["name"] == "FORBIDDEN"
+    assert get(http, srv, "/pipelines").status_code == 200
+
+
+def test_fault_latency(srv, http):
+    srv.set_latency(150)
+    t0 = time.perf_counter()
+    get(http, srv, "/user")
+    assert time.perf_counter() - t0 >= 0.14
+
+
+def test_fault_deleted_builds(srv, http):
+    before = srv.data.expected_counts()
+    srv.set_faults([{"kind": "deleted_builds", "every": 5}])
+    oldest_first = [st.doc["id"] for st in srv.data.builds]
+    assert get(http, srv, f"/builds/{oldest_first[4]}").status_code == 404
+    assert get(http, srv, f"/workflow/{oldest_first[9]}/context-revision").status_code == 404
+    assert get(http, srv, f"/builds/{oldest_first[3]}").status_code == 200
+    assert srv.stats()["faults_fired"] == {0: 2}
+    exp = requests.get(srv.url + "/_sandbox/expected", timeout=5).json()
+    assert exp["builds_deleted"] == 100 and exp["build_details"] == 400 and exp["builds"] == 500
+    assert exp["build_steps"] < before["build_steps"]
+    assert len(walk(http, srv, "/workflow", "del")) == 500  # still listed
+
+
+def test_fault_analytics_not_ready(srv, http):
+    srv.set_faults([{"kind": "analytics_not_ready"}])
+    url = "/analytics/reports/buildAvgDuration?dateRange=2026-10-01&dateRange=2026-10-05&granularity=day"
+    r = get(http, srv, url)
+    assert r.status_code == 432 and r.headers["Retry-After"] == "1" and r.json()["name"] == "ReportExecutionError"
+    assert get(http, srv, url).status_code == 200
+    assert get(http, srv, url.replace("10-05", "10-06")).status_code == 432
+    assert get(http, srv, "/analytics/metadata").status_code == 200
+
+
+def test_fault_control_endpoint_and_validation(srv):
+    r = requests.post(srv.url + "/_sandbox/faults", json=[{"kind": "nope"}], timeout=5)
+    assert r.status_code == 400
+    r = requests.post(srv.url + "/_sandbox/faults", json=[{"kind": "status", "status": 503}], timeout=5)
+    assert r.status_code == 200
+    assert requests.get(srv.base_url + "/user", headers=AUTH, timeout=5).status_code == 503
+    assert requests.get(srv.url + "/_sandbox/stats", timeout=5).status_code == 200  # never faulted
+    with pytest.raises(ValueError):
+        srv.set_faults([{"kind": "status", "every": 0}])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# pipeline runs
+# ---------------------------------------------------------------------------------------------------------------
+def run(http, srv, name, **body):
+    return http.post(f"{srv.base_url}/pipelines/run/{name.replace('/', '%2F')}", json=body, timeout=10)
+
+
+def test_pipeline_run_lifecycle(small, http):
+    r = run(http, small, "demo/hello-world", branch="main", annotations={"source_codefresh_run_id": "run-1"},
+            variables=[{"key": "A", "value": "1"}])
+    assert r.status_code == 200
+    build_id = r.json()
+    assert isinstance(build_id, str) and len(build_id) == 24
+    newest = walk(http, small, "/workflow", "runs")[0]
+    assert newest["id"] == build_id and newest["status"] == "pending"
+    assert newest["annotations"][0]["key"] == "source_codefresh_run_id"
+    assert newest["annotations"][0]["entityType"] == "build"
+    assert get(http, small, f"/workflow/{build_id}/context-revision").json() == []
+    found = get(http, small, "/annotations?entityType=build&key=source_codefresh_run_id&value=run-1").json()
+    assert [a["entityId"] for a in found] == [build_id]
+    assert set(found[0]) >= {"_id", "accountId", "entityId", "entityType", "key", "value"}
+    assert get(http, small, "/annotations?entityType=build&key=source_codefresh_run_id&value=other").json() == []
+    statuses = [get(http, small, f"/builds/{build_id}").json()["status"] for _ in range(3)]
+    assert statuses == ["running", "success", "success"]
+    detail = get(http, small, f"/builds/{build_id}").json()
+    assert detail["finished"] is not None and detail["started"] is not None
+    assert get(http, small, f"/workflow/{build_id}/context-revision").json()[-1]["context"]["stepsMetadata"]
+
+    for name, final in (("demo/failing-build", "error"), ("demo/terminated-build", "terminated")):
+        bid = run(http, small, name).json()
+        assert [get(http, small, f"/builds/{bid}").json()["status"] for _ in range(2)] == ["running", final]
+    by_id = run(http, small, small.data.pipeline_infos[0].id)
+    assert by_id.status_code == 200
+    missing = run(http, small, "demo/nope")
+    assert missing.status_code == 404
+    assert small.stats()["posts"] == {"demo/hello-world": 2, "demo/failing-build": 1,
+                                      "demo/terminated-build": 1, "demo/nope": 1}
+    assert small.expected()["pipeline_runs"] == 4
+
+
+def test_pipeline_run_after_processing(small, http):
+    small.set_faults([{"match": {"method": "POST", "path": "^/api/pipelines/run/"}, "kind": "status",
+                       "status": 504, "after_processing": True, "times": 1},
+                      {"match": {"method": "POST"}, "kind": "drop", "after_processing": True, "times": 1}])
+    r = run(http, small, "demo/hello-world", annotations={"rid": "x1"})
+    assert r.status_code == 504
+    with pytest.raises(requests.ConnectionError):
+        run(http, small, "demo/hello-world", annotations={"rid": "x2"})
+    assert small.stats()["posts"] == {"demo/hello-world": 2}  # both started a build
+    for rid in ("x1", "x2"):
+        assert len(get(http, small, f"/annotations?entityType=build&key=rid&value={rid}").json()) == 1
+    small.set_faults([{"match": {"method": "POST"}, "kind": "status", "status": 502, "times": 1}])
+    assert run(http, small, "demo/hello-world", annotations={"rid": "x3"}).status_code == 502
+    assert get(http, small, "/annotations?key=rid&value=x3").json() == []  # not processed
+    assert small.stats()["posts"] == {"demo/hello-world": 2}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# advance, determinism, stats, expected
+# ---------------------------------------------------------------------------------------------------------------
+def test_advance(small, http):
+    before = small.expected()
+    assert before["builds"] == 60 and before["builds_unfinished"] == 1
+    out = small.advance(new_builds=3)
+    assert len(out["added"]) == 3 and len(out["finished"]) == 1
+    after = small.expected()
+    assert after["builds"] == 63 and after["builds_unfinished"] == 0
+    newest = walk(http, small, "/workflow", "adv")
+    assert [b["id"] for b in newest[:3]] == out["added"][::-1]
+    assert all(b["finished"] for b in newest)
+    r = requests.post(small.url + "/_sandbox/advance", json={"new_builds": 2, "new_unfinished": 1}, timeout=5)
+    assert r.status_code == 200
+    exp = requests.get(small.url + "/_sandbox/expected", timeout=5).json()
+    assert exp["builds"] == 65 and exp["builds_unfinished"] == 1
+
+
+def test_determinism():
+    paths = ["/user", "/team", "/auth/keys", "/pipelines?limit=100", "/projects?limit=100", "/step-types",
+             "/runtime-environments", "/hermes/triggers", "/hermes/events", "/contexts", "/agents", "/helm/repos",
+             "/execution-contexts", "/environments-v2", "/views/", "/workflow?limit=100", "/images?limit=100",
+             "/audit?pageSize=100", "/analytics/metadata", "/annotations",
+             "/analytics/reports/pipelineCreditConsumption?dateRange=2026-09-01&dateRange=2026-09-30&granularity=day"]
+
+    def snapshot(seed):
+        with SandboxServer(SandboxConfig(seed=seed, **SMALL)) as s, requests.Session() as h:
+            h.headers.update(AUTH)
+            out = {p: get(h, s, p).content for p in paths}
+            for bid in s.data.build_ids()[:5] + s.data.build_ids()[-5:]:
+                out[bid] = get(h, s, f"/builds/{bid}").content + get(h, s, f"/workflow/{bid}/context-revision").content
+            out["users"] = get(h, s, f"/accounts/{s.data.account_id}/users").content
+            out["expected"] = json.dumps(s.expected())
+            return out
+
+    a, b, c = snapshot(7), snapshot(7), snapshot(8)
+    assert a == b
+    assert a["/workflow?limit=100"] != c["/workflow?limit=100"]
+
+
+def test_stats_and_expected(srv, http):
+    get(http, srv, "/user")
+    get(http, srv, "/pipelines")
+    get(http, srv, f"/builds/{srv.data.build_ids()[0]}")
+    get(http, srv, "/nope")
+    stats = requests.get(srv.url + "/_sandbox/stats", timeout=5).json()
+    assert stats["requests"] == 4 and stats["pagination_errors"] == 0
+    assert stats["by_route"] == {"GET /api/user": 1, "GET /api/pipelines": 1, "GET /api/builds/{id}": 1,
+                                 "GET (unmatched)": 1}
+    assert stats["by_status"] == {"200": 3, "404": 1} and stats["posts"] == {} and stats["faults_fired"] == {}
+    assert requests.post(srv.url + "/_sandbox/reset-stats", timeout=5).json() == {"ok": True}
+    assert srv.stats()["requests"] == 0
+    exp = requests.get(srv.url + "/_sandbox/expected", timeout=5).json()
+    assert exp == srv.data.expected_counts()
+    assert exp["builds"] == 500 and exp["builds_unfinished"] == 10 and exp["builds_deleted"] == 0
+    assert exp["pipelines"] == 250 and exp["projects"] == 130 and exp["images"] == 450 and exp["audit"] == 1200
+    assert exp["analytics_reports"] == 6
+    pipes = srv.data.pipelines.records
+    assert exp["pipeline_git_triggers"] == sum(len(p["spec"]["triggers"]) for p in pipes) > 0
+    assert exp["pipeline_cron_triggers"] == sum(len(p["spec"]["cronTriggers"]) for p in pipes) > 0
+    steps = 0
+    for bid in srv.data.build_ids()[:40]:
+        revs = get(http, srv, f"/workflow/{bid}/context-revision").json()
+        steps += len([k for k in (revs[-1]["context"]["stepsMetadata"] if revs else {}) if k != "Initializing"])
+    assert steps == sum(srv.data.find_build(b).steps_count for b in srv.data.build_ids()[:40])
+
+
+def test_keep_alive_and_speed(srv):
+    conn = httplib.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+    headers = {**AUTH, "X-Pagination-Session-Id": "speed"}
+    sock = None
+    t0 = time.perf_counter()
+    for page in range(1, 6):
+        conn.request("GET", f"/api/workflow?limit=100&page={page}", headers=headers)
+        resp = conn.getresponse()
+        body = resp.read()
+        assert resp.status == 200 and int(resp.headers["Content-Length"]) == len(body)
+        assert (resp.headers.get("Connection") or "").lower() != "close"
+        sock = sock or conn.sock
+        assert conn.sock is sock  # one kept-alive connection served every page
+    assert time.perf_counter() - t0 < 1.0
+    conn.close()
+
+
+def test_cli(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "integration_tests.sandbox", "--port", "0", "--builds", "40",
+                             "--fault", json.dumps({"match": {"path": "^/api/team$"}, "kind": "status",
+                                                    "status": 500})],
+                            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline().strip()
+        assert line.startswith("SANDBOX_BASE_URL=http://127.0.0.1:") and line.endswith("/api")
+        base = line.split("=", 1)[1]
+        assert requests.get(base + "/user", headers=AUTH, timeout=5).status_code == 200
+        assert requests.get(base + "/team", headers=AUTH, timeout=5).status_code == 500
+        assert requests.get(base.replace("/api", "/_sandbox/expected"), timeout=5).json()["builds"] == 40
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert out == "" and SANDBOX_API_KEY not in err
+
+
+def test_stop_closes_socket():
+    s = SandboxServer(SandboxConfig(**SMALL)).start()
+    base = s.base_url
+    with requests.Session() as h:
+        h.headers.update(AUTH)
+        assert h.get(base + "/user", timeout=5).status_code == 200
+        s.stop()
+        with pytest.raises(requests.ConnectionError):
+            requests.get(base + "/user", headers=AUTH, timeout=2)

@@ -1,0 +1,104 @@
+"""Helpers for the per-stream mock-HTTP tests (the CDK's HttpMocker and entrypoint_wrapper)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List, Mapping, Optional
+
+import pytest
+
+from airbyte_cdk.models import AirbyteStateMessage, ConfiguredAirbyteCatalog, SyncMode
+from airbyte_cdk.test.catalog_builder import CatalogBuilder
+from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, read
+from airbyte_cdk.test.mock_http import HttpMocker, HttpRequest, HttpResponse
+from airbyte_cdk.test.mock_http.request import ANY_QUERY_PARAMS
+from airbyte_cdk.test.models.outcome import ExpectedOutcome
+from airbyte_cdk.test.state_builder import StateBuilder
+from source_codefresh import SourceCodefresh
+
+API = "https://g.codefresh.io/api"
+API_KEY = "unit-test-key.5e3b1c0ffee0ddba11c0ffee0ddba11c"
+ACCOUNT_ID = "5f0000000000000000000a01"
+START_DATE = "2026-09-01T00:00:00Z"
+
+
+def config(**overrides: Any) -> Dict[str, Any]:
+    return {"api_key": API_KEY, "start_date": START_DATE, "num_workers": 4, **overrides}
+
+
+def catalog(stream: str, sync_mode: SyncMode = SyncMode.full_refresh) -> ConfiguredAirbyteCatalog:
+    return CatalogBuilder().with_stream(stream, sync_mode).build()
+
+
+def run_read(
+    stream: str,
+    *,
+    sync_mode: SyncMode = SyncMode.full_refresh,
+    state: Optional[List[AirbyteStateMessage]] = None,
+    expect_failure: bool = False,
+    **config_overrides: Any,
+) -> EntrypointOutput:
+    cfg = config(**config_overrides)
+    cat = catalog(stream, sync_mode)
+    source = SourceCodefresh(catalog=cat, config=cfg, state=state)
+    return read(
+        source,
+        cfg,
+        cat,
+        state,
+        expected_outcome=ExpectedOutcome.EXPECT_EXCEPTION if expect_failure else ExpectedOutcome.EXPECT_SUCCESS,
+    )
+
+
+def stream_state(stream: str, value: Mapping[str, Any]) -> List[AirbyteStateMessage]:
+    return StateBuilder().with_stream_state(stream, dict(value)).build()
+
+
+def request(path: str, params: Any = None, headers: Optional[Mapping[str, str]] = None) -> HttpRequest:
+    return HttpRequest(f"{API}/{path}", query_params=params, headers={"Authorization": API_KEY, **(headers or {})})
+
+
+def any_params(path: str) -> HttpRequest:
+    return request(path, ANY_QUERY_PARAMS)
+
+
+def response(body: Any, status: int = 200, headers: Optional[Mapping[str, str]] = None) -> HttpResponse:
+    return HttpResponse(json.dumps(body), status, {"Content-Type": "application/json", **(headers or {})})
+
+
+def error(status: int, message: str = "error", headers: Optional[Mapping[str, str]] = None) -> HttpResponse:
+    return response({"status": status, "code": str(status), "name": "ERROR", "message": message}, status, headers)
+
+
+def records_of(output: EntrypointOutput) -> List[Dict[str, Any]]:
+    return [message.record.data for message in output.records]
+
+
+def log_lines(output: EntrypointOutput) -> List[str]:
+    return [message.log.message for message in output.logs]
+
+
+def user(account_id: str = ACCOUNT_ID) -> Dict[str, Any]:
+    return {
+        "_id": "5f00000000000000000000u1",
+        "userName": "jane",
+        "activeAccountName": "acme",
+        "account": [{"name": "other", "_id": "5f0000000000000000000a02"}, {"name": "acme", "_id": account_id}],
+    }
+
+
+@pytest.fixture(autouse=True)
+def _no_real_sleep(mocker):
+    """Backoff waits are real seconds in a sync; in these mocked tests they only slow the suite down."""
+    mocker.patch("time.sleep")
+
+
+@pytest.fixture
+def http_mocker():
+    """The CDK's HttpMocker as a pytest fixture, so tests can be parametrized.
+
+    Like the `@HttpMocker()` decorator, it fails a test whose mocked requests were not all sent as declared.
+    """
+    with HttpMocker() as mocker:
+        yield mocker
+        mocker._validate_all_matchers_called()
