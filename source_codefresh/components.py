@@ -20,7 +20,7 @@ from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.declarative.extractors.record_extractor import RecordExtractor
 from airbyte_cdk.sources.declarative.extractors.record_selector import extracted_record_count
 from airbyte_cdk.sources.declarative.migrations.state_migration import StateMigration
-from airbyte_cdk.sources.declarative.requesters.error_handlers import DefaultErrorHandler
+from airbyte_cdk.sources.declarative.requesters.error_handlers import DefaultErrorHandler, HttpResponseFilter
 from airbyte_cdk.sources.declarative.requesters.paginators.strategies.pagination_strategy import (
     PaginationStrategy,
 )
@@ -145,10 +145,16 @@ class CodefreshErrorHandler(DefaultErrorHandler):
     - JSON without the envelope key the stream reads its records from (`$parameters.records_key`, dotted for
       nested keys such as `workflows.docs`) fails, naming what was missing.
     Every message says what was received, never the request headers (they hold the API key).
+
+    A response filter that declares both `http_codes` and a `predicate` applies only when both hold (the CDK
+    applies it when either does), so one shared policy can say "403 skips the stream *if* it declares a scope".
     """
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         super().__post_init__(parameters)
+        self.response_filters = [
+            _StatusAndPredicateFilter(f) if f.http_codes and f.predicate else f for f in self.response_filters or []
+        ]
         self._records_path: List[str] = [key for key in str(parameters.get("records_key") or "").split(".") if key]
         self._stream_name: str = str(parameters.get("name") or "")
 
@@ -201,6 +207,22 @@ class CodefreshErrorHandler(DefaultErrorHandler):
                 f"stream '{self._stream_name}' cannot read it. The API may have changed; please report this."
             ),
         )
+
+
+class _StatusAndPredicateFilter:
+    """Wraps an HttpResponseFilter so that it matches when the status is one of its codes *and* its predicate holds."""
+
+    def __init__(self, response_filter: HttpResponseFilter) -> None:
+        self._filter = response_filter
+
+    def matches(self, response_or_exception: Optional[Union[requests.Response, Exception]]) -> Optional[ErrorResolution]:
+        if not isinstance(response_or_exception, requests.Response):
+            return None
+        if response_or_exception.status_code not in self._filter.http_codes:
+            return None
+        if not self._filter._response_matches_predicate(response_or_exception):
+            return None
+        return self._filter.matches(response_or_exception)
 
 
 def _url_without_query(url: Optional[str]) -> str:

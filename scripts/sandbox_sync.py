@@ -1,0 +1,156 @@
+"""The connector's main job against the built-in Codefresh sandbox: discover, then read every stream.
+
+    python scripts/sandbox_sync.py                  # start a sandbox, read all streams, print a summary
+    python scripts/sandbox_sync.py --builds 5000    # a bigger account
+    python scripts/sandbox_sync.py --base-url http://127.0.0.1:8765/api   # a sandbox you started yourself
+
+It runs the installed `source-codefresh` executable exactly as Airbyte would (config and catalog as files,
+the Airbyte protocol on stdout) and prints, per stream, the records read next to what the sandbox holds.
+Add `--out DIR` to keep the config, catalog, messages and final state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Dict, List
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from integration_tests.expected import expected_records, sandbox_config  # noqa: E402
+from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer  # noqa: E402
+
+
+def connector_command() -> List[str]:
+    """The installed console script next to this interpreter (the venv's), else the one on PATH."""
+    local = Path(sys.executable).parent / "source-codefresh"
+    if local.exists():
+        return [str(local)]
+    found = shutil.which("source-codefresh")
+    if found:
+        return [found]
+    return [sys.executable, "-m", "source_codefresh.run"]
+
+
+def run_connector(args: List[str], out_dir: Path, name: str) -> List[Dict[str, Any]]:
+    """Run the connector, keep its stdout as `<name>.jsonl`, and return the parsed protocol messages."""
+    output = out_dir / f"{name}.jsonl"
+    with open(output, "wb") as stdout:
+        proc = subprocess.run(connector_command() + args, stdout=stdout, stderr=subprocess.PIPE, cwd=out_dir)
+    messages = []
+    for line in output.read_text().splitlines():
+        try:
+            messages.append(json.loads(line))
+        except json.JSONDecodeError:
+            pass
+    if proc.returncode != 0 and not messages:
+        sys.stderr.write(proc.stderr.decode(errors="replace"))
+    return messages
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base-url", help="a running sandbox (or Codefresh) API root; default: start a sandbox")
+    parser.add_argument("--api-key", default=os.environ.get("CODEFRESH_API_KEY", SANDBOX_API_KEY))
+    parser.add_argument("--builds", type=int, default=500, help="builds in the started sandbox (default 500)")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="per-request latency of the started sandbox")
+    parser.add_argument("--streams", help="comma-separated streams to read (default: all)")
+    parser.add_argument("--out", help="directory to keep config, catalog, messages and state in")
+    opts = parser.parse_args()
+
+    server = None
+    if opts.base_url:
+        base_url = opts.base_url
+    else:
+        server = SandboxServer(SandboxConfig(builds=opts.builds, latency_ms=opts.latency_ms)).start()
+        base_url = server.base_url
+        print(f"Codefresh sandbox: {base_url} ({opts.builds} builds)")
+
+    out_dir = Path(opts.out) if opts.out else Path(tempfile.mkdtemp(prefix="source-codefresh-"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        config_file = out_dir / "config.json"
+        config_file.write_text(json.dumps(sandbox_config(base_url, opts.api_key), indent=2))
+
+        check = run_connector(["check", "--config", str(config_file)], out_dir, "check")
+        status = next((m["connectionStatus"] for m in check if m.get("type") == "CONNECTION_STATUS"), None)
+        print(f"check: {status['status'] if status else 'no answer'}"
+              + (f" - {status.get('message')}" if status and status.get("message") else ""))
+        if not status or status["status"] != "SUCCEEDED":
+            return 1
+
+        discover = run_connector(["discover", "--config", str(config_file)], out_dir, "discover")
+        catalog = next(m["catalog"] for m in discover if m.get("type") == "CATALOG")
+        wanted = set(opts.streams.split(",")) if opts.streams else None
+        configured = []
+        for stream in catalog["streams"]:
+            if wanted and stream["name"] not in wanted:
+                continue
+            incremental = "incremental" in stream["supported_sync_modes"]
+            configured.append({
+                "stream": stream,
+                "sync_mode": "incremental" if incremental else "full_refresh",
+                "destination_sync_mode": "append_dedup" if incremental else "overwrite",
+                **({"cursor_field": stream.get("default_cursor_field", [])} if incremental else {}),
+                "primary_key": stream.get("source_defined_primary_key", []),
+            })
+        catalog_file = out_dir / "catalog.json"
+        catalog_file.write_text(json.dumps({"streams": configured}, indent=2))
+
+        started = time.monotonic()
+        messages = run_connector(["read", "--config", str(config_file), "--catalog", str(catalog_file)], out_dir, "read")
+        elapsed = time.monotonic() - started
+
+        records = Counter(m["record"]["stream"] for m in messages if m.get("type") == "RECORD")
+        states = [m["state"] for m in messages if m.get("type") == "STATE"]
+        problems = [m["log"]["message"] for m in messages
+                    if m.get("type") == "LOG" and m["log"]["level"] in ("WARN", "ERROR")]
+        errors = [m["trace"]["error"]["message"] for m in messages
+                  if m.get("type") == "TRACE" and m["trace"].get("type") == "ERROR"]
+        final_state = {}
+        for state in states:
+            if state.get("type") == "STREAM":
+                final_state[state["stream"]["stream_descriptor"]["name"]] = state["stream"]["stream_state"]
+        (out_dir / "state.json").write_text(json.dumps(
+            [{"type": "STREAM", "stream": {"stream_descriptor": {"name": n}, "stream_state": s}}
+             for n, s in final_state.items()], indent=2))
+
+        expected = server.expected() if server else {}
+        print()
+        print(f"{'stream':<24} {'mode':<12} {'records':>8} {'sandbox':>8}")
+        print("-" * 56)
+        mismatches = 0
+        for entry in configured:
+            name = entry["stream"]["name"]
+            want = expected_records(expected, name) if server else None
+            mark = ""
+            if want is not None and want != records[name]:
+                mark, mismatches = "  <- differs", mismatches + 1
+            print(f"{name:<24} {entry['sync_mode']:<12} {records[name]:>8} {'' if want is None else want:>8}{mark}")
+        print("-" * 56)
+        print(f"{sum(records.values())} records from {len(configured)} streams in {elapsed:.1f} s; "
+              f"{len(states)} state messages; files in {out_dir}")
+        if server:
+            stats = server.stats()
+            print(f"sandbox: {stats['requests']} requests, {stats['pagination_errors']} pagination errors")
+        for line in problems:
+            print(f"  log: {line}")
+        for line in errors:
+            print(f"  error: {line}")
+        return 1 if errors or mismatches else 0
+    finally:
+        if server:
+            server.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
