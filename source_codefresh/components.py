@@ -153,7 +153,7 @@ class CodefreshErrorHandler(DefaultErrorHandler):
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         super().__post_init__(parameters)
         self.response_filters = [
-            _StatusAndPredicateFilter(f) if f.http_codes and f.predicate else f for f in self.response_filters or []
+            _StatusAndPredicateFilter(f) if f.http_codes and _has_predicate(f) else f for f in self.response_filters or []
         ]
         self._records_path: List[str] = [key for key in str(parameters.get("records_key") or "").split(".") if key]
         self._stream_name: str = str(parameters.get("name") or "")
@@ -207,6 +207,11 @@ class CodefreshErrorHandler(DefaultErrorHandler):
                 f"stream '{self._stream_name}' cannot read it. The API may have changed; please report this."
             ),
         )
+
+
+def _has_predicate(response_filter: HttpResponseFilter) -> bool:
+    predicate = response_filter.predicate
+    return bool(getattr(predicate, "condition", predicate))
 
 
 class _StatusAndPredicateFilter:

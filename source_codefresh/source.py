@@ -1,14 +1,34 @@
-"""The connector: the declarative manifest, loaded from this package's own location."""
+"""The connector: the declarative manifest, loaded from this package's own location, plus the checks of a config
+that JSON schema cannot express (answered in one sentence, before any request is sent)."""
 
 from __future__ import annotations
 
+import ipaddress
+import logging
+import re
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, List, Mapping, Optional
+from typing import Any, Iterator, List, Mapping, Optional
+from urllib.parse import urlsplit
 
-from airbyte_cdk.models import AirbyteStateMessage, ConfiguredAirbyteCatalog
+import requests
+
+from airbyte_cdk.models import (
+    AirbyteCatalog,
+    AirbyteConnectionStatus,
+    AirbyteMessage,
+    AirbyteStateMessage,
+    ConfiguredAirbyteCatalog,
+    FailureType,
+    Status,
+)
 from airbyte_cdk.sources.declarative.yaml_declarative_source import YamlDeclarativeSource
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_BASE_URL = "https://g.codefresh.io/api"
+# check's connectivity probe: fail fast on an unreachable host instead of retrying for minutes.
+_PROBE_TIMEOUT = (10, 30)
 
 
 def manifest_path() -> Path:
@@ -22,6 +42,81 @@ def manifest_path() -> Path:
         if candidate.is_file():
             return candidate
     raise FileNotFoundError(f"manifest.yaml not found next to {_PACKAGE_DIR}; the package is incomplete.")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _parse_datetime(value: str) -> Optional[datetime]:
+    text = value.strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        text += "T00:00:00"
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def config_problem(config: Mapping[str, Any]) -> Optional[str]:
+    """The first thing wrong with a config, as one sentence that says what to do; None when it is usable.
+
+    JSON schema (the spec) already checks types and bounds; these are the checks it cannot make."""
+    api_key = config.get("api_key")
+    if not isinstance(api_key, str) or not api_key.strip():
+        return "api_key is empty: paste a Codefresh API key (Codefresh > User Settings > API Keys)."
+    if api_key.strip().lower().startswith("bearer "):
+        return "api_key starts with 'Bearer ': paste the key alone, Codefresh expects it without that prefix."
+    if any(char.isspace() for char in api_key.strip()):
+        return "api_key contains spaces or line breaks: paste the key exactly as Codefresh shows it."
+
+    base_url = config.get("base_url") or DEFAULT_BASE_URL
+    parts = urlsplit(str(base_url).strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return (
+            f"base_url '{base_url}' is not a URL: use https://g.codefresh.io/api, or https://<your-host>/api for "
+            "an on-premises installation."
+        )
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        return (
+            f"base_url '{base_url}' uses plain http, which would send the API key unencrypted: use https "
+            "(plain http is accepted only for localhost)."
+        )
+    if parts.query or parts.fragment or parts.username or parts.password:
+        return f"base_url must be the API root only, without credentials, '?' or '#': for example {DEFAULT_BASE_URL}."
+
+    start_date = config.get("start_date")
+    if start_date not in (None, ""):
+        parsed = _parse_datetime(str(start_date))
+        if parsed is None:
+            return (
+                f"start_date '{start_date}' is not an ISO-8601 date-time: use for example 2025-01-01T00:00:00Z, "
+                "or leave it empty to sync the whole history."
+            )
+        if parsed > datetime.now(timezone.utc):
+            return f"start_date '{start_date}' is in the future, so nothing would be synced: use a past date."
+
+    bounds = {"num_workers": (1, 64), "max_requests_per_minute": (1, None), "builds_lookback_hours": (0, 720)}
+    for name, (low, high) in bounds.items():
+        value = config.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"{name} must be a whole number, not '{value}'."
+        if value < low or (high is not None and value > high):
+            allowed = f"between {low} and {high}" if high is not None else f"at least {low}"
+            return f"{name} is {value}; it must be {allowed}."
+    return None
+
+
+def _config_error(message: str) -> AirbyteTracedException:
+    return AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.config_error)
 
 
 class SourceCodefresh(YamlDeclarativeSource):
@@ -40,3 +135,57 @@ class SourceCodefresh(YamlDeclarativeSource):
             state=state,
             config_path=config_path,
         )
+
+    def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
+        problem = config_problem(config)
+        if problem is None:
+            problem = self._unreachable(config)
+        if problem is not None:
+            return AirbyteConnectionStatus(status=Status.FAILED, message=problem)
+        # GET /user through the manifest's requester and error policy.
+        status = super().check(logger, config)
+        if status.status == Status.FAILED and status.message:
+            status.message = _plain_check_message(status.message)
+        return status
+
+    def discover(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteCatalog:
+        self._raise_on_config_problem(config)
+        return super().discover(logger, config)
+
+    def read(
+        self,
+        logger: logging.Logger,
+        config: Mapping[str, Any],
+        catalog: ConfiguredAirbyteCatalog,
+        state: Optional[List[AirbyteStateMessage]] = None,
+    ) -> Iterator[AirbyteMessage]:
+        self._raise_on_config_problem(config)
+        yield from super().read(logger, config, catalog, state)
+
+    @staticmethod
+    def _raise_on_config_problem(config: Mapping[str, Any]) -> None:
+        problem = config_problem(config)
+        if problem is not None:
+            raise _config_error(problem)
+
+    @staticmethod
+    def _unreachable(config: Mapping[str, Any]) -> Optional[str]:
+        """One quick GET /user to tell an unreachable base_url apart at once (the sync itself retries for minutes)."""
+        base_url = str(config.get("base_url") or DEFAULT_BASE_URL).strip().rstrip("/")
+        try:
+            requests.get(f"{base_url}/user", headers={"Authorization": config["api_key"]}, timeout=_PROBE_TIMEOUT)
+        except requests.exceptions.SSLError:
+            return f"The TLS certificate of {base_url} could not be verified: check base_url, or the host's certificate."
+        except requests.exceptions.Timeout:
+            return f"{base_url} did not answer within {_PROBE_TIMEOUT[1]} seconds: check base_url and the network path."
+        except requests.exceptions.RequestException:
+            return f"Could not connect to {base_url}: check base_url and that this machine can reach the host."
+        return None
+
+
+def _plain_check_message(message: str) -> str:
+    """The CDK's check says "Stream current_user is not available: '<reason>'"; the user needs only the reason."""
+    reason = re.sub(r"^Stream \w+ is not available: ", "", message.strip())
+    if len(reason) >= 2 and reason[0] == reason[-1] and reason[0] in "'\"":
+        reason = reason[1:-1]
+    return reason.replace("\\'", "'")

@@ -102,3 +102,88 @@ def http_mocker():
     with HttpMocker() as mocker:
         yield mocker
         mocker._validate_all_matchers_called()
+
+
+# --- helpers of the per-stream tests (unit_tests/test_streams_*.py) -------------------------------------------------
+
+
+def sent_requests(mocker: HttpMocker, path: Optional[str] = None) -> List[Dict[str, Any]]:
+    """The requests the sync sent, in order: `{"path", "params" (name -> list of values), "headers"}`.
+
+    `path` keeps only the requests to that path under the API root (e.g. "workflow")."""
+    from urllib.parse import parse_qs, urlsplit
+
+    sent = []
+    for item in mocker._mocker.request_history:
+        parts = urlsplit(item.url)
+        relative = parts.path[len(urlsplit(API).path) + 1 :]
+        if path is None or relative == path:
+            sent.append({"path": relative, "params": parse_qs(parts.query), "headers": dict(item.headers)})
+    return sent
+
+
+def serialized_messages(output: EntrypointOutput) -> List[str]:
+    """Every message of the output as the platform would receive it (JSON lines)."""
+    from airbyte_cdk.models import AirbyteMessageSerializer
+
+    return [json.dumps(AirbyteMessageSerializer.dump(message)) for message in output._messages]
+
+
+def error_traces(output: EntrypointOutput) -> List[Any]:
+    """The error traces of the output (their `.message`, `.internal_message`, `.failure_type`)."""
+    return [message.trace.error for message in output.errors]
+
+
+@pytest.fixture
+def slept(mocker, _no_real_sleep) -> List[float]:
+    """The seconds the sync asked to wait (time.sleep stays instant), with the API budget's clock moved on by each.
+
+    The API budget (pyrate_limiter) reads its own clock: without moving it, a wait that the budget asks for would
+    never end in a test where time.sleep returns at once."""
+    import time as time_module
+
+    from pyrate_limiter import clocks
+
+    waits: List[float] = []
+    real_time = clocks.time
+    mocker.patch.object(clocks, "time", lambda: real_time() + sum(waits))
+    time_module.sleep.side_effect = lambda seconds: waits.append(float(seconds))
+    return waits
+
+
+@pytest.fixture(scope="session")
+def parse_manifest_once():
+    """Parses manifest.yaml and the CDK's component schema once, and validates an unchanged manifest once.
+
+    Every sync builds the source anew, and parsing plus schema validation is most of a mocked sync's time. The source
+    still gets the same manifest and still fails on an invalid one (only a manifest that passed is not re-checked).
+    """
+    import copy
+    import hashlib
+    from unittest import mock
+
+    from airbyte_cdk.sources.declarative import concurrent_declarative_source, yaml_declarative_source
+
+    parsed: Dict[str, Any] = {}
+    valid: set = set()
+    load_yaml = yaml_declarative_source.safe_load_yaml
+    validate = concurrent_declarative_source.validate_manifest
+    schema = concurrent_declarative_source.get_declarative_component_schema()
+
+    def cached_load(stream):
+        text = stream.read() if hasattr(stream, "read") else stream
+        key = hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
+        if key not in parsed:
+            parsed[key] = load_yaml(text)
+        return copy.deepcopy(parsed[key])
+
+    def validate_once(manifest, component_schema):
+        key = hashlib.sha256(json.dumps(manifest, sort_keys=True, default=str).encode()).hexdigest()
+        if key not in valid:
+            validate(manifest, component_schema)
+            valid.add(key)
+
+    with mock.patch.object(yaml_declarative_source, "safe_load_yaml", cached_load), mock.patch.object(
+        concurrent_declarative_source, "get_declarative_component_schema", lambda: schema
+    ), mock.patch.object(concurrent_declarative_source, "validate_manifest", validate_once):
+        yield

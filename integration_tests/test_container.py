@@ -1,0 +1,354 @@
+"""The connector image, built from this repository's Dockerfile and run as Airbyte runs it.
+
+    .venv/bin/python -m pytest integration_tests/test_container.py -v -s
+
+A module fixture starts a local container engine with `../shared/tools/container-engine` (next to the repository:
+it starts dockerd and builds a stand-in for the Airbyte Python connector base image, whose name it prints on its
+last line), builds the image on that stand-in and then runs `spec`, `check`, `discover` and a `read` of every
+stream inside the container against the Codefresh sandbox (integration_tests/sandbox), with the config and the
+catalog mounted as files under /secrets, exactly as the platform does. The sandbox listens on 127.0.0.1 and the
+container reaches it through host networking (the engine has no bridge network).
+
+Without the tool, a working engine or the `docker` CLI the tests are SKIPPED with a banner on stderr saying what
+failed, never passed. A failing `docker build` is a failure: the Dockerfile is part of the connector.
+The first run can take ten minutes or more (engine start, stand-in base image, dependency layer).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional
+
+import pytest
+import yaml
+
+from integration_tests.expected import expected_records, sandbox_config
+from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ENGINE_TOOL = Path(__file__).resolve().parents[2] / "shared/tools/container-engine"
+IMAGE = "source-codefresh:test"
+ENGINE_TIMEOUT_S = 30 * 60  # installs the engine, starts dockerd, builds the stand-in base image
+BUILD_TIMEOUT_S = 40 * 60  # the dependency layer downloads and installs the whole CDK (slow on the vfs driver)
+RUN_TIMEOUT_S = 15 * 60
+
+pytestmark = [pytest.mark.container, pytest.mark.timeout(ENGINE_TIMEOUT_S + BUILD_TIMEOUT_S + RUN_TIMEOUT_S)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------------------------
+def _loud_skip(request: pytest.FixtureRequest, what: str, detail: str = "") -> None:
+    """Skip every test of this module with a banner on the real stderr (outside pytest's capture)."""
+    reason = f"CONTAINER TESTS NOT RUN: {what}"
+    banner = "\n".join(["", "!" * 100, f"!!! {reason}", *[f"!!!   {line}" for line in detail.strip().splitlines()[-15:]],
+                        "!!! The connector image was NOT built or tested; these tests are reported as SKIPPED.",
+                        "!" * 100, ""])
+    capman = request.config.pluginmanager.getplugin("capturemanager")
+    if capman is not None:
+        with capman.global_and_fixture_disabled():
+            sys.stderr.write(banner + "\n")
+            sys.stderr.flush()
+    else:
+        sys.stderr.write(banner + "\n")
+    pytest.skip(reason)
+
+
+def _tail(text: str, lines: int = 40) -> str:
+    return "\n".join((text or "").strip().splitlines()[-lines:])
+
+
+def _messages(stdout: str) -> List[Dict[str, Any]]:
+    parsed = []
+    for line in stdout.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            parsed.append(json.loads(line))
+        except json.JSONDecodeError:
+            pass
+    return parsed
+
+
+def _of_type(messages: List[Dict[str, Any]], kind: str) -> List[Dict[str, Any]]:
+    return [m for m in messages if m.get("type") == kind]
+
+
+def _errors(messages: List[Dict[str, Any]]) -> List[str]:
+    return [m["trace"]["error"].get("message", "") for m in _of_type(messages, "TRACE")
+            if m["trace"].get("type") == "ERROR"]
+
+
+class Container:
+    """Runs the image like the platform: host network, the secrets directory mounted read-only at /secrets."""
+
+    def __init__(self, image: str, secrets_dir: Path):
+        self.image = image
+        self.secrets_dir = secrets_dir
+
+    def run(self, *args: str, entrypoint: Optional[str] = None, timeout: int = RUN_TIMEOUT_S,
+            name: Optional[str] = None) -> subprocess.CompletedProcess:
+        cmd = ["docker", "run", "--rm", "--network", "host", "-v", f"{self.secrets_dir}:/secrets:ro"]
+        if entrypoint is not None:
+            cmd += ["--entrypoint", entrypoint]
+        cmd += [self.image, *args]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if name:  # keep the output next to the config for a look after a failure
+            (self.secrets_dir.parent / f"{name}.stdout.jsonl").write_text(proc.stdout)
+            (self.secrets_dir.parent / f"{name}.stderr.txt").write_text(proc.stderr)
+        return proc
+
+    def protocol(self, name: str, *args: str) -> List[Dict[str, Any]]:
+        proc = self.run(*args, name=name)
+        messages = _messages(proc.stdout)
+        assert messages, (f"`{' '.join(args)}` in the container printed no Airbyte message "
+                          f"(exit {proc.returncode}):\n{_tail(proc.stderr)}\n{_tail(proc.stdout)}")
+        return messages
+
+
+def _host_connector() -> List[str]:
+    local = Path(sys.executable).parent / "source-codefresh"
+    if local.exists():
+        return [str(local)]
+    found = shutil.which("source-codefresh")
+    return [found] if found else [sys.executable, "-m", "source_codefresh.run"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# fixtures
+# ---------------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def base_image(request: pytest.FixtureRequest) -> str:
+    """Start the engine and the stand-in base image; skip (loudly) when that is impossible here."""
+    if shutil.which("docker") is None:
+        _loud_skip(request, "the `docker` CLI is not on PATH")
+    if not ENGINE_TOOL.is_file():
+        _loud_skip(request, f"the container engine tool is missing: {ENGINE_TOOL}")
+    if not os.access(ENGINE_TOOL, os.X_OK):
+        _loud_skip(request, f"the container engine tool is not executable: {ENGINE_TOOL}")
+    try:
+        proc = subprocess.run([str(ENGINE_TOOL)], capture_output=True, text=True, timeout=ENGINE_TIMEOUT_S,
+                              cwd=REPO_ROOT)
+    except subprocess.TimeoutExpired as exc:
+        _loud_skip(request, f"{ENGINE_TOOL} did not finish within {ENGINE_TIMEOUT_S} s",
+                   (exc.stderr or b"").decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or ""))
+    except OSError as exc:
+        _loud_skip(request, f"{ENGINE_TOOL} could not be started: {exc}")
+    if proc.returncode != 0:
+        _loud_skip(request, f"{ENGINE_TOOL} failed with exit code {proc.returncode} (see /tmp/container-engine.log)",
+                   proc.stderr + proc.stdout)
+    lines = proc.stdout.strip().splitlines()
+    if not lines:
+        _loud_skip(request, f"{ENGINE_TOOL} printed no stand-in image name", proc.stderr)
+    standin = lines[-1].strip()
+    info = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True,
+                          timeout=120)
+    if info.returncode != 0:
+        _loud_skip(request, "the container engine is not answering `docker info`", info.stderr)
+    inspect = subprocess.run(["docker", "image", "inspect", standin], capture_output=True, text=True, timeout=120)
+    if inspect.returncode != 0:
+        _loud_skip(request, f"the stand-in base image {standin!r} printed by {ENGINE_TOOL.name} does not exist",
+                   inspect.stderr)
+    return standin
+
+
+@pytest.fixture(scope="module")
+def image(base_image: str) -> str:
+    """`docker build` of this repository on the stand-in base image. A failing build fails the tests."""
+    proc = subprocess.run(
+        ["docker", "build", "--network", "host", "--build-arg", f"BASE_IMAGE={base_image}", "-t", IMAGE, "."],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S,
+    )
+    assert proc.returncode == 0, f"docker build failed (exit {proc.returncode}):\n{_tail(proc.stdout + proc.stderr, 60)}"
+    return IMAGE
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    server = SandboxServer(SandboxConfig()).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("container")
+    secrets = root / "secrets"
+    secrets.mkdir()
+    # The container runs as uid 1000: it must be able to enter the directories and read the files.
+    for directory in (root, secrets):
+        directory.chmod(0o755)
+    return root
+
+
+@pytest.fixture(scope="module")
+def container(image: str, sandbox: SandboxServer, workdir: Path) -> Container:
+    secrets = workdir / "secrets"
+    config_file = secrets / "config.json"
+    config_file.write_text(json.dumps(sandbox_config(sandbox.base_url, SANDBOX_API_KEY), indent=2))
+    (secrets / "bad_config.json").write_text(json.dumps(sandbox_config(sandbox.base_url, "not-a-valid-key"), indent=2))
+    for f in secrets.iterdir():
+        f.chmod(0o644)
+    return Container(image, secrets)
+
+
+@pytest.fixture(scope="module")
+def discovered(container: Container) -> Dict[str, Any]:
+    messages = container.protocol("discover", "discover", "--config", "/secrets/config.json")
+    catalogs = _of_type(messages, "CATALOG")
+    assert len(catalogs) == 1, f"expected one CATALOG message, got {len(catalogs)}; errors: {_errors(messages)}"
+    return catalogs[0]["catalog"]
+
+
+def _metadata() -> Mapping[str, Any]:
+    return yaml.safe_load((REPO_ROOT / "metadata.yaml").read_text())["data"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the image
+# ---------------------------------------------------------------------------------------------------------------
+def test_image_size_labels_and_entrypoint(image: str):
+    size = int(subprocess.run(["docker", "image", "inspect", "--format", "{{.Size}}", image], capture_output=True,
+                              text=True, check=True).stdout.strip())
+    print(f"\nimage {image}: {size} bytes ({size / 1e6:.0f} MB)", file=sys.stderr)
+    config = json.loads(subprocess.run(["docker", "image", "inspect", "--format", "{{json .Config}}", image],
+                                       capture_output=True, text=True, check=True).stdout)
+    metadata = _metadata()
+    labels = config.get("Labels") or {}
+    assert labels.get("io.airbyte.name") == metadata["dockerRepository"]
+    assert labels.get("io.airbyte.version") == metadata["dockerImageTag"]
+    assert config["Entrypoint"] == ["source-codefresh"]
+    assert "AIRBYTE_ENTRYPOINT=source-codefresh" in config["Env"]
+    assert config["WorkingDir"] == "/airbyte/integration_code"
+    assert config["User"] not in ("", "0", "root", "0:0")
+
+
+def test_image_runs_as_non_root(container: Container):
+    proc = container.run("-u", entrypoint="id")
+    assert proc.returncode == 0, proc.stderr
+    uid = proc.stdout.strip()
+    print(f"\ncontainer uid: {uid}", file=sys.stderr)
+    assert uid.isdigit() and uid != "0", f"the image runs as uid {uid!r}"
+
+
+def test_image_holds_no_build_tools_tests_or_caches(container: Container):
+    script = r"""
+import importlib.util, os, shutil, site, sys
+found = []
+for mod in ("integration_tests", "unit_tests", "hatchling", "pip", "pytest", "requests_mock"):
+    if importlib.util.find_spec(mod) is not None:
+        found.append("module " + mod)
+for path in ("/build", "/airbyte/integration_code/integration_tests", "/airbyte/integration_code/unit_tests",
+             "/airbyte/integration_code/.venv", "/root/.cache/pip", os.path.expanduser("~/.cache/pip"), "/tmp/pip"):
+    if os.path.exists(path):
+        found.append("path " + path)
+for tool in ("gcc", "cc", "make"):
+    if shutil.which(tool):
+        found.append("tool " + tool)
+import source_codefresh
+pkg = os.path.dirname(source_codefresh.__file__)
+if not os.path.isfile(os.path.join(pkg, "manifest.yaml")):
+    found.append("manifest.yaml missing from the installed package " + pkg)
+print("\n".join(found))
+"""
+    proc = container.run("-c", script, entrypoint="python")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "", f"the image holds what it should not:\n{proc.stdout}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the Airbyte protocol inside the container
+# ---------------------------------------------------------------------------------------------------------------
+def test_spec(container: Container):
+    messages = container.protocol("spec", "spec")
+    specs = _of_type(messages, "SPEC")
+    assert len(specs) == 1, f"expected exactly one SPEC message, got {len(specs)}"
+    connection = specs[0]["spec"]["connectionSpecification"]
+    assert "api_key" in connection["required"]
+    assert connection["properties"]["api_key"].get("airbyte_secret") is True
+    assert specs[0]["spec"].get("documentationUrl") == _metadata()["documentationUrl"]
+
+
+def test_check_succeeds_against_the_sandbox(container: Container):
+    messages = container.protocol("check", "check", "--config", "/secrets/config.json")
+    statuses = _of_type(messages, "CONNECTION_STATUS")
+    assert len(statuses) == 1, f"expected one CONNECTION_STATUS, got {len(statuses)}; errors: {_errors(messages)}"
+    status = statuses[0]["connectionStatus"]
+    assert status["status"] == "SUCCEEDED", status.get("message")
+
+
+def test_check_fails_with_a_wrong_key(container: Container):
+    messages = container.protocol("check_bad_key", "check", "--config", "/secrets/bad_config.json")
+    statuses = _of_type(messages, "CONNECTION_STATUS")
+    assert len(statuses) == 1, f"expected one CONNECTION_STATUS, got {len(statuses)}; errors: {_errors(messages)}"
+    status = statuses[0]["connectionStatus"]
+    assert status["status"] == "FAILED"
+    assert "401" in (status.get("message") or "") or "API key" in (status.get("message") or "")
+    assert "not-a-valid-key" not in json.dumps(messages), "the API key leaked into the output"
+
+
+def test_discover_lists_every_stream(discovered: Dict[str, Any], container: Container):
+    names = sorted(s["name"] for s in discovered["streams"])
+    # The same manifest, discovered by the package installed on this machine: the image must ship all of it.
+    host = subprocess.run(_host_connector() + ["discover", "--config", str(container.secrets_dir / "config.json")],
+                          capture_output=True, text=True, timeout=RUN_TIMEOUT_S, cwd=container.secrets_dir.parent)
+    host_catalogs = _of_type(_messages(host.stdout), "CATALOG")
+    assert host_catalogs, f"discover on the host failed:\n{_tail(host.stderr)}"
+    assert names == sorted(s["name"] for s in host_catalogs[0]["catalog"]["streams"])
+    for stream in discovered["streams"]:
+        assert stream["json_schema"].get("type") == "object", stream["name"]
+        assert stream.get("source_defined_primary_key"), f"{stream['name']} has no primary key"
+    print(f"\ndiscovered {len(names)} streams: {', '.join(names)}", file=sys.stderr)
+
+
+def test_read_every_stream(container: Container, discovered: Dict[str, Any], sandbox: SandboxServer):
+    configured = []
+    for stream in discovered["streams"]:
+        incremental = "incremental" in stream["supported_sync_modes"]
+        configured.append({
+            "stream": stream,
+            "sync_mode": "incremental" if incremental else "full_refresh",
+            "destination_sync_mode": "append_dedup" if incremental else "overwrite",
+            **({"cursor_field": stream.get("default_cursor_field", [])} if incremental else {}),
+            "primary_key": stream.get("source_defined_primary_key", []),
+        })
+    catalog_file = container.secrets_dir / "catalog.json"
+    catalog_file.write_text(json.dumps({"streams": configured}, indent=2))
+    catalog_file.chmod(0o644)
+    sandbox.reset_stats()
+
+    messages = container.protocol("read", "read", "--config", "/secrets/config.json",
+                                  "--catalog", "/secrets/catalog.json")
+
+    errors = _errors(messages)
+    assert not errors, "the read reported errors:\n" + "\n".join(errors)
+    records = Counter(m["record"]["stream"] for m in _of_type(messages, "RECORD"))
+    expected = sandbox.expected()
+    lines, mismatches = [], []
+    for entry in configured:
+        name = entry["stream"]["name"]
+        want = expected_records(expected, name)
+        lines.append(f"  {name:<24} {entry['sync_mode']:<12} {records[name]:>7} {'' if want is None else want:>7}")
+        if records[name] == 0:
+            mismatches.append(f"{name}: no records")
+        elif want is not None and records[name] != want:
+            mismatches.append(f"{name}: {records[name]} records, the sandbox holds {want}")
+    print("\n  stream                   mode         records sandbox\n" + "\n".join(lines), file=sys.stderr)
+    assert not mismatches, "records read in the container differ from the sandbox:\n" + "\n".join(mismatches)
+
+    states = {m["state"]["stream"]["stream_descriptor"]["name"] for m in _of_type(messages, "STATE")
+              if m["state"].get("type") == "STREAM"}
+    missing_state = [e["stream"]["name"] for e in configured
+                     if e["sync_mode"] == "incremental" and e["stream"]["name"] not in states]
+    assert not missing_state, f"incremental streams without a STATE message: {missing_state}"
+    assert sandbox.stats()["pagination_errors"] == 0
+    assert SANDBOX_API_KEY not in json.dumps(messages), "the API key leaked into the output"

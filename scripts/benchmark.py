@@ -1,0 +1,638 @@
+"""How fast, and how lean, source-codefresh reads builds and build details, against the Codefresh sandbox.
+
+    .venv/bin/python scripts/benchmark.py                    # everything (takes a few minutes)
+    .venv/bin/python scripts/benchmark.py --skip-dlt --skip-big   # quick: connector, requests loop, lower bound
+    .venv/bin/python scripts/benchmark.py --builds 5000 --latency-ms 50 --workers 32
+
+Needs the benchmark dependency group: `.venv/bin/python -m pip install --group benchmark`.
+
+Every measured reader runs in its own subprocess against a sandbox that runs in yet another process
+(`python -m integration_tests.sandbox`), so a contender's peak RSS is its own: the peak is the process tree's
+high-water mark (VmHWM, summed over the tree), sampled every 50 ms. Request counts are the sandbox's own
+(`/_sandbox/stats`, reset before each run). Wall times include interpreter start-up and imports.
+
+Part 1, builds + build_details at `--builds` builds and `--latency-ms` per request:
+  (a) source-codefresh `read` (builds + build_details, full refresh, `--workers` workers, the per-minute request
+      ceiling lifted), its stdout counted line by line;
+  (b) dlt's REST API source (`rest_api_source`) as a user would configure it for Codefresh, into DuckDB, with
+      dlt's default parallelism;
+  (c) a plain sequential `requests` loop: the list pages in order, then each build's detail;
+  (d) the lower bound, computed: list pages x latency (in order) + detail requests x latency / workers.
+Part 2, zero latency, `--big-builds` builds: source-codefresh reading `builds` alone vs a raw `requests` + `json`
+  loop over the same listing (records/s).
+Part 3, scale: source-codefresh's wall time and peak RSS for builds + build_details at `--builds` and
+  `--big-builds` builds (`--latency-ms`).
+The targets are printed next to the figures with PASS or MISS; the script never fails on a miss.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from integration_tests.sandbox import SANDBOX_API_KEY  # noqa: E402
+
+PAGE_SIZE = 100
+UNLIMITED_REQUESTS_PER_MINUTE = 1_000_000
+DEFAULT_REQUESTS_PER_MINUTE = 6000
+DETAIL_STREAMS = ["builds", "build_details"]
+
+# Targets: (label, comparison) -- printed with PASS/MISS, never enforced.
+TARGET_VS_DLT = 10.0  # (a) at least this many times faster than (b)
+TARGET_VS_BOUND = 1.5  # (a) within this factor of (d)
+TARGET_ZERO_LATENCY = 0.5  # connector records/s >= this share of the raw loop's
+TARGET_RSS_MB = 300.0  # connector peak RSS below this
+TARGET_RSS_RATIO = 1.2  # peak RSS at --big-builds / at --builds at most this
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The sandbox, in its own process
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+class Sandbox:
+    """`python -m integration_tests.sandbox` on a free port; stats through its control endpoints."""
+
+    def __init__(self, builds: int, latency_ms: float) -> None:
+        self.builds = builds
+        self.latency_ms = latency_ms
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "integration_tests.sandbox", "--port", "0",
+             "--builds", str(builds), "--latency-ms", str(latency_ms)],
+            cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        )
+        line = self._proc.stdout.readline().strip()
+        if not line.startswith("SANDBOX_BASE_URL="):
+            self.stop()
+            raise RuntimeError(f"the sandbox did not start (it printed {line!r})")
+        self.base_url = line.split("=", 1)[1]
+        self.root = self.base_url[: -len("/api")]
+
+    def stats(self) -> Dict[str, Any]:
+        with urllib.request.urlopen(f"{self.root}/_sandbox/stats", timeout=30) as answer:
+            return json.load(answer)
+
+    def reset_stats(self) -> None:
+        request = urllib.request.Request(f"{self.root}/_sandbox/reset-stats", data=b"", method="POST")
+        urllib.request.urlopen(request, timeout=30).close()
+
+    def stop(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def sandbox_capacity(sandbox: Sandbox, concurrency: int, requests_count: int) -> float:
+    """Build-detail requests per second the sandbox serves to a light client (http.client, one connection per
+    thread) with `concurrency` requests in flight. Ideal: concurrency / latency."""
+    split = urlsplit(sandbox.base_url)
+    local = threading.local()
+
+    def get(path: str, headers: Optional[Dict[str, str]] = None) -> bytes:
+        if not hasattr(local, "conn"):
+            local.conn = http.client.HTTPConnection(split.hostname, split.port, timeout=60)
+        local.conn.request("GET", split.path + path, headers={"Authorization": SANDBOX_API_KEY, **(headers or {})})
+        answer = local.conn.getresponse()
+        body = answer.read()
+        if answer.status != 200:
+            raise RuntimeError(f"sandbox answered {answer.status} for {path}")
+        return body
+
+    first_page = json.loads(get(f"/workflow?limit={PAGE_SIZE}&page=1", {"X-Pagination-Session-Id": str(uuid.uuid4())}))
+    ids = [build["id"] for build in first_page["workflows"]["docs"]]
+    paths = [f"/builds/{ids[i % len(ids)]}" for i in range(requests_count)]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(get, paths))
+    return requests_count / (time.perf_counter() - started)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Running one contender in a subprocess: wall time, peak RSS of its process tree, its stdout line by line
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+class PeakRssSampler(threading.Thread):
+    """Samples the high-water mark (VmHWM) of a process and its descendants every `interval` seconds."""
+
+    def __init__(self, pid: int, interval: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        import psutil
+
+        self._psutil = psutil
+        self._root = psutil.Process(pid)
+        self._interval = interval
+        self._peaks: Dict[int, int] = {}
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.is_set():
+            self.sample()
+            self._done.wait(self._interval)
+
+    def sample(self) -> None:
+        try:
+            processes = [self._root] + self._root.children(recursive=True)
+        except self._psutil.Error:
+            return
+        for process in processes:
+            peak = _high_water_mark(process, self._psutil)
+            if peak:
+                self._peaks[process.pid] = max(self._peaks.get(process.pid, 0), peak)
+
+    def stop(self) -> float:
+        self._done.set()
+        self.join()
+        return sum(self._peaks.values()) / 2**20
+
+
+def _high_water_mark(process: Any, psutil: Any) -> int:
+    """Peak resident set size in bytes: VmHWM on Linux (catches peaks between samples), else the current RSS."""
+    try:
+        with open(f"/proc/{process.pid}/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return process.memory_info().rss
+    except psutil.Error:
+        return 0
+
+
+@dataclass
+class Measured:
+    wall_s: float
+    peak_rss_mb: float
+    returncode: int
+    stderr_tail: str
+
+
+def run_measured(command: List[str], on_line: Callable[[bytes], None], cwd: Path,
+                 env: Optional[Dict[str, str]] = None) -> Measured:
+    """Runs `command`, hands each stdout line to `on_line`, and measures wall time and peak RSS."""
+    with tempfile.TemporaryFile() as stderr:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, cwd=cwd,
+                                   env={**os.environ, **(env or {})})
+        sampler = PeakRssSampler(process.pid)
+        sampler.start()
+        for line in process.stdout:
+            on_line(line)
+        returncode = process.wait()
+        wall = time.perf_counter() - started
+        peak_mb = sampler.stop()
+        stderr.seek(0)
+        tail = stderr.read()[-2000:].decode(errors="replace")
+    return Measured(wall, peak_mb, returncode, tail)
+
+
+@dataclass
+class Result:
+    """One row of a table."""
+
+    name: str
+    wall_s: float
+    requests: Optional[int]
+    records: Dict[str, int]
+    peak_rss_mb: Optional[float] = None
+    notes: List[str] = field(default_factory=list)
+
+    @property
+    def total_records(self) -> int:
+        return sum(self.records.values())
+
+    @property
+    def records_per_s(self) -> float:
+        return self.total_records / self.wall_s if self.wall_s else 0.0
+
+
+def measured_on_sandbox(sandbox: Sandbox, name: str, command: List[str], on_line: Callable[[bytes], None],
+                        cwd: Path, env: Optional[Dict[str, str]] = None) -> tuple:
+    """Runs a contender between a stats reset and a stats read; fails loudly if the contender failed."""
+    sandbox.reset_stats()
+    measured = run_measured(command, on_line, cwd, env)
+    stats = sandbox.stats()
+    if measured.returncode != 0:
+        raise RuntimeError(f"{name} exited with {measured.returncode}:\n{measured.stderr_tail}")
+    if stats.get("pagination_errors"):
+        print(f"  warning: {name} caused {stats['pagination_errors']} pagination errors", flush=True)
+    return measured, stats
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# (a) source-codefresh
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def connector_command() -> List[str]:
+    local = Path(sys.executable).parent / "source-codefresh"
+    return [str(local)] if local.exists() else [sys.executable, "-m", "source_codefresh.run"]
+
+
+def connector_config(base_url: str, workers: int) -> Dict[str, Any]:
+    return {"api_key": SANDBOX_API_KEY, "base_url": base_url, "num_workers": workers,
+            "max_requests_per_minute": UNLIMITED_REQUESTS_PER_MINUTE}
+
+
+def discover_streams(base_url: str, workdir: Path) -> Dict[str, Dict[str, Any]]:
+    """The connector's stream objects (with their JSON schemas), from `discover`."""
+    config_path = workdir / "discover_config.json"
+    config_path.write_text(json.dumps(connector_config(base_url, 1)))
+    output = subprocess.run(connector_command() + ["discover", "--config", str(config_path)],
+                            capture_output=True, check=True, cwd=workdir).stdout
+    for line in output.splitlines():
+        message = json.loads(line)
+        if message.get("type") == "CATALOG":
+            return {stream["name"]: stream for stream in message["catalog"]["streams"]}
+    raise RuntimeError("source-codefresh discover printed no catalog")
+
+
+def write_catalog(streams: Dict[str, Dict[str, Any]], names: List[str], path: Path) -> None:
+    catalog = {"streams": [{"stream": streams[name], "sync_mode": "full_refresh",
+                            "destination_sync_mode": "overwrite"} for name in names]}
+    path.write_text(json.dumps(catalog))
+
+
+class RecordCounter:
+    """Counts RECORD lines per stream without parsing JSON; keeps error traces and the first record's time."""
+
+    MARK = b'"type":"RECORD"'
+    STREAM = b'"stream":"'
+
+    def __init__(self) -> None:
+        self.counts: Counter = Counter()
+        self.errors: List[str] = []
+        self.started = time.perf_counter()
+        self.first_record_s: Optional[float] = None
+
+    def __call__(self, line: bytes) -> None:
+        if self.MARK in line:
+            start = line.index(self.STREAM) + len(self.STREAM)
+            self.counts[line[start:line.index(b'"', start)].decode()] += 1
+            if self.first_record_s is None:
+                self.first_record_s = time.perf_counter() - self.started
+        elif b'"type":"TRACE"' in line and b'"type":"ERROR"' in line:
+            self.errors.append(line[:400].decode(errors="replace"))
+
+
+def run_connector(sandbox: Sandbox, streams: Dict[str, Dict[str, Any]], names: List[str], workers: int,
+                  workdir: Path, label: str) -> Result:
+    config_path, catalog_path = workdir / "config.json", workdir / "catalog.json"
+    config_path.write_text(json.dumps(connector_config(sandbox.base_url, workers)))
+    write_catalog(streams, names, catalog_path)
+    counter = RecordCounter()
+    command = connector_command() + ["read", "--config", str(config_path), "--catalog", str(catalog_path)]
+    measured, stats = measured_on_sandbox(sandbox, label, command, counter, workdir)
+    result = Result(label, measured.wall_s, stats["requests"], {n: counter.counts.get(n, 0) for n in names},
+                    measured.peak_rss_mb)
+    if counter.first_record_s is not None:
+        result.notes.append(f"first record after {counter.first_record_s:.2f} s")
+    result.notes.append("requests: " + ", ".join(f"{route} {n}" for route, n in sorted(stats["by_route"].items())))
+    for error in counter.errors[:3]:
+        result.notes.append(f"ERROR trace: {error}")
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# (b) dlt and (c) the plain requests loop: run as `benchmark.py --child ...` in a subprocess
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def dlt_rest_api_config(base_url: str) -> Dict[str, Any]:
+    """dlt's REST API source configured as a user would for Codefresh (dlt 1.31 syntax)."""
+    return {
+        "client": {
+            "base_url": base_url.rstrip("/") + "/",
+            "auth": {"type": "api_key", "name": "Authorization", "api_key": SANDBOX_API_KEY, "location": "header"},
+        },
+        "resources": [
+            {
+                "name": "builds",
+                "primary_key": "id",
+                "endpoint": {
+                    "path": "workflow",
+                    "params": {"limit": PAGE_SIZE},
+                    "data_selector": "workflows.docs",
+                    "paginator": {"type": "page_number", "base_page": 1, "page_param": "page",
+                                  "total_path": None, "stop_after_empty_page": True},
+                },
+            },
+            {
+                "name": "build_details",
+                "primary_key": "id",
+                "endpoint": {
+                    "path": "builds/{resources.builds.id}",
+                    "data_selector": "$",  # the answer is the record (else dlt would pick the `steps` list)
+                    "paginator": "single_page",
+                },
+            },
+        ],
+    }
+
+
+def dlt_defaults() -> str:
+    """The parallelism a dlt user gets without configuring any."""
+    from dlt.extract.pipe_iterator import PipeIterator
+    from dlt.load.configuration import LoaderConfiguration
+    from dlt.normalize.configuration import NormalizeConfiguration
+
+    extract = PipeIterator.PipeIteratorConfiguration()
+    normalize = NormalizeConfiguration()
+    load = LoaderConfiguration()
+    return (f"rest_api_source(parallelized=False): the extract step sends one request at a time (the builds pages, "
+            f"then each build's detail as the pages arrive); [extract] workers={extract.workers} serve only "
+            f"parallelized/async resources; normalize pool_type={normalize.pool_type} workers="
+            f"{normalize.workers} (None = CPU count, {os.cpu_count()} here); load workers={load.workers}")
+
+
+def child_dlt(base_url: str, workdir: Path) -> Dict[str, Any]:
+    import dlt
+    from dlt.sources.rest_api import rest_api_source
+
+    pipeline = dlt.pipeline(pipeline_name="codefresh_benchmark", pipelines_dir=str(workdir / "pipelines"),
+                            destination=dlt.destinations.duckdb(str(workdir / "benchmark.duckdb")),
+                            dataset_name="codefresh")
+    pipeline.run(rest_api_source(dlt_rest_api_config(base_url)))
+    with pipeline.sql_client() as client:
+        counts = {name: client.execute_sql(f"SELECT count(*) FROM {name}")[0][0] for name in DETAIL_STREAMS}
+    steps = {step.step: (step.finished_at - step.started_at).total_seconds() for step in pipeline.last_trace.steps}
+    return {"records": counts, "steps": steps}
+
+
+def child_requests_loop(base_url: str, details: bool) -> Dict[str, Any]:
+    """The builds listing page by page (one pagination session), then, if asked, each build's detail."""
+    import requests
+
+    session = requests.Session()
+    session.headers["Authorization"] = SANDBOX_API_KEY
+    listing = {"X-Pagination-Session-Id": f"benchmark-{uuid.uuid4()}"}
+    ids: List[str] = []
+    page = 1
+    while True:
+        answer = session.get(f"{base_url}/workflow", params={"limit": PAGE_SIZE, "page": page}, headers=listing)
+        answer.raise_for_status()
+        body = answer.json()
+        ids.extend(build["id"] for build in body["workflows"]["docs"])
+        if not body["pagination"]["nextPage"] or not body["workflows"]["docs"]:
+            break
+        page += 1
+    records = {"builds": len(ids)}
+    if details:
+        count = 0
+        for build_id in ids:
+            answer = session.get(f"{base_url}/builds/{build_id}")
+            answer.raise_for_status()
+            count += isinstance(answer.json(), dict)
+        records["build_details"] = count
+    return {"records": records}
+
+
+def run_child(sandbox: Sandbox, kind: str, label: str, workdir: Path) -> Result:
+    """Runs `benchmark.py --child kind` and reads the JSON result it prints last."""
+    lines: List[bytes] = []
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", kind,
+               "--base-url", sandbox.base_url, "--workdir", str(workdir)]
+    env = {"RUNTIME__DLTHUB_TELEMETRY": "false"}  # no network calls to dlt's telemetry from the benchmark
+    measured, stats = measured_on_sandbox(sandbox, label, command, lines.append, workdir, env)
+    payload = json.loads(lines[-1])
+    result = Result(label, measured.wall_s, stats["requests"], payload["records"], measured.peak_rss_mb)
+    if payload.get("steps"):
+        result.notes.append("dlt steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in payload["steps"].items()))
+    result.notes.append("requests: " + ", ".join(f"{route} {n}" for route, n in sorted(stats["by_route"].items())))
+    return result
+
+
+def child_main(args: argparse.Namespace) -> int:
+    workdir = Path(args.workdir)
+    if args.child == "dlt":
+        payload = child_dlt(args.base_url, workdir)
+    else:
+        payload = child_requests_loop(args.base_url, details=args.child == "requests-details")
+    print(json.dumps(payload), flush=True)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# (d) the lower bound
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def list_pages(builds: int) -> int:
+    return max(1, math.ceil(builds / PAGE_SIZE))
+
+
+def lower_bound(builds: int, latency_ms: float, workers: int) -> Result:
+    """List pages strictly in order, then the details `workers` at a time: no client cost at all."""
+    latency = latency_ms / 1000.0
+    wall = list_pages(builds) * latency + builds * latency / workers
+    return Result(f"(d) lower bound ({workers} workers)", wall, list_pages(builds) + builds,
+                  {"builds": builds, "build_details": builds})
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Printing
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def print_table(rows: List[Result], dlt_row: Optional[Result], bound: Result) -> None:
+    header = (f"{'contender':<38} {'wall s':>8} {'requests':>9} {'records':>8} {'records/s':>10} "
+              f"{'peak RSS MB':>12} {'÷ (b)':>7} {'÷ (d)':>7}")
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        rss = f"{row.peak_rss_mb:.0f}" if row.peak_rss_mb is not None else "-"
+        vs_dlt = f"{row.wall_s / dlt_row.wall_s:.3f}" if dlt_row else "-"
+        print(f"{row.name:<38} {row.wall_s:>8.2f} {row.requests if row.requests is not None else '-':>9} "
+              f"{row.total_records:>8} {row.records_per_s:>10.0f} {rss:>12} {vs_dlt:>7} "
+              f"{row.wall_s / bound.wall_s:>7.2f}")
+    print("(÷ (b), ÷ (d): wall time divided by that of (b) dlt and (d) the lower bound)")
+    for row in rows:
+        for note in row.notes:
+            print(f"  {row.name.split(' ')[0]} {note}")
+
+
+def check_counts(result: Result, expected: Dict[str, int]) -> None:
+    for stream, count in expected.items():
+        if result.records.get(stream) != count:
+            print(f"  WARNING: {result.name} read {result.records.get(stream)} {stream} records, "
+                  f"expected {count}", flush=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The three parts
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def part_detail_sync(args: argparse.Namespace, workdir: Path) -> Dict[str, Any]:
+    print(f"\n== 1. builds + build_details: {args.builds:,} builds, {args.latency_ms:g} ms per request, "
+          f"{args.workers} workers ==", flush=True)
+    expected = {"builds": args.builds, "build_details": args.builds}
+    with Sandbox(args.builds, args.latency_ms) as sandbox:
+        probe = max(800, 50 * args.workers)
+        capacity = sandbox_capacity(sandbox, args.workers, probe)
+        ideal = args.workers / (args.latency_ms / 1000.0) if args.latency_ms else float("inf")
+        print(f"sandbox capacity: {capacity:.0f} req/s with {args.workers} concurrent connections "
+              f"(light http.client client, {probe} detail requests; ideal {ideal:.0f} req/s = "
+              f"{100 * capacity / ideal:.0f} %)", flush=True)
+        streams = discover_streams(sandbox.base_url, workdir)
+
+        rows: List[Result] = []
+        connector = run_connector(sandbox, streams, DETAIL_STREAMS, args.workers, workdir / "a",
+                                  f"(a) source-codefresh ({args.workers} workers)")
+        check_counts(connector, expected)
+        rows.append(connector)
+        dlt_row = None
+        if not args.skip_dlt:
+            dlt_row = run_child(sandbox, "dlt", "(b) dlt rest_api_source -> DuckDB", workdir / "b")
+            check_counts(dlt_row, expected)
+            rows.append(dlt_row)
+        loop = run_child(sandbox, "requests-details", "(c) sequential requests loop", workdir / "c")
+        check_counts(loop, expected)
+        rows.append(loop)
+    bound = lower_bound(args.builds, args.latency_ms, args.workers)
+    rows.append(bound)
+    print()
+    print_table(rows, dlt_row, bound)
+    if not args.skip_dlt:
+        print(f"  (b) dlt defaults: {dlt_defaults()}")
+    return {"streams": streams, "connector": connector, "dlt": dlt_row, "bound": bound}
+
+
+def part_zero_latency(args: argparse.Namespace, streams: Dict[str, Any], workdir: Path) -> Dict[str, Result]:
+    print(f"\n== 2. zero latency: builds alone, {args.big_builds:,} builds ==", flush=True)
+    with Sandbox(args.big_builds, 0.0) as sandbox:
+        connector = run_connector(sandbox, streams, ["builds"], args.workers, workdir / "zero_a",
+                                  "source-codefresh (builds)")
+        raw = run_child(sandbox, "requests-listing", "raw requests + json loop", workdir / "zero_raw")
+    for row in (connector, raw):
+        check_counts(row, {"builds": args.big_builds})
+        print(f"{row.name:<28} {row.wall_s:>7.2f} s {row.requests:>6} requests {row.total_records:>7} records "
+              f"{row.records_per_s:>8.0f} records/s  peak RSS {row.peak_rss_mb:.0f} MB")
+        for note in row.notes:
+            print(f"  {note}")
+    return {"connector": connector, "raw": raw}
+
+
+def part_scale(args: argparse.Namespace, streams: Dict[str, Any], small: Result, workdir: Path) -> Result:
+    print(f"\n== 3. scale: builds + build_details, {args.builds:,} vs {args.big_builds:,} builds, "
+          f"{args.latency_ms:g} ms ==", flush=True)
+    with Sandbox(args.big_builds, args.latency_ms) as sandbox:
+        big = run_connector(sandbox, streams, DETAIL_STREAMS, args.workers, workdir / "big",
+                            f"source-codefresh ({args.big_builds:,} builds)")
+    check_counts(big, {"builds": args.big_builds, "build_details": args.big_builds})
+    for builds, row in ((args.builds, small), (args.big_builds, big)):
+        bound = lower_bound(builds, args.latency_ms, args.workers).wall_s
+        print(f"{builds:>7,} builds: {row.wall_s:>7.2f} s ({1000 * row.wall_s / builds:.2f} ms per build; lower "
+              f"bound {bound:.2f} s, x{row.wall_s / bound:.2f}), {row.requests} requests, "
+              f"peak RSS {row.peak_rss_mb:.0f} MB")
+    for note in big.notes:
+        print(f"  {note}")
+    return big
+
+
+def print_targets(args: argparse.Namespace, part1: Dict[str, Any], zero: Optional[Dict[str, Result]],
+                  big: Optional[Result]) -> None:
+    print("\n== targets (figures only; nothing is enforced) ==")
+    connector, dlt_row, bound = part1["connector"], part1["dlt"], part1["bound"]
+    if dlt_row:
+        speedup = dlt_row.wall_s / connector.wall_s
+        print(f"(a) faster than (b) dlt:          {speedup:7.2f}x   target >= {TARGET_VS_DLT:g}x    "
+              f"{verdict(speedup >= TARGET_VS_DLT)}")
+    factor = connector.wall_s / bound.wall_s
+    print(f"(a) vs (d) lower bound:           {factor:7.2f}x   target <= {TARGET_VS_BOUND:g}x   "
+          f"{verdict(factor <= TARGET_VS_BOUND)}")
+    if zero:
+        share = zero["connector"].records_per_s / zero["raw"].records_per_s
+        print(f"zero latency, connector / raw:    {share:7.2f}    target >= {TARGET_ZERO_LATENCY:g}   "
+              f"{verdict(share >= TARGET_ZERO_LATENCY)}")
+    for label, row in ((f"{args.builds:,} builds", connector), (f"{args.big_builds:,} builds", big)):
+        if row:
+            print(f"peak RSS, {label + ':':<22}{row.peak_rss_mb:7.0f} MB target < {TARGET_RSS_MB:g} MB "
+                  f"{verdict(row.peak_rss_mb < TARGET_RSS_MB)}")
+    if big:
+        ratio = big.peak_rss_mb / connector.peak_rss_mb
+        print(f"peak RSS ratio {args.big_builds:,} / {args.builds:,}: {ratio:5.2f}    target <= "
+              f"{TARGET_RSS_RATIO:g}   {verdict(ratio <= TARGET_RSS_RATIO)}")
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--builds", type=int, default=2000, help="builds for part 1 (default 2000)")
+    parser.add_argument("--latency-ms", type=float, default=25.0, help="sandbox latency per request (default 25)")
+    parser.add_argument("--workers", type=int, default=16, help="the connector's num_workers (default 16)")
+    parser.add_argument("--big-builds", type=int, default=20000, help="builds for parts 2 and 3 (default 20000)")
+    parser.add_argument("--skip-dlt", action="store_true", help="leave out (b) dlt")
+    parser.add_argument("--skip-big", action="store_true", help="leave out parts 2 and 3")
+    parser.add_argument("--keep", metavar="DIR", help="keep configs, catalogs and dlt's files in DIR")
+    # Internal: the subprocess side of (b), (c) and the raw loop of part 2.
+    parser.add_argument("--child", choices=["dlt", "requests-details", "requests-listing"], help=argparse.SUPPRESS)
+    parser.add_argument("--base-url", help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    if args.child:
+        return child_main(args)
+    workdir = Path(args.keep or tempfile.mkdtemp(prefix="codefresh-benchmark-"))
+    for name in ("a", "b", "c", "zero_a", "zero_raw", "big"):
+        (workdir / name).mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    print(f"source-codefresh benchmark: python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    print(f"The connector runs with max_requests_per_minute={UNLIMITED_REQUESTS_PER_MINUTE:,}: the default ceiling "
+          f"of {DEFAULT_REQUESTS_PER_MINUTE:,}/min is a safety budget for real accounts and is lifted here "
+          f"(at the default, {list_pages(args.builds) + args.builds:,} requests need at least "
+          f"{(list_pages(args.builds) + args.builds) / DEFAULT_REQUESTS_PER_MINUTE * 60:.0f} s).")
+    try:
+        part1 = part_detail_sync(args, workdir)
+        zero = big = None
+        if not args.skip_big:
+            zero = part_zero_latency(args, part1["streams"], workdir)
+            big = part_scale(args, part1["streams"], part1["connector"], workdir)
+        print_targets(args, part1, zero, big)
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print(f"\nbenchmark took {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

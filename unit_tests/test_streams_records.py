@@ -1,0 +1,264 @@
+"""What a user gets from each stream: records of one page, every page of paged listings, children of parents.
+
+Every sync runs the connector end to end (entrypoint `read`) against the CDK's HttpMocker; each mocked request must
+be sent (the `http_mocker` fixture checks it) and no unmocked request may be sent (the mocker fails it).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from unit_tests import builders as b
+from unit_tests.conftest import (
+    ACCOUNT_ID,
+    API_KEY,
+    any_params,
+    error,
+    log_lines,
+    records_of,
+    request,
+    response,
+    run_read,
+    sent_requests,
+    serialized_messages,
+    user,
+)
+from unit_tests.stream_cases import (
+    ALL_STREAMS,
+    RECENT,
+    RECENT_ISO,
+    case,
+    recent,
+    report_rows_request,
+)
+
+pytestmark = pytest.mark.usefixtures("parse_manifest_once", "slept")
+
+
+def _canonical(records):
+    """The records in a stable order, whatever order the concurrent reads finished in.
+
+    Top-level null fields are left out: the CDK's message serializer omits them from every record it emits."""
+    records = [{key: value for key, value in record.items() if value is not None} for record in records]
+    return sorted(records, key=lambda record: json.dumps(record, sort_keys=True))
+
+
+# --- one page --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", ALL_STREAMS)
+def test_one_page_gives_the_records_with_stamped_keys_and_without_secrets(http_mocker, stream):
+    c = case(stream)
+    c.mock(http_mocker)
+
+    output = run_read(stream, **c.config)
+
+    records = records_of(output)
+    # The same records, whatever order the concurrent reads finished in.
+    assert _canonical(records) == _canonical(c.expected)
+    assert not output.errors
+    everything = "\n".join(serialized_messages(output))
+    for secret in c.secrets + [API_KEY]:
+        assert secret not in everything
+    if c.first_params:
+        params = sent_requests(http_mocker, c.own[0][0]._parsed_url.path.split("/api/", 1)[1])[0]["params"]
+        assert {k: params.get(k, [None])[0] for k in c.first_params} == c.first_params
+
+
+# --- every page of the paged listings ------------------------------------------------------------------------------
+
+
+OFFSET_PAGED = {
+    "projects": ("projects", "projects", lambda i: b.project(i, "2026-10-22T08:49:50.162Z"), "id"),
+    "pipelines": ("pipelines", "docs", lambda i: b.pipeline(i, "2026-10-15T10:38:34.121Z"), "id"),
+    "step_types": ("step-types", "docs", b.step_type, "id"),
+    "runtime_environments": ("runtime-environments", None, b.runtime_environment, "name"),
+}
+
+
+@pytest.mark.parametrize("stream", list(OFFSET_PAGED))
+def test_offset_pages_are_read_until_a_short_page(http_mocker, stream):
+    path, key, make, pk = OFFSET_PAGED[stream]
+    first, second = [make(i) for i in range(100)], [make(i) for i in range(100, 103)]
+    wrap = (lambda items: {key: items}) if key else (lambda items: items)
+    http_mocker.get(request(path, {"limit": "100"}), response(wrap(first)))
+    http_mocker.get(request(path, {"limit": "100", "offset": "100"}), response(wrap(second)))
+
+    records = records_of(run_read(stream))
+
+    assert len(records) == 103
+    assert len({r[pk] for r in records}) == 103
+
+
+def test_views_are_read_page_by_page_until_a_short_page(http_mocker):
+    first, second = [b.view(i) for i in range(100)], [b.view(i) for i in range(100, 103)]
+    http_mocker.get(request("views/", {"limit": "100", "page": "1"}), response({"docs": first, "total": 103}))
+    http_mocker.get(request("views/", {"limit": "100", "page": "2"}), response({"docs": second, "total": 103}))
+
+    records = records_of(run_read("views"))
+
+    assert [r["_id"] for r in records] == [v["_id"] for v in first + second]
+
+
+def test_audit_logs_are_read_page_by_page_with_page_size(http_mocker):
+    first = [b.audit_entry(i, recent(60 - i * 0.1)) for i in range(100)]
+    second = [b.audit_entry(i, recent(40 - i)) for i in range(100, 103)]
+    http_mocker.get(any_params("audit"), [response({"data": first}), response({"data": second})])
+
+    records = records_of(run_read("audit_logs", start_date=RECENT_ISO))
+
+    assert len({r["id"] for r in records}) == 103
+    sent = sent_requests(http_mocker, "audit")
+    assert [(s["params"]["page"], s["params"]["pageSize"]) for s in sent] == [(["1"], ["100"]), (["2"], ["100"])]
+    # Both pages belong to the same window.
+    assert len({(s["params"]["from"][0], s["params"]["to"][0]) for s in sent}) == 1
+
+
+CURSOR_PAGED = {
+    # stream: (path, envelope key of the docs, record builder, primary key)
+    "builds": ("workflow", "workflows", lambda i: b.build(i, recent(60 - i * 0.1)), "id"),
+    "images": ("images", None, lambda i: b.image(i, recent(60 - i * 0.1)), "_id"),
+}
+
+
+@pytest.mark.parametrize("stream", list(CURSOR_PAGED))
+def test_cursor_backed_pages_share_one_pagination_session_and_stop_when_next_page_is_false(http_mocker, stream):
+    path, nested, make, pk = CURSOR_PAGED[stream]
+    first, second = [make(i) for i in range(100)], [make(i) for i in range(100, 103)]
+    http_mocker.get(
+        any_params(path),
+        [response(b.cursor_page(first, 1, True, nested)), response(b.cursor_page(second, 2, False, nested))],
+    )
+
+    records = records_of(run_read(stream, start_date=RECENT_ISO))
+
+    assert len({r[pk] for r in records}) == 103
+    sent = sent_requests(http_mocker, path)
+    assert [s["params"]["page"] for s in sent] == [["1"], ["2"]]  # in order, and nothing after nextPage: false
+    sessions = {s["headers"].get("X-Pagination-Session-Id") for s in sent}
+    assert len(sessions) == 1
+    (session,) = sessions
+    assert session and session.startswith("source-codefresh-")
+
+
+def test_each_builds_window_is_its_own_pagination_session(http_mocker):
+    # From 2026-09-01 to today: several 30-day windows, each one listing that starts at page 1.
+    http_mocker.get(any_params("workflow"), response(b.cursor_page([], 1, False, "workflows")))
+
+    run_read("builds", builds_lookback_hours=0)
+
+    sent = sent_requests(http_mocker, "workflow")
+    assert len(sent) >= 3
+    assert all(s["params"]["page"] == ["1"] for s in sent)
+    sessions = [s["headers"]["X-Pagination-Session-Id"] for s in sent]
+    assert len(set(sessions)) == len(sent)
+    windows = sorted((s["params"]["startDate"][0], s["params"]["endDate"][0]) for s in sent)
+    assert windows[0][0] == "2026-09-01T00:00:00.000Z"
+    for (_, end), (start, _) in zip(windows, windows[1:]):
+        assert b.utc(start) - b.utc(end) == timedelta(milliseconds=1)  # contiguous, no overlap
+
+
+def test_a_cursor_backed_listing_stops_on_an_empty_page(http_mocker):
+    http_mocker.get(
+        any_params("images"),
+        [response(b.cursor_page([b.image(0)], 1, True)), response(b.cursor_page([], 2, True))],
+    )
+
+    records = records_of(run_read("images"))
+
+    assert [r["_id"] for r in records] == [b.image(0)["_id"]]
+    assert len(sent_requests(http_mocker, "images")) == 2
+
+
+# --- parents and children --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream, path", [("account_users", f"accounts/{ACCOUNT_ID}/users"), ("account_settings", "account-settings")])
+def test_account_streams_use_the_active_account_of_the_key(http_mocker, stream, path):
+    me = user()
+    # The active account is matched by name, wherever it is in the list.
+    me["account"] = list(reversed(me["account"]))
+    http_mocker.get(request("user"), response(me))
+    http_mocker.get(request(path), response([b.account_user(0)] if stream == "account_users" else b.account_settings()))
+
+    records = records_of(run_read(stream))
+
+    assert len(records) == 1
+    if stream == "account_settings":
+        assert records[0]["account_id"] == ACCOUNT_ID
+
+
+@pytest.mark.parametrize("stream", ["build_details", "build_steps"])
+def test_per_build_streams_read_every_build_of_the_listing(http_mocker, stream):
+    c = case(stream)
+    c.mock(http_mocker)
+
+    records = records_of(run_read(stream, **c.config))
+
+    build_ids = {r["id"] if stream == "build_details" else r["build_id"] for r in records}
+    assert build_ids == {b.oid(1, "b"), b.oid(2, "b")}
+    assert len(sent_requests(http_mocker, "workflow")) == 1  # one listing, not one per child
+
+
+def test_pipeline_triggers_flatten_git_and_cron_triggers_of_each_pipeline_without_more_requests(http_mocker):
+    c = case("pipeline_triggers")
+    c.mock(http_mocker)
+
+    records = records_of(run_read("pipeline_triggers"))
+
+    assert sorted((r["pipeline_id"], r["type"]) for r in records) == sorted(
+        [(b.oid(0, "pl"), "git"), (b.oid(0, "pl"), "cron"), (b.oid(1, "pl"), "git"), (b.oid(1, "pl"), "git")]
+    )
+    assert all("secret" not in r for r in records)
+    assert [s["path"] for s in sent_requests(http_mocker)] == ["pipelines"]
+
+
+def test_analytics_rows_of_each_report_with_a_repeated_date_range_and_granularity(http_mocker):
+    first, today = RECENT.date().isoformat(), b.midnight_days_ago(0).date().isoformat()
+    http_mocker.get(request("analytics/metadata"), response(b.analytics_metadata(["creditConsumption", "buildAvgDuration"])))
+    http_mocker.get(report_rows_request("creditConsumption", first, today, "week"), response({"data": [b.report_row(RECENT.date(), "small", 1.0)]}))
+    http_mocker.get(report_rows_request("buildAvgDuration", first, today, "week"), response({"data": [b.report_row(RECENT.date(), "demo/a", 2.0)]}))
+
+    records = records_of(run_read("analytics_report_rows", start_date=RECENT_ISO, analytics_granularity="week"))
+
+    assert sorted((r["reportName"], r["key"]) for r in records) == [("buildAvgDuration", "demo/a"), ("creditConsumption", "small")]
+    for sent in sent_requests(http_mocker):
+        if sent["path"].startswith("analytics/reports/"):
+            assert sent["params"]["dateRange"] == [first, today]
+
+
+def test_analytics_rows_only_of_the_configured_reports(http_mocker):
+    first, today = RECENT.date().isoformat(), b.midnight_days_ago(0).date().isoformat()
+    http_mocker.get(request("analytics/metadata"), response(b.analytics_metadata(["creditConsumption", "buildAvgDuration"])))
+    http_mocker.get(report_rows_request("buildAvgDuration", first, today), response({"data": [b.report_row(RECENT.date(), "demo/a", 2.0)]}))
+
+    records = records_of(run_read("analytics_report_rows", start_date=RECENT_ISO, analytics_reports=["buildAvgDuration"]))
+
+    assert [r["reportName"] for r in records] == ["buildAvgDuration"]
+
+
+def test_analytics_report_still_computing_is_retried(http_mocker, slept):
+    c = case("analytics_report_rows")
+    c.mock(http_mocker, lambda i, body: [error(432, "analytics report not finished yet", {"Retry-After": "3"}), response(body)] if i == 0 else None)
+
+    output = run_read("analytics_report_rows", **c.config)
+
+    assert _canonical(records_of(output)) == _canonical(c.expected)
+    assert any(3 <= wait <= 4 for wait in slept)
+
+
+def test_analytics_report_that_rejects_the_request_is_skipped_with_one_log_line(http_mocker):
+    c = case("analytics_report_rows")
+    message = "Report buildAvgDuration does not support granularity 'day'"
+    c.mock(http_mocker, lambda i, body: error(400, message) if i == 1 else None)
+
+    output = run_read("analytics_report_rows", **c.config)
+
+    assert {r["reportName"] for r in records_of(output)} == {"creditConsumption"}
+    assert not output.errors
+    lines = [line for line in log_lines(output) if "buildAvgDuration" in line]
+    assert len(lines) == 1
+    assert message in lines[0]
