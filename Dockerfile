@@ -36,14 +36,16 @@ RUN python -m pip wheel --no-cache-dir --no-deps --wheel-dir /build/dist . \
  && cd / && /opt/source-codefresh/bin/source-codefresh spec >/dev/null
 
 FROM ${BASE_IMAGE}
-COPY --from=builder /opt/source-codefresh /opt/source-codefresh
+# Everything but the environment first: these layers stay cached, so a code change rebuilds only the last COPY.
 ENV PATH="/opt/source-codefresh/bin:${PATH}" \
     PYTHONUNBUFFERED=1 \
     AIRBYTE_ENTRYPOINT="source-codefresh"
 WORKDIR /airbyte/integration_code
 RUN chown airbyte:airbyte /airbyte/integration_code
-USER airbyte
 # Must match dockerRepository and dockerImageTag in metadata.yaml (integration_tests/test_container.py checks).
 LABEL io.airbyte.name="airbyte/source-codefresh" \
       io.airbyte.version="0.1.0"
 ENTRYPOINT ["source-codefresh"]
+USER airbyte
+# Owned by root and read-only for the `airbyte` user that runs the connector.
+COPY --from=builder /opt/source-codefresh /opt/source-codefresh

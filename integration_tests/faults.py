@@ -86,7 +86,7 @@ class Scenario:
     config_overrides: Mapping[str, Any] = field(default_factory=dict)
     short_read_timeout: Optional[float] = None
     builds: int = 300
-    timeout: float = 300.0
+    timeout: float = 150.0
     max_seconds: float = 120.0
     min_faults_fired: int = 1
 

@@ -112,6 +112,13 @@ def config_problem(config: Mapping[str, Any]) -> Optional[str]:
         if value < low or (high is not None and value > high):
             allowed = f"between {low} and {high}" if high is not None else f"at least {low}"
             return f"{name} is {value}; it must be {allowed}."
+    for number, run in enumerate(config.get("pipeline_runs") or [], start=1):
+        pipeline = str((run or {}).get("pipeline") or "").strip() if isinstance(run, Mapping) else ""
+        if not re.fullmatch(r"[^/\s][^/]*/.+", pipeline):
+            return (
+                f"pipeline_runs entry {number}: pipeline '{pipeline}' is not a full pipeline name: use project/pipeline "
+                "as Codefresh shows it."
+            )
     return None
 
 

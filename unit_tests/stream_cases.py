@@ -13,13 +13,14 @@
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from airbyte_cdk.test.mock_http import HttpMocker, HttpRequest, HttpResponse
+from airbyte_cdk.test.mock_http import HttpMocker, HttpRequest
 from unit_tests import builders as b
-from unit_tests.conftest import ACCOUNT_ID, any_params, request, response, user
+from unit_tests.conftest import ACCOUNT_ID, any_params, error_traces, request, response, user
 
 # A start date three days back: windowed streams (builds, audit_logs, analytics_report_rows) read one window.
 RECENT = b.midnight_days_ago(3)
@@ -367,3 +368,26 @@ def case(name: str, partitions: int = 2) -> StreamCase:
     """The case of a stream; `partitions` is the number of builds or reports of a per-build or per-report stream
     (1 for a sync that fails: a failing sync may stop before it sends every request)."""
     return BUILDERS[name](partitions) if name in PARTITIONED else BUILDERS[name]()
+
+
+# --- what the tests compare ----------------------------------------------------------------------------------------
+
+
+def canonical(records: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Records in a stable order, whatever order the concurrent reads finished in.
+
+    Top-level null fields are left out: the CDK's message serializer omits them from every record it emits."""
+    records = [{key: value for key, value in record.items() if value is not None} for record in records]
+    return sorted(records, key=lambda record: json.dumps(record, sort_keys=True))
+
+
+def first_only(answer: Callable[[Any], Any]) -> Callable[[int, Any], Any]:
+    """An `own_answer` for StreamCase.mock: `answer(page)` for the stream's first own request, the page for the rest."""
+    return lambda index, body: answer(body) if index == 0 else None
+
+
+def stream_failure(output: Any, stream: str) -> Any:
+    """The error trace of the failed stream (not the sync's closing 'did not sync successfully' trace)."""
+    traces = [t for t in error_traces(output) if t.stream_descriptor is not None]
+    assert traces, f"the sync should fail on stream {stream}; error traces: {error_traces(output)}"
+    return traces[0]

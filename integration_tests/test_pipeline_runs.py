@@ -1,0 +1,146 @@
+"""Pipeline runs against the sandbox: one POST per configured run, never two, whatever fails on the way."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+import pytest
+
+from airbyte_cdk.models import SyncMode
+from airbyte_cdk.test.catalog_builder import CatalogBuilder, ConfiguredAirbyteStreamBuilder
+from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, discover, read
+from airbyte_cdk.test.models.outcome import ExpectedOutcome
+from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer
+from source_codefresh import SourceCodefresh
+
+RUN_POST = {"method": "POST", "path": "^/api/pipelines/run/"}
+HELLO = {"pipeline": "demo/hello-world", "branch": "main", "variables": {"REPORT_DAYS": "7", "TOKEN": "s3cr3t-value"}}
+FAILING = {"pipeline": "demo/failing-build"}
+TERMINATED = {"pipeline": "demo/terminated-build"}
+
+
+@pytest.fixture
+def sandbox():
+    server = SandboxServer(SandboxConfig(builds=30, pipelines=20)).start()
+    yield server
+    server.stop()
+
+
+def config(server: SandboxServer, runs: Optional[List[Dict[str, Any]]]) -> Dict[str, Any]:
+    cfg: Dict[str, Any] = {"api_key": SANDBOX_API_KEY, "base_url": server.base_url, "pipeline_runs_poll_seconds": 1}
+    if runs is not None:
+        cfg["pipeline_runs"] = runs
+    return cfg
+
+
+def read_runs(server: SandboxServer, runs: List[Dict[str, Any]]) -> EntrypointOutput:
+    cfg = config(server, runs)
+    catalog = CatalogBuilder().with_stream(
+        ConfiguredAirbyteStreamBuilder().with_name("pipeline_runs").with_sync_mode(SyncMode.full_refresh).with_primary_key([["id"]])
+    ).build()
+    return read(SourceCodefresh(catalog=catalog, config=cfg), cfg, catalog, expected_outcome=ExpectedOutcome.ALLOW_ANY)
+
+
+def by_pipeline(output: EntrypointOutput) -> Dict[str, Dict[str, Any]]:
+    return {message.record.data["pipeline"]: message.record.data for message in output.records}
+
+
+def error_messages(output: EntrypointOutput) -> List[str]:
+    return [message.trace.error.message for message in output.errors]
+
+
+def test_each_configured_run_is_posted_once_and_emitted_with_its_final_status(sandbox):
+    output = read_runs(sandbox, [HELLO, FAILING, TERMINATED])
+
+    assert sandbox.stats()["posts"] == {"demo/hello-world": 1, "demo/failing-build": 1, "demo/terminated-build": 1}
+    runs = by_pipeline(output)
+    assert {name: run["status"] for name, run in runs.items()} == {
+        "demo/hello-world": "success", "demo/failing-build": "error", "demo/terminated-build": "terminated",
+    }
+    assert not output.errors, "a failed or terminated build is data, not a sync error"
+    hello = runs["demo/hello-world"]
+    assert hello["timed_out"] is False and hello["requested_branch"] == "main"
+    assert hello["requested_variable_names"] == ["REPORT_DAYS", "TOKEN"]
+    assert "s3cr3t-value" not in str([m.record.data for m in output.records]), "variable values are never emitted"
+    assert sandbox.data.get_build(hello["id"]) is not None, "the record is the build that was started"
+    assert hello["run_id"] in str(hello.get("annotations")), "the build carries the run's unique annotation"
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param({"kind": "status", "status": 502, "after_processing": True}, id="502-after-the-build-started"),
+        pytest.param({"kind": "drop", "after_processing": True}, id="dropped-after-the-build-started"),
+    ],
+)
+def test_a_lost_answer_adopts_the_started_build_instead_of_posting_again(sandbox, fault):
+    sandbox.set_faults([{"match": RUN_POST, "every": 1, "times": 1, **fault}])
+    output = read_runs(sandbox, [HELLO])
+
+    assert sandbox.stats()["posts"] == {"demo/hello-world": 1}
+    assert by_pipeline(output)["demo/hello-world"]["status"] == "success"
+    assert not output.errors
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param({"kind": "status", "status": 502}, id="502-before-processing"),
+        pytest.param({"kind": "status", "status": 503}, id="503-before-processing"),
+        pytest.param({"kind": "drop"}, id="dropped-before-processing"),
+    ],
+)
+def test_when_it_cannot_tell_the_stream_fails_naming_the_pipeline_and_never_posts_again(sandbox, fault):
+    sandbox.set_faults([{"match": RUN_POST, "every": 1, "times": 1, **fault}])
+    output = read_runs(sandbox, [HELLO])
+
+    assert sum(sandbox.stats()["posts"].values()) <= 1
+    assert not output.records
+    messages = error_messages(output)
+    assert any("demo/hello-world" in m and "Codefresh" in m for m in messages), messages
+
+
+def test_a_429_on_the_run_request_is_retried_safely(sandbox):
+    sandbox.set_faults([{"match": RUN_POST, "kind": "rate_limit", "retry_after": "1", "every": 1, "times": 2}])
+    output = read_runs(sandbox, [HELLO])
+
+    assert sandbox.stats()["posts"] == {"demo/hello-world": 1}
+    assert by_pipeline(output)["demo/hello-world"]["status"] == "success"
+
+
+def test_polling_rides_through_server_errors(sandbox):
+    sandbox.set_faults([{"match": {"method": "GET", "path": "^/api/builds/"}, "kind": "status", "status": 503, "every": 2}])
+    output = read_runs(sandbox, [HELLO])
+
+    assert sandbox.stats()["posts"] == {"demo/hello-world": 1}
+    assert by_pipeline(output)["demo/hello-world"]["status"] == "success"
+
+
+def test_an_unknown_pipeline_is_a_config_error_that_names_it(sandbox):
+    output = read_runs(sandbox, [{"pipeline": "demo/no-such-pipeline"}])
+
+    assert not output.records
+    assert output.errors[0].trace.error.failure_type.value == "config_error"
+    assert "demo/no-such-pipeline" in output.errors[0].trace.error.message
+
+
+def test_without_pipeline_runs_the_stream_is_not_discovered_and_nothing_is_posted(sandbox):
+    cfg = config(sandbox, None)
+    names = [stream.name for stream in discover(SourceCodefresh(config=cfg), cfg).catalog.catalog.streams]
+    assert "pipeline_runs" not in names
+
+    catalog = CatalogBuilder()
+    for name in names:
+        catalog = catalog.with_stream(name, SyncMode.full_refresh)
+    built = catalog.build()
+    output = read(SourceCodefresh(catalog=built, config=cfg), cfg, built)
+    assert output.records and not output.errors
+    assert sandbox.stats()["posts"] == {}
+    assert not [route for route in sandbox.stats()["by_route"] if route.startswith("POST")]
+
+
+def test_with_pipeline_runs_the_stream_is_discovered(sandbox):
+    cfg = config(sandbox, [HELLO])
+    names = [stream.name for stream in discover(SourceCodefresh(config=cfg), cfg).catalog.catalog.streams]
+    assert "pipeline_runs" in names
+    assert sandbox.stats()["posts"] == {}, "discover never starts a build"
