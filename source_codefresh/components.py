@@ -266,6 +266,11 @@ class CursorStartsAfterState(StateMigration):
     parameters: InitVar[Mapping[str, Any]]
     unit_milliseconds: Union[int, str] = 1
 
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        # The manifest passes `{{ parameters.cursor_field }}`: custom components get their fields uninterpolated.
+        self.cursor_field = InterpolatedString.create(str(self.cursor_field), parameters=parameters).eval(self.config)
+        self.datetime_format = InterpolatedString.create(str(self.datetime_format), parameters=parameters).eval(self.config)
+
     def should_migrate(self, stream_state: Mapping[str, Any]) -> bool:
         return bool(stream_state) and self.cursor_field in stream_state and "state_type" not in stream_state
 

@@ -336,7 +336,11 @@ def execution_context(i: int) -> Record:
 
 def runtime_environment(i: int) -> Record:
     return {
-        "metadata": {"name": f"acme-cluster-{i:03d}/default", "agent": False, "creationTime": "2025-10-03T01:02:21.962Z"},
+        "metadata": {
+            "name": f"acme-cluster-{i:03d}/default",
+            "agent": False,
+            "creationTime": "2025-10-03T01:02:21.962Z",
+        },
         "version": 26,
         "description": f"Runtime environment acme-cluster-{i:03d}/default",
         "accountId": ACCOUNT_ID,
@@ -448,7 +452,11 @@ def analytics_report(name: str) -> Record:
         "type": kind,
         "description": description,
         "filters": [{"name": "pipelineId", "type": "string[]", "description": "Pipeline ids"}],
-        "members": [{"name": "time", "title": "Time"}, {"name": "key", "title": "Key"}, {"name": "value", "title": "Value"}],
+        "members": [
+            {"name": "time", "title": "Time"},
+            {"name": "key", "title": "Key"},
+            {"name": "value", "title": "Value"},
+        ],
         "mandatoryNonUserFilters": [{"member": "accountId", "operator": "equals"}],
         "supportedTimeDimensions": [{"granularity": "day", "minDateRangeInterval": 1, "maxDateRangeInterval": 45}],
     }

@@ -46,6 +46,10 @@ class StreamCase:
     # Strings that must appear nowhere in the output (secrets the stream drops).
     secrets: List[str] = field(default_factory=list)
 
+    def own_path(self, index: int = 0) -> str:
+        """The path under the API root of the stream's own request `index`, e.g. `builds/<id>`."""
+        return self.own[index][0]._parsed_url.path.split("/api/", 1)[1]
+
     def mock(
         self,
         http_mocker: HttpMocker,
@@ -121,11 +125,19 @@ def _projects() -> StreamCase:
 
 
 def _pipelines() -> StreamCase:
-    pipelines = [b.pipeline(0, "2026-10-15T10:38:34.121Z"), b.pipeline(1, "2026-10-01T09:00:00.000Z")]
-    expected = [{**p, "id": p["metadata"]["id"], "updated_at": p["metadata"]["updated_at"]} for p in pipelines]
+    pipelines = [
+        b.pipeline(0, "2026-10-15T10:38:34.121Z", triggers=[b.git_trigger(0, 0)], cron_triggers=[b.cron_trigger(0, 0)]),
+        b.pipeline(1, "2026-10-01T09:00:00.000Z"),
+    ]
+    expected = []
+    for p in pipelines:
+        record = {**copy.deepcopy(p), "id": p["metadata"]["id"], "updated_at": p["metadata"]["updated_at"]}
+        for trigger in record["spec"]["triggers"]:
+            trigger.pop("secret")  # the webhook secret of git triggers
+        expected.append(record)
     return StreamCase(
         "pipelines", [(request("pipelines", {"limit": "100"}), {"docs": pipelines, "count": 2})], expected,
-        scope="pipeline", records_key="docs",
+        scope="pipeline", records_key="docs", secrets=[b.git_trigger(0, 0)["secret"]],
     )
 
 

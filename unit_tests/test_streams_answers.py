@@ -17,7 +17,7 @@ from unit_tests.stream_cases import ALL_STREAMS, ENVELOPE_STREAMS, canonical, ca
 pytestmark = pytest.mark.usefixtures("parse_manifest_once", "slept")
 
 
-# --- retried -----------------------------------------------------------------------------------------------------------
+# --- retried ---------------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("stream", ALL_STREAMS)

@@ -25,16 +25,12 @@ from source_codefresh import SourceCodefresh
 pytestmark = pytest.mark.usefixtures("parse_manifest_once", "slept")
 
 INCREMENTAL = SyncMode.incremental
-_STARTS_AT_THE_STATE = (
-    "state_migrations/starts_after_state sets `cursor_field: \"{{ parameters.cursor_field }}\"`, but "
-    "CursorStartsAfterState never interpolates it: it looks for a state key named '{{ parameters.cursor_field }}', "
-    "so the migration never applies to builds, projects, pipelines and images (only audit_logs, which names "
-    "`createdAt` literally): the next sync starts AT the state value and emits the newest record again"
-)
 
 
 def _state_of(output, stream):
-    states = [m.state.stream.stream_state for m in output.state_messages if m.state.stream.stream_descriptor.name == stream]
+    states = [
+        m.state.stream.stream_state for m in output.state_messages if m.state.stream.stream_descriptor.name == stream
+    ]
     assert states, f"no state emitted for {stream}"
     return states[-1].__dict__
 
@@ -51,7 +47,6 @@ def test_every_stream_of_the_manifest_has_a_case():
 # --- builds: a server-side window on `created` ------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=_STARTS_AT_THE_STATE)
 @pytest.mark.parametrize("lookback_hours", [0, 24])
 def test_builds_start_one_millisecond_after_the_state_minus_the_lookback(http_mocker, lookback_hours):
     state = recent(20)
@@ -136,7 +131,6 @@ def test_client_side_cursor_emits_only_records_newer_than_the_state(http_mocker,
     assert _state_of(output, stream) == {cursor: "2026-10-25T08:00:00.000Z"}
 
 
-@pytest.mark.xfail(strict=True, reason=_STARTS_AT_THE_STATE)
 @pytest.mark.parametrize("stream", list(CLIENT_SIDE))
 def test_client_side_cursor_does_not_emit_the_newest_record_of_the_last_sync_again(http_mocker, stream):
     req, wrap, make, cursor = CLIENT_SIDE[stream]
@@ -149,8 +143,8 @@ def test_client_side_cursor_does_not_emit_the_newest_record_of_the_last_sync_aga
 
 
 def test_start_date_applies_to_client_side_streams(http_mocker):
-    http_mocker.get(request("projects", {"limit": "100"}),
-                    response({"projects": [b.project(1, "2026-09-02T00:00:00.000Z"), b.project(2, "2026-08-31T23:59:59.999Z")]}))
+    projects = [b.project(1, "2026-09-02T00:00:00.000Z"), b.project(2, "2026-08-31T23:59:59.999Z")]
+    http_mocker.get(request("projects", {"limit": "100"}), response({"projects": projects}))
 
     records = records_of(run_read("projects", sync_mode=INCREMENTAL))
 
@@ -174,7 +168,8 @@ def test_per_build_streams_read_the_builds_listed_since_the_state_and_advance_it
     assert {r.get("build_id", r.get("id")) for r in records_of(output)} == {b.oid(1, "b"), b.oid(2, "b")}
     (listing,) = sent_requests(http_mocker, "workflow")
     start = b.utc(listing["params"]["startDate"][0])
-    assert b.utc(last) <= start <= b.utc(last) + timedelta(milliseconds=1)
+    # Like the builds stream, the listing starts one millisecond after the newest build already read.
+    assert start == b.utc(last) + timedelta(milliseconds=1)
     emitted = _state_of(output, stream)
     assert emitted["state"] == {cursor: recent(34)}
     assert emitted["parent_state"] == {"builds": {"created": recent(34)}}

@@ -31,6 +31,7 @@ from unit_tests.stream_cases import (
     RECENT_ISO,
     canonical,
     case,
+    first_only,
     recent,
     report_rows_request,
 )
@@ -56,7 +57,7 @@ def test_one_page_gives_the_records_with_stamped_keys_and_without_secrets(http_m
     for secret in c.secrets + [API_KEY]:
         assert secret not in everything
     if c.first_params:
-        params = sent_requests(http_mocker, c.own[0][0]._parsed_url.path.split("/api/", 1)[1])[0]["params"]
+        params = sent_requests(http_mocker, c.own_path())[0]["params"]
         assert {k: params.get(k, [None])[0] for k in c.first_params} == c.first_params
 
 
@@ -168,13 +169,20 @@ def test_a_cursor_backed_listing_stops_on_an_empty_page(http_mocker):
 # --- parents and children --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("stream, path", [("account_users", f"accounts/{ACCOUNT_ID}/users"), ("account_settings", "account-settings")])
-def test_account_streams_use_the_active_account_of_the_key(http_mocker, stream, path):
+ACCOUNT_STREAMS = {
+    "account_users": (f"accounts/{ACCOUNT_ID}/users", [b.account_user(0)]),
+    "account_settings": ("account-settings", b.account_settings()),
+}
+
+
+@pytest.mark.parametrize("stream", list(ACCOUNT_STREAMS))
+def test_account_streams_use_the_active_account_of_the_key(http_mocker, stream):
+    path, body = ACCOUNT_STREAMS[stream]
     me = user()
-    # The active account is matched by name, wherever it is in the list.
+    # The active account is matched by name, wherever it is in the list (the conftest user has it second).
     me["account"] = list(reversed(me["account"]))
     http_mocker.get(request("user"), response(me))
-    http_mocker.get(request(path), response([b.account_user(0)] if stream == "account_users" else b.account_settings()))
+    http_mocker.get(request(path), response(body))
 
     records = records_of(run_read(stream))
 
@@ -208,15 +216,26 @@ def test_pipeline_triggers_flatten_git_and_cron_triggers_of_each_pipeline_withou
     assert [s["path"] for s in sent_requests(http_mocker)] == ["pipelines"]
 
 
+REPORTS = ["creditConsumption", "buildAvgDuration"]
+
+
+def _rows(key: str, value: float):
+    return response({"data": [b.report_row(RECENT.date(), key, value)]})
+
+
 def test_analytics_rows_of_each_report_with_a_repeated_date_range_and_granularity(http_mocker):
     first, today = RECENT.date().isoformat(), b.midnight_days_ago(0).date().isoformat()
-    http_mocker.get(request("analytics/metadata"), response(b.analytics_metadata(["creditConsumption", "buildAvgDuration"])))
-    http_mocker.get(report_rows_request("creditConsumption", first, today, "week"), response({"data": [b.report_row(RECENT.date(), "small", 1.0)]}))
-    http_mocker.get(report_rows_request("buildAvgDuration", first, today, "week"), response({"data": [b.report_row(RECENT.date(), "demo/a", 2.0)]}))
+    http_mocker.get(request("analytics/metadata"), response(b.analytics_metadata(REPORTS)))
+    # Exact query strings: ?dateRange=<first>&dateRange=<today>&granularity=week
+    http_mocker.get(report_rows_request("creditConsumption", first, today, "week"), _rows("small", 1.0))
+    http_mocker.get(report_rows_request("buildAvgDuration", first, today, "week"), _rows("demo/a", 2.0))
 
     records = records_of(run_read("analytics_report_rows", start_date=RECENT_ISO, analytics_granularity="week"))
 
-    assert sorted((r["reportName"], r["key"]) for r in records) == [("buildAvgDuration", "demo/a"), ("creditConsumption", "small")]
+    assert sorted((r["reportName"], r["key"]) for r in records) == [
+        ("buildAvgDuration", "demo/a"),
+        ("creditConsumption", "small"),
+    ]
     for sent in sent_requests(http_mocker):
         if sent["path"].startswith("analytics/reports/"):
             assert sent["params"]["dateRange"] == [first, today]
@@ -224,22 +243,26 @@ def test_analytics_rows_of_each_report_with_a_repeated_date_range_and_granularit
 
 def test_analytics_rows_only_of_the_configured_reports(http_mocker):
     first, today = RECENT.date().isoformat(), b.midnight_days_ago(0).date().isoformat()
-    http_mocker.get(request("analytics/metadata"), response(b.analytics_metadata(["creditConsumption", "buildAvgDuration"])))
-    http_mocker.get(report_rows_request("buildAvgDuration", first, today), response({"data": [b.report_row(RECENT.date(), "demo/a", 2.0)]}))
+    http_mocker.get(request("analytics/metadata"), response(b.analytics_metadata(REPORTS)))
+    http_mocker.get(report_rows_request("buildAvgDuration", first, today), _rows("demo/a", 2.0))
 
-    records = records_of(run_read("analytics_report_rows", start_date=RECENT_ISO, analytics_reports=["buildAvgDuration"]))
+    output = run_read("analytics_report_rows", start_date=RECENT_ISO, analytics_reports=["buildAvgDuration"])
+
+    records = records_of(output)
 
     assert [r["reportName"] for r in records] == ["buildAvgDuration"]
 
 
 def test_analytics_report_still_computing_is_retried(http_mocker, slept):
     c = case("analytics_report_rows")
-    c.mock(http_mocker, lambda i, body: [error(432, "analytics report not finished yet", {"Retry-After": "3"}), response(body)] if i == 0 else None)
+    not_ready = error(432, "analytics report not finished yet", {"Retry-After": "3"})
+    c.mock(http_mocker, first_only(lambda page: [not_ready, response(page)]))
 
     output = run_read("analytics_report_rows", **c.config)
 
     assert canonical(records_of(output)) == canonical(c.expected)
-    assert any(3 <= wait <= 4 for wait in slept)
+    assert not output.errors
+    assert any(3 <= wait <= 4 for wait in slept), slept
 
 
 def test_analytics_report_that_rejects_the_request_is_skipped_with_one_log_line(http_mocker):
