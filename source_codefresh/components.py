@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import threading
 import time
 import uuid
 from dataclasses import InitVar, dataclass, field
@@ -163,6 +164,8 @@ class CodefreshErrorHandler(DefaultErrorHandler):
         ]
         self._records_path: List[str] = [key for key in str(parameters.get("records_key") or "").split(".") if key]
         self._stream_name: str = str(parameters.get("name") or "")
+        self._lock = threading.Lock()
+        self._skip_reported = False
 
     def interpret_response(
         self, response_or_exception: Optional[Union[requests.Response, Exception]]
@@ -171,7 +174,14 @@ class CodefreshErrorHandler(DefaultErrorHandler):
             resolution = self._check_body(response_or_exception)
             if resolution:
                 return resolution
-        return super().interpret_response(response_or_exception)
+        resolution = super().interpret_response(response_or_exception)
+        if resolution.response_action == ResponseAction.IGNORE and getattr(response_or_exception, "status_code", 0) == 403:
+            # A child stream without the scope gets a 403 per parent record: say why once, not once per build.
+            with self._lock:
+                already_said, self._skip_reported = self._skip_reported, True
+            if already_said:
+                return ErrorResolution(ResponseAction.IGNORE, resolution.failure_type, error_message="")
+        return resolution
 
     def _check_body(self, response: requests.Response) -> Optional[ErrorResolution]:
         where = f"{response.request.method if response.request else 'GET'} {_url_without_query(response.url)}"

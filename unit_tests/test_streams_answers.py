@@ -44,12 +44,6 @@ def test_rate_limit_and_server_errors_are_retried(http_mocker, slept, stream):
     assert any(7 <= wait <= 8.5 for wait in slept), slept
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api_budget (HTTPAPIBudget, status_codes_for_ratelimit_hit: [429]) fills the 6000/min moving window on "
-    "every 429, so after waiting Retry-After the next request of every stream waits again until the window ends "
-    "(~60 s): a 429 with 'Retry-After: 7' costs about 68 s",
-)
 def test_rate_limit_wait_is_about_what_codefresh_asks_for(http_mocker, slept):
     http_mocker.get(request("team"), [error(429, "Too Many Requests", {"Retry-After": "7"}), response([b.team(0)])])
 
@@ -78,17 +72,7 @@ def test_html_instead_of_json_fails_as_a_config_error_saying_it_is_not_json(http
     assert "base_url" in failure.message
 
 
-_REPORTS_ENVELOPE = pytest.mark.xfail(
-    strict=True,
-    reason="analytics_reports reads `reports.*` but sets no records_key, so an answer without `reports` is not "
-    "checked: the stream succeeds with 0 records instead of failing",
-)
-
-
-@pytest.mark.parametrize(
-    "stream",
-    [pytest.param(n, marks=_REPORTS_ENVELOPE) if n == "analytics_reports" else n for n in ENVELOPE_STREAMS],
-)
+@pytest.mark.parametrize("stream", ENVELOPE_STREAMS)
 def test_json_without_the_envelope_fails_naming_the_missing_key(http_mocker, stream):
     c = case(stream, partitions=1)
     c.mock(http_mocker, first_only(lambda page: response({"message": "moved", "status": 200})))

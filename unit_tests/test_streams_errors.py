@@ -56,27 +56,7 @@ def test_rejected_key_fails_the_sync_saying_so_without_showing_the_key(http_mock
 
 # --- 403: the key lacks a scope --------------------------------------------------------------------------------------
 
-_ONE_LINE_PER_PARTITION = pytest.mark.xfail(
-    strict=True,
-    reason="a 403 on a per-build or per-report request is ignored request by request: one 'Skipping stream' log "
-    "line (and one request) per build or report instead of one for the stream",
-)
-_NAMES_THE_PARENT = pytest.mark.xfail(
-    strict=True,
-    reason="pipeline_triggers reads the pipelines listing: a 403 there logs \"Skipping stream 'pipelines'\", "
-    "a stream the user may not have selected, and never names pipeline_triggers",
-)
-SCOPE_CASES = [
-    pytest.param(name, marks=_ONE_LINE_PER_PARTITION)
-    if name in ("build_details", "build_steps", "analytics_report_rows")
-    else pytest.param(name, marks=_NAMES_THE_PARENT)
-    if name == "pipeline_triggers"
-    else name
-    for name in SCOPED_STREAMS
-]
-
-
-@pytest.mark.parametrize("stream", SCOPE_CASES)
+@pytest.mark.parametrize("stream", SCOPED_STREAMS)
 def test_missing_scope_skips_the_stream_with_one_log_line(http_mocker, stream):
     c = case(stream)
     c.mock(http_mocker, lambda index, body: error(403, "Forbidden: missing scope"))
