@@ -192,7 +192,9 @@ class SourceCodefresh(YamlDeclarativeSource):
 
 def _plain_check_message(message: str) -> str:
     """The CDK's check says "Stream current_user is not available: '<reason>'"; the user needs only the reason."""
-    reason = re.sub(r"^Stream \w+ is not available: ", "", message.strip())
-    if len(reason) >= 2 and reason[0] == reason[-1] and reason[0] in "'\"":
-        reason = reason[1:-1]
+    reason = message.strip()
+    for _ in range(2):  # the CDK may quote the whole message (repr) and the reason inside it
+        if len(reason) >= 2 and reason[0] == reason[-1] and reason[0] in "'\"":
+            reason = reason[1:-1]
+        reason = re.sub(r"^Stream \w+ is not available: ", "", reason)
     return reason.replace("\\'", "'")
