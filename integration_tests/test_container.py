@@ -126,9 +126,9 @@ def _host_connector() -> List[str]:
 # ---------------------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def base_image(request: pytest.FixtureRequest) -> str:
-    """Start the engine and the stand-in base image; skip (loudly) when that is impossible here."""
-    if shutil.which("docker") is None:
-        _loud_skip(request, "the `docker` CLI is not on PATH")
+    """Start the engine and the stand-in base image; skip (loudly) when that is impossible here.
+
+    The tool is idempotent: when the engine is up and the stand-in exists it only prints the stand-in's name."""
     if not ENGINE_TOOL.is_file():
         _loud_skip(request, f"the container engine tool is missing: {ENGINE_TOOL}")
     if not os.access(ENGINE_TOOL, os.X_OK):
@@ -144,6 +144,9 @@ def base_image(request: pytest.FixtureRequest) -> str:
     if proc.returncode != 0:
         _loud_skip(request, f"{ENGINE_TOOL} failed with exit code {proc.returncode} (see /tmp/container-engine.log)",
                    proc.stderr + proc.stdout)
+    # Checked after the tool ran: on a fresh machine the tool installs the engine and its CLI.
+    if shutil.which("docker") is None:
+        _loud_skip(request, "the `docker` CLI is not on PATH (after running the container engine tool)")
     lines = proc.stdout.strip().splitlines()
     if not lines:
         _loud_skip(request, f"{ENGINE_TOOL} printed no stand-in image name", proc.stderr)
@@ -162,12 +165,22 @@ def base_image(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="module")
 def image(base_image: str) -> str:
     """`docker build` of this repository on the stand-in base image. A failing build fails the tests."""
+    previous = _image_id(IMAGE)
     proc = subprocess.run(
         ["docker", "build", "--network", "host", "--build-arg", f"BASE_IMAGE={base_image}", "-t", IMAGE, "."],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S,
     )
     assert proc.returncode == 0, f"docker build failed (exit {proc.returncode}):\n{_tail(proc.stdout + proc.stderr, 60)}"
+    if previous and previous != _image_id(IMAGE):
+        # The image this build replaced: with the engine's vfs storage every stale image costs its full size on disk.
+        subprocess.run(["docker", "image", "rm", previous], capture_output=True, text=True, timeout=300)
     return IMAGE
+
+
+def _image_id(name: str) -> Optional[str]:
+    proc = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", name], capture_output=True, text=True,
+                          timeout=120)
+    return proc.stdout.strip() if proc.returncode == 0 else None
 
 
 @pytest.fixture(scope="module")
@@ -352,3 +365,41 @@ def test_read_every_stream(container: Container, discovered: Dict[str, Any], san
     assert not missing_state, f"incremental streams without a STATE message: {missing_state}"
     assert sandbox.stats()["pagination_errors"] == 0
     assert SANDBOX_API_KEY not in json.dumps(messages), "the API key leaked into the output"
+
+
+def test_pipeline_run_starts_one_build(container: Container, sandbox: SandboxServer):
+    """The one write, inside the container: one configured run posts once, polls the build and emits it."""
+    pipeline = "demo/hello-world"
+    secrets = container.secrets_dir
+    (secrets / "runs_config.json").write_text(json.dumps(sandbox_config(
+        sandbox.base_url, SANDBOX_API_KEY, pipeline_runs_poll_seconds=1,
+        pipeline_runs=[{"pipeline": pipeline, "branch": "main", "variables": {"SECRET_VALUE": "s3cr3t-value"},
+                        "wait_timeout_minutes": 5}],
+    ), indent=2))
+    discover = container.protocol("discover_runs", "discover", "--config", "/secrets/runs_config.json")
+    catalogs = _of_type(discover, "CATALOG")
+    assert catalogs, f"discover with pipeline_runs failed: {_errors(discover)}"
+    stream = next((s for s in catalogs[0]["catalog"]["streams"] if s["name"] == "pipeline_runs"), None)
+    assert stream is not None, "the pipeline_runs stream is missing although pipeline_runs is configured"
+    (secrets / "runs_catalog.json").write_text(json.dumps({"streams": [{
+        "stream": stream, "sync_mode": "full_refresh", "destination_sync_mode": "append",
+        "primary_key": stream.get("source_defined_primary_key", []),
+    }]}))
+    for f in ("runs_config.json", "runs_catalog.json"):
+        (secrets / f).chmod(0o644)
+    posts_before = sandbox.stats().get("posts", {}).get(pipeline, 0)
+
+    messages = container.protocol("read_runs", "read", "--config", "/secrets/runs_config.json",
+                                  "--catalog", "/secrets/runs_catalog.json")
+
+    errors = _errors(messages)
+    assert not errors, "the pipeline run reported errors:\n" + "\n".join(errors)
+    records = [m["record"]["data"] for m in _of_type(messages, "RECORD") if m["record"]["stream"] == "pipeline_runs"]
+    assert len(records) == 1, f"expected one pipeline_runs record, got {len(records)}"
+    run = records[0]
+    print(f"\npipeline run: build {run.get('id')} status {run.get('status')} after {run.get('polls')} polls",
+          file=sys.stderr)
+    assert run.get("status") == "success" and run.get("timed_out") is False
+    assert run.get("pipeline") == pipeline and run.get("run_id")
+    assert sandbox.stats().get("posts", {}).get(pipeline, 0) == posts_before + 1, "the run was not posted exactly once"
+    assert "s3cr3t-value" not in json.dumps(messages), "a pipeline variable value leaked into the output"

@@ -138,10 +138,10 @@ def test_cursor_backed_pages_share_one_pagination_session_and_stop_when_next_pag
 
 
 def test_each_builds_window_is_its_own_pagination_session(http_mocker):
-    # From 2026-09-01 to today: several 30-day windows, each one listing that starts at page 1.
+    # From 2025-06-01 to today: several 180-day windows, each one listing that starts at page 1.
     http_mocker.get(any_params("workflow"), response(b.cursor_page([], 1, False, "workflows")))
 
-    run_read("builds", builds_lookback_hours=0)
+    run_read("builds", builds_lookback_hours=0, start_date="2025-06-01T00:00:00Z")
 
     sent = sent_requests(http_mocker, "workflow")
     assert len(sent) >= 3
@@ -149,7 +149,7 @@ def test_each_builds_window_is_its_own_pagination_session(http_mocker):
     sessions = [s["headers"]["X-Pagination-Session-Id"] for s in sent]
     assert len(set(sessions)) == len(sent)
     windows = sorted((s["params"]["startDate"][0], s["params"]["endDate"][0]) for s in sent)
-    assert windows[0][0] == "2026-09-01T00:00:00.000Z"
+    assert windows[0][0] == "2025-06-01T00:00:00.000Z"
     for (_, end), (start, _) in zip(windows, windows[1:]):
         assert b.utc(start) - b.utc(end) == timedelta(milliseconds=1)  # contiguous, no overlap
 
