@@ -32,7 +32,18 @@ from integration_tests.expected import expected_records, sandbox_config
 from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-ENGINE_TOOL = Path(__file__).resolve().parents[2] / "shared/tools/container-engine"
+
+
+def _engine_tool() -> Path:
+    """`../shared/tools/container-engine` next to the repository; a clone elsewhere (CI) can point at it with
+    CONTAINER_ENGINE_TOOL, and the workplace's shared copy is tried last."""
+    candidates = [os.environ.get("CONTAINER_ENGINE_TOOL"), REPO_ROOT.parent / "shared/tools/container-engine",
+                  "/work/shared/tools/container-engine"]
+    paths = [Path(c) for c in candidates if c]
+    return next((p for p in paths if p.is_file()), paths[0])
+
+
+ENGINE_TOOL = _engine_tool()
 IMAGE = "source-codefresh:test"
 ENGINE_TIMEOUT_S = 30 * 60  # installs the engine, starts dockerd, builds the stand-in base image
 BUILD_TIMEOUT_S = 40 * 60  # the dependency layer downloads and installs the whole CDK (slow on the vfs driver)
