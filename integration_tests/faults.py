@@ -27,6 +27,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -41,8 +42,9 @@ from integration_tests.sandbox import analytics as sandbox_analytics
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "manifest.yaml"
 
-# A key the sandbox rejects (401), distinctive enough to grep for in every output.
-WRONG_API_KEY = "cfwrongkey5d1e.9a8b7c6d5e4f3a2b1c0dfeedfacecafe0123"
+# A key the sandbox rejects (401), distinctive enough to grep for in every output; `+`, `/` and `=` give it a
+# URL-encoded form that differs from the key.
+WRONG_API_KEY = "cfWrong+Key/5d1e.9a8b7c6d5e4f3a2b1c0dfeedfacecafe=="
 
 # Streams whose expected records are exact id sets; the rest are compared by count.
 EXACT_STREAMS = ("builds", "build_details", "analytics_report_rows")
@@ -65,12 +67,15 @@ class Scenario:
     - `message_contains`: substrings (case-insensitive) the first error message must contain.
     - `not_delivered`: streams a correct connector does not deliver under this fault (skipped on a 403, or failed
       on purpose): their expected count is 0, and they must emit nothing.
-    - `skip_lines`: (stream, regex, count): how many log lines matching the regex must name the stream (e.g. one
-      "Skipping ... 403" line for a skipped stream). For `deleted_builds` the per-build lines are checked from the
+    - `skip_lines`: (regex, regex, count): how many log lines must match both (e.g. one line naming the skipped
+      stream or its endpoint and 403). For `deleted_builds` the per-build lines are checked from the
       deleted ids instead (`per_deleted_build_line`).
     - `short_read_timeout`: run a test-only copy of manifest.yaml whose only change is `read_timeout_in_seconds`
       (the manifest's 60 s is a literal the config cannot override).
-    - `max_seconds`: the wall time a correct connector needs at most (a longer read is reported as a defect).
+    - `max_seconds`: the wall time a correct connector needs at most; a longer read is reported as a defect. 180 s:
+      "a minute or two" plus room for CI load and three reads at a time. With no fault a read takes ~16-30 s; the
+      fault rates here cost 400+ retries, which a correct connector spreads over its 16 workers.
+      `timeout`: when the read is killed (outcome "timeout").
     """
 
     name: str
@@ -86,8 +91,8 @@ class Scenario:
     config_overrides: Mapping[str, Any] = field(default_factory=dict)
     short_read_timeout: Optional[float] = None
     builds: int = 300
-    timeout: float = 150.0
-    max_seconds: float = 120.0
+    timeout: float = 900.0
+    max_seconds: float = 180.0
     min_faults_fired: int = 1
 
     def rules(self) -> List[Dict[str, Any]]:
@@ -99,6 +104,7 @@ ALL_STREAMS_FAIL = frozenset({"*"})
 SCENARIOS: List[Scenario] = [
     Scenario("baseline", "no faults", min_faults_fired=0),
     Scenario(
+        # The named acceptance ("completes with every record exactly once"): read to the end, however long it takes.
         "rate_limit_retry_after_seconds", "429 every 3rd request, Retry-After: 1",
         faults=({"kind": "rate_limit", "every": 3, "retry_after": "1"},),
     ),
@@ -140,7 +146,8 @@ SCENARIOS: List[Scenario] = [
         "forbidden_audit", "403 on /audit (key without the audit scope)",
         faults=({"match": {"method": "GET", "path": "^/api/audit$"}, "kind": "forbidden"},),
         not_delivered=frozenset({"audit_logs"}),
-        skip_lines=(("audit_logs", r"403", 1),),
+        # The stream's own skip line, or the CDK's "Ignoring response ... /api/audit ... 403": one in all.
+        skip_lines=((r"'audit_logs'", r"'audit' scope", 1),),
     ),
     Scenario(
         "analytics_not_ready", "analytics 432 (report still computing) on each report and range",
@@ -264,20 +271,30 @@ run()
 '''
 
 
-def short_timeout_command(workdir: Path, read_timeout: float) -> Tuple[List[str], Dict[str, str]]:
-    """A command running the connector's own entry point with a copy of manifest.yaml whose only change is
-    `read_timeout_in_seconds`. The manifest's timeout is a literal (the CDK does not interpolate it), so a config
-    field cannot lower it for a test."""
+def manifest_copy_command(
+    workdir: Path, changes: Sequence[Tuple[str, str]]
+) -> Tuple[List[str], Dict[str, str]]:
+    """A command running the connector's own entry point (`source_codefresh.run`) with a test-only copy of
+    manifest.yaml. `changes` are (regex, replacement) pairs applied line-wise; each must match exactly once, so a
+    change to the manifest makes the test fail loudly instead of testing something else."""
     text = MANIFEST.read_text()
-    pattern = re.compile(r"^(\s*read_timeout_in_seconds:\s*)\d+(\.\d+)?\s*$", re.MULTILINE)
-    copy, count = pattern.subn(lambda m: f"{m.group(1)}{read_timeout:g}", text)
-    if count != 1:
-        raise RuntimeError(f"expected one read_timeout_in_seconds in {MANIFEST}, found {count}")
-    manifest = workdir / "manifest.short-read-timeout.yaml"
-    manifest.write_text(copy)
+    for pattern, replacement in changes:
+        text, count = re.subn(pattern, replacement, text, flags=re.MULTILINE)
+        if count != 1:
+            raise RuntimeError(f"expected one match of {pattern!r} in {MANIFEST}, found {count}")
+    manifest = workdir / "manifest.test-copy.yaml"
+    manifest.write_text(text)
     launcher = workdir / "launch_with_manifest.py"
     launcher.write_text(_LAUNCHER)
     return [sys.executable, str(launcher)], {"SOURCE_CODEFRESH_TEST_MANIFEST": str(manifest)}
+
+
+def short_timeout_command(workdir: Path, read_timeout: float) -> Tuple[List[str], Dict[str, str]]:
+    """The connector with `read_timeout_in_seconds` lowered. The manifest's timeout is a literal number (the CDK
+    does not interpolate it), so no config field can lower it for a test; the copy changes nothing else."""
+    return manifest_copy_command(
+        workdir, [(r"^(\s*read_timeout_in_seconds:\s*)\d+(\.\d+)?\s*$", rf"\g<1>{read_timeout:g}")]
+    )
 
 
 @dataclass
@@ -343,10 +360,17 @@ def run_connector(
 
 
 _CATALOG: Optional[Dict[str, Any]] = None
+_CATALOG_LOCK = threading.Lock()
 
 
 def discovered_catalog(base_url: str, workdir: Path) -> Dict[str, Any]:
     """The connector's catalog (from `discover`, run once per process: it depends on the manifest only)."""
+    global _CATALOG
+    with _CATALOG_LOCK:
+        return _discover_once(base_url, workdir)
+
+
+def _discover_once(base_url: str, workdir: Path) -> Dict[str, Any]:
     global _CATALOG
     if _CATALOG is None:
         config_file = workdir / "discover-config.json"
@@ -535,10 +559,10 @@ def evaluate(result: ScenarioResult) -> List[str]:
         problems.append(f"{result.pagination_errors} pagination errors")
     if result.faults_fired < s.min_faults_fired:
         problems.append(f"only {result.faults_fired} faults fired (the scenario did not test anything)")
-    for stream, pattern, count in s.skip_lines:
-        lines = result.log_lines(re.escape(stream), pattern)
+    for where, pattern, count in s.skip_lines:
+        lines = result.log_lines(where, pattern)
         if len(lines) != count:
-            problems.append(f"{len(lines)} log lines name {stream!r} and match {pattern!r}, expected {count}"
+            problems.append(f"{len(lines)} log lines match {where!r} and {pattern!r}, expected {count}"
                             + (f" (first: {lines[0]!r})" if lines else ""))
     if s.per_deleted_build_line:
         if not result.deleted_build_ids:
@@ -552,9 +576,15 @@ def evaluate(result: ScenarioResult) -> List[str]:
             if wrong:
                 problems.append(f"{len(wrong)} of {len(result.deleted_build_ids)} deleted builds do not have "
                                 f"exactly one log line in {stream}: {dict(list(wrong.items())[:3])}")
-    if result.seconds > s.max_seconds:
-        problems.append(f"took {result.seconds:.0f} s (a correct connector needs at most {s.max_seconds:.0f} s)")
     return problems
+
+
+def slow(result: ScenarioResult) -> Optional[str]:
+    """Whether the read took longer than the scenario's budget: reported in the table, not a failure of the data."""
+    s = result.scenario
+    if result.seconds > s.max_seconds:
+        return f"took {result.seconds:.0f} s (budget {s.max_seconds:.0f} s)"
+    return None
 
 
 def describe(result: ScenarioResult) -> str:

@@ -8,7 +8,7 @@ Each scenario runs once per session (a fresh sandbox of 300 builds); the tests a
   other streams: the sandbox's counts and primary-key uniqueness), no unexpected record;
 - the outcome (success, or the failure type) and what the error message says;
 - the log lines a skip must leave (one per skipped stream, one per deleted build and child stream);
-- the read finishes within the scenario's time budget (a correct connector needs well under two minutes here).
+- the read finishes within the scenario's time budget (180 s; a read without faults takes ~16-30 s).
 
 Where the connector behaves wrongly the case is a strict xfail naming the evidence: it turns into a failure (XPASS)
 as soon as the connector is fixed, so the mark must then be removed.
@@ -16,9 +16,10 @@ as soon as the connector is fixed, so the mark must then be removed.
 
 from __future__ import annotations
 
+import os
 import re
-from pathlib import Path
-from typing import Dict
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Dict, Iterator, List
 
 import pytest
 
@@ -28,55 +29,63 @@ from integration_tests.faults import SCENARIOS, SCENARIOS_BY_NAME, ScenarioResul
 # Known connector defects (evidence in each reason). Do not weaken the assertions: fix the connector, drop the mark.
 # ---------------------------------------------------------------------------------------------------------------------
 
-RATE_LIMIT_STALL = (
-    "DEFECT: a 429 stalls the whole sync for up to a minute. manifest.yaml api_budget "
-    "(HTTPAPIBudget, MovingWindowCallRatePolicy limit max_requests_per_minute per PT1M, "
-    "status_codes_for_ratelimit_hit: [429]) fills the one-minute window on every 429 (CDK call_rate.py "
-    "MovingWindowCallRatePolicy.update(available_calls=0)), so all 16 workers block in APIBudget._do_acquire "
-    "whatever Retry-After says. Observed: 48 requests (16 of them 429) in 300 s, i.e. ~10 requests a minute, "
-    "against 1,351 requests for the whole read; killed with 135 of 13,293 records. With the same manifest but "
-    "status_codes_for_ratelimit_hit: [599] the read completes with every record exactly once (207 s: each 429 "
-    "still sleeps Retry-After + 1 s, and the three sequential /workflow listings of 157 thirty-day slices since "
-    "2014 carry one in three of them)."
-)
+# None at the moment. Wall time is reported by scripts/fault_table.py, not asserted here: a 429 storm costs what
+# Codefresh asks the connector to wait, and CI machines differ.
+XFAIL: Dict[str, str] = {}
 
-AUDIT_403_LINES = (
-    "DEFECT: a 403 on /audit is retried per slice and logged once per slice: audit_logs has 30-day slices from "
-    "2014-01-01 (157 of them), every one asks /audit again and logs \"Skipping stream 'audit_logs': Codefresh "
-    "answered 403 ...\" (157 identical lines and 157 requests), where the error policy promises one log line "
-    "for a skipped stream. Records are otherwise complete."
-)
+# ---------------------------------------------------------------------------------------------------------------------
+# One read per scenario per session, FAULTS_JOBS (default 3) at a time
+# ---------------------------------------------------------------------------------------------------------------------
 
-XFAIL: Dict[str, str] = {
-    "rate_limit_retry_after_seconds": RATE_LIMIT_STALL,
-    "rate_limit_retry_after_http_date": RATE_LIMIT_STALL,
-    "rate_limit_no_retry_after": RATE_LIMIT_STALL,
-    "forbidden_audit": AUDIT_403_LINES,
+# Most of a faulted read is spent waiting in backoff, so the selected scenarios start together when the first test
+# needs one (slowest first) and each test waits for its own. The seconds each read takes include that contention
+# (a baseline read: ~20 s alone, ~30 s three at a time); the time budget (Scenario.max_seconds) allows for it.
+JOBS = int(os.environ.get("FAULTS_JOBS", "3"))
+# The dedicated tests below and the scenario each one reads.
+SCENARIO_OF_TEST = {
+    "test_rate_limit_storm_every_record_exactly_once": "rate_limit_retry_after_seconds",
+    "test_deleted_builds_are_skipped_with_one_line_each": "deleted_builds",
+    "test_html_login_page_names_base_url": "html_pipelines",
+    "test_unauthorized_read_says_rejected_and_emits_nothing": "unauthorized",
 }
-
-# ---------------------------------------------------------------------------------------------------------------------
-# One read per scenario per session
-# ---------------------------------------------------------------------------------------------------------------------
-
-_RESULTS: Dict[str, ScenarioResult] = {}
 
 
 @pytest.fixture(scope="session")
-def fault_workdir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("faults")
+def scenario_results(request, tmp_path_factory) -> Iterator[Dict[str, "Future[ScenarioResult]"]]:
+    wanted: List[str] = []
+    for item in request.session.items:
+        if item.module is None or item.module.__name__ != __name__:
+            continue
+        callspec = getattr(item, "callspec", None)
+        name = callspec.params.get("name") if callspec else SCENARIO_OF_TEST.get(item.originalname)
+        if name and name not in wanted:
+            wanted.append(name)
+    wanted.sort(key=_slow_first)  # the session ends sooner
+    workdir = tmp_path_factory.mktemp("faults")
+    pool = ThreadPoolExecutor(max_workers=max(1, JOBS), thread_name_prefix="fault-scenario")
+    futures = {name: pool.submit(run_scenario, SCENARIOS_BY_NAME[name], workdir / name) for name in wanted}
+    yield futures
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
-def result_of(name: str, workdir: Path) -> ScenarioResult:
-    if name not in _RESULTS:
-        _RESULTS[name] = run_scenario(SCENARIOS_BY_NAME[name], workdir / name)
-    return _RESULTS[name]
+def _slow_first(name: str):
+    retried = any(rule.get("kind") in ("rate_limit", "status", "drop") for rule in SCENARIOS_BY_NAME[name].faults)
+    return (name not in XFAIL, not retried)
+
+
+def result_of(name: str, futures: Dict[str, "Future[ScenarioResult]"]) -> ScenarioResult:
+    return futures[name].result()
 
 
 def _param(scenario):
-    marks = [pytest.mark.timeout(int(scenario.timeout) + 120)]
+    marks = [pytest.mark.timeout(WAIT)]
     if scenario.name in XFAIL:
         marks.append(pytest.mark.xfail(strict=True, reason=XFAIL[scenario.name]))
     return pytest.param(scenario.name, marks=marks, id=scenario.name)
+
+
+# A test may wait for the reads queued before its own: every selected scenario, JOBS at a time.
+WAIT = int(sum(s.timeout for s in SCENARIOS) / max(1, JOBS)) + 600
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -85,8 +94,8 @@ def _param(scenario):
 
 
 @pytest.mark.parametrize("name", [_param(s) for s in SCENARIOS])
-def test_fault_scenario(name: str, fault_workdir: Path) -> None:
-    result = result_of(name, fault_workdir)
+def test_fault_scenario(name: str, scenario_results) -> None:
+    result = result_of(name, scenario_results)
     scenario = result.scenario
     report = describe(result)
 
@@ -114,11 +123,13 @@ def test_fault_scenario(name: str, fault_workdir: Path) -> None:
     assert result.problems() == [], report
 
 
-@pytest.mark.timeout(int(SCENARIOS_BY_NAME["rate_limit_retry_after_seconds"].timeout) + 120)
-@pytest.mark.xfail(strict=True, reason=RATE_LIMIT_STALL)
-def test_rate_limit_storm_every_record_exactly_once(fault_workdir: Path) -> None:
-    """Acceptance: a read through a 429 storm (every 3rd request) completes with every record exactly once."""
-    result = result_of("rate_limit_retry_after_seconds", fault_workdir)
+@pytest.mark.timeout(WAIT)
+def test_rate_limit_storm_every_record_exactly_once(scenario_results) -> None:
+    """Acceptance: a read through a 429 storm (every 3rd request) completes with every record exactly once.
+
+    This scenario's read is not killed at 190 s (its timeout is 420 s), so this checks the records whatever the
+    time; test_fault_scenario[rate_limit_retry_after_seconds] checks the time."""
+    result = result_of("rate_limit_retry_after_seconds", scenario_results)
     report = describe(result)
     assert result.faults_fired > 0, report
     assert result.outcome == "success" and result.exit_code == 0, report
@@ -126,11 +137,11 @@ def test_rate_limit_storm_every_record_exactly_once(fault_workdir: Path) -> None
     assert result.missing == 0 and result.duplicated == 0 and result.unexpected == 0, report
 
 
-
-def test_deleted_builds_are_skipped_with_one_line_each(fault_workdir: Path) -> None:
+@pytest.mark.timeout(WAIT)
+def test_deleted_builds_are_skipped_with_one_line_each(scenario_results) -> None:
     """build_details and build_steps skip a build deleted after it was listed, with one log line naming it, and
     every other build is present."""
-    result = result_of("deleted_builds", fault_workdir)
+    result = result_of("deleted_builds", scenario_results)
     report = describe(result)
     assert result.outcome == "success", report
     assert len(result.deleted_build_ids) == 30, report
@@ -143,10 +154,11 @@ def test_deleted_builds_are_skipped_with_one_line_each(fault_workdir: Path) -> N
             assert len(lines) == 1, f"{stream} / {build_id}: {lines}\n{report}"
 
 
-def test_html_login_page_names_base_url(fault_workdir: Path) -> None:
+@pytest.mark.timeout(WAIT)
+def test_html_login_page_names_base_url(scenario_results) -> None:
     """A 200 answer that is an HTML page fails as a config error saying it is not JSON and naming base_url; the
     streams that do not read /pipelines still complete."""
-    result = result_of("html_pipelines", fault_workdir)
+    result = result_of("html_pipelines", scenario_results)
     report = describe(result)
     assert result.outcome == "config_error", report
     assert "not json" in result.message.lower() and "base_url" in result.message, report
@@ -156,8 +168,9 @@ def test_html_login_page_names_base_url(fault_workdir: Path) -> None:
     assert complete >= {"builds", "build_details", "audit_logs", "images", "projects"}, report
 
 
-def test_unauthorized_read_says_rejected_and_emits_nothing(fault_workdir: Path) -> None:
-    result = result_of("unauthorized", fault_workdir)
+@pytest.mark.timeout(WAIT)
+def test_unauthorized_read_says_rejected_and_emits_nothing(scenario_results) -> None:
+    result = result_of("unauthorized", scenario_results)
     report = describe(result)
     assert result.outcome == "config_error", report
     assert "rejected" in result.message.lower() and "401" in result.message, report
