@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, List, Mapping, Optional
@@ -180,7 +181,14 @@ class SourceCodefresh(YamlDeclarativeSource):
         """One quick GET /user to tell an unreachable base_url apart at once (the sync itself retries for minutes)."""
         base_url = str(config.get("base_url") or DEFAULT_BASE_URL).strip().rstrip("/")
         try:
-            requests.get(f"{base_url}/user", headers={"Authorization": config["api_key"]}, timeout=_PROBE_TIMEOUT)
+            for attempt in range(2):  # one retry: a single dropped connection is not an unreachable host
+                try:
+                    requests.get(f"{base_url}/user", headers={"Authorization": config["api_key"]}, timeout=_PROBE_TIMEOUT)
+                    break
+                except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
+                    if attempt or isinstance(error, requests.exceptions.SSLError):
+                        raise
+                    time.sleep(1)
         except requests.exceptions.SSLError:
             return f"The TLS certificate of {base_url} could not be verified: check base_url, or the host's certificate."
         except requests.exceptions.Timeout:
