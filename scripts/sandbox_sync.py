@@ -142,14 +142,8 @@ def main() -> int:
         if server:
             stats = server.stats()
             print(f"sandbox: {stats['requests']} requests, {stats['pagination_errors']} pagination errors")
-        # Over plain http (the sandbox) the CDK keeps requests' default pool of 10 connections (40 over https), so
-        # with more workers it logs one warning per discarded connection: counted, not repeated.
-        pool_warnings = [line for line in problems if line.startswith("Connection pool is full")]
-        if pool_warnings:
-            print(f"  log: {len(pool_warnings)} x 'Connection pool is full' (plain-http sandbox only; https pools 40)")
         for line in problems:
-            if line not in pool_warnings:
-                print(f"  log: {line}")
+            print(f"  log: {line}")
         for line in errors:
             print(f"  error: {line}")
         return 1 if errors or mismatches else 0
