@@ -103,7 +103,7 @@ def config_problem(config: Mapping[str, Any]) -> Optional[str]:
         if parsed > datetime.now(timezone.utc):
             return f"start_date '{start_date}' is in the future, so nothing would be synced: use a past date."
 
-    bounds = {"num_workers": (1, 64), "max_requests_per_minute": (1, None), "builds_lookback_hours": (0, 720)}
+    bounds = {"num_workers": (1, 64), "max_requests_per_minute": (60, None), "builds_lookback_hours": (0, 720)}
     for name, (low, high) in bounds.items():
         value = config.get(name)
         if value is None:

@@ -13,19 +13,23 @@ from airbyte_cdk.models import FailureType
 from unit_tests import builders as b
 from unit_tests.conftest import (
     API_KEY,
+    any_params,
     error,
     log_lines,
     records_of,
     request,
+    response,
     run_read,
     serialized_messages,
 )
 from unit_tests.stream_cases import (
     ALL_STREAMS,
+    RECENT_ISO,
     PER_BUILD_STREAMS,
     SCOPED_STREAMS,
     case,
     first_only,
+    recent,
     stream_failure,
 )
 
@@ -110,3 +114,24 @@ def test_a_build_deleted_after_it_was_listed_is_skipped_with_one_log_line(http_m
     lines = [line for line in log_lines(output) if deleted in line]
     assert len(lines) == 1, lines
     assert f"'{stream}'" in lines[0]
+
+
+# --- the request ceiling -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("per_minute, waits", [(120, True), (None, False)], ids=["120 per minute", "default 6000"])
+def test_the_request_ceiling_spreads_requests_over_time(http_mocker, slept, per_minute, waits):
+    builds = [b.build(i, recent(10 + i)) for i in range(1, 7)]  # one listing and six builds: seven requests
+    http_mocker.get(any_params("workflow"), response(b.cursor_page(builds, 1, False, "workflows")))
+    for i, build in enumerate(builds, start=1):
+        http_mocker.get(request(f"builds/{build['id']}"), response(b.build_detail(i, build["created"])))
+    overrides = {"max_requests_per_minute": per_minute} if per_minute else {}
+
+    records = records_of(run_read("build_details", start_date=RECENT_ISO, **overrides))
+
+    assert len(records) == 6
+    if waits:
+        # Two requests in any second: the last five wait at least two seconds in all.
+        assert sum(slept) >= 2.0, slept
+    else:
+        assert sum(slept) == 0, slept
