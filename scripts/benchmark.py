@@ -464,14 +464,16 @@ def lower_bound(builds: int, latency_ms: float, workers: int) -> Result:
 
 
 def default_ceiling_floor_s(requests_count: int) -> float:
-    """The least time `requests_count` requests take under the default ceiling: a moving window lets
-    DEFAULT_REQUESTS_PER_MINUTE requests through in any minute, so request k waits for minute (k - 1) // limit."""
-    return 60.0 * ((max(requests_count, 1) - 1) // DEFAULT_REQUESTS_PER_MINUTE)
+    """The least time `requests_count` requests take under the default ceiling: the budget lets a sixtieth of
+    DEFAULT_REQUESTS_PER_MINUTE through in any second, so request k waits for second (k - 1) // per_second."""
+    per_second = max(DEFAULT_REQUESTS_PER_MINUTE // 60, 1)
+    return float((max(requests_count, 1) - 1) // per_second)
 
 
 def print_ceiling_note(row: Result) -> None:
-    print(f"  {row.name.split(' ')[0]} at the default ceiling ({DEFAULT_REQUESTS_PER_MINUTE:,} requests in any minute) "
-          f"its {row.requests:,} requests would take at least {default_ceiling_floor_s(row.requests):.0f} s")
+    print(f"  {row.name.split(' ')[0]} at the default ceiling ({DEFAULT_REQUESTS_PER_MINUTE:,} requests per minute, "
+          f"kept as {DEFAULT_REQUESTS_PER_MINUTE // 60} in any second) its {row.requests:,} requests would take at "
+          f"least {default_ceiling_floor_s(row.requests):.0f} s")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
