@@ -406,7 +406,8 @@ class PerBuildRetriever(Retriever):
     primary_key: Any = None
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
-        self._workers = max(1, int(InterpolatedString.create(str(self.max_concurrency), parameters=parameters).eval(self.config)))
+        workers = InterpolatedString.create(str(self.max_concurrency), parameters=parameters).eval(self.config)
+        self._workers = max(1, int(workers))
         # The stream's transformations (the CDK hands them to every nested selector) shape this stream's records,
         # not the listing's builds, which are only read for their id and creation time.
         listing_selector = getattr(self.listing, "record_selector", None)

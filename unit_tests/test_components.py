@@ -231,7 +231,9 @@ def test_a_body_that_is_not_json_raises_and_is_not_kept():
     ids=["envelope", "nested envelope", "root list", "root object", "empty object", "missing key", "null on the way"],
 )
 def test_envelope_extractor_matches_dpath_without_wildcards(records_key, body, expected):
-    extractor = EnvelopeExtractor(config={}, parameters={"records_key": records_key}, records_key="{{ parameters.records_key }}")
+    extractor = EnvelopeExtractor(
+        config={}, parameters={"records_key": records_key}, records_key="{{ parameters.records_key }}"
+    )
     assert list(extractor.extract_records(_response(body))) == expected
 
 
@@ -277,8 +279,10 @@ class _Selector:
 
 def _per_build(builds, answers, workers=3, fail_on=None):
     listing, requester = _Listing(builds), _Requester(answers, fail_on)
-    retriever = PerBuildRetriever(listing=listing, requester=requester, record_selector=_Selector(), config={"num_workers": workers},
-                                  parameters={}, max_concurrency="{{ config.num_workers }}", name="build_details")
+    retriever = PerBuildRetriever(
+        listing=listing, requester=requester, record_selector=_Selector(), config={"num_workers": workers},
+        parameters={}, max_concurrency="{{ config.num_workers }}", name="build_details",
+    )
     return retriever, listing, requester
 
 
