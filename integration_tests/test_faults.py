@@ -7,8 +7,9 @@ Each scenario runs once per session (a fresh sandbox of 300 builds); the tests a
 - no record missing and none duplicated (builds and build_details: exact id sets; analytics rows: exact key sets;
   other streams: the sandbox's counts and primary-key uniqueness), no unexpected record;
 - the outcome (success, or the failure type) and what the error message says;
-- the log lines a skip must leave (one per skipped stream, one per deleted build and child stream);
-- the read finishes within the scenario's time budget (180 s; a read without faults takes ~16-30 s).
+- the log lines a skip must leave (one per skipped stream, one per deleted build and child stream).
+Wall time is not asserted (a 429 storm costs what the API asks the connector to wait, and machines differ): the
+table of `scripts/fault_table.py` reports it next to each scenario's budget (Scenario.max_seconds).
 
 Where the connector behaves wrongly the case is a strict xfail naming the evidence: it turns into a failure (XPASS)
 as soon as the connector is fixed, so the mark must then be removed.
@@ -39,7 +40,7 @@ XFAIL: Dict[str, str] = {}
 
 # Most of a faulted read is spent waiting in backoff, so the selected scenarios start together when the first test
 # needs one (slowest first) and each test waits for its own. The seconds each read takes include that contention
-# (a baseline read: ~20 s alone, ~30 s three at a time); the time budget (Scenario.max_seconds) allows for it.
+# (a baseline read: ~20 s alone, ~30 s three at a time).
 JOBS = int(os.environ.get("FAULTS_JOBS", "3"))
 # The dedicated tests below and the scenario each one reads.
 SCENARIO_OF_TEST = {

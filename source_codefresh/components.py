@@ -38,7 +38,7 @@ from airbyte_cdk.sources.declarative.interpolation.interpolated_string import In
 from airbyte_cdk.sources.declarative.requesters.requester import Requester
 from airbyte_cdk.sources.declarative.retrievers.retriever import Retriever
 from airbyte_cdk.sources.streams.core import StreamData
-from airbyte_cdk.sources.types import Config, Record, StreamSlice, StreamState
+from airbyte_cdk.sources.types import Config, Record, StreamSlice
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 logger = logging.getLogger("airbyte")
@@ -446,17 +446,6 @@ class PerBuildRetriever(Retriever):
         # Plain data: the CDK files each record under the window's slice, which is what its cursor tracks.
         return [record.data if isinstance(record, Record) else record for record in records]
 
-    def stream_slices(self) -> Iterable[Optional[StreamSlice]]:  # the stream's cursor cuts the slices
-        yield StreamSlice(partition={}, cursor_slice={})
-
-    @property
-    def state(self) -> StreamState:
-        return {}
-
-    @state.setter
-    def state(self, value: StreamState) -> None:
-        pass
-
 
 @dataclass
 class BuildStepsExtractor(RecordExtractor):
@@ -552,17 +541,6 @@ class PipelineRunRetriever(Retriever):
         self._poll_interval = float(
             InterpolatedString.create(str(self.poll_interval_seconds), parameters=parameters).eval(self.config)
         )
-
-    def stream_slices(self) -> Iterable[Optional[StreamSlice]]:  # the partition router of the stream slices
-        yield StreamSlice(partition={}, cursor_slice={})
-
-    @property
-    def state(self) -> StreamState:
-        return {}
-
-    @state.setter
-    def state(self, value: StreamState) -> None:
-        pass
 
     def read_records(
         self, records_schema: Mapping[str, Any], stream_slice: Optional[StreamSlice] = None

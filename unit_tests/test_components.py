@@ -12,6 +12,7 @@ import requests
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.streams.http.error_handlers.response_models import ResponseAction
 from airbyte_cdk.sources.types import Record, StreamSlice
+from source_codefresh import components
 from source_codefresh.components import (
     BuildStepsExtractor,
     CodefreshErrorHandler,
@@ -205,7 +206,7 @@ def test_a_build_without_revision_or_steps_has_no_steps(body):
 
 def test_the_answer_is_parsed_once_and_kept_on_the_response(mocker):
     page = _response({"docs": [{"_id": "a"}]})
-    loads = mocker.spy(__import__("source_codefresh.components", fromlist=["orjson"]).orjson, "loads")
+    loads = mocker.spy(components.orjson, "loads")
     assert response_json(page) is response_json(page)
     assert loads.call_count == 1
 
