@@ -92,7 +92,7 @@ VARIANTS = [
     Variant("404_wrong_base_url_path", base_path="/api/v9", check_status="FAILED", check_message=("404", "base_url")),
     Variant("5xx_retried", faults=({"match": ALL, "kind": "status", "status": 502, **SECOND},)),
     Variant("5xx_retries_exhausted", faults=({"match": ALL, "kind": "status", "status": 503},),
-            check_status="FAILED", manifest_changes=((r"^    max_retries: 8$", "    max_retries: 1"),)),
+            check_status="FAILED", manifest_changes=((r"^    max_retries: 20$", "    max_retries: 1"),)),
     Variant("html_login_page", faults=({"match": ALL, "kind": "html"},), check_status="FAILED",
             check_message=("not json", "base_url")),
     Variant("malformed_json", faults=({"match": ALL, "kind": "malformed", **SECOND},)),
