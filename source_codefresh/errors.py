@@ -1,0 +1,173 @@
+"""The error policy's Python parts: Retry-After in both of its forms, and 2xx answers that are not the JSON we expect.
+
+The policy itself (which status does what, and the messages) is declared once in manifest.yaml
+(`definitions.error_handler`)."""
+
+from __future__ import annotations
+
+import email.utils
+import threading
+from dataclasses import InitVar, dataclass
+from datetime import datetime, timezone
+from typing import Any, List, Mapping, Optional, Union
+
+import orjson
+import requests
+from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.declarative.requesters.error_handlers import DefaultErrorHandler, HttpResponseFilter
+from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy
+from airbyte_cdk.sources.streams.http.error_handlers.response_models import ErrorResolution, ResponseAction
+from airbyte_cdk.sources.types import Config
+
+from source_codefresh.responses import preview, response_json, url_without_query
+
+
+@dataclass
+class RetryAfterBackoffStrategy(BackoffStrategy):
+    """Waits as long as `Retry-After` asks, in seconds or as an HTTP date, capped at `max_wait_seconds`.
+
+    The CDK's WaitTimeFromHeader reads numbers only and stops the stream above its cap; Codefresh documents neither
+    the header nor its form, so both forms are honoured and a long wait is shortened to the cap instead of failing.
+    Without the header this returns None and the next strategy (exponential backoff) decides.
+    """
+
+    config: Config
+    parameters: InitVar[Mapping[str, Any]]
+    max_wait_seconds: Union[float, str] = 300
+
+    def backoff_time(
+        self,
+        response_or_exception: Optional[Union[requests.Response, requests.RequestException]],
+        attempt_count: int,
+    ) -> Optional[float]:
+        if not isinstance(response_or_exception, requests.Response):
+            return None
+        wait = parse_retry_after(response_or_exception.headers.get("Retry-After"))
+        if wait is None:
+            return None
+        # Never 0: the HTTP client treats a zero wait as "no wait given" and falls back to exponential backoff.
+        return min(max(wait, 1.0), float(self.max_wait_seconds))
+
+
+def parse_retry_after(value: Optional[str], now: Optional[datetime] = None) -> Optional[float]:
+    """Seconds to wait for a `Retry-After` value (`"120"` or `"Wed, 21 Oct 2026 07:28:00 GMT"`), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max((when - (now or datetime.now(timezone.utc))).total_seconds(), 0.0)
+
+
+@dataclass
+class CodefreshErrorHandler(DefaultErrorHandler):
+    """The manifest's error policy, plus one check the CDK does not make: a 2xx answer must be the JSON we expect.
+
+    The CDK's JSON decoder reads an unparsable body as an empty page, which would silently lose data when a proxy
+    answers with a login page or a body is cut off. Here:
+    - a body that is not JSON at all (HTML, text) fails at once as a config error: it will not fix itself, and it
+      usually means `base_url` points at something that is not the Codefresh API;
+    - a JSON body that does not parse (cut off) is retried like a transient server error;
+    - JSON without the envelope key the stream reads its records from (`$parameters.records_key`, dotted for
+      nested keys such as `workflows.docs`) fails, naming what was missing.
+    Every message says what was received, never the request headers (they hold the API key).
+
+    A response filter that declares both `http_codes` and a `predicate` applies only when both hold (the CDK
+    applies it when either does), so one shared policy can say "403 skips the stream *if* it declares a scope".
+    """
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        super().__post_init__(parameters)
+        self.response_filters = [
+            _StatusAndPredicateFilter(f) if f.http_codes and _has_predicate(f) else f for f in self.response_filters or []
+        ]
+        self._records_path: List[str] = [key for key in str(parameters.get("records_key") or "").split(".") if key]
+        self._stream_name: str = str(parameters.get("name") or "")
+        self._lock = threading.Lock()
+        self._skip_reported = False
+
+    def interpret_response(
+        self, response_or_exception: Optional[Union[requests.Response, Exception]]
+    ) -> ErrorResolution:
+        if isinstance(response_or_exception, requests.Response) and 200 <= response_or_exception.status_code < 300:
+            resolution = self._check_body(response_or_exception)
+            if resolution:
+                return resolution
+        resolution = super().interpret_response(response_or_exception)
+        if resolution.response_action == ResponseAction.IGNORE and getattr(response_or_exception, "status_code", 0) == 403:
+            # A child stream without the scope gets a 403 per parent record: say why once, not once per build.
+            with self._lock:
+                already_said, self._skip_reported = self._skip_reported, True
+            if already_said:
+                return ErrorResolution(ResponseAction.IGNORE, resolution.failure_type, error_message="")
+        return resolution
+
+    def _check_body(self, response: requests.Response) -> Optional[ErrorResolution]:
+        where = f"{response.request.method if response.request else 'GET'} {url_without_query(response.url)}"
+        content_type = response.headers.get("Content-Type", "")
+        content = response.content or b""
+        try:
+            body = response_json(response)
+        except orjson.JSONDecodeError:
+            received = f"{content_type or 'no Content-Type'}, {len(content):,} bytes starting {preview(content)!r}"
+            if "json" in content_type.lower():
+                return ErrorResolution(
+                    response_action=ResponseAction.RETRY,
+                    failure_type=FailureType.transient_error,
+                    error_message=(
+                        f"Codefresh answered {where} with a JSON body that does not parse ({received}), probably cut "
+                        "off on the way; retrying. If this persists, check the network path to Codefresh."
+                    ),
+                )
+            return ErrorResolution(
+                response_action=ResponseAction.FAIL,
+                failure_type=FailureType.config_error,
+                error_message=(
+                    f"Codefresh answered {where} with something that is not JSON ({received}). Check that base_url "
+                    "is the Codefresh API root (https://g.codefresh.io/api, or https://<your-host>/api on premises) "
+                    "and that no proxy or login page is in between."
+                ),
+            )
+        node: Any = body
+        for key in self._records_path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, (list, dict)):
+            return None
+        return ErrorResolution(
+            response_action=ResponseAction.FAIL,
+            failure_type=FailureType.system_error,
+            error_message=(
+                f"Codefresh answered {where} with JSON that has no '{'.'.join(self._records_path) or 'records'}' "
+                f"list (top-level keys: {sorted(body)[:8] if isinstance(body, dict) else type(body).__name__}), so "
+                f"stream '{self._stream_name}' cannot read it. The API may have changed; please report this."
+            ),
+        )
+
+
+def _has_predicate(response_filter: HttpResponseFilter) -> bool:
+    predicate = response_filter.predicate
+    return bool(getattr(predicate, "condition", predicate))
+
+
+class _StatusAndPredicateFilter:
+    """Wraps an HttpResponseFilter so that it matches when the status is one of its codes *and* its predicate holds."""
+
+    def __init__(self, response_filter: HttpResponseFilter) -> None:
+        self._filter = response_filter
+
+    def matches(self, response_or_exception: Optional[Union[requests.Response, Exception]]) -> Optional[ErrorResolution]:
+        if not isinstance(response_or_exception, requests.Response):
+            return None
+        if response_or_exception.status_code not in self._filter.http_codes:
+            return None
+        if not self._filter._response_matches_predicate(response_or_exception):
+            return None
+        return self._filter.matches(response_or_exception)

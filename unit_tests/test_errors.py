@@ -1,0 +1,97 @@
+"""The error policy's Python parts: Retry-After and the JSON body checks (source_codefresh/errors.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+
+import pytest
+import requests
+from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.streams.http.error_handlers.response_models import (
+    ResponseAction,
+)
+
+from source_codefresh.errors import (
+    CodefreshErrorHandler,
+    RetryAfterBackoffStrategy,
+    parse_retry_after,
+)
+from unit_tests.responses import make_response
+
+
+def test_retry_after_in_seconds():
+    assert parse_retry_after("7") == 7.0
+
+
+def test_retry_after_as_http_date():
+    now = datetime(2026, 11, 23, 12, 0, 0, tzinfo=timezone.utc)
+    header = format_datetime(now + timedelta(seconds=30), usegmt=True)
+    assert parse_retry_after(header, now=now) == pytest.approx(30.0)
+
+
+@pytest.mark.parametrize("value", [None, "", "soon"])
+def test_retry_after_absent_or_unreadable(value):
+    assert parse_retry_after(value) is None
+
+
+def test_backoff_follows_retry_after_and_is_capped():
+    strategy = RetryAfterBackoffStrategy(config={}, parameters={}, max_wait_seconds=60)
+    assert strategy.backoff_time(make_response({}, 429, {"Retry-After": "5"}), 1) == 5.0
+    assert strategy.backoff_time(make_response({}, 429, {"Retry-After": "3600"}), 1) == 60.0
+    # Zero would read as "no wait given"; the smallest wait is one second.
+    assert strategy.backoff_time(make_response({}, 429, {"Retry-After": "0"}), 1) == 1.0
+
+
+def test_backoff_defers_to_the_next_strategy_without_retry_after():
+    strategy = RetryAfterBackoffStrategy(config={}, parameters={})
+    assert strategy.backoff_time(make_response({}, 429), 1) is None
+    assert strategy.backoff_time(requests.ConnectionError("reset"), 1) is None
+
+
+def _handler(records_key: str | None = "docs") -> CodefreshErrorHandler:
+    return CodefreshErrorHandler(config={}, parameters={"records_key": records_key, "name": "pipelines"})
+
+
+def test_expected_json_is_a_success():
+    assert _handler().interpret_response(make_response({"docs": []})).response_action == ResponseAction.SUCCESS
+
+
+def test_html_login_page_fails_at_once_and_says_what_was_received():
+    page = make_response(b"<!DOCTYPE html><html><title>Sign in</title></html>", headers={"Content-Type": "text/html"})
+    resolution = _handler().interpret_response(page)
+    assert resolution.response_action == ResponseAction.FAIL
+    assert resolution.failure_type == FailureType.config_error
+    assert "text/html" in resolution.error_message and "<!DOCTYPE html>" in resolution.error_message
+    assert "base_url" in resolution.error_message
+
+
+def test_cut_off_json_is_retried():
+    resolution = _handler().interpret_response(make_response(b'{"docs": [{"id": "a"}, {"i'))
+    assert resolution.response_action == ResponseAction.RETRY
+    assert resolution.failure_type == FailureType.transient_error
+    assert "does not parse" in resolution.error_message
+
+
+def test_json_without_the_envelope_fails_naming_it():
+    resolution = _handler().interpret_response(make_response({"message": "moved"}))
+    assert resolution.response_action == ResponseAction.FAIL
+    assert "'docs'" in resolution.error_message and "message" in resolution.error_message
+
+
+def test_nested_envelope_is_checked():
+    handler = _handler("workflows.docs")
+    good = make_response({"workflows": {"docs": []}, "pagination": {}})
+    assert handler.interpret_response(good).response_action == ResponseAction.SUCCESS
+    assert handler.interpret_response(make_response({"workflows": {}})).response_action == ResponseAction.FAIL
+
+
+def test_root_records_may_be_an_object_or_a_list_but_not_a_string():
+    handler = _handler(None)
+    assert handler.interpret_response(make_response([])).response_action == ResponseAction.SUCCESS
+    assert handler.interpret_response(make_response({"_id": "u"})).response_action == ResponseAction.SUCCESS
+    assert handler.interpret_response(make_response("text")).response_action == ResponseAction.FAIL
+
+
+def test_error_statuses_keep_the_manifest_policy():
+    assert _handler().interpret_response(make_response({}, 502)).response_action == ResponseAction.RETRY
