@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -139,9 +140,12 @@ def main() -> int:
         print("-" * 56)
         print(f"{sum(records.values())} records from {len(configured)} streams in {elapsed:.1f} s; "
               f"{len(states)} state messages; files in {out_dir}")
+        # ru_maxrss of waited-for children is the largest connector process (check, discover, read), in KiB on Linux.
+        print(f"connector peak RSS: {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MiB")
         if server:
             stats = server.stats()
-            print(f"sandbox: {stats['requests']} requests, {stats['pagination_errors']} pagination errors")
+            print(f"sandbox: {stats['requests']} requests, {stats['response_bytes'] / 1e6:.1f} MB answered, "
+                  f"{stats['pagination_errors']} pagination errors")
         for line in problems:
             print(f"  log: {line}")
         for line in errors:

@@ -225,7 +225,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()  # TCP_NODELAY is on: headers and body go out at once without a copy
             if resp.body:
                 self.wfile.write(resp.body)
-            self.server.app._count_status(resp.status)
+            self.server.app._count_status(resp.status, len(resp.body))
         except OSError:
             self.close_connection = True
 
@@ -444,15 +444,18 @@ class SandboxServer:
             self._requests = 0
             self._by_route: Dict[str, int] = {}
             self._by_status: Dict[int, int] = {}
+            self._response_bytes = 0
             self._posts: Dict[str, int] = {}
             self._pagination_errors = 0
         self.faults.reset_fired()
 
     def stats(self) -> Dict[str, Any]:
-        """{requests, by_route, by_status, posts, pagination_errors, faults_fired} -- /api requests only.
+        """{requests, by_route, by_status, response_bytes, posts, pagination_errors, faults_fired} -- /api requests
+        only (response_bytes: the answers' bodies).
         by_status and faults_fired have int keys here (strings in the JSON of /_sandbox/stats)."""
         with self._stats_lock:
             out = {"requests": self._requests, "by_route": dict(self._by_route), "by_status": dict(self._by_status),
+                   "response_bytes": self._response_bytes,
                    "posts": dict(self._posts), "pagination_errors": self._pagination_errors}
         out["faults_fired"] = self.faults.fired_counts()
         return out
@@ -462,8 +465,9 @@ class SandboxServer:
             self._requests += 1
             self._by_route[route_name] = self._by_route.get(route_name, 0) + 1
 
-    def _count_status(self, status: int) -> None:
+    def _count_status(self, status: int, body_bytes: int = 0) -> None:
         with self._stats_lock:
+            self._response_bytes += body_bytes
             self._by_status[status] = self._by_status.get(status, 0) + 1
 
     def _count_pagination_error(self) -> None:
