@@ -88,7 +88,9 @@ class CursorBackedPageIncrement(PaginationStrategy):
                 failure_type=FailureType.system_error,
             )
         received = int(token.get("records") or 0) + len(records)
-        following = {"page": page + 1, "session_id": token["session_id"], "records": received, "previous_page": fingerprint}
+        following = {
+            "page": page + 1, "session_id": token["session_id"], "records": received, "previous_page": fingerprint
+        }
         pagination = body.get("pagination") if isinstance(body, Mapping) else None
         if isinstance(pagination, Mapping) and "nextPage" in pagination:
             # Cursor pages: the server says whether there is more (`true`/`false`, or a page number in old answers).

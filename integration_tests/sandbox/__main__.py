@@ -2,6 +2,7 @@
 
     python -m integration_tests.sandbox [--host 127.0.0.1] [--port 8765] [--builds 500] [--seed 42]
                                         [--latency-ms 0] [--fault JSON ...] [--verbose]
+                                        [--images-paging offset|cursor|ignores_paging]
 
 Prints exactly one line, `SANDBOX_BASE_URL=http://127.0.0.1:<port>/api`, then serves until SIGINT or SIGTERM.
 `--port 0` picks a free port. `--fault` takes one rule (a JSON object) or a list of rules; it may repeat.
@@ -17,6 +18,7 @@ import threading
 from typing import Any, List, Optional
 
 from .data import DEFAULT_ANCHOR, SandboxConfig
+from .images import IMAGES_PAGING
 from .server import SandboxServer
 
 
@@ -43,11 +45,13 @@ def main(argv: Optional[List[str]] = None) -> int:
                     help="GET /builds/{id} polls until a pipeline run is finished")
     ap.add_argument("--fault", action="append", default=[], metavar="JSON", help="a fault rule (repeatable)")
     ap.add_argument("--verbose", action="store_true", help="log one line per request (never headers)")
+    ap.add_argument("--images-paging", choices=IMAGES_PAGING, default=SandboxConfig.images_paging,
+                    help="how GET /images pages (a reading of the API; see README)")
     args = ap.parse_args(argv)
 
     config = SandboxConfig(host=args.host, port=args.port, builds=args.builds, seed=args.seed, anchor=args.anchor,
                            latency_ms=args.latency_ms, run_polls_to_finish=args.run_polls,
-                           faults=_rules(args.fault), verbose=args.verbose)
+                           faults=_rules(args.fault), verbose=args.verbose, images_paging=args.images_paging)
     try:
         server = SandboxServer(config)
     except ValueError as exc:

@@ -15,6 +15,7 @@ Everything mutable is guarded by `self.lock`.
 from __future__ import annotations
 
 import bisect
+import random
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
@@ -53,6 +54,8 @@ class SandboxConfig:
     teams: int = 4
     api_keys: int = 5
     run_polls_to_finish: int = 2              # GET /builds/{id} polls until a pipeline run is terminal
+    # readings of the API the evidence leaves open (README "Readings of the API")
+    images_paging: str = "offset"             # offset | cursor | ignores_paging (images.IMAGES_PAGING)
     # server options
     host: str = "127.0.0.1"
     port: int = 0                             # 0 = an ephemeral port
@@ -64,6 +67,9 @@ class SandboxConfig:
 class SandboxData:
     def __init__(self, config: Optional[SandboxConfig] = None):
         cfg = config or SandboxConfig()
+        if cfg.images_paging not in images.IMAGES_PAGING:
+            raise ValueError(f"images_paging must be one of {', '.join(images.IMAGES_PAGING)}, "
+                             f"not {cfg.images_paging!r}")
         self.config = cfg
         self.seed = cfg.seed
         self.anchor_ms = parse_iso_ms(cfg.anchor)
@@ -83,7 +89,7 @@ class SandboxData:
         self.pack_id = g.oid(self.anchor_ms - 400 * DAY_MS)
         self.annotations: List[Dict[str, Any]] = []
         self.builds: List[BuildState] = []        # oldest first (ascending `created`)
-        self.build_json: List[bytes] = []         # the serialized list item of each build
+        self.build_json: List[bytes] = []         # the serialized record of each build, without its YAML texts
         self.created_ms: List[int] = []
         self.by_id: Dict[str, BuildState] = {}
         self.unfinished: set = set()
@@ -112,11 +118,16 @@ class SandboxData:
         d = st.doc
         d["created"], d["started"], d["finished"] = iso(st.created_ms), iso(st.started_ms), iso(st.finished_ms)
         d["updated"] = iso(st.finished_ms or st.started_ms or st.created_ms)
+        builds.settle(st)
         self.build_json[st.index] = dumps(d)
         if st.finished:
             self.unfinished.discard(st.index)
         else:
             self.unfinished.add(st.index)
+
+    def build_item(self, index: int) -> bytes:
+        """The JSON of build `index` as GET /workflow and GET /builds/{id} answer it."""
+        return builds.item_json(self.builds[index], self.build_json[index])
 
     def find_build(self, build_id: str) -> Optional[BuildState]:
         return self.by_id.get(build_id)
@@ -160,11 +171,12 @@ class SandboxData:
         d = st.doc
         d["status"] = st.final_status
         d["pendingReason"] = None
-        d["delayed"] = False
+        d["delayed"] = 0
         d["pendingApprovals"] = []
+        rng = random.Random(st.seed)
         if st.final_status == "terminated":
-            d["terminationRequest"] = [{"reason": "Terminated by user", "user": d["initiator"],
-                                        "requestedAt": iso(st.finished_ms)}]
+            d["terminationRequest"] = builds.termination_requests(rng, d["initiator"], st.finished_ms)
+        d["systemEvents"] = builds.system_events(rng, st.pipeline, st.final_status, st.cut, st.finished_ms)
         self._store(st)
 
     def _poll(self, st: BuildState) -> None:
@@ -180,13 +192,11 @@ class SandboxData:
             self._store(st)
 
     def build_detail(self, st: BuildState) -> bytes:
-        """GET /builds/{id}: moves a pipeline run on, then answers the list item plus the detail fields."""
+        """GET /builds/{id}: moves a pipeline run on, then answers the build (the same object the list holds)."""
         with self.lock:
             if st.is_run and not st.finished:
                 self._poll(st)
-            body = self.build_json[st.index]
-            extras = dumps(builds.detail_extras(self, st, self.clock_ms))
-        return body[:-1] + b"," + extras[1:]
+            return self.build_item(st.index)
 
     def start_run(self, p: Any, body: Dict[str, Any]) -> str:
         """POST /pipelines/run/{name}: a new `pending` build carrying the body's annotations."""
