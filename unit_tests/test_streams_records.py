@@ -199,6 +199,20 @@ def test_images_from_a_server_that_ignores_paging_fail_the_sync_with_one_sentenc
     assert len(sent_requests(http_mocker, "images")) == 2  # no third request: no loop
 
 
+@pytest.mark.timeout(60)  # without the guard the read would loop on the repeated page
+def test_builds_from_a_server_that_repeats_a_page_fail_the_sync_with_one_sentence(http_mocker):
+    # A cursor that never moves, answering nextPage: true forever: before, the listing never ended.
+    same = [b.build(i, recent(60 - i * 0.1)) for i in range(100)]
+    http_mocker.get(any_params("workflow"), response(b.cursor_page(same, 1, True, "workflows")))
+
+    output = run_read("builds", expect_failure=True, start_date=RECENT_ISO)
+
+    errors = [m.trace.error.message for m in output.errors]
+    assert errors and errors[0].startswith(
+        "Codefresh answered page 2 of https://g.codefresh.io/api/workflow with the same records as page 1")
+    assert len(sent_requests(http_mocker, "workflow")) == 2
+
+
 # --- parents and children --------------------------------------------------------------------------------------------
 
 
