@@ -3,6 +3,8 @@
     python scripts/sandbox_sync.py                  # start a sandbox, read all streams, print a summary
     python scripts/sandbox_sync.py --builds 5000    # a bigger account
     python scripts/sandbox_sync.py --base-url http://127.0.0.1:8765/api   # a sandbox you started yourself
+    python scripts/sandbox_sync.py --build-logs     # with build logs on (sync_build_logs), and their throughput
+    python scripts/sandbox_sync.py --build-logs --builds 2000 --latency-ms 25 --streams builds,build_logs
 
 It runs the installed `source-codefresh` executable exactly as Airbyte would (config and catalog as files,
 the Airbyte protocol on stdout) and prints, per stream, the records read next to what the sandbox holds.
@@ -65,6 +67,8 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=float, default=0.0, help="per-request latency of the started sandbox")
     parser.add_argument("--streams", help="comma-separated streams to read (default: all)")
     parser.add_argument("--out", help="directory to keep config, catalog, messages and state in")
+    parser.add_argument("--build-logs", action="store_true",
+                        help="turn on sync_build_logs (the build_logs stream) and print its throughput")
     opts = parser.parse_args()
 
     server = None
@@ -79,7 +83,8 @@ def main() -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         config_file = out_dir / "config.json"
-        config_file.write_text(json.dumps(sandbox_config(base_url, opts.api_key), indent=2))
+        overrides = {"sync_build_logs": True} if opts.build_logs else {}
+        config_file.write_text(json.dumps(sandbox_config(base_url, opts.api_key, **overrides), indent=2))
 
         check = run_connector(["check", "--config", str(config_file)], out_dir, "check")
         status = next((m["connectionStatus"] for m in check if m.get("type") == "CONNECTION_STATUS"), None)
@@ -139,9 +144,21 @@ def main() -> int:
         print("-" * 56)
         print(f"{sum(records.values())} records from {len(configured)} streams in {elapsed:.1f} s; "
               f"{len(states)} state messages; files in {out_dir}")
+        if opts.build_logs:
+            logs = [m["record"]["data"] for m in messages
+                    if m.get("type") == "RECORD" and m["record"]["stream"] == "build_logs"]
+            kept = sum(len((row.get("log") or "").encode()) for row in logs)
+            whole = sum(row.get("log_size_bytes") or 0 for row in logs)
+            log_builds = len({row.get("build_id") for row in logs})
+            print(f"build_logs: {len(logs)} step logs of {log_builds} builds, {kept / 1e6:.1f} MB of text kept "
+                  f"({whole / 1e6:.1f} MB in the logs, {sum(1 for row in logs if row.get('truncated'))} cut); "
+                  f"{log_builds / elapsed:.0f} builds/s and {kept / 1e6 / elapsed:.1f} MB/s over the whole read")
         if server:
             stats = server.stats()
-            print(f"sandbox: {stats['requests']} requests, {stats['pagination_errors']} pagination errors")
+            print(f"sandbox: {stats['requests']} requests, {stats['pagination_errors']} pagination errors"
+                  + (f"; log storage: {stats['storage']['requests']} requests, "
+                     f"{stats['storage']['with_authorization']} with an Authorization header, "
+                     f"{stats['progress_deletes']} DELETE /progress" if opts.build_logs else ""))
         for line in problems:
             print(f"  log: {line}")
         for line in errors:
