@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -67,6 +68,8 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=float, default=0.0, help="per-request latency of the started sandbox")
     parser.add_argument("--streams", help="comma-separated streams to read (default: all)")
     parser.add_argument("--out", help="directory to keep config, catalog, messages and state in")
+    parser.add_argument("--max-requests-per-minute", type=int,
+                        help="the connector's request budget (default: the connector's, 6000 = 100 per second)")
     parser.add_argument("--build-logs", action="store_true",
                         help="turn on sync_build_logs (the build_logs stream) and print its throughput")
     opts = parser.parse_args()
@@ -83,7 +86,9 @@ def main() -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         config_file = out_dir / "config.json"
-        overrides = {"sync_build_logs": True} if opts.build_logs else {}
+        overrides: Dict[str, Any] = {"sync_build_logs": True} if opts.build_logs else {}
+        if opts.max_requests_per_minute:
+            overrides["max_requests_per_minute"] = opts.max_requests_per_minute
         config_file.write_text(json.dumps(sandbox_config(base_url, opts.api_key, **overrides), indent=2))
 
         check = run_connector(["check", "--config", str(config_file)], out_dir, "check")
@@ -112,8 +117,11 @@ def main() -> int:
         catalog_file.write_text(json.dumps({"streams": configured}, indent=2))
 
         started = time.monotonic()
+        cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         messages = run_connector(["read", "--config", str(config_file), "--catalog", str(catalog_file)], out_dir, "read")
         elapsed = time.monotonic() - started
+        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
 
         records = Counter(m["record"]["stream"] for m in messages if m.get("type") == "RECORD")
         states = [m["state"] for m in messages if m.get("type") == "STATE"]
@@ -152,7 +160,8 @@ def main() -> int:
             log_builds = len({row.get("build_id") for row in logs})
             print(f"build_logs: {len(logs)} step logs of {log_builds} builds, {kept / 1e6:.1f} MB of text kept "
                   f"({whole / 1e6:.1f} MB in the logs, {sum(1 for row in logs if row.get('truncated'))} cut); "
-                  f"{log_builds / elapsed:.0f} builds/s and {kept / 1e6 / elapsed:.1f} MB/s over the whole read")
+                  f"{log_builds / elapsed:.0f} builds/s and {kept / 1e6 / elapsed:.1f} MB/s over the whole read "
+                  f"({cpu:.1f} s of connector CPU)")
         if server:
             stats = server.stats()
             print(f"sandbox: {stats['requests']} requests, {stats['pagination_errors']} pagination errors"
