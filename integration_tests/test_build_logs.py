@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+import jsonschema
 import pytest
 
 from airbyte_cdk.models import SyncMode
@@ -76,6 +77,7 @@ def test_the_stream_exists_only_when_sync_build_logs_is_true():
 def test_every_step_of_every_finished_build_with_its_whole_text_in_each_shape(shape):
     with SandboxServer(SandboxConfig(builds=40, pipelines=6, unfinished_fraction=0, build_log_shape=shape)) as server:
         output = read_logs(server)
+        catalog = discover(SourceCodefresh(config=config(server)), config(server)).catalog.catalog
         data = server.data
         want = {st.doc["id"]: progress.expected_log_text(data, st) for st in data.builds if st.started_ms}
         expected = server.expected()["build_logs"]
@@ -85,6 +87,10 @@ def test_every_step_of_every_finished_build_with_its_whole_text_in_each_shape(sh
     assert len(rows) == expected > 100
     assert by_build(rows) == want, "each step's chunks joined exactly as stored"
     assert any("\x1b[" in row["log"] for row in rows), "colour codes are kept by default"
+    schema = next(stream.json_schema for stream in catalog.streams if stream.name == "build_logs")
+    validator = jsonschema.Draft7Validator(schema)
+    assert not [error.message for row in rows for error in validator.iter_errors(row)][:3]
+    assert set(rows[0]) <= set(schema["properties"]), "every field the connector emits is described"
     for row in rows:
         assert row["log_size_bytes"] == len(row["log"].encode()) and row["truncated"] is False
         assert isinstance(row["creationTimeStamp"], int) and row["build_created"].endswith("Z")
