@@ -300,7 +300,8 @@ def test_check_words_a_failing_stream_as_source_py_expects():
     logger = logging.getLogger("airbyte.contract")
     with requests_mock.Mocker() as mocker:
         mocker.get(f"{API}/user", status_code=401, json={"message": "Unauthorized"})
-        raw = YamlDeclarativeSource.check(source, logger, source.configure(config, ""))
+        # The platform's config after the manifest's normalization rules (api_root added).
+        raw = YamlDeclarativeSource.check(source, logger, {**config, "api_root": API})
 
     assert raw.status == Status.FAILED
     # The CDK quotes the whole message (and may quote the reason inside it).
