@@ -43,7 +43,7 @@ def differences(old: Any, new: Any, path: str = "$") -> Iterator[Tuple[str, Any,
         for key in list(old) + [k for k in new if k not in old]:
             yield from differences(old.get(key, _MISSING), new.get(key, _MISSING), f"{path}.{key}")
     elif isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        for index, (a, b) in enumerate(zip(old, new)):
+        for index, (a, b) in enumerate(zip(old, new, strict=True)):
             yield from differences(a, b, f"{path}[{index}]")
     elif old != new:
         yield path, old, new
@@ -58,7 +58,7 @@ def reordered(old: Any, new: Any, path: str = "$") -> Iterator[str]:
             if key in new:
                 yield from reordered(old[key], new[key], f"{path}.{key}")
     elif isinstance(old, list) and isinstance(new, list):
-        for index, (a, b) in enumerate(zip(old, new)):
+        for index, (a, b) in enumerate(zip(old, new, strict=False)):  # lists of other lengths: the common part
             yield from reordered(a, b, f"{path}[{index}]")
 
 
