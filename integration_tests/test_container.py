@@ -5,9 +5,10 @@
 A module fixture starts a local container engine with the tool $CONTAINER_ENGINE_TOOL names, by default
 `../shared/tools/container-engine` next to the repository (it starts dockerd and builds a stand-in for the Airbyte
 Python connector base image, whose name it prints on its last line), builds the image on that stand-in and then runs
-`spec`, `check`, `discover` and a `read` of every stream inside the container against the Codefresh sandbox (integration_tests/sandbox), with the config and the
-catalog mounted as files under /secrets, exactly as the platform does. The sandbox listens on 127.0.0.1 and the
-container reaches it through host networking (the engine has no bridge network).
+`spec`, `check`, `discover` and a `read` of every stream inside the container against the Codefresh sandbox
+(integration_tests/sandbox), with the config and the catalog mounted as files under /secrets, exactly as the
+platform does. The sandbox listens on 127.0.0.1 and the container reaches it through host networking (the engine
+has no bridge network).
 
 Without the tool, a working engine or the `docker` CLI the tests are SKIPPED with a banner on stderr saying what
 failed, never passed. A failing `docker build` is a failure: the Dockerfile is part of the connector.
