@@ -14,7 +14,7 @@ failed=()
 "$python" -m ruff format --check . || failed+=("ruff format --check")
 "$python" -m mypy || failed+=("mypy")
 if ((${#failed[@]})); then
-  echo "check.sh: failed: ${failed[*]}" >&2
+  (IFS=,; echo "check.sh: failed: ${failed[*]}" >&2)
   exit 1
 fi
 echo "check.sh: ruff check, ruff format --check and mypy passed"
