@@ -12,14 +12,13 @@ from typing import Any, Dict, List, Optional
 
 import jsonschema
 import pytest
-
 from airbyte_cdk.models import SyncMode
 from airbyte_cdk.test.catalog_builder import CatalogBuilder, ConfiguredAirbyteStreamBuilder
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, discover, read
 from airbyte_cdk.test.models.outcome import ExpectedOutcome
 from airbyte_cdk.test.state_builder import StateBuilder
-from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer
-from integration_tests.sandbox import progress
+
+from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer, progress
 from source_codefresh import SourceCodefresh
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,13 +31,24 @@ def config(server: SandboxServer, **overrides: Any) -> Dict[str, Any]:
 
 def read_logs(server: SandboxServer, state: Optional[Dict[str, Any]] = None, **overrides: Any) -> EntrypointOutput:
     cfg = config(server, **overrides)
-    catalog = CatalogBuilder().with_stream(
-        ConfiguredAirbyteStreamBuilder().with_name("build_logs").with_sync_mode(SyncMode.incremental)
-        .with_primary_key([["build_id"], ["step_name"]])
-    ).build()
+    catalog = (
+        CatalogBuilder()
+        .with_stream(
+            ConfiguredAirbyteStreamBuilder()
+            .with_name("build_logs")
+            .with_sync_mode(SyncMode.incremental)
+            .with_primary_key([["build_id"], ["step_name"]])
+        )
+        .build()
+    )
     states = StateBuilder().with_stream_state("build_logs", state).build() if state else None
-    return read(SourceCodefresh(catalog=catalog, config=cfg, state=states), cfg, catalog, states,
-                expected_outcome=ExpectedOutcome.ALLOW_ANY)
+    return read(
+        SourceCodefresh(catalog=catalog, config=cfg, state=states),
+        cfg,
+        catalog,
+        states,
+        expected_outcome=ExpectedOutcome.ALLOW_ANY,
+    )
 
 
 def records(output: EntrypointOutput) -> List[Dict[str, Any]]:
@@ -99,8 +109,13 @@ def test_every_step_of_every_finished_build_with_its_whole_text_in_each_shape(sh
 def test_strip_ansi_gives_the_same_text_without_escape_codes():
     with SandboxServer(SandboxConfig(builds=15, pipelines=4, unfinished_fraction=0)) as server:
         output = read_logs(server, build_logs_strip_ansi=True)
-        want = {st.doc["id"]: {name: ANSI.sub("", text) for name, text in progress.expected_log_text(server.data, st).items()}
-                for st in server.data.builds if st.started_ms}
+        want = {
+            st.doc["id"]: {
+                name: ANSI.sub("", text) for name, text in progress.expected_log_text(server.data, st).items()
+            }
+            for st in server.data.builds
+            if st.started_ms
+        }
     assert by_build(records(output)) == want
     assert not any("\x1b" in row["log"] for row in records(output))
 
@@ -135,8 +150,11 @@ def test_running_builds_are_skipped_without_a_request_and_read_once_they_have_fi
 
         server.advance(finish_running=True, minutes=30)
         second = read_logs(server, state=state)
-        now_done = {st.doc["id"]: progress.expected_log_text(server.data, st) for st in server.data.builds
-                    if st.doc["id"] in running and st.started_ms}
+        now_done = {
+            st.doc["id"]: progress.expected_log_text(server.data, st)
+            for st in server.data.builds
+            if st.doc["id"] in running and st.started_ms
+        }
 
     assert len(running) >= 8 and not errors(first) and not errors(second)
     assert not running & {row["build_id"] for row in records(first)}
@@ -144,8 +162,10 @@ def test_running_builds_are_skipped_without_a_request_and_read_once_they_have_fi
     assert {k: v for k, v in by_build(records(second)).items() if k in running} == now_done
 
 
-@pytest.mark.parametrize("switch, said", [("build_log_expired_every", "refused its signed URL"),
-                                          ("build_log_missing_every", "has no archive at")])
+@pytest.mark.parametrize(
+    "switch, said",
+    [("build_log_expired_every", "refused its signed URL"), ("build_log_missing_every", "has no archive at")],
+)
 def test_an_expired_url_or_a_missing_archive_skips_that_log_with_one_line_and_the_sync_goes_on(switch, said):
     with SandboxServer(SandboxConfig(builds=40, pipelines=6, unfinished_fraction=0, **{switch: 4})) as server:
         output = read_logs(server)
@@ -162,12 +182,20 @@ def test_an_expired_url_or_a_missing_archive_skips_that_log_with_one_line_and_th
 
 def test_the_api_key_never_reaches_the_storage_host_and_no_delete_is_ever_sent():
     with SandboxServer(SandboxConfig(builds=40, pipelines=6, unfinished_fraction=0.1)) as server:
-        server.set_faults([
-            # Retried requests must not turn into anything else (each retry waits: a few faults only).
-            {"match": {"path": "^/api/progress/"}, "kind": "status", "status": 502, "every": 5, "times": 3},
-            {"match": {"path": f"^/{progress.STORAGE_BUCKET}/"}, "kind": "status", "status": 503, "every": 4, "times": 3},
-            {"match": {"path": f"^/{progress.STORAGE_BUCKET}/"}, "kind": "drop", "every": 7, "times": 2},
-        ])
+        server.set_faults(
+            [
+                # Retried requests must not turn into anything else (each retry waits: a few faults only).
+                {"match": {"path": "^/api/progress/"}, "kind": "status", "status": 502, "every": 5, "times": 3},
+                {
+                    "match": {"path": f"^/{progress.STORAGE_BUCKET}/"},
+                    "kind": "status",
+                    "status": 503,
+                    "every": 4,
+                    "times": 3,
+                },
+                {"match": {"path": f"^/{progress.STORAGE_BUCKET}/"}, "kind": "drop", "every": 7, "times": 2},
+            ]
+        )
         output = read_logs(server, num_workers=4)
         stats = server.stats()
         expected = server.expected()["build_logs"]
@@ -194,21 +222,48 @@ _MEASURED_READ = (
 
 
 def _peak_rss_mb_of_a_read(tmp_path: Path, huge_every: int) -> tuple:
-    cfg = SandboxConfig(builds=8, pipelines=3, unfinished_fraction=0, build_log_huge_every=huge_every,
-                        build_log_huge_mb=50)
+    cfg = SandboxConfig(
+        builds=8, pipelines=3, unfinished_fraction=0, build_log_huge_every=huge_every, build_log_huge_mb=50
+    )
     with SandboxServer(cfg) as server:
         (tmp_path / "config.json").write_text(json.dumps(config(server)))
-        (tmp_path / "catalog.json").write_text(json.dumps({"streams": [{
-            "stream": {"name": "build_logs", "json_schema": {}, "supported_sync_modes": ["full_refresh"]},
-            "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}]}))
+        (tmp_path / "catalog.json").write_text(
+            json.dumps(
+                {
+                    "streams": [
+                        {
+                            "stream": {
+                                "name": "build_logs",
+                                "json_schema": {},
+                                "supported_sync_modes": ["full_refresh"],
+                            },
+                            "sync_mode": "full_refresh",
+                            "destination_sync_mode": "overwrite",
+                        }
+                    ]
+                }
+            )
+        )
         proc = subprocess.run(
-            [sys.executable, "-c", _MEASURED_READ, "read", "--config", str(tmp_path / "config.json"),
-             "--catalog", str(tmp_path / "catalog.json")],
-            capture_output=True, cwd=ROOT, timeout=300,
+            [
+                sys.executable,
+                "-c",
+                _MEASURED_READ,
+                "read",
+                "--config",
+                str(tmp_path / "config.json"),
+                "--catalog",
+                str(tmp_path / "catalog.json"),
+            ],
+            capture_output=True,
+            cwd=ROOT,
+            timeout=300,
         )
     peak = re.search(rb"PEAK_RSS_KB (\d+)", proc.stderr)
     assert proc.returncode == 0 and peak, proc.stderr.decode(errors="replace")[-2000:]
-    rows = [json.loads(line)["record"]["data"] for line in proc.stdout.splitlines() if line.startswith(b'{"type":"RECORD"')]
+    rows = [
+        json.loads(line)["record"]["data"] for line in proc.stdout.splitlines() if line.startswith(b'{"type":"RECORD"')
+    ]
     return int(peak.group(1)) / 1024, max(row["log_size_bytes"] for row in rows)
 
 

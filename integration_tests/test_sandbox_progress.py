@@ -10,16 +10,18 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer
-from integration_tests.sandbox import progress
+from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer, progress
 
 AUTH = {"Authorization": SANDBOX_API_KEY}
 
 
 @pytest.fixture(scope="module")
 def sandbox():
-    server = SandboxServer(SandboxConfig(builds=40, pipelines=8, unfinished_fraction=0.1, build_log_expired_every=7,
-                                        build_log_missing_every=9)).start()
+    server = SandboxServer(
+        SandboxConfig(
+            builds=40, pipelines=8, unfinished_fraction=0.1, build_log_expired_every=7, build_log_missing_every=9
+        )
+    ).start()
     yield server
     server.stop()
 
@@ -149,8 +151,9 @@ def test_a_bad_shape_is_refused():
 
 def test_storage_faults_use_the_same_rules(sandbox):
     url = _job(sandbox, _finished(sandbox, lambda st: progress.archived(sandbox.data, st)))["location"]["url"]
-    sandbox.set_faults([{"match": {"path": f"^/{progress.STORAGE_BUCKET}/"}, "kind": "status", "status": 503,
-                         "times": 1}])
+    sandbox.set_faults(
+        [{"match": {"path": f"^/{progress.STORAGE_BUCKET}/"}, "kind": "status", "status": 503, "times": 1}]
+    )
     try:
         assert requests.get(url, timeout=10).status_code == 503
         assert requests.get(url, timeout=10).status_code == 200

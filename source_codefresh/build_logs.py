@@ -23,8 +23,8 @@ import json
 import logging
 import re
 import threading
-from dataclasses import InitVar, dataclass
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Set, Tuple, Union
 from urllib.parse import urlsplit
 
 import requests
@@ -44,8 +44,8 @@ logger = logging.getLogger("airbyte")
 # Statuses of a build that is still going (its log is live, not archived). `finished` being empty says the same.
 LIVE_STATUSES = frozenset({"pending", "elected", "running", "pending-approval", "delayed", "terminating"})
 READ_CHUNK_BYTES = 64 * 1024
-BODY_READ_ATTEMPTS = 3          # a body cut off mid-way is fetched again (a fresh request) this many times in all
-FIELD_CHARS = 64 * 1024         # a step's other string fields (name, status, ...) are cut at this many characters
+BODY_READ_ATTEMPTS = 3  # a body cut off mid-way is fetched again (a fresh request) this many times in all
+FIELD_CHARS = 64 * 1024  # a step's other string fields (name, status, ...) are cut at this many characters
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -62,7 +62,8 @@ _STRING_RUN = re.compile(r'(?:[^"\\]+|\\u[0-9a-fA-F]{4}|\\[^u])*')
 _SCALAR = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null")
 _SCALAR_MAX_CHARS = 1024
 _NUMBER_CHARS = frozenset("0123456789.eE+-")  # a number that reaches one of these may go on in the next chunk
-_decode_run = json.decoder.scanstring  # the C scanner: decodes escapes of a run at C speed
+# The C scanner of the json module: decodes the escapes of a run at C speed (not in the type stubs).
+_decode_run: Callable[[str, int, bool], Tuple[str, int]] = getattr(json.decoder, "scanstring")  # noqa: B009
 
 
 def _decode(raw: str) -> str:
@@ -70,6 +71,12 @@ def _decode(raw: str) -> str:
         return _decode_run(raw + '"', 0, False)[0]
     except ValueError as exc:
         raise LogFormatError(f"an invalid string ({exc})") from None
+
+
+def _match_end(pattern: "re.Pattern[str]", text: str, pos: int) -> int:
+    """Where a pattern that may match nothing (`...*`) stops matching from `pos`."""
+    match = pattern.match(text, pos)
+    return match.end() if match else pos
 
 
 def _join_surrogates(text: str) -> str:
@@ -96,7 +103,7 @@ class _JsonStream:
             else:
                 text = self._utf8.decode(chunk)
             if text:
-                self.buf = self.buf[self.pos:] + text
+                self.buf = self.buf[self.pos :] + text
                 self.pos = 0
                 return True
         return False
@@ -104,7 +111,7 @@ class _JsonStream:
     def peek(self) -> str:
         """The next character that is not whitespace ('' at the end), without consuming it."""
         while True:
-            self.pos = _WHITESPACE.match(self.buf, self.pos).end()
+            self.pos = _match_end(_WHITESPACE, self.buf, self.pos)
             if self.pos < len(self.buf):
                 return self.buf[self.pos]
             if not self._more():
@@ -121,11 +128,11 @@ class _JsonStream:
         self._expect('"')
         carry = ""  # a high surrogate whose low half is in the next piece
         while True:
-            end = _STRING_RUN.match(self.buf, self.pos).end()
+            end = _match_end(_STRING_RUN, self.buf, self.pos)
             closed = end < len(self.buf) and self.buf[end] == '"'
             if not closed and end < len(self.buf) and (len(self.buf) - end >= 12 or self.eof):
-                raise LogFormatError(f"an invalid escape {self.buf[end:end + 6]!r} in a string")
-            text = _decode(self.buf[self.pos:end]) if end > self.pos else ""
+                raise LogFormatError(f"an invalid escape {self.buf[end : end + 6]!r} in a string")
+            text = _decode(self.buf[self.pos : end]) if end > self.pos else ""
             self.pos = end
             if carry:
                 text, carry = _join_surrogates(carry + text), ""
@@ -159,7 +166,7 @@ class _JsonStream:
                 self.pos = match.end()
                 return json.loads(match.group())
             if len(self.buf) - self.pos > _SCALAR_MAX_CHARS or (not match and len(self.buf) - self.pos >= 5):
-                raise LogFormatError(f"an unexpected value starting {self.buf[self.pos:self.pos + 20]!r}")
+                raise LogFormatError(f"an unexpected value starting {self.buf[self.pos : self.pos + 20]!r}")
             if not self._more():
                 if match:
                     continue  # eof is set now: the match is complete
@@ -243,7 +250,7 @@ class StepText:
             text = self._held + piece
             cut_off = _ANSI_CUT_OFF.search(text, max(0, len(text) - _ANSI_HOLD_MAX))
             if cut_off:
-                text, self._held = text[:cut_off.start()], text[cut_off.start():]
+                text, self._held = text[: cut_off.start()], text[cut_off.start() :]
             else:
                 self._held = ""
             piece = _ANSI.sub("", text)
@@ -396,11 +403,13 @@ class BuildLogsRetriever(PerBuildRetriever):
             raise ValueError("BuildLogsRetriever needs a storage_requester")
         kb = InterpolatedString.create(str(self.max_kb_per_step), parameters=parameters).eval(self.config)
         self._max_bytes = max(1, int(kb)) * 1024
-        self._strip_ansi = bool(InterpolatedBoolean(condition=str(self.strip_ansi), parameters=parameters).eval(self.config))
+        self._strip_ansi = bool(
+            InterpolatedBoolean(condition=str(self.strip_ansi), parameters=parameters).eval(self.config)
+        )
         # The body is read as it arrives, never loaded whole (the CDK sets this from a streaming decoder, which a
         # requester declared inside a custom component does not get).
         self.storage_requester.stream_response = True  # type: ignore[attr-defined]
-        self._said: set = set()
+        self._said: Set[str] = set()
         self._said_lock = threading.Lock()
 
     def _build_slice(self, build: Mapping[str, Any], window: StreamSlice) -> StreamSlice:
@@ -408,8 +417,12 @@ class BuildLogsRetriever(PerBuildRetriever):
         return StreamSlice(
             partition=base.partition,
             cursor_slice=base.cursor_slice,
-            extra_fields={**base.extra_fields, "progress": build.get("progress"), "status": build.get("status"),
-                          "finished": build.get("finished")},
+            extra_fields={
+                **base.extra_fields,
+                "progress": build.get("progress"),
+                "status": build.get("status"),
+                "finished": build.get("finished"),
+            },
         )
 
     def _say_once(self, topic: str, message: str) -> None:
@@ -425,8 +438,11 @@ class BuildLogsRetriever(PerBuildRetriever):
         if not is_archived(build):
             return []  # still running: read again by a later sync, once it has finished
         if not build.get("progress"):
-            self._say_once("no-progress", f"Build {build_id} has no progress id, so it has no log to read; builds like "
-                           "it are skipped in stream 'build_logs' (said once).")
+            self._say_once(
+                "no-progress",
+                f"Build {build_id} has no progress id, so it has no log to read; builds like "
+                "it are skipped in stream 'build_logs' (said once).",
+            )
             return []
         response = self.requester.send_request(stream_slice=build_slice)
         if not response:  # ignored by the error policy (a deleted build, a missing scope), already logged
@@ -434,16 +450,23 @@ class BuildLogsRetriever(PerBuildRetriever):
         location = (response_json(response) or {}).get("location") or {}
         url = location.get("url") if isinstance(location, Mapping) else None
         if not url or location.get("type") == "firebase":
-            self._say_once("not-archived", f"The log of build {build_id} is not archived yet (its progress job has no "
-                           "archive URL); a later sync reads it while the build is within builds_lookback_hours "
-                           "(said once per sync).")
+            self._say_once(
+                "not-archived",
+                f"The log of build {build_id} is not archived yet (its progress job has no "
+                "archive URL); a later sync reads it while the build is within builds_lookback_hours "
+                "(said once per sync).",
+            )
             return []
         problem = log_url_problem(str(url))
         if problem:
-            raise AirbyteTracedException(message=problem, internal_message=problem,
-                                         failure_type=FailureType.config_error)
-        storage_slice = StreamSlice(partition=build_slice.partition, cursor_slice=build_slice.cursor_slice,
-                                    extra_fields={**build, "log_url": str(url)})
+            raise AirbyteTracedException(
+                message=problem, internal_message=problem, failure_type=FailureType.config_error
+            )
+        storage_slice = StreamSlice(
+            partition=build_slice.partition,
+            cursor_slice=build_slice.cursor_slice,
+            extra_fields={**build, "log_url": str(url)},
+        )
         return self._read_archive(build_id, build.get("created"), storage_slice)
 
     def _read_archive(self, build_id: Any, created: Any, storage_slice: StreamSlice) -> List[Mapping[str, Any]]:
@@ -459,17 +482,24 @@ class BuildLogsRetriever(PerBuildRetriever):
             except requests.RequestException as exc:  # the body was cut off on the way
                 where = url_without_query(storage_slice.extra_fields["log_url"])
                 if attempt == BODY_READ_ATTEMPTS:
-                    message = (f"The log of build {build_id} could not be read from {where} in {attempt} attempts "
-                               f"({type(exc).__name__}); the next sync tries again.")
-                    raise AirbyteTracedException(message=message, internal_message=message,
-                                                 failure_type=FailureType.transient_error) from None
-                logger.info(f"The log of build {build_id} was cut off while reading it ({type(exc).__name__}); "
-                            "reading it again.")
+                    message = (
+                        f"The log of build {build_id} could not be read from {where} in {attempt} attempts "
+                        f"({type(exc).__name__}); the next sync tries again."
+                    )
+                    raise AirbyteTracedException(
+                        message=message, internal_message=message, failure_type=FailureType.transient_error
+                    ) from None
+                logger.info(
+                    f"The log of build {build_id} was cut off while reading it ({type(exc).__name__}); "
+                    "reading it again."
+                )
                 continue
             except LogFormatError as exc:
-                logger.warning(f"Skipping the log of build {build_id} in stream 'build_logs': the archive at "
-                               f"{url_without_query(storage_slice.extra_fields['log_url'])} is not a readable build "
-                               f"log ({exc}).")
+                logger.warning(
+                    f"Skipping the log of build {build_id} in stream 'build_logs': the archive at "
+                    f"{url_without_query(storage_slice.extra_fields['log_url'])} is not a readable build "
+                    f"log ({exc})."
+                )
                 return []
             finally:
                 response.close()

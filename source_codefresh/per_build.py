@@ -68,6 +68,8 @@ class PerBuildRetriever(Retriever):
         in_flight: "deque[Future[List[Mapping[str, Any]]]]" = deque()
         try:
             for build in self.listing.read_records({}, window):
+                if not isinstance(build, Mapping):  # a message of the listing's, not a build
+                    continue
                 build_slice = self._build_slice(build, window)
                 in_flight.append(pool.submit(self._read_build, records_schema, build_slice))
                 while len(in_flight) >= 2 * self._workers:

@@ -12,17 +12,44 @@ from airbyte_cdk.test.mock_http import HttpRequest, HttpResponse
 
 from source_codefresh.build_logs import LogFormatError, StepText, is_archived, log_url_problem, read_log_steps
 from unit_tests import builders as b
-from unit_tests.conftest import API, API_KEY, any_params, error_traces, log_lines, records_of, request, response, run_read, sent_requests
+from unit_tests.conftest import (
+    API,
+    API_KEY,
+    any_params,
+    error_traces,
+    log_lines,
+    records_of,
+    request,
+    response,
+    run_read,
+    sent_requests,
+)
 from unit_tests.stream_cases import RECENT_ISO, recent
 
 ESC = "\x1b"
 STEPS = [
-    {"name": "main_clone", "status": "success", "creationTimeStamp": 1761900000, "finishTimeStamp": 1761900012.5,
-     "logs": [f"Cloning into 'api'...\n{ESC}[32mdone{ESC}[0m\n", "Zeit: 4,2 s — fertig ✔ 😀\n", None, "half a li",
-              'ne with "quotes" and \\ and\ttab\n'],
-     "metrics": {"memory": [1, 2, 3]}, "attempt": 1},
-    {"name": "build", "status": "error", "creationTimeStamp": 1761900013, "finishTimeStamp": 1761900100,
-     "logs": ["Step 1/2 : RUN make\n", f"{ESC}[31m✖ failed{ESC}[0m\n"]},
+    {
+        "name": "main_clone",
+        "status": "success",
+        "creationTimeStamp": 1761900000,
+        "finishTimeStamp": 1761900012.5,
+        "logs": [
+            f"Cloning into 'api'...\n{ESC}[32mdone{ESC}[0m\n",
+            "Zeit: 4,2 s — fertig ✔ 😀\n",
+            None,
+            "half a li",
+            'ne with "quotes" and \\ and\ttab\n',
+        ],
+        "metrics": {"memory": [1, 2, 3]},
+        "attempt": 1,
+    },
+    {
+        "name": "build",
+        "status": "error",
+        "creationTimeStamp": 1761900013,
+        "finishTimeStamp": 1761900100,
+        "logs": ["Step 1/2 : RUN make\n", f"{ESC}[31m✖ failed{ESC}[0m\n"],
+    },
 ]
 TEXTS = {step["name"]: "".join(chunk for chunk in step["logs"] if chunk) for step in STEPS}
 
@@ -39,7 +66,7 @@ def archive(steps_shape: str, logs_shape: str) -> bytes:
 
 
 def in_pieces(data: bytes, size: int) -> List[bytes]:
-    return [data[at:at + size] for at in range(0, len(data), size)]
+    return [data[at : at + size] for at in range(0, len(data), size)]
 
 
 @pytest.mark.parametrize("steps_shape", ["list", "object"])
@@ -52,7 +79,11 @@ def test_both_shapes_give_each_step_its_whole_text_however_the_body_is_cut(steps
     assert [s["step_index"] for s in steps] == [0, 1]
     assert {s["step_name"]: s["log"] for s in steps} == TEXTS, "chunks joined as stored, escapes and ANSI codes kept"
     first = steps[0]
-    assert (first["status"], first["creationTimeStamp"], first["finishTimeStamp"]) == ("success", 1761900000, 1761900012.5)
+    assert (first["status"], first["creationTimeStamp"], first["finishTimeStamp"]) == (
+        "success",
+        1761900000,
+        1761900012.5,
+    )
     assert first["log_size_bytes"] == len(TEXTS["main_clone"].encode()) and first["truncated"] is False
     assert first["attempt"] == 1 and "metrics" not in first, "other scalar fields pass, nested data does not"
 
@@ -99,8 +130,14 @@ def test_strip_ansi_applies_before_the_limit():
 
 @pytest.mark.parametrize(
     "body",
-    [b"", b"[]", b'{"steps":[{"name":"s","logs":["cut off', b'{"steps":[{"name":"s","logs":["\\x41"]}]}',
-     b'{"steps":[{"name":"s" "logs":[]}]}', b"<Error><Code>AccessDenied</Code></Error>"],
+    [
+        b"",
+        b"[]",
+        b'{"steps":[{"name":"s","logs":["cut off',
+        b'{"steps":[{"name":"s","logs":["\\x41"]}]}',
+        b'{"steps":[{"name":"s" "logs":[]}]}',
+        b"<Error><Code>AccessDenied</Code></Error>",
+    ],
     ids=["empty", "not-an-object", "cut-off", "bad-escape", "missing-comma", "xml"],
 )
 def test_an_archive_that_is_not_the_expected_json_raises_a_format_error(body):
@@ -152,14 +189,18 @@ def test_only_finished_builds_have_an_archived_log(build, archived):
 STORAGE = "https://storage.googleapis.com/cf-build-logs/acct"
 
 
-def _mock_sync(http_mocker, storage_url: str = STORAGE, body: bytes = b"", storage_status: int = 200) -> List[Dict[str, Any]]:
+def _mock_sync(
+    http_mocker, storage_url: str = STORAGE, body: bytes = b"", storage_status: int = 200
+) -> List[Dict[str, Any]]:
     """A listing of a finished and a running build; the finished one's progress job and its archive."""
     done, running = b.build(1, recent(10)), b.build(2, recent(11), status="running")
     running["finished"] = None
     http_mocker.get(any_params("workflow"), response(b.cursor_page([running, done], 1, False, "workflows")))
     signed = f"{storage_url}/{done['progress']}.json?X-Goog-Credential=a%2Fb&X-Goog-Signature=c0ffee"
-    http_mocker.get(request(f"progress/{done['progress']}"), response({"_id": done["progress"],
-                                                                       "location": {"type": "gcs", "url": signed}}))
+    http_mocker.get(
+        request(f"progress/{done['progress']}"),
+        response({"_id": done["progress"], "location": {"type": "gcs", "url": signed}}),
+    )
     if storage_url.startswith("https://"):
         http_mocker.get(HttpRequest(signed), HttpResponse(body.decode(), storage_status))
     return [done, running]
@@ -181,8 +222,11 @@ def test_a_sync_reads_the_finished_build_only_and_sends_no_key_to_the_storage_ho
 
 
 def test_an_expired_signed_url_skips_that_log_with_one_line_that_does_not_quote_the_signature(http_mocker):
-    _mock_sync(http_mocker, body=b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>",
-               storage_status=403)
+    _mock_sync(
+        http_mocker,
+        body=b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>",
+        storage_status=403,
+    )
 
     output = run_read("build_logs", start_date=RECENT_ISO, sync_build_logs=True)
 

@@ -74,7 +74,8 @@ class SandboxData:
     def __init__(self, config: Optional[SandboxConfig] = None):
         cfg = config or SandboxConfig()
         if cfg.build_log_shape not in progress.LOG_SHAPES:
-            raise ValueError(f"build_log_shape must be one of {', '.join(progress.LOG_SHAPES)}, not {cfg.build_log_shape!r}")
+            shapes = ", ".join(progress.LOG_SHAPES)
+            raise ValueError(f"build_log_shape must be one of {shapes}, not {cfg.build_log_shape!r}")
         self.config = cfg
         self.seed = cfg.seed
         self.anchor_ms = parse_iso_ms(cfg.anchor)

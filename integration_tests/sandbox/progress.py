@@ -47,20 +47,46 @@ HUGE_CHUNK_CHARS = 1024 * 1024
 # ---------------------------------------------------------------------------------------------------------------
 GREEN, RED, YELLOW, CYAN, RESET = "\x1b[32m", "\x1b[31m", "\x1b[33m", "\x1b[36m", "\x1b[0m"
 _LINES: Dict[str, List[str]] = {
-    "builtin": ["Pulling image codefresh/cf-container-logger:1.10.4", "Reading pipeline volume",
-                f"{CYAN}Preparing environment{RESET}", "Mounting volume /codefresh/volume"],
-    "git-clone": ["Cloning into '{repo}'...", "remote: Enumerating objects: 1432, done.",
-                  "Receiving objects: 100% (1432/1432), 2.31 MiB | 18.2 MiB/s, done.",
-                  "Switched to a new branch '{branch}'", "HEAD is now at {sha} {message}"],
-    "build": ["#5 [build 2/6] RUN npm ci --no-audit", "#7 [build 4/6] COPY . .", "#9 exporting layers 0.8s done",
-              "Step 4/12 : RUN make build", " ---> Using cache", "Successfully tagged acme/{repo}:{sha}",
-              f"{YELLOW}warning{RESET} deprecated package: request@2.88.2"],
-    "push": ["The push refers to repository [r.example.com/acme/{repo}]", "{sha}: digest: sha256:{digest} size: 2417",
-             "Pushed tag {sha}"],
-    "freestyle": ["Executing command: npm test", "  ✓ parses the config (3 ms)", "  ✓ answers 200 — OK (12 ms)",
-                  f"{GREEN}PASS{RESET} test/handler.test.js", "Tests: 42 passed, 42 total", "Zeit: 4,2 s — fertig ✔"],
-    "deploy": ["helm upgrade --install {repo} ./chart --namespace staging", "Release \"{repo}\" has been upgraded.",
-               "deployment.apps/{repo} successfully rolled out"],
+    "builtin": [
+        "Pulling image codefresh/cf-container-logger:1.10.4",
+        "Reading pipeline volume",
+        f"{CYAN}Preparing environment{RESET}",
+        "Mounting volume /codefresh/volume",
+    ],
+    "git-clone": [
+        "Cloning into '{repo}'...",
+        "remote: Enumerating objects: 1432, done.",
+        "Receiving objects: 100% (1432/1432), 2.31 MiB | 18.2 MiB/s, done.",
+        "Switched to a new branch '{branch}'",
+        "HEAD is now at {sha} {message}",
+    ],
+    "build": [
+        "#5 [build 2/6] RUN npm ci --no-audit",
+        "#7 [build 4/6] COPY . .",
+        "#9 exporting layers 0.8s done",
+        "Step 4/12 : RUN make build",
+        " ---> Using cache",
+        "Successfully tagged acme/{repo}:{sha}",
+        f"{YELLOW}warning{RESET} deprecated package: request@2.88.2",
+    ],
+    "push": [
+        "The push refers to repository [r.example.com/acme/{repo}]",
+        "{sha}: digest: sha256:{digest} size: 2417",
+        "Pushed tag {sha}",
+    ],
+    "freestyle": [
+        "Executing command: npm test",
+        "  ✓ parses the config (3 ms)",
+        "  ✓ answers 200 — OK (12 ms)",
+        f"{GREEN}PASS{RESET} test/handler.test.js",
+        "Tests: 42 passed, 42 total",
+        "Zeit: 4,2 s — fertig ✔",
+    ],
+    "deploy": [
+        "helm upgrade --install {repo} ./chart --namespace staging",
+        'Release "{repo}" has been upgraded.',
+        "deployment.apps/{repo} successfully rolled out",
+    ],
     "pending-approval": ["Waiting for approval", "Approved by ada.lovelace"],
 }
 _FAILED_LINE = f"{RED}✖ Step failed with exit code 1{RESET}"
@@ -90,9 +116,13 @@ def _step_chunks(st: Any, name: str, kind: str, status: str, j: int) -> List[str
     split over two chunks (chunks are pieces of a stream, not lines)."""
     rng = random.Random(st.seed * 31 + j)
     doc = st.doc
-    values = {"repo": st.pipeline.repo["name"], "branch": doc.get("branchName") or "main",
-              "sha": (doc.get("revision") or "0" * 40)[:7], "message": doc.get("commitMessage") or "",
-              "digest": f"{rng.getrandbits(256):064x}"}
+    values = {
+        "repo": st.pipeline.repo["name"],
+        "branch": doc.get("branchName") or "main",
+        "sha": (doc.get("revision") or "0" * 40)[:7],
+        "message": doc.get("commitMessage") or "",
+        "digest": f"{rng.getrandbits(256):064x}",
+    }
     pool = _lines_for(kind)
     lines = [rng.choice(pool).format(**values) for _ in range(rng.randint(2, 14))]
     if status in ("error", "failure"):
@@ -141,10 +171,16 @@ def log_steps(data: Any, st: Any) -> List[Dict[str, Any]]:
     huge_at = 2 if is_huge(data, st) and len(steps) > 2 else None  # the first pipeline step after the pseudo-steps
     out = []
     for j, (name, meta) in enumerate(steps.items()):
-        out.append({"name": name, "type": meta["type"], "status": meta["status"],
-                    "creationTimeStamp": _epoch_s(meta["startTimestamp"]),
-                    "finishTimeStamp": _epoch_s(meta["finishTimestamp"]),
-                    "chunks": None if j == huge_at else _step_chunks(st, name, meta["type"], meta["status"], j)})
+        out.append(
+            {
+                "name": name,
+                "type": meta["type"],
+                "status": meta["status"],
+                "creationTimeStamp": _epoch_s(meta["startTimestamp"]),
+                "finishTimeStamp": _epoch_s(meta["finishTimestamp"]),
+                "chunks": None if j == huge_at else _step_chunks(st, name, meta["type"], meta["status"], j),
+            }
+        )
     return out
 
 
@@ -166,19 +202,24 @@ def _huge_text() -> str:
 
 
 def _huge_chunk_count(data: Any) -> int:
-    return max(1, int(round(data.config.build_log_huge_mb * 1024 * 1024 / len(_huge_text().encode("utf-8")))))
+    return max(1, round(data.config.build_log_huge_mb * 1024 * 1024 / len(_huge_text().encode("utf-8"))))
 
 
 def _archive_parts(data: Any, st: Any) -> Iterator[bytes]:
     """The archive's JSON, piece by piece (a huge step's text as one encoded 1 MB chunk, yielded again and again)."""
     steps_shape, logs_shape = _shapes(data, st)
     rng = random.Random(st.seed ^ 0x1065)
-    yield b'{"data":' + dumps({"started": _epoch_s(st.doc["started"]), "finished": _epoch_s(st.doc["finished"]),
-                               "status": st.doc["status"]})
+    yield b'{"data":' + dumps(
+        {"started": _epoch_s(st.doc["started"]), "finished": _epoch_s(st.doc["finished"]), "status": st.doc["status"]}
+    )
     yield b',"steps":' + (b"[" if steps_shape == "list" else b"{")
     for j, step in enumerate(log_steps(data, st)):
-        head = {"name": step["name"], "status": step["status"], "creationTimeStamp": step["creationTimeStamp"],
-                "finishTimeStamp": step["finishTimeStamp"]}
+        head = {
+            "name": step["name"],
+            "status": step["status"],
+            "creationTimeStamp": step["creationTimeStamp"],
+            "finishTimeStamp": step["finishTimeStamp"],
+        }
         prefix = b"," if j else b""
         if steps_shape == "object":
             prefix += dumps(step["name"]) + b":"
@@ -233,13 +274,22 @@ def get_progress(req: Request) -> Response:
     with data.lock:
         doc = st.doc
         finished = st.finished
-        job = {"_id": doc["progress"], "id": doc["progress"], "account": data.account_id, "status": doc["status"],
-               "created": doc["created"], "updated": doc["updated"], "workflow": doc["id"]}
+        job = {
+            "_id": doc["progress"],
+            "id": doc["progress"],
+            "account": data.account_id,
+            "status": doc["status"],
+            "created": doc["created"],
+            "updated": doc["updated"],
+            "workflow": doc["id"],
+        }
     if finished:
         job["location"] = {"type": "gcs", "url": signed_url(req.app, st)}
     else:
-        job["location"] = {"type": "firebase",
-                           "url": f"https://codefresh-sandbox.firebaseio.com/build-logs/{doc['progress']}"}
+        job["location"] = {
+            "type": "firebase",
+            "url": f"https://codefresh-sandbox.firebaseio.com/build-logs/{doc['progress']}",
+        }
     return json_response(job)
 
 
@@ -276,8 +326,9 @@ ROUTES = [
 # the storage host
 # ---------------------------------------------------------------------------------------------------------------
 def _storage_error(status: int, code: str, message: str) -> Response:
-    body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
-            f"</Error>").encode()
+    body = (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>'
+    ).encode()
     return Response(status, body, content_type="application/xml")
 
 
@@ -290,14 +341,17 @@ def serve_storage(app: Any, method: str, path: str, raw_query: str, headers: Map
     parts = path.strip("/").split("/")
     st = None
     if len(parts) == 3 and parts[0] == STORAGE_BUCKET and parts[1] == data.account_id and parts[2].endswith(".json"):
-        st = data.by_progress.get(parts[2][:-len(".json")])
+        st = data.by_progress.get(parts[2][: -len(".json")])
     if st is None:
         return _storage_error(404, "NoSuchKey", "The specified key does not exist.")
     unsigned, _, signature = raw_query.rpartition("&X-Sandbox-Signature=")
     expires = dict(parse_qsl(unsigned)).get("X-Sandbox-Expires", "")
     if not signature or not hmac.compare_digest(signature, _signature(path, unsigned)):
-        return _storage_error(403, "SignatureDoesNotMatch",
-                              "The request signature we calculated does not match the signature you provided.")
+        return _storage_error(
+            403,
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided.",
+        )
     if not expires.isdigit() or int(expires) < time.time():
         return _storage_error(403, "AccessDenied", "Request has expired")
     with data.lock:
@@ -316,8 +370,12 @@ def serve_storage(app: Any, method: str, path: str, raw_query: str, headers: Map
 def archived(data: Any, st: Any) -> bool:
     """Whether a build's log can be read in full: finished, not deleted, its archive there and its URL valid."""
     cfg = data.config
-    return (st.finished and not data.is_deleted(st) and not _is_every(cfg.build_log_missing_every, st)
-            and not _is_every(cfg.build_log_expired_every, st))
+    return (
+        st.finished
+        and not data.is_deleted(st)
+        and not _is_every(cfg.build_log_missing_every, st)
+        and not _is_every(cfg.build_log_expired_every, st)
+    )
 
 
 def expected_log_steps(data: Any, st: Any) -> int:
