@@ -194,6 +194,7 @@ def test_the_api_key_never_reaches_the_storage_host_and_no_delete_is_ever_sent()
                     "times": 3,
                 },
                 {"match": {"path": f"^/{progress.STORAGE_BUCKET}/"}, "kind": "drop", "every": 7, "times": 2},
+                {"match": {"path": f"^/{progress.STORAGE_BUCKET}/"}, "kind": "malformed", "every": 6, "times": 2},
             ]
         )
         output = read_logs(server, num_workers=4)
@@ -205,6 +206,7 @@ def test_the_api_key_never_reaches_the_storage_host_and_no_delete_is_ever_sent()
     assert len(records(output)) == expected and not errors(output), "retried through the faults"
     assert stats["storage"]["requests"] > expected // 10 and stats["storage"]["with_authorization"] == 0
     assert stats["progress_deletes"] == 0
+    assert sorted(index for index, fired in stats["faults_fired"].items() if fired) == [0, 1, 2, 3], "every fault hit"
     assert not [route for route in stats["by_route"] if not route.startswith("GET ")]
     assert SANDBOX_API_KEY not in json.dumps([lines(output), records(output)])
 

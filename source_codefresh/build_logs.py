@@ -470,6 +470,10 @@ class BuildLogsRetriever(PerBuildRetriever):
         return self._read_archive(build_id, build.get("created"), storage_slice)
 
     def _read_archive(self, build_id: Any, created: Any, storage_slice: StreamSlice) -> List[Mapping[str, Any]]:
+        """The archive's steps as records. A body cut off on the way, or one that does not parse (a proxy can cut a
+        body and fix its length), is fetched again; the last attempt fails the sync if the connection broke, and
+        skips the log with one line if the body is still not a build log."""
+        where = url_without_query(storage_slice.extra_fields["log_url"])
         for attempt in range(1, BODY_READ_ATTEMPTS + 1):
             response = self.storage_requester.send_request(stream_slice=storage_slice)  # type: ignore[union-attr]
             if response is None:
@@ -479,29 +483,27 @@ class BuildLogsRetriever(PerBuildRetriever):
                 return []
             try:
                 steps = list(read_log_steps(response.iter_content(READ_CHUNK_BYTES), self._max_bytes, self._strip_ansi))
-            except requests.RequestException as exc:  # the body was cut off on the way
-                where = url_without_query(storage_slice.extra_fields["log_url"])
-                if attempt == BODY_READ_ATTEMPTS:
-                    message = (
-                        f"The log of build {build_id} could not be read from {where} in {attempt} attempts "
-                        f"({type(exc).__name__}); the next sync tries again."
-                    )
-                    raise AirbyteTracedException(
-                        message=message, internal_message=message, failure_type=FailureType.transient_error
-                    ) from None
-                logger.info(
-                    f"The log of build {build_id} was cut off while reading it ({type(exc).__name__}); "
-                    "reading it again."
-                )
-                continue
+            except requests.RequestException as exc:
+                broken, problem = True, f"the connection broke while reading it ({type(exc).__name__})"
             except LogFormatError as exc:
-                logger.warning(
-                    f"Skipping the log of build {build_id} in stream 'build_logs': the archive at "
-                    f"{url_without_query(storage_slice.extra_fields['log_url'])} is not a readable build "
-                    f"log ({exc})."
-                )
-                return []
+                broken, problem = False, f"it is not a readable build log ({exc})"
+            else:
+                return [{**step, "build_id": build_id, "build_created": created} for step in steps]
             finally:
                 response.close()
-            return [{**step, "build_id": build_id, "build_created": created} for step in steps]
+            if attempt < BODY_READ_ATTEMPTS:
+                logger.info(f"Reading the log of build {build_id} again: {problem}.")
+            elif broken:
+                message = (
+                    f"The log of build {build_id} could not be read from {where} in {attempt} attempts: {problem}. "
+                    "The next sync tries again."
+                )
+                raise AirbyteTracedException(
+                    message=message, internal_message=message, failure_type=FailureType.transient_error
+                )
+            else:
+                logger.warning(
+                    f"Skipping the log of build {build_id} in stream 'build_logs': the archive at {where} was read "
+                    f"{attempt} times and {problem}."
+                )
         return []

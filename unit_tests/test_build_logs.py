@@ -4,7 +4,7 @@ mocked sync of the stream."""
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Sequence
 
 import pytest
 from airbyte_cdk.models import FailureType
@@ -190,7 +190,7 @@ STORAGE = "https://storage.googleapis.com/cf-build-logs/acct"
 
 
 def _mock_sync(
-    http_mocker, storage_url: str = STORAGE, body: bytes = b"", storage_status: int = 200
+    http_mocker, storage_url: str = STORAGE, body: bytes = b"", storage_status: int = 200, bodies: Sequence[bytes] = ()
 ) -> List[Dict[str, Any]]:
     """A listing of a finished and a running build; the finished one's progress job and its archive."""
     done, running = b.build(1, recent(10)), b.build(2, recent(11), status="running")
@@ -202,7 +202,8 @@ def _mock_sync(
         response({"_id": done["progress"], "location": {"type": "gcs", "url": signed}}),
     )
     if storage_url.startswith("https://"):
-        http_mocker.get(HttpRequest(signed), HttpResponse(body.decode(), storage_status))
+        answers = [HttpResponse(text.decode(), storage_status) for text in bodies or [body]]
+        http_mocker.get(HttpRequest(signed), answers if len(answers) > 1 else answers[0])
     return [done, running]
 
 
@@ -243,3 +244,24 @@ def test_a_log_url_over_plain_http_to_another_host_is_refused_before_any_request
     errors = error_traces(output)
     assert errors and errors[0].failure_type == FailureType.config_error
     assert "not an https URL" in errors[0].message and "c0ffee" not in errors[0].message
+
+
+def test_a_body_that_does_not_parse_is_read_again_then_skipped_with_one_warning(http_mocker):
+    whole = archive("list", "list")
+    _mock_sync(http_mocker, bodies=[whole[: len(whole) // 2], whole])
+
+    output = run_read("build_logs", start_date=RECENT_ISO, sync_build_logs=True)
+
+    assert [r["step_name"] for r in records_of(output)] == ["main_clone", "build"], "the second read is whole"
+    assert len([line for line in log_lines(output) if "Reading the log of build" in line]) == 1
+
+
+def test_an_archive_that_never_parses_is_skipped_after_three_reads_with_one_warning(http_mocker):
+    cut = archive("list", "list")[:100]
+    _mock_sync(http_mocker, bodies=[cut, cut, cut])
+
+    output = run_read("build_logs", start_date=RECENT_ISO, sync_build_logs=True)
+
+    assert records_of(output) == [] and not error_traces(output)
+    skipped = [line for line in log_lines(output) if "Skipping the log of build" in line]
+    assert len(skipped) == 1 and "read 3 times" in skipped[0] and "c0ffee" not in skipped[0]
