@@ -77,7 +77,8 @@ class CodefreshErrorHandler(DefaultErrorHandler):
       usually means `base_url` points at something that is not the Codefresh API;
     - a JSON body that does not parse (cut off) is retried like a transient server error;
     - JSON without the envelope key the stream reads its records from (`$parameters.records_key`, dotted for
-      nested keys such as `workflows.docs`) fails, naming what was missing.
+      nested keys such as `workflows.docs`) fails, naming what was missing (for a custom stream, as a config error
+      that says to fix its records_key).
     Every message says what was received, never the request headers (they hold the API key).
 
     A response filter that declares both `http_codes` and a `predicate` applies only when both hold (the CDK
@@ -91,6 +92,7 @@ class CodefreshErrorHandler(DefaultErrorHandler):
         ]
         self._records_path: List[str] = [key for key in str(parameters.get("records_key") or "").split(".") if key]
         self._stream_name: str = str(parameters.get("name") or "")
+        self._custom_stream: bool = bool(parameters.get("custom_stream"))
         self._lock = threading.Lock()
         self._skip_reported = False
 
@@ -141,12 +143,26 @@ class CodefreshErrorHandler(DefaultErrorHandler):
             node = node.get(key) if isinstance(node, dict) else None
         if isinstance(node, (list, dict)):
             return None
+        top_level_keys = sorted(body)[:8] if isinstance(body, dict) else type(body).__name__
+        if self._custom_stream:
+            # The user chose the key: say which to change, not that the API changed.
+            return ErrorResolution(
+                response_action=ResponseAction.FAIL,
+                failure_type=FailureType.config_error,
+                error_message=(
+                    f"Codefresh answered {where} with JSON that has no "
+                    f"{repr('.'.join(self._records_path)) + ' list' if self._records_path else 'list or object'} "
+                    f"(top-level keys: {top_level_keys}), so custom stream '{self._stream_name}' reads nothing: set "
+                    "its records_key in custom_streams to the key that holds the records (dotted when nested), or "
+                    "leave it empty when the answer is the list itself."
+                ),
+            )
         return ErrorResolution(
             response_action=ResponseAction.FAIL,
             failure_type=FailureType.system_error,
             error_message=(
                 f"Codefresh answered {where} with JSON that has no '{'.'.join(self._records_path) or 'records'}' "
-                f"list (top-level keys: {sorted(body)[:8] if isinstance(body, dict) else type(body).__name__}), so "
+                f"list (top-level keys: {top_level_keys}), so "
                 f"stream '{self._stream_name}' cannot read it. The API may have changed; please report this."
             ),
         )
