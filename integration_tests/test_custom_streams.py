@@ -197,3 +197,23 @@ def test_a_missing_records_key_fails_the_stream_with_one_sentence(fresh):
         "list), so custom stream 'registries' reads nothing: set its records_key in custom_streams to the key that "
         "holds the records (dotted when nested), or leave it empty when the answer is the list itself."
     )
+
+
+@pytest.mark.parametrize("path,records_key,wrong,right", [("pipelines", "docs", "page", "offset"),
+                                                           ("views/", "docs", "offset", "page")])
+def test_a_pagination_the_endpoint_ignores_ends_with_one_sentence_instead_of_reading_forever(
+    fresh, path, records_key, wrong, right
+):
+    entry = {"name": "misread", "path": path, "records_key": records_key, "primary_key": "_id", "pagination": wrong}
+
+    output = sync(fresh, entry, expect_failure=True)
+
+    assert fresh.stats()["by_route"] == {f"GET /api/{path}": 2}  # the first page, and its repetition
+    assert len(records(output, "misread")) == 100  # the first page only, once
+    traces = [m.trace.error for m in output.errors if "same 100 records" in m.trace.error.message]
+    assert traces and traces[0].failure_type == FailureType.config_error
+    assert traces[0].message.endswith(
+        "does not page the way the pagination of custom stream 'misread' asks: set its pagination in custom_streams "
+        "to the paging the endpoint uses (offset, page or cursor), or to none.")
+    assert len(records(sync(fresh, {**entry, "pagination": right}), "misread")) == len(getattr(
+        fresh.data, "pipelines" if path == "pipelines" else "views"))
