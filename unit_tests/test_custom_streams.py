@@ -330,3 +330,18 @@ def test_a_wrong_path_fails_naming_the_custom_stream(http_mocker):
 
     messages: List[str] = [trace.message for trace in error_traces(output)]
     assert any("check the path of custom stream 'registries' in custom_streams" in m for m in messages), messages
+
+
+def test_a_nested_cursor_filters_an_incremental_read_by_its_top_level_copy(http_mocker):
+    from unit_tests.conftest import stream_state
+
+    docs = [{"metadata": {"id": f"p{i}", "updated_at": f"2026-10-0{i}T00:00:00.000Z"}} for i in (1, 2, 3)]
+    http_mocker.get(request("pipelines/names", {"limit": "100"}), response({"docs": docs}))
+    names = entry(name="pipeline_names", path="pipelines/names", records_key="docs", primary_key="metadata.id",
+                  pagination="offset", cursor_field="metadata.updated_at")
+
+    output = read_custom("pipeline_names", names, sync_mode=SyncMode.incremental,
+                         state=stream_state("pipeline_names", {"metadata_updated_at": "2026-10-02T00:00:00.000Z"}))
+
+    assert [r.record.data["metadata_id"] for r in output.records] == ["p3"]
+    assert output.most_recent_state.stream_state.__dict__ == {"metadata_updated_at": "2026-10-03T00:00:00.000Z"}
