@@ -10,11 +10,12 @@ import hashlib
 import threading
 from dataclasses import InitVar, dataclass
 from datetime import datetime, timezone
-from typing import Any, List, Mapping, Optional, Tuple, Union
+from typing import Any, List, Mapping, Optional, Tuple, Union, cast
 
 import orjson
 import requests
 from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.declarative.interpolation.interpolated_boolean import InterpolatedBoolean
 from airbyte_cdk.sources.declarative.requesters.error_handlers import DefaultErrorHandler, HttpResponseFilter
 from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy
 from airbyte_cdk.sources.streams.http.error_handlers.response_models import ErrorResolution, ResponseAction
@@ -88,9 +89,12 @@ class CodefreshErrorHandler(DefaultErrorHandler):
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         super().__post_init__(parameters)
-        self.response_filters = [
-            _StatusAndPredicateFilter(f) if f.http_codes and _has_predicate(f) else f for f in self.response_filters or []
+        # The CDK's handler only calls `matches` on each filter (unit_tests/test_cdk_contract.py pins that).
+        filters = [
+            _StatusAndPredicateFilter(f) if f.http_codes and _has_predicate(f) else f
+            for f in self.response_filters or []
         ]
+        self.response_filters = cast(List[HttpResponseFilter], filters)
         self._records_path: List[str] = [key for key in str(parameters.get("records_key") or "").split(".") if key]
         self._stream_name: str = str(parameters.get("name") or "")
         self._custom_stream: bool = bool(parameters.get("custom_stream"))
@@ -207,8 +211,22 @@ class _StatusAndPredicateFilter:
     def matches(self, response_or_exception: Optional[Union[requests.Response, Exception]]) -> Optional[ErrorResolution]:
         if not isinstance(response_or_exception, requests.Response):
             return None
-        if response_or_exception.status_code not in self._filter.http_codes:
+        if response_or_exception.status_code not in (self._filter.http_codes or set()):
             return None
-        if not self._filter._response_matches_predicate(response_or_exception):
+        if not _predicate_holds(self._filter, response_or_exception):
             return None
         return self._filter.matches(response_or_exception)
+
+
+def _predicate_holds(response_filter: HttpResponseFilter, response: requests.Response) -> bool:
+    """The filter's predicate, evaluated with what the CDK evaluates it with (the JSON body, the headers, the URL)."""
+    predicate = response_filter.predicate
+    if not isinstance(predicate, InterpolatedBoolean) or not predicate.condition:
+        return False
+    try:
+        body = response_json(response)
+    except ValueError:
+        body = {}
+    return predicate.eval(
+        response_filter.config, response=body, headers=response.headers, request_url=url_without_query(response.url)
+    )

@@ -118,8 +118,8 @@ def config_problem(config: Mapping[str, Any]) -> Optional[str]:
         pipeline = str((run or {}).get("pipeline") or "").strip() if isinstance(run, Mapping) else ""
         if not re.fullmatch(r"[^/\s][^/]*/.+", pipeline):
             return (
-                f"pipeline_runs entry {number}: pipeline '{pipeline}' is not a full pipeline name: use project/pipeline "
-                "as Codefresh shows it."
+                f"pipeline_runs entry {number}: pipeline '{pipeline}' is not a full pipeline name: use "
+                "project/pipeline as Codefresh shows it."
             )
     return custom_streams_problem(config, str(base_url).strip().rstrip("/"))
 
