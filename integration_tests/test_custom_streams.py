@@ -9,20 +9,32 @@ from collections import Counter
 from typing import Any, Dict, List, Optional
 
 import pytest
-
 from airbyte_cdk.models import AirbyteStateMessage, FailureType, Status, SyncMode
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, read
 from airbyte_cdk.test.models.outcome import ExpectedOutcome
+
 from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer
 from source_codefresh import SourceCodefresh
 
 REGISTRIES = {"name": "registries", "path": "registries", "primary_key": "_id", "pagination": "none"}
-PIPELINE_NAMES = {"name": "pipeline_names", "path": "pipelines/names", "records_key": "docs",
-                  "primary_key": "metadata.id", "pagination": "offset", "cursor_field": "metadata.updated_at"}
+PIPELINE_NAMES = {
+    "name": "pipeline_names",
+    "path": "pipelines/names",
+    "records_key": "docs",
+    "primary_key": "metadata.id",
+    "pagination": "offset",
+    "cursor_field": "metadata.updated_at",
+}
 MORE_VIEWS = {"name": "more_views", "path": "views/", "records_key": "docs", "primary_key": "_id", "pagination": "page"}
-FAILED_BUILDS = {"name": "failed_builds", "path": "workflow", "records_key": "workflows.docs", "primary_key": "id",
-                 "pagination": "cursor", "params": {"status": ["error", "terminated"]}}
+FAILED_BUILDS = {
+    "name": "failed_builds",
+    "path": "workflow",
+    "records_key": "workflows.docs",
+    "primary_key": "id",
+    "pagination": "cursor",
+    "params": {"status": ["error", "terminated"]},
+}
 CREDENTIALS = ("password", "token", "secretAccessKey", "clientSecret", "keyfile")
 
 
@@ -40,16 +52,22 @@ def fresh(sandbox):
     return sandbox
 
 
-def sync(server: SandboxServer, *entries: Dict[str, Any], state: Optional[List[AirbyteStateMessage]] = None,
-         mode: SyncMode = SyncMode.full_refresh, expect_failure: bool = False) -> EntrypointOutput:
+def sync(
+    server: SandboxServer,
+    *entries: Dict[str, Any],
+    state: Optional[List[AirbyteStateMessage]] = None,
+    mode: SyncMode = SyncMode.full_refresh,
+    expect_failure: bool = False,
+) -> EntrypointOutput:
     cfg = {"api_key": SANDBOX_API_KEY, "base_url": server.base_url, "custom_streams": list(entries)}
     builder = CatalogBuilder()
     for custom in entries:
         builder = builder.with_stream(custom["name"], mode)
     catalog = builder.build()
     outcome = ExpectedOutcome.EXPECT_EXCEPTION if expect_failure else ExpectedOutcome.EXPECT_SUCCESS
-    return read(SourceCodefresh(catalog=catalog, config=cfg, state=state), cfg, catalog, state,
-                expected_outcome=outcome)
+    return read(
+        SourceCodefresh(catalog=catalog, config=cfg, state=state), cfg, catalog, state, expected_outcome=outcome
+    )
 
 
 def records(output: EntrypointOutput, stream: str) -> List[Dict[str, Any]]:
@@ -127,8 +145,14 @@ def final_state(output: EntrypointOutput) -> List[AirbyteStateMessage]:
 
 
 def test_an_incremental_custom_stream_emits_only_new_builds_on_the_second_sync():
-    listing = {"name": "build_listing", "path": "workflow", "records_key": "workflows.docs", "primary_key": "id",
-               "pagination": "cursor", "cursor_field": "created"}
+    listing = {
+        "name": "build_listing",
+        "path": "workflow",
+        "records_key": "workflows.docs",
+        "primary_key": "id",
+        "pagination": "cursor",
+        "cursor_field": "created",
+    }
     with SandboxServer(SandboxConfig(builds=300)) as server:
         first = sync(server, listing, mode=SyncMode.incremental)
         first_ids = [r["id"] for r in records(first, "build_listing")]
@@ -160,19 +184,27 @@ def check(server: SandboxServer, *entries: Dict[str, Any]):
 @pytest.mark.parametrize(
     "bad,message",
     [
-        ({**REGISTRIES, "name": "builds"},
-         "custom_streams entry 2 ('builds'): 'builds' is the name of a built-in stream; give the custom stream "
-         "another name, e.g. custom_builds."),
-        ({**REGISTRIES, "name": "rebuild_all", "path": "builds/rebuild/5f1a2b3c4d5e6f7a8b9c0d1e"},
-         "custom_streams entry 2 ('rebuild_all'): path 'builds/rebuild/5f1a2b3c4d5e6f7a8b9c0d1e' is refused because "
-         "a GET of builds/rebuild/{id} starts the build again: the connector only reads, so point path at an endpoint "
-         "that only reads."),
-        ({**REGISTRIES, "name": "exfiltrate", "path": "https://attacker.example/api/registries"},
-         "custom_streams entry 2 ('exfiltrate'): path 'https://attacker.example/api/registries' is a URL or names a "
-         "host: write only the path under the API root (base_url), e.g. registries."),
-        ({**REGISTRIES, "name": "exfiltrate", "path": "//attacker.example/registries"},
-         "custom_streams entry 2 ('exfiltrate'): path '//attacker.example/registries' is a URL or names a host: "
-         "write only the path under the API root (base_url), e.g. registries."),
+        (
+            {**REGISTRIES, "name": "builds"},
+            "custom_streams entry 2 ('builds'): 'builds' is the name of a built-in stream; give the custom stream "
+            "another name, e.g. custom_builds.",
+        ),
+        (
+            {**REGISTRIES, "name": "rebuild_all", "path": "builds/rebuild/5f1a2b3c4d5e6f7a8b9c0d1e"},
+            "custom_streams entry 2 ('rebuild_all'): path 'builds/rebuild/5f1a2b3c4d5e6f7a8b9c0d1e' is refused because "
+            "a GET of builds/rebuild/{id} starts the build again: the connector only reads, so point path at an "
+            "endpoint that only reads.",
+        ),
+        (
+            {**REGISTRIES, "name": "exfiltrate", "path": "https://attacker.example/api/registries"},
+            "custom_streams entry 2 ('exfiltrate'): path 'https://attacker.example/api/registries' is a URL or names a "
+            "host: write only the path under the API root (base_url), e.g. registries.",
+        ),
+        (
+            {**REGISTRIES, "name": "exfiltrate", "path": "//attacker.example/registries"},
+            "custom_streams entry 2 ('exfiltrate'): path '//attacker.example/registries' is a URL or names a host: "
+            "write only the path under the API root (base_url), e.g. registries.",
+        ),
     ],
 )
 def test_a_refused_entry_fails_check_before_any_request(fresh, bad, message):
@@ -199,8 +231,9 @@ def test_a_missing_records_key_fails_the_stream_with_one_sentence(fresh):
     )
 
 
-@pytest.mark.parametrize("path,records_key,wrong,right", [("pipelines", "docs", "page", "offset"),
-                                                           ("views/", "docs", "offset", "page")])
+@pytest.mark.parametrize(
+    "path,records_key,wrong,right", [("pipelines", "docs", "page", "offset"), ("views/", "docs", "offset", "page")]
+)
 def test_a_pagination_the_endpoint_ignores_ends_with_one_sentence_instead_of_reading_forever(
     fresh, path, records_key, wrong, right
 ):
@@ -214,6 +247,8 @@ def test_a_pagination_the_endpoint_ignores_ends_with_one_sentence_instead_of_rea
     assert traces and traces[0].failure_type == FailureType.config_error
     assert traces[0].message.endswith(
         "does not page the way the pagination of custom stream 'misread' asks: set its pagination in custom_streams "
-        "to the paging the endpoint uses (offset, page or cursor), or to none.")
-    assert len(records(sync(fresh, {**entry, "pagination": right}), "misread")) == len(getattr(
-        fresh.data, "pipelines" if path == "pipelines" else "views"))
+        "to the paging the endpoint uses (offset, page or cursor), or to none."
+    )
+    assert len(records(sync(fresh, {**entry, "pagination": right}), "misread")) == len(
+        getattr(fresh.data, "pipelines" if path == "pipelines" else "views")
+    )

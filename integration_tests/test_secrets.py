@@ -185,7 +185,7 @@ def test_check_with_wrong_key_fails_with_one_readable_message(sandbox: SandboxSe
     assert leaks(WRONG_API_KEY, run, tmp_path, (config_file,)) == []
 
 
-# --- custom streams (the `custom_streams` setting) ----------------------------------------------------------------------
+# --- custom streams (the `custom_streams` setting) --------------------------------------------------------------------
 CUSTOM_STREAMS = [
     {"name": "registries", "path": "registries", "primary_key": "_id", "pagination": "none"},
     {"name": "pipeline_names", "path": "pipelines/names", "records_key": "docs", "primary_key": "metadata.id",
@@ -235,8 +235,8 @@ def test_custom_streams_never_show_the_key_or_registry_credentials(
         assert {r["record"]["stream"] for r in records} == {e["name"] for e in entries}
     for name, run in runs.items():
         assert leaks(SANDBOX_API_KEY, run, tmp_path, (config_file, catalog_file)) == [], name
-    credentials = [value for registry in sandbox.data.registries.records for field, value in registry.items()
-                   if field in ("password", "token", "secretAccessKey", "clientSecret", "keyfile")]
+    credentials = [value for registry in sandbox.data.registries.records for name, value in registry.items()
+                   if name in ("password", "token", "secretAccessKey", "clientSecret", "keyfile")]
     assert len(credentials) == 7
     for value in credentials:
         assert value.encode() not in runs["read"].stdout

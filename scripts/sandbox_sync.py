@@ -31,7 +31,6 @@ sys.path.insert(0, str(ROOT))
 from integration_tests.expected import expected_records, sandbox_config  # noqa: E402
 from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer  # noqa: E402
 
-
 # `--custom-streams` without a value: two endpoints no built-in stream reads, of two paging families (one request;
 # limit/offset pages with a nested primary key and a nested cursor).
 EXAMPLE_CUSTOM_STREAMS = [

@@ -17,7 +17,7 @@ import re
 from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
-import yaml
+from airbyte_cdk.utils.yaml_loader import safe_load_yaml
 
 ENTRY_FIELDS = ("name", "path", "records_key", "primary_key", "pagination", "params", "cursor_field")
 PAGINATIONS = ("none", "offset", "page", "cursor")
@@ -37,13 +37,22 @@ _DENIED_PREFIXES: Sequence[Tuple[Tuple[str, ...], str, str]] = (
     (("progress",), "it controls a running build (DELETE progress/{id} terminates it)", _ONLY_READS),
     (("builds", "rebuild"), "a GET of builds/rebuild/{id} starts the build again", _ONLY_READS),
     (("workflow", "*", "pending-approval"), "a GET there approves or denies a waiting build", _ONLY_READS),
-    (("kubernetes",), "it installs, deletes and rolls back Helm releases (a GET of kubernetes/rollback rolls back)",
-     _ONLY_READS),
-    (("contexts",), "contexts hold credentials under any name",
-     "use the built-in contexts stream, which leaves their credentials out"),
+    (
+        ("kubernetes",),
+        "it installs, deletes and rolls back Helm releases (a GET of kubernetes/rollback rolls back)",
+        _ONLY_READS,
+    ),
+    (
+        ("contexts",),
+        "contexts hold credentials under any name",
+        "use the built-in contexts stream, which leaves their credentials out",
+    ),
     (("auth",), "it manages API keys", "use the built-in api_keys stream, which lists the keys without their values"),
-    (("user", "*"), "the paths under user switch the key's account, notify Codefresh or issue tokens",
-     "use the built-in current_user stream, which reads GET user"),
+    (
+        ("user", "*"),
+        "the paths under user switch the key's account, notify Codefresh or issue tokens",
+        "use the built-in current_user stream, which reads GET user",
+    ),
     (("team", "group"), "a GET of team/group/synchronize changes the account's teams", _ONLY_READS),
     (("registry", "auth"), "it issues registry tokens", _ONLY_READS),
 )
@@ -51,7 +60,9 @@ _DENIED_PREFIXES: Sequence[Tuple[Tuple[str, ...], str, str]] = (
 _DENIED_WORDS: Mapping[str, str] = {
     **dict.fromkeys(("rebuild", "restart"), "a GET there restarts a build"),
     **dict.fromkeys(("approve", "deny", "pending-approval"), "a GET there approves or denies a waiting build"),
-    **dict.fromkeys(("start", "stop", "pause", "unpause", "terminate"), "a GET there starts or stops an environment or a build"),
+    **dict.fromkeys(
+        ("start", "stop", "pause", "unpause", "terminate"), "a GET there starts or stops an environment or a build"
+    ),
     "rename": "a GET there renames an environment",
     "rollback": "a GET there rolls back a Helm release",
     "prepare": "a GET there refreshes a context's credentials",
@@ -59,8 +70,20 @@ _DENIED_WORDS: Mapping[str, str] = {
     "synchronize": "a GET there changes the account's teams",
     **dict.fromkeys(("run", "debug", "testit"), "it starts a build"),
     **dict.fromkeys(
-        ("delete", "update", "updateuser", "adduser", "install", "promote", "test", "register", "duplicate",
-         "assignusertoteam", "deleteuserfromteam", "admin"),
+        (
+            "delete",
+            "update",
+            "updateuser",
+            "adduser",
+            "install",
+            "promote",
+            "test",
+            "register",
+            "duplicate",
+            "assignusertoteam",
+            "deleteuserfromteam",
+            "admin",
+        ),
         "it is an endpoint that changes data",
     ),
     **dict.fromkeys(("token", "firebaseauth", "login", "loginasuser", "logout"), "it issues or revokes credentials"),
@@ -77,7 +100,10 @@ def custom_streams_problem(config: Mapping[str, Any], api_root: str) -> Optional
     if entries in (None, ""):
         return None
     if not isinstance(entries, list):
-        return "custom_streams must be a list of entries ({name, path, records_key, primary_key, pagination}), or left empty."
+        return (
+            "custom_streams must be a list of entries ({name, path, records_key, primary_key, pagination}), or left "
+            "empty."
+        )
     built_in = builtin_stream_names()
     seen: Dict[str, int] = {}
     for number, entry in enumerate(entries, start=1):
@@ -93,7 +119,11 @@ def entry_problem(
     if not isinstance(entry, Mapping):
         return f"custom_streams entry {number} is not an object: give it name, path, primary_key and pagination."
     name = entry.get("name")
-    where = f"custom_streams entry {number} ('{name}')" if isinstance(name, str) and name else f"custom_streams entry {number}"
+    where = (
+        f"custom_streams entry {number} ('{name}')"
+        if isinstance(name, str) and name
+        else f"custom_streams entry {number}"
+    )
 
     unknown = sorted(str(key) for key in entry if key not in ENTRY_FIELDS)
     if unknown:
@@ -106,9 +136,15 @@ def entry_problem(
             f"for example {_suggest_name(name)}."
         )
     if name.lower() in built_in:
-        return f"{where}: '{name}' is the name of a built-in stream; give the custom stream another name, e.g. custom_{name}."
+        return (
+            f"{where}: '{name}' is the name of a built-in stream; give the custom stream another name, e.g. "
+            f"custom_{name}."
+        )
     if name.lower() in seen:
-        return f"{where}: the name '{name}' is already used by entry {seen[name.lower()]}; give each custom stream its own name."
+        return (
+            f"{where}: the name '{name}' is already used by entry {seen[name.lower()]}; give each custom stream its "
+            "own name."
+        )
     seen[name.lower()] = number
 
     problem = path_problem(entry.get("path"), api_root)
@@ -163,12 +199,12 @@ def path_problem(path: Any, api_root: str) -> Optional[str]:
             return f"{shown} has an empty, '.' or '..' segment: write the path under the API root without them."
         if not _SEGMENT.fullmatch(segment):
             bad = next(char for char in segment if not _SEGMENT.fullmatch(char))
-            return (
-                f"{shown} contains {bad!r}: a path may hold only letters, digits and - _ . ~ : between its slashes."
-            )
+            return f"{shown} contains {bad!r}: a path may hold only letters, digits and - _ . ~ : between its slashes."
     lowered = [segment.lower() for segment in segments]
     for prefix, why, instead in _DENIED_PREFIXES:
-        if len(lowered) >= len(prefix) and all(want in ("*", got) for want, got in zip(prefix, lowered)):
+        if len(lowered) >= len(prefix) and all(
+            want in ("*", got) for want, got in zip(prefix, lowered[: len(prefix)], strict=True)
+        ):
             return f"{shown} is refused because {why}: {instead}."
     for segment in lowered:
         if segment in _DENIED_WORDS:
@@ -211,7 +247,7 @@ def builtin_stream_names() -> FrozenSet[str]:
     lower-cased."""
     from source_codefresh.source import manifest_path  # the module that owns the manifest's location
 
-    manifest = yaml.safe_load(manifest_path().read_text())
+    manifest = safe_load_yaml(manifest_path().read_text())  # the loader the CDK reads the manifest with
     definitions = manifest.get("definitions", {}).get("streams", {})
     names: List[str] = []
     entries: List[Any] = []

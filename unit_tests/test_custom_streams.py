@@ -8,11 +8,11 @@ import logging
 from typing import Any, Dict, List
 
 import pytest
-
 from airbyte_cdk.models import FailureType, Status, SyncMode
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import read
 from airbyte_cdk.test.models.outcome import ExpectedOutcome
+
 from source_codefresh import SourceCodefresh
 from source_codefresh.custom_streams import builtin_stream_names
 from source_codefresh.source import config_problem
@@ -38,19 +38,41 @@ SIDE_EFFECT_PATHS = [
     "builds/rebuild/5f1a2b3c4d5e6f7a8b9c0d1e",
     "workflow/5f1a2b3c4d5e6f7a8b9c0d1e/pending-approval/approve",
     "workflow/5f1a2b3c4d5e6f7a8b9c0d1e/pending-approval/deny",
-    "environments/env1/start", "environments/env1/stop", "environments/env1/pause", "environments/env1/unpause",
-    "environments/env1/terminate", "environments/all/terminate", "environments/env1/rename/other",
+    "environments/env1/start",
+    "environments/env1/stop",
+    "environments/env1/pause",
+    "environments/env1/unpause",
+    "environments/env1/terminate",
+    "environments/all/terminate",
+    "environments/env1/rename/other",
     "kubernetes/rollback/my-release/3",
     "contexts/github/prepare",
-    "user/context", "user/firebaseAuth", "user/changeaccount/5f0000000000000000000a02",
+    "user/context",
+    "user/firebaseAuth",
+    "user/changeaccount/5f0000000000000000000a02",
     "team/group/synchronize/name/acme/type/okta",
-    "progress/5f1a2b3c4d5e6f7a8b9c0d1e", "progress/download/5f1a2b3c4d5e6f7a8b9c0d1e",
-    "admin/accounts", "admin/runtime-environments",
-    "pipelines/run/5f1a2b3c4d5e6f7a8b9c0d1e", "pipelines/debug/x", "compositions/c1/run",
-    "compositions/c1/duplicate", "builds/b1/update", "accounts/a1/update", "accounts/a1/u1/adduser",
-    "accounts/a1/u1/admin", "registries/test", "runtime/testit", "custom_clusters/register", "auth/key",
-    "auth/key/k1", "registry/auth/token", "kubernetes/chart/install", "team/t1/u1/assignUserToTeam",
-    "team/t1/u1/deleteUserFromTeam", "Builds/Rebuild/b1",
+    "progress/5f1a2b3c4d5e6f7a8b9c0d1e",
+    "progress/download/5f1a2b3c4d5e6f7a8b9c0d1e",
+    "admin/accounts",
+    "admin/runtime-environments",
+    "pipelines/run/5f1a2b3c4d5e6f7a8b9c0d1e",
+    "pipelines/debug/x",
+    "compositions/c1/run",
+    "compositions/c1/duplicate",
+    "builds/b1/update",
+    "accounts/a1/update",
+    "accounts/a1/u1/adduser",
+    "accounts/a1/u1/admin",
+    "registries/test",
+    "runtime/testit",
+    "custom_clusters/register",
+    "auth/key",
+    "auth/key/k1",
+    "registry/auth/token",
+    "kubernetes/chart/install",
+    "team/t1/u1/assignUserToTeam",
+    "team/t1/u1/deleteUserFromTeam",
+    "Builds/Rebuild/b1",
 ]
 
 
@@ -171,10 +193,24 @@ def test_a_list_is_required():
         entry(),
         entry(path="/registries"),
         entry(name="views_by_page", path="views/", records_key="docs", pagination="page"),
-        entry(name="names", path="pipelines/names", records_key="docs", primary_key="metadata.id", pagination="offset",
-              cursor_field="metadata.updated_at", params={"projectId": "p1", "limit_to_me": 1}),
-        entry(name="failed", path="workflow", records_key="workflows.docs", primary_key="id", pagination="cursor",
-              params={"status": ["error", "terminated"]}, cursor_field="created"),
+        entry(
+            name="names",
+            path="pipelines/names",
+            records_key="docs",
+            primary_key="metadata.id",
+            pagination="offset",
+            cursor_field="metadata.updated_at",
+            params={"projectId": "p1", "limit_to_me": 1},
+        ),
+        entry(
+            name="failed",
+            path="workflow",
+            records_key="workflows.docs",
+            primary_key="id",
+            pagination="cursor",
+            params={"status": ["error", "terminated"]},
+            cursor_field="created",
+        ),
         entry(name="build_annotations", path="annotations", params={"entityType": "build"}),
         entry(name="step_names", path="step-types/names", pagination="offset"),
         entry(name="env_status", path="environments/env1/status"),
@@ -207,7 +243,7 @@ def test_discover_and_read_refuse_before_any_request(http_mocker, command):
     assert str(raised.value.message).startswith("custom_streams entry 1 ('leak'): path 'https://attacker.example")
 
 
-# --- discover ----------------------------------------------------------------------------------------------------------
+# --- discover --------------------------------------------------------------------------------------------------------
 
 
 def discovered(*entries: Dict[str, Any]) -> Dict[str, Any]:
@@ -219,10 +255,23 @@ def discovered(*entries: Dict[str, Any]) -> Dict[str, Any]:
 def test_each_entry_is_a_stream_with_its_key_in_a_permissive_schema():
     streams = discovered(
         REGISTRIES,
-        entry(name="pipeline_names", path="pipelines/names", records_key="docs", primary_key="metadata.id",
-              pagination="offset", cursor_field="metadata.updated_at"),
-        entry(name="failed_builds", path="workflow", records_key="workflows.docs", primary_key="id",
-              pagination="cursor", params={"status": "error"}, cursor_field="created"),
+        entry(
+            name="pipeline_names",
+            path="pipelines/names",
+            records_key="docs",
+            primary_key="metadata.id",
+            pagination="offset",
+            cursor_field="metadata.updated_at",
+        ),
+        entry(
+            name="failed_builds",
+            path="workflow",
+            records_key="workflows.docs",
+            primary_key="id",
+            pagination="cursor",
+            params={"status": "error"},
+            cursor_field="created",
+        ),
         entry(name="more_views", path="views/", records_key="docs", pagination="page"),
     )
     registries = streams["registries"]
@@ -230,8 +279,9 @@ def test_each_entry_is_a_stream_with_its_key_in_a_permissive_schema():
     assert [mode.value for mode in registries.supported_sync_modes] == ["full_refresh"]
     schema = registries.json_schema
     assert schema["additionalProperties"] is True and schema["type"] == "object"
-    assert schema["properties"] == {"_id": {"type": ["string", "integer", "number", "null"],
-                                            "description": "Primary key: the record's _id."}}
+    assert schema["properties"] == {
+        "_id": {"type": ["string", "integer", "number", "null"], "description": "Primary key: the record's _id."}
+    }
 
     names = streams["pipeline_names"]
     assert names.source_defined_primary_key == [["metadata_id"]]
@@ -250,8 +300,13 @@ def test_no_custom_streams_changes_nothing():
 # --- read (mocked HTTP) --------------------------------------------------------------------------------------------
 
 
-def read_custom(stream: str, *entries: Dict[str, Any], state=None, expect_failure: bool = False,
-                sync_mode: SyncMode = SyncMode.full_refresh):
+def read_custom(
+    stream: str,
+    *entries: Dict[str, Any],
+    state=None,
+    expect_failure: bool = False,
+    sync_mode: SyncMode = SyncMode.full_refresh,
+):
     cfg = config(custom_streams=list(entries))
     catalog = CatalogBuilder().with_stream(stream, sync_mode).build()
     source = SourceCodefresh(catalog=catalog, config=cfg, state=state)
@@ -259,8 +314,15 @@ def read_custom(stream: str, *entries: Dict[str, Any], state=None, expect_failur
     return read(source, cfg, catalog, state, expected_outcome=outcome)
 
 
-REGISTRY = {"_id": "r1", "name": "ecr-01", "provider": "ecr", "accessKeyId": "AKIA0", "secretAccessKey": "s3cr3t-ecr",
-            "spec": {"auth": {"password": "pw-nested", "username": "bot"}}, "webhooks": [{"secret": "hook-s3cr3t", "url": "u"}]}
+REGISTRY = {
+    "_id": "r1",
+    "name": "ecr-01",
+    "provider": "ecr",
+    "accessKeyId": "AKIA0",
+    "secretAccessKey": "s3cr3t-ecr",
+    "spec": {"auth": {"password": "pw-nested", "username": "bot"}},
+    "webhooks": [{"secret": "hook-s3cr3t", "url": "u"}],
+}
 
 
 def test_a_read_drops_credentials_at_any_depth(http_mocker):
@@ -270,8 +332,14 @@ def test_a_read_drops_credentials_at_any_depth(http_mocker):
 
     records = [message.record.data for message in output.records]
     assert records == [
-        {"_id": "r1", "name": "ecr-01", "provider": "ecr", "accessKeyId": "AKIA0", "spec": {"auth": {"username": "bot"}},
-         "webhooks": [{"url": "u"}]},
+        {
+            "_id": "r1",
+            "name": "ecr-01",
+            "provider": "ecr",
+            "accessKeyId": "AKIA0",
+            "spec": {"auth": {"username": "bot"}},
+            "webhooks": [{"url": "u"}],
+        },
         {"_id": "r2"},
     ]
     for line in serialized_messages(output):
@@ -282,13 +350,23 @@ def test_a_read_drops_credentials_at_any_depth(http_mocker):
 def test_a_nested_primary_key_and_cursor_are_copied_to_the_top_level(http_mocker):
     docs = [{"metadata": {"id": f"p{i}", "updated_at": f"2026-10-0{i}T00:00:00.000Z"}} for i in (1, 2, 3)]
     http_mocker.get(request("pipelines/names", {"limit": "100", "projectId": "proj1"}), response({"docs": docs}))
-    names = entry(name="pipeline_names", path="pipelines/names", records_key="docs", primary_key="metadata.id",
-                  pagination="offset", cursor_field="metadata.updated_at", params={"projectId": "proj1"})
+    names = entry(
+        name="pipeline_names",
+        path="pipelines/names",
+        records_key="docs",
+        primary_key="metadata.id",
+        pagination="offset",
+        cursor_field="metadata.updated_at",
+        params={"projectId": "proj1"},
+    )
 
     output = read_custom("pipeline_names", names)
 
     assert [(r.record.data["metadata_id"], r.record.data["metadata_updated_at"]) for r in output.records] == [
-        ("p1", "2026-10-01T00:00:00.000Z"), ("p2", "2026-10-02T00:00:00.000Z"), ("p3", "2026-10-03T00:00:00.000Z")]
+        ("p1", "2026-10-01T00:00:00.000Z"),
+        ("p2", "2026-10-02T00:00:00.000Z"),
+        ("p3", "2026-10-03T00:00:00.000Z"),
+    ]
     assert output.records[0].record.data["metadata"] == docs[0]["metadata"]
 
 
@@ -298,8 +376,14 @@ def test_params_are_sent_as_written_with_the_session_and_page_of_cursor_paging(h
     params = {"status": ["error", "terminated"], "branchName": "{{ config.api_key }}", "pipeline": 7}
     http_mocker.get(request("workflow", {**params, "pipeline": "7", "limit": "100", "page": "1"}), response(first))
     http_mocker.get(request("workflow", {**params, "pipeline": "7", "limit": "100", "page": "2"}), response(last))
-    failed = entry(name="failed_builds", path="workflow", records_key="workflows.docs", primary_key="id",
-                   pagination="cursor", params=params)
+    failed = entry(
+        name="failed_builds",
+        path="workflow",
+        records_key="workflows.docs",
+        primary_key="id",
+        pagination="cursor",
+        params=params,
+    )
 
     output = read_custom("failed_builds", failed)
 
@@ -337,11 +421,21 @@ def test_a_nested_cursor_filters_an_incremental_read_by_its_top_level_copy(http_
 
     docs = [{"metadata": {"id": f"p{i}", "updated_at": f"2026-10-0{i}T00:00:00.000Z"}} for i in (1, 2, 3)]
     http_mocker.get(request("pipelines/names", {"limit": "100"}), response({"docs": docs}))
-    names = entry(name="pipeline_names", path="pipelines/names", records_key="docs", primary_key="metadata.id",
-                  pagination="offset", cursor_field="metadata.updated_at")
+    names = entry(
+        name="pipeline_names",
+        path="pipelines/names",
+        records_key="docs",
+        primary_key="metadata.id",
+        pagination="offset",
+        cursor_field="metadata.updated_at",
+    )
 
-    output = read_custom("pipeline_names", names, sync_mode=SyncMode.incremental,
-                         state=stream_state("pipeline_names", {"metadata_updated_at": "2026-10-02T00:00:00.000Z"}))
+    output = read_custom(
+        "pipeline_names",
+        names,
+        sync_mode=SyncMode.incremental,
+        state=stream_state("pipeline_names", {"metadata_updated_at": "2026-10-02T00:00:00.000Z"}),
+    )
 
     assert [r.record.data["metadata_id"] for r in output.records] == ["p3"]
     assert output.most_recent_state.stream_state.__dict__ == {"metadata_updated_at": "2026-10-03T00:00:00.000Z"}

@@ -101,7 +101,9 @@ def test_error_statuses_keep_the_manifest_policy():
 
 
 def _custom_handler(records_key: str = "docs") -> CodefreshErrorHandler:
-    return CodefreshErrorHandler(config={}, parameters={"records_key": records_key, "name": "mine", "custom_stream": True})
+    return CodefreshErrorHandler(
+        config={}, parameters={"records_key": records_key, "name": "mine", "custom_stream": True}
+    )
 
 
 def test_a_custom_stream_without_its_records_key_is_told_to_fix_it():
@@ -127,4 +129,5 @@ def test_the_same_page_answered_to_the_next_page_request_ends_a_custom_stream():
     built_in = _handler()
     for number in (1, 2):
         assert built_in.interpret_response(make_response(page, url=url.format(number))).response_action == (
-            ResponseAction.SUCCESS)
+            ResponseAction.SUCCESS
+        )
