@@ -6,8 +6,8 @@ approves it, starts an environment, switches the account, ...) is refused by a d
 not a plain path under the API root (a scheme or host, `..`, a query string, percent-encoding, placeholders). The
 answer is one sentence that names the entry and says what to change, given before any request is sent.
 
-The deny-list comes from Codefresh's own OpenAPI document (every GET with a side effect, every write-only path) and
-REFERENCE.md; see docs/codefresh.md, "Custom streams".
+The deny-list comes from Codefresh's own OpenAPI document (every GET with a side effect, every write-only path; see
+docs/api-notes.md section 9, "Traps"); the user's view is docs/codefresh.md, "Custom streams".
 """
 
 from __future__ import annotations

@@ -218,9 +218,9 @@ def make_view(g: Gen, i: int, account_id: str, user_ids: List[str]) -> Dict[str,
 # ---------------------------------------------------------------------------------------------------------------
 # registries and clusters (no built-in stream reads them: custom streams do)
 # ---------------------------------------------------------------------------------------------------------------
-# Registry kinds and the credential fields each carries, after the fields of Codefresh's Terraform provider
-# (cfclient/registry.go): domain/username/password for most, token (bintray), accessKeyId/secretAccessKey/region
-# (ECR), keyfile (GCR, GAR), clientId/clientSecret (ACR). EVIDENCE.md 3.14: "credentials are inside".
+# Registry kinds and the credential fields each carries (docs/api-notes.md section 5, from Codefresh's Terraform
+# provider): domain/username/password for most, token (bintray), accessKeyId/secretAccessKey/region (ECR), keyfile
+# (GCR, GAR), clientId/clientSecret (ACR).
 REGISTRY_KINDS = [("standard", "other", "registry.acme.example"), ("standard", "dockerhub", "docker.io"),
                   ("ecr", "ecr", "123456789012.dkr.ecr.eu-west-1.amazonaws.com"), ("gcr", "gcr", "gcr.io"),
                   ("acr", "acr", "acme.azurecr.io"), ("standard", "bintray", "acme-docker.bintray.io"),
