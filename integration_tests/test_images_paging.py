@@ -1,7 +1,7 @@
-"""The images stream under every reading of how GET /images pages (FIDELITY.md §1.3; sandbox switch `images_paging`):
-offset pages without a pagination object (the spec, the CLI), cursor pages like /workflow (Codefresh's 2021 KB), and
-a server that ignores the paging parameters. The connector reads every image once under the first two and fails the
-sync with one sentence under the third, instead of looping or stopping at the first page."""
+"""The images stream under every reading of how GET /images pages (docs/api-notes.md 8.1; sandbox switch
+`images_paging`): offset pages without a pagination object (the spec, the CLI), cursor pages like /workflow
+(Codefresh's 2021 KB), and a server that ignores the paging parameters. The connector reads every image once under the
+first two and fails the sync with one sentence under the third, instead of looping or stopping at the first page."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ side effect, and it is done in under a minute. It never prints the key, nor any 
 output holds only what the answers had in common (counts, statuses, which parameters moved a listing), so it can be
 pasted into an issue as is. A key without a scope answers that question with "could not tell" and the others go on.
 
-The questions are those of ../shared/codefresh-api/FIDELITY.md §4 (issue 13 of this project):
+The questions are those of docs/api-notes.md, sections 8 and 10 (issue 13 of this project):
   1. How does GET /images page: `page` + session (cursor pages) or `offset`, and is there a pagination object?
   2. Does GET /workflow honour the time of day in startDate/endDate, or only the date?
   3. Which time format filters GET /audit (epoch milliseconds or ISO datetimes), and is its first page 0 or 1?

@@ -27,12 +27,13 @@ ISSUE_TRACKER = "https://github.com/airbytehq/airbyte/issues (label source-codef
 class CursorBackedPageIncrement(PaginationStrategy):
     """The pages of one listing, read in order, all sent with one `X-Pagination-Session-Id`.
 
-    The evidence allows two readings of these endpoints (FIDELITY.md §1.3), and the strategy is right under both:
+    The evidence allows two readings of these endpoints (docs/api-notes.md, section 8.1), and the strategy is right
+    under both:
 
     - cursor pages (`/workflow`, and `/images` per Codefresh's 2021 KB): `page` = 1, 2, 3 ... against a server-side
-      cursor per pagination session (REFERENCE.md, "cursor-backed pages"); every answer carries
-      `pagination.nextPage`, and the listing ends when it is false. Pages after the first send `page` only, exactly
-      what `/workflow` is known to accept from Codefresh's own scripts.
+      cursor per pagination session (docs/api-notes.md, section 4); every answer carries `pagination.nextPage`, and
+      the listing ends when it is false. Pages after the first send `page` only, exactly what `/workflow` is known to
+      accept from Codefresh's own scripts.
     - offset pages (`/images` per the spec, the CLI and every client seen): `limit`/`offset`, and no `pagination`
       object, so nothing says whether more records follow. The next request then sends `page` + 1 *and*
       `offset` = the records received so far, which name the same records under either reading (also when the

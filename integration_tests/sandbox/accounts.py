@@ -45,8 +45,9 @@ def _user_data(g: Gen, p: Dict[str, str]) -> Dict[str, Any]:
 
 
 def make_account_user(g: Gen, i: int, account_ids: List[str]) -> Dict[str, Any]:
-    """An item of GET /accounts/{id}/users, in the shape of a real answer saved by Codefresh support (FIDELITY.md
-    S4): `status` "new", string `user_data.emails`, mail `notifications`, `logins` by identity provider."""
+    """An item of GET /accounts/{id}/users, in the shape of a real answer saved by Codefresh support ([SUPPORT]
+    `users.json` in docs/api-notes.md): `status` "new", string `user_data.emails`, mail `notifications`, `logins` by
+    identity provider."""
     p = g.person(i)
     registered = g.past_ms(700, 95)
     invited = i > 0 and g.chance(0.15)

@@ -1,5 +1,5 @@
 """Images family: the account's Docker images, paged in one of three readings of the evidence
-(`SandboxConfig.images_paging`, FIDELITY.md §1.3):
+(`SandboxConfig.images_paging`, docs/api-notes.md 8.1):
 
     GET /images   offset (default)   {"docs": [...], "total", "limit", "offset"}    limit (<= 100), offset; no
                                      pagination object (the spec's parameters, the CLI, every client seen)
