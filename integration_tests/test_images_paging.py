@@ -8,32 +8,39 @@ from __future__ import annotations
 from typing import Any, Dict
 
 import pytest
-
 from airbyte_cdk.models import SyncMode
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, read
 from airbyte_cdk.test.models.outcome import ExpectedOutcome
+
 from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer
 from source_codefresh import SourceCodefresh
 
 IMAGES = 450  # several pages of 100 plus a short last one
 
 
-def read_images(server: SandboxServer, sync_mode: SyncMode = SyncMode.full_refresh,
-                expect_failure: bool = False) -> EntrypointOutput:
-    config: Dict[str, Any] = {"api_key": SANDBOX_API_KEY, "base_url": server.base_url,
-                              "max_requests_per_minute": 100000}
+def read_images(
+    server: SandboxServer, sync_mode: SyncMode = SyncMode.full_refresh, expect_failure: bool = False
+) -> EntrypointOutput:
+    config: Dict[str, Any] = {
+        "api_key": SANDBOX_API_KEY,
+        "base_url": server.base_url,
+        "max_requests_per_minute": 100000,
+    }
     catalog = CatalogBuilder().with_stream("images", sync_mode).build()
     outcome = ExpectedOutcome.EXPECT_EXCEPTION if expect_failure else ExpectedOutcome.EXPECT_SUCCESS
-    return read(SourceCodefresh(catalog=catalog, config=config, state=None), config, catalog, None,
-                expected_outcome=outcome)
+    return read(
+        SourceCodefresh(catalog=catalog, config=config, state=None), config, catalog, None, expected_outcome=outcome
+    )
 
 
 def sandbox(reading: str) -> SandboxServer:
     return SandboxServer(SandboxConfig(builds=10, pipelines=10, images=IMAGES, audit=10, images_paging=reading))
 
 
-@pytest.mark.parametrize("sync_mode", [SyncMode.full_refresh, SyncMode.incremental], ids=["full_refresh", "incremental"])
+@pytest.mark.parametrize(
+    "sync_mode", [SyncMode.full_refresh, SyncMode.incremental], ids=["full_refresh", "incremental"]
+)
 @pytest.mark.parametrize("reading, requests", [("offset", IMAGES // 100 + 2), ("cursor", IMAGES // 100 + 1)])
 def test_every_image_once_whichever_way_the_server_pages(reading, requests, sync_mode):
     with sandbox(reading) as server:
@@ -60,5 +67,6 @@ def test_a_server_that_ignores_paging_fails_the_sync_with_one_sentence():
         f"Codefresh answered page 2 of {images_url} with the same records as page 1, so it ignores the "
         "paging parameters this connector sends (page, offset, limit) and the listing cannot be read completely; "
         "please report this at https://github.com/airbytehq/airbyte/issues (label source-codefresh) with the output "
-        "of scripts/probe_api.py.")
+        "of scripts/probe_api.py."
+    )
     assert stats["by_route"]["GET /api/images"] == 2  # no loop

@@ -19,8 +19,19 @@ probe_api = importlib.util.module_from_spec(spec)
 sys.modules["probe_api_script"] = probe_api
 spec.loader.exec_module(probe_api)
 
-SMALL = dict(builds=60, pipelines=12, projects=4, step_types=10, runtime_environments=6, images=30, audit=40,
-             hermes_triggers=5, hermes_events=5, account_users=4, views=3)
+SMALL = dict(
+    builds=60,
+    pipelines=12,
+    projects=4,
+    step_types=10,
+    runtime_environments=6,
+    images=30,
+    audit=40,
+    hermes_triggers=5,
+    hermes_events=5,
+    account_users=4,
+    views=3,
+)
 
 
 def readings(server: SandboxServer, key: str = SANDBOX_API_KEY) -> Dict[str, probe_api.Finding]:
@@ -28,14 +39,25 @@ def readings(server: SandboxServer, key: str = SANDBOX_API_KEY) -> Dict[str, pro
     return {finding.question: finding for finding in probe_api.probe(client)}
 
 
-@pytest.mark.parametrize("images_paging, reading, fits", [
-    ("offset", "offset", True), ("cursor", "cursor", True), ("ignores_paging", "ignores_paging", False)])
+@pytest.mark.parametrize(
+    "images_paging, reading, fits",
+    [("offset", "offset", True), ("cursor", "cursor", True), ("ignores_paging", "ignores_paging", False)],
+)
 def test_the_probe_names_the_images_reading_of_the_sandbox(images_paging, reading, fits):
     with SandboxServer(SandboxConfig(images_paging=images_paging, **SMALL)) as server:
         found = readings(server)
         assert server.stats()["pagination_errors"] == 0
-        assert set(server.stats()["by_route"]) <= {f"GET /api{path}" for path in (
-            "/images", "/workflow", "/audit", "/analytics/reports/{name}", "/hermes/triggers", "/hermes/events")}
+        assert set(server.stats()["by_route"]) <= {
+            f"GET /api{path}"
+            for path in (
+                "/images",
+                "/workflow",
+                "/audit",
+                "/analytics/reports/{name}",
+                "/hermes/triggers",
+                "/hermes/events",
+            )
+        }
     images = found[probe_api.Q_IMAGES]
     assert (images.reading, images.fits) == (reading, fits)
 

@@ -188,8 +188,8 @@ def test_build_shapes(srv, http):
 
 
 def test_builds_carry_the_heavy_real_fields(srv, http):
-    """The real shapes of docs/api-notes.md 8.3 and 8.11: list items carry both YAML texts (several kB), `steps` as names,
-    `delayed` as a number, `request` as a string, and the real systemEvents / terminationRequest shapes."""
+    """The real shapes of docs/api-notes.md 8.3 and 8.11: list items carry both YAML texts (several kB), `steps` as
+    names, `delayed` as a number, `request` as a string, and the real systemEvents / terminationRequest shapes."""
     docs = walk(http, srv, "/workflow", "heavy")
     user_yaml = [len(d["userYamlDescriptor"]) for d in docs]
     final_yaml = [len(d["finalWorkflowYaml"]) for d in docs]

@@ -41,9 +41,9 @@ sys.path.insert(0, str(ROOT))
 from source_codefresh.paging import ISSUE_TRACKER  # noqa: E402
 
 DEFAULT_BASE_URL = "https://g.codefresh.io/api"
-TIME_BUDGET_SECONDS = 50.0      # the whole probe, so that it ends in under a minute
+TIME_BUDGET_SECONDS = 50.0  # the whole probe, so that it ends in under a minute
 REQUEST_TIMEOUT_SECONDS = 10.0
-PAUSE_SECONDS = 0.2             # between requests: a handful of requests a second never nears a rate limit
+PAUSE_SECONDS = 0.2  # between requests: a handful of requests a second never nears a rate limit
 
 # Every request goes to one of these paths (GET only); none of them changes anything in the account.
 SAFE_READS = (
@@ -87,10 +87,10 @@ class Finding:
     """The answer to one question: what was seen, the reading of the API it shows, and whether the connector fits."""
 
     question: str
-    reading: str             # e.g. "offset", "cursor", "exact"; "unknown" when the answers could not tell
-    seen: str                # one sentence of what the answers showed
-    fits: Optional[bool]     # None: could not tell, or nothing to fit
-    connector: str           # what the connector does under this reading
+    reading: str  # e.g. "offset", "cursor", "exact"; "unknown" when the answers could not tell
+    seen: str  # one sentence of what the answers showed
+    fits: Optional[bool]  # None: could not tell, or nothing to fit
+    connector: str  # what the connector does under this reading
 
 
 # What the connector does under each reading, and whether that is right. Readings the connector is not (yet) right
@@ -98,21 +98,34 @@ class Finding:
 CONNECTOR = {
     "images": {
         "cursor": (True, "follows pagination.nextPage with page numbers in one pagination session"),
-        "offset": (True, "pages by offset (records so far) until an empty page, since the answer has no pagination "
-                         "object"),
+        "offset": (
+            True,
+            "pages by offset (records so far) until an empty page, since the answer has no pagination object",
+        ),
         "both": (True, "follows pagination.nextPage, or pages by offset until an empty page without it"),
-        "offset_with_pagination_object": (False, "sends only page numbers when the answer has pagination.nextPage, "
-                                                 "which this server ignores: the sync fails with a message"),
-        "ignores_paging": (False, "fails the sync with one sentence (the same page twice) instead of reading only "
-                                  "the first page"),
+        "offset_with_pagination_object": (
+            False,
+            "sends only page numbers when the answer has pagination.nextPage, "
+            "which this server ignores: the sync fails with a message",
+        ),
+        "ignores_paging": (
+            False,
+            "fails the sync with one sentence (the same page twice) instead of reading only the first page",
+        ),
         "bare_array": (False, "expects the images under `docs`; the sync fails with a message"),
     },
     "workflow_dates": {
         "exact": (True, "sends millisecond date-times and windows that meet at the millisecond"),
-        "date_only": (False, "sends millisecond date-times: builds of a window's boundary days would be read in two "
-                             "windows (issue 13 item 3)"),
-        "date_first_instant": (False, "sends millisecond date-times: builds of a window's last day after midnight "
-                                      "would be read in no window (issue 13 item 3)"),
+        "date_only": (
+            False,
+            "sends millisecond date-times: builds of a window's boundary days would be read in two "
+            "windows (issue 13 item 3)",
+        ),
+        "date_first_instant": (
+            False,
+            "sends millisecond date-times: builds of a window's last day after midnight "
+            "would be read in no window (issue 13 item 3)",
+        ),
     },
     "audit_time_format": {
         "ms": (True, "sends from/to in epoch milliseconds"),
@@ -129,8 +142,7 @@ CONNECTOR = {
     },
     "active_committers_30_days": {
         "accepts": (True, "asks for 30-day windows, which this report accepts"),
-        "rejects": (False, "asks for 30-day windows: this report's rows are skipped with a log line (issue 13 "
-                           "item 1)"),
+        "rejects": (False, "asks for 30-day windows: this report's rows are skipped with a log line (issue 13 item 1)"),
     },
     "retry_after": {
         "with": (True, "waits what Retry-After asks"),
@@ -151,8 +163,11 @@ def cannot_tell(question: str, seen: str) -> Finding:
 def refused(question: str, answer: Answer, path: str, scope: str) -> Optional[Finding]:
     """A finding for a question whose request Codefresh refused or did not answer, else None."""
     if answer.status in (401, 403):
-        return cannot_tell(question, f"Codefresh answered {path} with HTTP {answer.status}: the key may not read it "
-                                     f"(it needs the '{scope}' scope); add the scope to answer this question")
+        return cannot_tell(
+            question,
+            f"Codefresh answered {path} with HTTP {answer.status}: the key may not read it "
+            f"(it needs the '{scope}' scope); add the scope to answer this question",
+        )
     if answer.status == 429:
         return cannot_tell(question, f"Codefresh rate-limited {path} (HTTP 429); run the probe again later")
     if not answer.ok and answer.status is None:
@@ -176,7 +191,7 @@ Q_HERMES = "Do Hermes triggers carry empty event-data, and which events does /he
 def record_ids(body: Any, key: Optional[str] = "docs") -> Optional[List[str]]:
     """The ids of the records of an answer (`docs`, `workflows.docs`, `data`, or a bare array), in order."""
     node = body
-    for part in (key.split(".") if key else []):
+    for part in key.split(".") if key else []:
         node = node.get(part) if isinstance(node, Mapping) else None
     if not isinstance(node, list):
         return None
@@ -198,17 +213,28 @@ def classify_images(first: Answer, by_page: Answer, by_offset: Answer, limit: in
         return cannot_tell(Q_IMAGES, "/images answered JSON without a `docs` list")
     pagination = first.body.get("pagination") if isinstance(first.body, Mapping) else None
     has_next = isinstance(pagination, Mapping) and "nextPage" in pagination
-    described = (f"answers carry a pagination object (nextPage: {json.dumps(pagination.get('nextPage'))})"
-                 if has_next else "answers carry no pagination object"
-                 + (f" (keys: {', '.join(sorted(k for k in first.body if k != 'docs'))})"
-                    if isinstance(first.body, Mapping) and len(first.body) > 1 else ""))
+    described = (
+        f"answers carry a pagination object (nextPage: {json.dumps(pagination.get('nextPage'))})"
+        if has_next
+        else "answers carry no pagination object"
+        + (
+            f" (keys: {', '.join(sorted(k for k in first.body if k != 'docs'))})"
+            if isinstance(first.body, Mapping) and len(first.body) > 1
+            else ""
+        )
+    )
     if len(ids) < limit:
-        return cannot_tell(Q_IMAGES, f"the account has {len(ids)} image(s), fewer than one page of {limit}: "
-                                     f"paging cannot be told apart; {described}")
+        return cannot_tell(
+            Q_IMAGES,
+            f"the account has {len(ids)} image(s), fewer than one page of {limit}: "
+            f"paging cannot be told apart; {described}",
+        )
     page_moves = bool(page_ids) and page_ids != ids
     offset_moves = bool(offset_ids) and offset_ids != ids
-    seen = (f"page=2 {'returns other images' if page_moves else 'returns the first page again'}; "
-            f"offset={limit} {'returns other images' if offset_moves else 'returns the first page again'}; {described}")
+    seen = (
+        f"page=2 {'returns other images' if page_moves else 'returns the first page again'}; "
+        f"offset={limit} {'returns other images' if offset_moves else 'returns the first page again'}; {described}"
+    )
     if page_moves and offset_moves:
         return finding(Q_IMAGES, "images", "both", seen)
     if page_moves:
@@ -231,9 +257,11 @@ def workflow_windows(created: str) -> Dict[str, Tuple[str, str]]:
     t = parse_time(created)
     day = t.strftime("%Y-%m-%d")
     end_of_day = t.replace(hour=23, minute=59, second=59, microsecond=999_000)
-    return {"exact": (iso_ms(t), iso_ms(t)),
-            "after": (iso_ms(t + timedelta(milliseconds=1)), iso_ms(end_of_day)),
-            "dates": (day, day)}
+    return {
+        "exact": (iso_ms(t), iso_ms(t)),
+        "after": (iso_ms(t + timedelta(milliseconds=1)), iso_ms(end_of_day)),
+        "dates": (day, day),
+    }
 
 
 def classify_workflow_dates(newest: Answer, exact: Answer, after: Answer, dates: Answer) -> Finding:
@@ -252,11 +280,15 @@ def classify_workflow_dates(newest: Answer, exact: Answer, after: Answer, dates:
     if (t.hour, t.minute, t.second, t.microsecond) == (0, 0, 0, 0) or (t.hour, t.minute, t.second) == (23, 59, 59):
         return cannot_tell(Q_WORKFLOW, "the newest build was created at a day's edge; run the probe again later")
     target = str(build.get("id"))
-    found = {name: target in (record_ids(a.body, "workflows.docs") or [])
-             for name, a in (("exact", exact), ("after", after), ("dates", dates))}
-    seen = (f"the newest build {'is' if found['exact'] else 'is not'} listed for [its created, its created], "
-            f"{'is' if found['after'] else 'is not'} listed from 1 ms later to the end of its day, and "
-            f"{'is' if found['dates'] else 'is not'} listed for startDate=endDate=<its day> (YYYY-MM-DD)")
+    found = {
+        name: target in (record_ids(a.body, "workflows.docs") or [])
+        for name, a in (("exact", exact), ("after", after), ("dates", dates))
+    }
+    seen = (
+        f"the newest build {'is' if found['exact'] else 'is not'} listed for [its created, its created], "
+        f"{'is' if found['after'] else 'is not'} listed from 1 ms later to the end of its day, and "
+        f"{'is' if found['dates'] else 'is not'} listed for startDate=endDate=<its day> (YYYY-MM-DD)"
+    )
     if found["exact"] and not found["after"]:
         return finding(Q_WORKFLOW, "workflow_dates", "exact", seen)
     if found["exact"] and found["after"]:
@@ -272,8 +304,12 @@ def audit_windows(created: str) -> Dict[str, Tuple[str, str]]:
     t = parse_time(created)
     before, excl, incl = t - timedelta(days=1), t - timedelta(milliseconds=1), t + timedelta(milliseconds=1)
     ms = lambda moment: str(int(moment.timestamp() * 1000))  # noqa: E731
-    return {"ms_excluding": (ms(before), ms(excl)), "ms_including": (ms(before), ms(incl)),
-            "iso_excluding": (iso_ms(before), iso_ms(excl)), "iso_including": (iso_ms(before), iso_ms(incl))}
+    return {
+        "ms_excluding": (ms(before), ms(excl)),
+        "ms_including": (ms(before), ms(incl)),
+        "iso_excluding": (iso_ms(before), iso_ms(excl)),
+        "iso_including": (iso_ms(before), iso_ms(incl)),
+    }
 
 
 def _filters(excluding: Answer, including: Answer, target: str) -> Tuple[bool, str]:
@@ -289,8 +325,9 @@ def _filters(excluding: Answer, including: Answer, target: str) -> Tuple[bool, s
     return False, "lists nothing (a window around the entry does not list it)"
 
 
-def classify_audit_format(newest: Answer, ms_excluding: Answer, ms_including: Answer, iso_excluding: Answer,
-                          iso_including: Answer) -> Finding:
+def classify_audit_format(
+    newest: Answer, ms_excluding: Answer, ms_including: Answer, iso_excluding: Answer, iso_including: Answer
+) -> Finding:
     for answer in (newest, ms_excluding, ms_including, iso_excluding, iso_including):
         problem = refused(Q_AUDIT_FORMAT, answer, "/audit", "audit")
         if problem:
@@ -320,9 +357,13 @@ def classify_audit_first_page(no_page: Answer, page0: Answer, page1: Answer, pag
     zero = record_ids(page0.body, "data") if page0.ok else None
     if not first or one is None:
         return cannot_tell(Q_AUDIT_PAGE, "the audit log is empty (or refused): no pages to compare")
-    seen = ("page=0 is refused" if page0.status == 400 else
-            f"page=0 {'equals' if zero == first else 'differs from'} the first page" if zero is not None else
-            f"page=0 answered HTTP {page0.status}")
+    seen = (
+        "page=0 is refused"
+        if page0.status == 400
+        else f"page=0 {'equals' if zero == first else 'differs from'} the first page"
+        if zero is not None
+        else f"page=0 answered HTTP {page0.status}"
+    )
     seen += f"; page=1 {'equals' if one == first else 'differs from'} the first page"
     if two is not None:
         seen += f"; page=2 {'differs from' if two != one else 'equals'} page=1"
@@ -339,16 +380,27 @@ def classify_analytics_empty(answer: Answer) -> Finding:
     if problem:
         return problem
     if answer.status == 500:
-        return finding(Q_ANALYTICS_EMPTY, "analytics_empty_range", "error_500",
-                       f"a range without data answers HTTP 500 ({answer.message or 'no message'})")
+        return finding(
+            Q_ANALYTICS_EMPTY,
+            "analytics_empty_range",
+            "error_500",
+            f"a range without data answers HTTP 500 ({answer.message or 'no message'})",
+        )
     if answer.ok:
         rows = (answer.body or {}).get("data") if isinstance(answer.body, Mapping) else None
         if rows == [] or rows is None:
-            return finding(Q_ANALYTICS_EMPTY, "analytics_empty_range", "empty_200",
-                           "a range without data answers HTTP 200 with no rows")
+            return finding(
+                Q_ANALYTICS_EMPTY,
+                "analytics_empty_range",
+                "empty_200",
+                "a range without data answers HTTP 200 with no rows",
+            )
         return cannot_tell(Q_ANALYTICS_EMPTY, f"a range after today answered {len(rows)} row(s)")
-    return cannot_tell(Q_ANALYTICS_EMPTY, f"a range after today answered HTTP {answer.status} "
-                                          f"({answer.message or 'no message'}), so emptiness could not be tested")
+    return cannot_tell(
+        Q_ANALYTICS_EMPTY,
+        f"a range after today answered HTTP {answer.status} "
+        f"({answer.message or 'no message'}), so emptiness could not be tested",
+    )
 
 
 def classify_active_committers(days30: Answer, days90: Answer) -> Finding:
@@ -356,8 +408,10 @@ def classify_active_committers(days30: Answer, days90: Answer) -> Finding:
     problem = refused(Q_COMMITTERS, days30, "/analytics/reports/activeCommitters", "account admin")
     if problem:
         return problem
-    seen = (f"30 days answer HTTP {days30.status}{' (' + days30.message + ')' if days30.message else ''}; "
-            f"90 days answer HTTP {days90.status}")
+    seen = (
+        f"30 days answer HTTP {days30.status}{' (' + days30.message + ')' if days30.message else ''}; "
+        f"90 days answer HTTP {days90.status}"
+    )
     if days30.status == 400:
         return finding(Q_COMMITTERS, "active_committers_30_days", "rejects", seen)
     if days30.ok or days30.status == 500:  # a 500 means "no data", not a rejected window
@@ -368,8 +422,13 @@ def classify_active_committers(days30: Answer, days90: Answer) -> Finding:
 def classify_retry_after(rate_limited: Sequence[Optional[str]]) -> Finding:
     """The Retry-After header (or None) of every 429 the probe met."""
     if not rate_limited:
-        return Finding(Q_RETRY_AFTER, "unknown", "no 429 was met (the probe never provokes one)", None,
-                       "waits what Retry-After asks, else backs off exponentially")
+        return Finding(
+            Q_RETRY_AFTER,
+            "unknown",
+            "no 429 was met (the probe never provokes one)",
+            None,
+            "waits what Retry-After asks, else backs off exponentially",
+        )
     with_header = [value for value in rate_limited if value]
     seen = f"{len(rate_limited)} answer(s) were 429, {len(with_header)} with Retry-After"
     if with_header:
@@ -384,15 +443,23 @@ def classify_hermes(triggers: Answer, events: Answer, public_events: Answer) -> 
     items = triggers.body if triggers.ok and isinstance(triggers.body, list) else None
     if items is None:
         return cannot_tell(Q_HERMES, f"/hermes/triggers answered HTTP {triggers.status} without a list")
-    empty = sum(1 for t in items if isinstance(t, Mapping) and isinstance(t.get("event-data"), Mapping)
-                and not any(t["event-data"].values()))
+    empty = sum(
+        1
+        for t in items
+        if isinstance(t, Mapping) and isinstance(t.get("event-data"), Mapping) and not any(t["event-data"].values())
+    )
     seen = f"{empty} of {len(items)} trigger(s) have an empty event-data"
     own = events.body if events.ok and isinstance(events.body, list) else None
     public = public_events.body if public_events.ok and isinstance(public_events.body, list) else None
     if own is not None and public is not None:
-        seen += (f"; /hermes/events lists {len(own)} event(s), with public=true {len(public)}")
-    return Finding(Q_HERMES, "observed", seen, None, "keeps triggers with empty event-data (the schema allows them); "
-                                                     "lists /hermes/events without public=true")
+        seen += f"; /hermes/events lists {len(own)} event(s), with public=true {len(public)}"
+    return Finding(
+        Q_HERMES,
+        "observed",
+        seen,
+        None,
+        "keeps triggers with empty event-data (the schema allows them); lists /hermes/events without public=true",
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -403,15 +470,21 @@ class UnsafeRequest(ValueError):
 
 
 class Client:
-    def __init__(self, base_url: str, api_key: str, session: Optional[requests.Session] = None,
-                 budget_seconds: float = TIME_BUDGET_SECONDS, pause_seconds: float = PAUSE_SECONDS):
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        session: Optional[requests.Session] = None,
+        budget_seconds: float = TIME_BUDGET_SECONDS,
+        pause_seconds: float = PAUSE_SECONDS,
+    ):
         self.base_url = base_url.rstrip("/")
         self._key = api_key
         self._session = session or requests.Session()
         self._deadline = time.monotonic() + budget_seconds
         self._pause = pause_seconds
-        self.sent: List[str] = []                       # "GET /path?query" of every request, for the summary
-        self.rate_limited: List[Optional[str]] = []     # Retry-After of every 429 met (None: no header)
+        self.sent: List[str] = []  # "GET /path?query" of every request, for the summary
+        self.rate_limited: List[Optional[str]] = []  # Retry-After of every 429 met (None: no header)
 
     @staticmethod
     def new_session() -> str:
@@ -451,8 +524,10 @@ def check_base_url(base_url: str) -> Optional[str]:
     if parts.scheme not in ("https", "http") or not parts.hostname:
         return f"--base-url '{base_url}' is not an http(s) URL; use e.g. {DEFAULT_BASE_URL}."
     if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
-        return (f"--base-url '{base_url}' uses plain http, which would send the API key unencrypted; "
-                f"use https:// (plain http is accepted only for localhost).")
+        return (
+            f"--base-url '{base_url}' uses plain http, which would send the API key unencrypted; "
+            f"use https:// (plain http is accepted only for localhost)."
+        )
     return None
 
 
@@ -478,8 +553,12 @@ def probe(client: Client, today: Optional[datetime] = None) -> List[Finding]:
     docs = ((newest.body or {}).get("workflows") or {}).get("docs") if isinstance(newest.body, Mapping) else None
     if newest.ok and docs and isinstance(docs[0], Mapping) and docs[0].get("created"):
         windows = workflow_windows(docs[0]["created"])
-        listed = {name: client.get("/workflow", {"limit": 20, "page": 1, "startDate": start, "endDate": end},
-                                   client.new_session()) for name, (start, end) in windows.items()}
+        listed = {
+            name: client.get(
+                "/workflow", {"limit": 20, "page": 1, "startDate": start, "endDate": end}, client.new_session()
+            )
+            for name, (start, end) in windows.items()
+        }
         findings.append(classify_workflow_dates(newest, listed["exact"], listed["after"], listed["dates"]))
     else:
         findings.append(classify_workflow_dates(newest, newest, newest, newest))
@@ -489,8 +568,10 @@ def probe(client: Client, today: Optional[datetime] = None) -> List[Finding]:
     entries = (audit_first.body or {}).get("data") if isinstance(audit_first.body, Mapping) else None
     if audit_first.ok and entries and isinstance(entries[0], Mapping) and entries[0].get("createdAt"):
         windows = audit_windows(entries[0]["createdAt"])
-        filtered = {name: client.get("/audit", {"page": 1, "pageSize": IMAGES_PAGE, "from": start, "to": end})
-                    for name, (start, end) in windows.items()}
+        filtered = {
+            name: client.get("/audit", {"page": 1, "pageSize": IMAGES_PAGE, "from": start, "to": end})
+            for name, (start, end) in windows.items()
+        }
         findings.append(classify_audit_format(audit_first, **filtered))
         pages = [client.get("/audit", {"page": page, "pageSize": IMAGES_PAGE}) for page in (0, 1, 2)]
         findings.append(classify_audit_first_page(audit_first, *pages))
@@ -501,17 +582,28 @@ def probe(client: Client, today: Optional[datetime] = None) -> List[Finding]:
     # 4. analytics: a range after today (no data can exist), and activeCommitters over 30 and 90 days
     day = lambda d: d.strftime("%Y-%m-%d")  # noqa: E731
     tomorrow = today + timedelta(days=1)
-    empty = client.get("/analytics/reports/buildAvgDuration",
-                       {"dateRange": [day(tomorrow), day(tomorrow + timedelta(days=1))], "granularity": "day"})
+    empty = client.get(
+        "/analytics/reports/buildAvgDuration",
+        {"dateRange": [day(tomorrow), day(tomorrow + timedelta(days=1))], "granularity": "day"},
+    )
     findings.append(classify_analytics_empty(empty))
-    committers = [client.get("/analytics/reports/activeCommitters",
-                             {"dateRange": [day(today - timedelta(days=span - 1)), day(today)], "granularity": "month"})
-                  for span in (30, 90)]
+    committers = [
+        client.get(
+            "/analytics/reports/activeCommitters",
+            {"dateRange": [day(today - timedelta(days=span - 1)), day(today)], "granularity": "month"},
+        )
+        for span in (30, 90)
+    ]
     findings.append(classify_active_committers(*committers))
 
     # 6. hermes
-    findings.append(classify_hermes(client.get("/hermes/triggers"), client.get("/hermes/events"),
-                                    client.get("/hermes/events", {"public": "true"})))
+    findings.append(
+        classify_hermes(
+            client.get("/hermes/triggers"),
+            client.get("/hermes/events"),
+            client.get("/hermes/events", {"public": "true"}),
+        )
+    )
 
     # 5. 429s, last: whatever the other questions met
     findings.append(classify_retry_after(client.rate_limited))
@@ -520,19 +612,29 @@ def probe(client: Client, today: Optional[datetime] = None) -> List[Finding]:
 
 def report(findings: Sequence[Finding], client: Client, elapsed: float) -> str:
     verdict = {True: "fits", False: "DOES NOT FIT", None: "could not tell"}
-    lines = [f"Codefresh API probe of {client.base_url}: {len(client.sent)} GET requests in {elapsed:.1f} s "
-             f"(read-only; this output holds no key and no id, name or content of any record)", ""]
+    lines = [
+        f"Codefresh API probe of {client.base_url}: {len(client.sent)} GET requests in {elapsed:.1f} s "
+        f"(read-only; this output holds no key and no id, name or content of any record)",
+        "",
+    ]
     for number, item in enumerate(findings, start=1):
-        lines += [f"{number}. {item.question}",
-                  f"   seen:      {item.seen}",
-                  f"   reading:   {item.reading}",
-                  f"   connector: {item.connector} -> "
-                  f"{'noted' if item.reading == 'observed' else verdict[item.fits]}", ""]
+        lines += [
+            f"{number}. {item.question}",
+            f"   seen:      {item.seen}",
+            f"   reading:   {item.reading}",
+            f"   connector: {item.connector} -> {'noted' if item.reading == 'observed' else verdict[item.fits]}",
+            "",
+        ]
     misfits = [f for f in findings if f.fits is False]
-    lines.append(f"{len(misfits)} of {len(findings)} answers do not fit the connector."
-                 if misfits else "Every answer the probe could get fits the connector.")
-    lines.append(f"Please report this output at {ISSUE_TRACKER}, naming the connector version; it helps whichever "
-                 f"way it came out.")
+    lines.append(
+        f"{len(misfits)} of {len(findings)} answers do not fit the connector."
+        if misfits
+        else "Every answer the probe could get fits the connector."
+    )
+    lines.append(
+        f"Please report this output at {ISSUE_TRACKER}, naming the connector version; it helps whichever "
+        f"way it came out."
+    )
     lines += ["", "Requests sent:"] + [f"  {line}" for line in client.sent]
     return "\n".join(lines)
 
@@ -555,12 +657,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     started = time.monotonic()
     user = client.get("/user")
     if user.status == 401:
-        print(f"Codefresh rejected the API key (HTTP 401) at {client.base_url}/user; check the key and --base-url.",
-              file=sys.stderr)
+        print(
+            f"Codefresh rejected the API key (HTTP 401) at {client.base_url}/user; check the key and --base-url.",
+            file=sys.stderr,
+        )
         return 1
     if user.status is None:
-        print(f"No answer from {client.base_url}/user ({user.problem}); check --base-url and the network.",
-              file=sys.stderr)
+        print(
+            f"No answer from {client.base_url}/user ({user.problem}); check --base-url and the network.",
+            file=sys.stderr,
+        )
         return 1
     findings = probe(client)
     print(report(findings, client, time.monotonic() - started).replace(key, "<api key>"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import InitVar, dataclass
-from typing import Any, List, Mapping, Optional, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import orjson
 import requests
@@ -90,7 +90,10 @@ class CursorBackedPageIncrement(PaginationStrategy):
             )
         received = int(token.get("records") or 0) + len(records)
         following = {
-            "page": page + 1, "session_id": token["session_id"], "records": received, "previous_page": fingerprint
+            "page": page + 1,
+            "session_id": token["session_id"],
+            "records": received,
+            "previous_page": fingerprint,
         }
         pagination = body.get("pagination") if isinstance(body, Mapping) else None
         if isinstance(pagination, Mapping) and "nextPage" in pagination:
@@ -103,7 +106,7 @@ class CursorBackedPageIncrement(PaginationStrategy):
         return int(self.page_size)
 
 
-def page_fingerprint(records: List[Mapping[str, Any]]) -> str:
+def page_fingerprint(records: Sequence[Mapping[str, Any]]) -> str:
     """A short digest of a page's record ids (`id`, else `_id`, else the whole record), in order."""
     digest = hashlib.blake2b(digest_size=12)
     for record in records:

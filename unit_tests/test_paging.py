@@ -94,7 +94,8 @@ def test_a_page_that_repeats_the_page_before_fails_with_one_sentence(envelope):
 
     message = failure.value.message
     assert message.startswith(
-        "Codefresh answered page 2 of https://g.codefresh.io/api/images with the same records as page 1")
+        "Codefresh answered page 2 of https://g.codefresh.io/api/images with the same records as page 1"
+    )
     assert "ignores the paging parameters" in message and "report" in message
     assert "?" not in message.split(" with ")[0]  # the URL without its query
     assert message.count(". ") == 0  # one sentence
@@ -103,8 +104,9 @@ def test_a_page_that_repeats_the_page_before_fails_with_one_sentence(envelope):
 def test_pages_that_overlap_are_not_a_repeat():
     # Offset pages of a newest-first listing shift by one when an image is added between two requests.
     strategy = images_strategy()
-    token = strategy.next_page_token(make_response({"docs": images(0, 100)}, url=IMAGES_URL), 100, None,
-                                     strategy.initial_token)
+    token = strategy.next_page_token(
+        make_response({"docs": images(0, 100)}, url=IMAGES_URL), 100, None, strategy.initial_token
+    )
     token = strategy.next_page_token(make_response({"docs": images(99, 100)}, url=IMAGES_URL), 100, None, token)
     assert token["offset"] == 200
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 import requests_mock
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "probe_api.py"
@@ -38,8 +37,10 @@ def images(first, count=5, pagination=None):
 
 
 def builds(*ids):
-    return {"workflows": {"docs": [{"id": i, "created": BUILD_CREATED} for i in ids]},
-            "pagination": {"page": 1, "nextPage": False}}
+    return {
+        "workflows": {"docs": [{"id": i, "created": BUILD_CREATED} for i in ids]},
+        "pagination": {"page": 1, "nextPage": False},
+    }
 
 
 def audit(*ids):
@@ -49,13 +50,20 @@ def audit(*ids):
 # --- 1. images --------------------------------------------------------------------------------------------------------
 IMAGE_CASES = {
     # reading: (page 1, page 2 in the same session, offset=5), fits
-    "cursor": (images(0, pagination={"nextPage": True}), images(5, pagination={"nextPage": True}),
-               images(0, pagination={"nextPage": True}), True),
+    "cursor": (
+        images(0, pagination={"nextPage": True}),
+        images(5, pagination={"nextPage": True}),
+        images(0, pagination={"nextPage": True}),
+        True,
+    ),
     "offset": (images(0), images(0), images(5), True),
     "both": (images(0), images(5), images(5), True),
-    "offset_with_pagination_object": (images(0, pagination={"nextPage": True}),
-                                      images(0, pagination={"nextPage": True}),
-                                      images(5, pagination={"nextPage": True}), False),
+    "offset_with_pagination_object": (
+        images(0, pagination={"nextPage": True}),
+        images(0, pagination={"nextPage": True}),
+        images(5, pagination={"nextPage": True}),
+        False,
+    ),
     "ignores_paging": (images(0, 25), images(0, 25), images(0, 25), False),
 }
 
@@ -70,8 +78,10 @@ def test_images_paging_reading(reading):
 def test_images_pagination_object_is_described():
     result = probe_api.classify_images(*(ok(images(i, pagination={"page": 1, "nextPage": True})) for i in (0, 5, 0)), 5)
     assert "pagination object (nextPage: true)" in result.seen
-    assert "no pagination object (keys: total)" in probe_api.classify_images(
-        ok(images(0)), ok(images(0)), ok(images(5)), 5).seen
+    assert (
+        "no pagination object (keys: total)"
+        in probe_api.classify_images(ok(images(0)), ok(images(0)), ok(images(5)), 5).seen
+    )
 
 
 def test_images_as_a_bare_array_does_not_fit():
@@ -101,16 +111,19 @@ def test_images_refused_names_the_scope(status):
     ],
 )
 def test_workflow_dates_reading(reading, exact, after, dates, fits):
-    result = probe_api.classify_workflow_dates(ok(builds("b1")), ok(builds(*exact)), ok(builds(*after)),
-                                               ok(builds(*dates)))
+    result = probe_api.classify_workflow_dates(
+        ok(builds("b1")), ok(builds(*exact)), ok(builds(*after)), ok(builds(*dates))
+    )
     assert (result.reading, result.fits) == (reading, fits)
 
 
 def test_workflow_windows_frame_the_newest_build():
     windows = probe_api.workflow_windows(BUILD_CREATED)
-    assert windows == {"exact": (BUILD_CREATED, BUILD_CREATED),
-                       "after": ("2026-11-20T14:03:05.124Z", "2026-11-20T23:59:59.999Z"),
-                       "dates": ("2026-11-20", "2026-11-20")}
+    assert windows == {
+        "exact": (BUILD_CREATED, BUILD_CREATED),
+        "after": ("2026-11-20T14:03:05.124Z", "2026-11-20T23:59:59.999Z"),
+        "dates": ("2026-11-20", "2026-11-20"),
+    }
 
 
 def test_workflow_without_builds_cannot_tell():
@@ -183,8 +196,11 @@ def test_analytics_empty_range(answer, reading, fits):
 
 @pytest.mark.parametrize(
     "days30, reading, fits",
-    [(Answer(400, {"message": "min 3 months"}), "rejects", False), (ok({"data": []}), "accepts", True),
-     (Answer(500, {"message": "Could not get analytics report"}), "accepts", True)],
+    [
+        (Answer(400, {"message": "min 3 months"}), "rejects", False),
+        (ok({"data": []}), "accepts", True),
+        (Answer(500, {"message": "Could not get analytics report"}), "accepts", True),
+    ],
 )
 def test_active_committers_30_days(days30, reading, fits):
     result = probe_api.classify_active_committers(days30, ok({"data": []}))
@@ -192,8 +208,9 @@ def test_active_committers_30_days(days30, reading, fits):
 
 
 # --- 5, 6. rate limits and hermes -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("seen, reading, fits",
-                         [([], "unknown", None), (["2"], "with", True), ([None], "without", True)])
+@pytest.mark.parametrize(
+    "seen, reading, fits", [([], "unknown", None), (["2"], "with", True), ([None], "without", True)]
+)
 def test_retry_after(seen, reading, fits):
     result = probe_api.classify_retry_after(seen)
     assert (result.reading, result.fits) == (reading, fits)
@@ -201,11 +218,16 @@ def test_retry_after(seen, reading, fits):
 
 def test_hermes_counts_empty_event_data_and_public_events():
     empty = {"uri": "", "type": "", "kind": "", "account": "", "secret": ""}
-    triggers = ok([{"event": "e1", "pipeline": "p", "event-data": empty},
-                   {"event": "e2", "pipeline": "p", "event-data": {**empty, "uri": "e2"}}])
+    triggers = ok(
+        [
+            {"event": "e1", "pipeline": "p", "event-data": empty},
+            {"event": "e2", "pipeline": "p", "event-data": {**empty, "uri": "e2"}},
+        ]
+    )
     result = probe_api.classify_hermes(triggers, ok([{"uri": "e2"}]), ok([{"uri": "e2"}, {"uri": "pub"}]))
-    assert result.seen == ("1 of 2 trigger(s) have an empty event-data; /hermes/events lists 1 event(s), "
-                           "with public=true 2")
+    assert result.seen == (
+        "1 of 2 trigger(s) have an empty event-data; /hermes/events lists 1 event(s), with public=true 2"
+    )
 
 
 # --- the whole probe against canned HTTP ------------------------------------------------------------------------------
@@ -239,8 +261,11 @@ def canned(mocker: requests_mock.Mocker, images_reading: str = "offset") -> None
     mocker.get(f"{BASE}/images", json=images_answer)
     mocker.get(f"{BASE}/workflow", json=workflow_answer)
     mocker.get(f"{BASE}/audit", json=audit_answer)
-    mocker.get(f"{BASE}/analytics/reports/buildAvgDuration", status_code=500,
-               json={"message": "Could not get analytics report"})
+    mocker.get(
+        f"{BASE}/analytics/reports/buildAvgDuration",
+        status_code=500,
+        json={"message": "Could not get analytics report"},
+    )
     mocker.get(f"{BASE}/analytics/reports/activeCommitters", status_code=400, json={"message": "min 3 months"})
     mocker.get(f"{BASE}/hermes/triggers", json=[])
     mocker.get(f"{BASE}/hermes/events", json=[], headers={"X-Echo": KEY})
@@ -250,8 +275,11 @@ def test_the_probe_sends_only_safe_gets_and_never_shows_the_key(capsys):
     with requests_mock.Mocker() as mocker:
         canned(mocker)
         # An answer that echoes the key into a message the output quotes.
-        mocker.get(f"{BASE}/analytics/reports/buildAvgDuration", status_code=500,
-                   json={"message": f"Could not get analytics report (key {KEY})"})
+        mocker.get(
+            f"{BASE}/analytics/reports/buildAvgDuration",
+            status_code=500,
+            json={"message": f"Could not get analytics report (key {KEY})"},
+        )
         code = probe_api.main(["--api-key", KEY])
         history = mocker.request_history
 
@@ -259,7 +287,7 @@ def test_the_probe_sends_only_safe_gets_and_never_shows_the_key(capsys):
     assert code == 0
     assert KEY not in out and KEY not in err and KEY.split(".")[1] not in out
     assert {request.method for request in history} == {"GET"}
-    assert all(any(p.match(urlsplit(r.url).path[len("/api"):]) for p in probe_api.SAFE_READS) for r in history)
+    assert all(any(p.match(urlsplit(r.url).path[len("/api") :]) for p in probe_api.SAFE_READS) for r in history)
     assert all(urlsplit(r.url).netloc == "g.codefresh.io" and r.headers["Authorization"] == KEY for r in history)
     assert all(KEY not in r.url for r in history)
     assert 15 <= len(history) <= 30
@@ -275,8 +303,11 @@ def test_pages_of_one_listing_share_a_session_and_listings_do_not():
         canned(mocker, images_reading="cursor")
         client = probe_api.Client(BASE, KEY, pause_seconds=0)
         findings = probe_api.probe(client, today=datetime(2026, 11, 30, tzinfo=timezone.utc))
-        sessions = [r.headers.get("X-Pagination-Session-Id") for r in mocker.request_history
-                    if urlsplit(r.url).path.endswith("/images")]
+        sessions = [
+            r.headers.get("X-Pagination-Session-Id")
+            for r in mocker.request_history
+            if urlsplit(r.url).path.endswith("/images")
+        ]
     assert findings[0].reading == "cursor"
     assert sessions[0] == sessions[1] != sessions[2] and all(sessions)
 
@@ -305,8 +336,14 @@ def test_a_wrong_key_is_one_sentence_without_the_key(capsys):
         assert probe_api.main(["--api-key", KEY]) == 1
         assert len(mocker.request_history) == 1
     out, err = capsys.readouterr()
-    assert err.strip() == ("Codefresh rejected the API key (HTTP 401) at https://g.codefresh.io/api/user; check the "
-                           "key and --base-url.") and KEY not in out + err
+    assert (
+        err.strip()
+        == (
+            "Codefresh rejected the API key (HTTP 401) at https://g.codefresh.io/api/user; check the "
+            "key and --base-url."
+        )
+        and KEY not in out + err
+    )
 
 
 def test_the_key_is_required_and_plain_http_refused(capsys, monkeypatch):

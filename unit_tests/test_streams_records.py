@@ -180,7 +180,10 @@ def test_images_without_a_pagination_object_are_read_by_offset_until_an_empty_pa
     assert sorted(r["_id"] for r in records) == sorted(r["_id"] for r in first + second)
     sent = sent_requests(http_mocker, "images")
     assert [(s["params"]["page"], s["params"].get("offset")) for s in sent] == [
-        (["1"], None), (["2"], ["100"]), (["3"], ["103"])]
+        (["1"], None),
+        (["2"], ["100"]),
+        (["3"], ["103"]),
+    ]
     assert all(s["params"]["limit"] == ["100"] for s in sent)
     assert len({s["headers"]["X-Pagination-Session-Id"] for s in sent}) == 1
 
@@ -195,7 +198,8 @@ def test_images_from_a_server_that_ignores_paging_fail_the_sync_with_one_sentenc
     errors = [m.trace.error.message for m in output.errors]
     assert errors and errors[0].startswith(
         "Codefresh answered page 2 of https://g.codefresh.io/api/images with the same records as page 1, so it "
-        "ignores the paging parameters")
+        "ignores the paging parameters"
+    )
     assert len(sent_requests(http_mocker, "images")) == 2  # no third request: no loop
 
 
@@ -209,7 +213,8 @@ def test_builds_from_a_server_that_repeats_a_page_fail_the_sync_with_one_sentenc
 
     errors = [m.trace.error.message for m in output.errors]
     assert errors and errors[0].startswith(
-        "Codefresh answered page 2 of https://g.codefresh.io/api/workflow with the same records as page 1")
+        "Codefresh answered page 2 of https://g.codefresh.io/api/workflow with the same records as page 1"
+    )
     assert len(sent_requests(http_mocker, "workflow")) == 2
 
 
