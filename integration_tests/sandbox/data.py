@@ -15,7 +15,6 @@ Everything mutable is guarded by `self.lock`.
 from __future__ import annotations
 
 import bisect
-import random
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
@@ -191,10 +190,9 @@ class SandboxData:
         d["pendingReason"] = None
         d["delayed"] = 0
         d["pendingApprovals"] = []
-        rng = random.Random(st.seed)
         if st.final_status == "terminated":
-            d["terminationRequest"] = builds.termination_requests(rng, d["initiator"], st.finished_ms)
-        d["systemEvents"] = builds.system_events(rng, st.pipeline, st.final_status, st.cut, st.finished_ms)
+            d["terminationRequest"] = builds.termination_requests(d["id"], d["initiator"], st.finished_ms)
+        d["systemEvents"] = builds.system_events(d["id"], st.pipeline, st.final_status, st.cut, st.finished_ms)
         self._store(st)
 
     def _poll(self, st: BuildState) -> None:
