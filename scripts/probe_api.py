@@ -403,18 +403,20 @@ def classify_analytics_empty(answer: Answer) -> Finding:
     )
 
 
-def classify_active_committers(days30: Answer, days90: Answer) -> Finding:
-    """activeCommitters by month over the last 30 days, and over the last 90 days (its documented minimum)."""
-    problem = refused(Q_COMMITTERS, days30, "/analytics/reports/activeCommitters", "account admin")
-    if problem:
-        return problem
-    seen = (
-        f"30 days answer HTTP {days30.status}{' (' + days30.message + ')' if days30.message else ''}; "
-        f"90 days answer HTTP {days90.status}"
-    )
-    if days30.status == 400:
+def classify_active_committers(days30: Answer, days120: Answer) -> Finding:
+    """activeCommitters by month over the last 30 days, and over the last 120 days (within its documented 3 months to
+    1 year): a 400 for 30 days is a rejected window only if the longer window is accepted."""
+    for answer in (days30, days120):
+        problem = refused(Q_COMMITTERS, answer, "/analytics/reports/activeCommitters", "account admin")
+        if problem:
+            return problem
+    said = lambda a: f"HTTP {a.status}" + (f" ({a.message})" if a.message else "")  # noqa: E731
+    seen = f"30 days answer {said(days30)}; 120 days answer {said(days120)}"
+    # A 500 means "no data for this range" (documented), not a rejected window.
+    accepted = lambda a: a.ok or a.status == 500  # noqa: E731
+    if days30.status == 400 and accepted(days120):
         return finding(Q_COMMITTERS, "active_committers_30_days", "rejects", seen)
-    if days30.ok or days30.status == 500:  # a 500 means "no data", not a rejected window
+    if accepted(days30):
         return finding(Q_COMMITTERS, "active_committers_30_days", "accepts", seen)
     return cannot_tell(Q_COMMITTERS, seen)
 
@@ -579,7 +581,7 @@ def probe(client: Client, today: Optional[datetime] = None) -> List[Finding]:
         findings.append(classify_audit_format(audit_first, audit_first, audit_first, audit_first, audit_first))
         findings.append(classify_audit_first_page(audit_first, audit_first, audit_first, audit_first))
 
-    # 4. analytics: a range after today (no data can exist), and activeCommitters over 30 and 90 days
+    # 4. analytics: a range after today (no data can exist), and activeCommitters over 30 and 120 days
     day = lambda d: d.strftime("%Y-%m-%d")  # noqa: E731
     tomorrow = today + timedelta(days=1)
     empty = client.get(
@@ -592,7 +594,7 @@ def probe(client: Client, today: Optional[datetime] = None) -> List[Finding]:
             "/analytics/reports/activeCommitters",
             {"dateRange": [day(today - timedelta(days=span - 1)), day(today)], "granularity": "month"},
         )
-        for span in (30, 90)
+        for span in (30, 120)
     ]
     findings.append(classify_active_committers(*committers))
 
@@ -659,6 +661,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if user.status == 401:
         print(
             f"Codefresh rejected the API key (HTTP 401) at {client.base_url}/user; check the key and --base-url.",
+            file=sys.stderr,
+        )
+        return 1
+    if user.status == 403:
+        print(
+            f"Codefresh answered 403 Forbidden at {client.base_url}/user, which any valid key may read: it may have "
+            f"restricted the key for unusual activity; wait, or create a new key, and run the probe again.",
             file=sys.stderr,
         )
         return 1

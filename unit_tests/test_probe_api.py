@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -195,15 +195,17 @@ def test_analytics_empty_range(answer, reading, fits):
 
 
 @pytest.mark.parametrize(
-    "days30, reading, fits",
+    "days30, days120, reading, fits",
     [
-        (Answer(400, {"message": "min 3 months"}), "rejects", False),
-        (ok({"data": []}), "accepts", True),
-        (Answer(500, {"message": "Could not get analytics report"}), "accepts", True),
+        (Answer(400, {"message": "min 3 months"}), ok({"data": []}), "rejects", False),
+        (ok({"data": []}), ok({"data": []}), "accepts", True),
+        (Answer(500, {"message": "Could not get analytics report"}), ok({"data": []}), "accepts", True),
+        # Both refused: the report or its month granularity is not there, which says nothing about 30 days.
+        (Answer(400, {"message": "no such report"}), Answer(400, {"message": "no such report"}), "unknown", None),
     ],
 )
-def test_active_committers_30_days(days30, reading, fits):
-    result = probe_api.classify_active_committers(days30, ok({"data": []}))
+def test_active_committers_30_days(days30, days120, reading, fits):
+    result = probe_api.classify_active_committers(days30, days120)
     assert (result.reading, result.fits) == (reading, fits)
 
 
@@ -257,6 +259,13 @@ def canned(mocker: requests_mock.Mocker, images_reading: str = "offset") -> None
             return audit("e-old")
         return audit("e1", "e0") if page == "1" else audit("e-older")
 
+    def committers_answer(request, context):
+        first, last = (date.fromisoformat(d) for d in parse_qs(urlsplit(request.url).query)["dateRange"])
+        if (last - first).days < 90:  # needs 3 months to 1 year
+            context.status_code = 400
+            return {"message": "Time dimensions are not supported for target report: activeCommitters"}
+        return {"data": []}
+
     mocker.get(f"{BASE}/user", json={"_id": "u"})
     mocker.get(f"{BASE}/images", json=images_answer)
     mocker.get(f"{BASE}/workflow", json=workflow_answer)
@@ -266,7 +275,7 @@ def canned(mocker: requests_mock.Mocker, images_reading: str = "offset") -> None
         status_code=500,
         json={"message": "Could not get analytics report"},
     )
-    mocker.get(f"{BASE}/analytics/reports/activeCommitters", status_code=400, json={"message": "min 3 months"})
+    mocker.get(f"{BASE}/analytics/reports/activeCommitters", json=committers_answer)
     mocker.get(f"{BASE}/hermes/triggers", json=[])
     mocker.get(f"{BASE}/hermes/events", json=[], headers={"X-Echo": KEY})
 
@@ -344,6 +353,15 @@ def test_a_wrong_key_is_one_sentence_without_the_key(capsys):
         )
         and KEY not in out + err
     )
+
+
+def test_a_restricted_key_is_one_sentence(capsys):
+    with requests_mock.Mocker() as mocker:
+        mocker.get(f"{BASE}/user", status_code=403, json={"message": "restricted for unusual activity"})
+        assert probe_api.main(["--api-key", KEY]) == 1
+        assert len(mocker.request_history) == 1
+    err = capsys.readouterr().err
+    assert "403" in err and "restricted the key for unusual activity" in err and KEY not in err
 
 
 def test_the_key_is_required_and_plain_http_refused(capsys, monkeypatch):
