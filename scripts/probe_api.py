@@ -6,8 +6,8 @@
 Read-only: it sends about 25 GET requests, each to an endpoint on a fixed list of safe reads (the user, images,
 builds, audit, analytics and Hermes listings), one at a time with a short pause, never a write and never a GET with a
 side effect, and it is done in under a minute. It never prints the key, nor any id, name or record it reads: the
-output holds only what the answers had in common (counts, statuses, which parameters moved a listing), so it can be
-pasted into an issue as is. A key without a scope answers that question with "could not tell" and the others go on.
+output holds what the answers had in common (counts, statuses, which parameters moved a listing) and the date-times
+it asked about, so it can be pasted into an issue as is. A key without a scope answers that question with "could not tell" and the others go on.
 
 The questions are those of docs/api-notes.md, sections 8 and 10 (issue 13 of this project):
   1. How does GET /images page: `page` + session (cursor pages) or `offset`, and is there a pagination object?
@@ -616,7 +616,7 @@ def report(findings: Sequence[Finding], client: Client, elapsed: float) -> str:
     verdict = {True: "fits", False: "DOES NOT FIT", None: "could not tell"}
     lines = [
         f"Codefresh API probe of {client.base_url}: {len(client.sent)} GET requests in {elapsed:.1f} s "
-        f"(read-only; this output holds no key and no id, name or content of any record)",
+        f"(read-only; no key, id, name or record in this output, only the date-times asked about)",
         "",
     ]
     for number, item in enumerate(findings, start=1):
