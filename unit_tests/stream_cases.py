@@ -318,7 +318,8 @@ def report_rows_request(report: str, first_day: str, last_day: str, granularity:
 def _analytics_report_rows(partitions: int = 2) -> StreamCase:
     first, today = RECENT.date(), b.midnight_days_ago(0).date()
     credits = [b.report_row(first, "small", 330.94), b.report_row(first + timedelta(days=1), "large", 12.5)]
-    durations = [b.report_row(first, None, 165.65)]  # an aggregate row: no key
+    # Build-duration rows: no key, counts as strings; one per day bucket, so `time` keeps them apart.
+    durations = [b.build_report_row(first), b.build_report_row(first + timedelta(days=1), 7, 5)]
     own = [
         (report_rows_request("creditConsumption", first.isoformat(), today.isoformat()), {"data": credits}),
         (report_rows_request("buildAvgDuration", first.isoformat(), today.isoformat()), {"data": durations}),

@@ -223,22 +223,26 @@ def _rows(key: str, value: float):
     return response({"data": [b.report_row(RECENT.date(), key, value)]})
 
 
-def test_analytics_rows_of_each_report_with_a_repeated_date_range_and_granularity(http_mocker):
-    first, today = RECENT.date().isoformat(), b.midnight_days_ago(0).date().isoformat()
+def test_analytics_rows_in_week_buckets_from_monday_and_a_report_without_weeks_skipped(http_mocker):
+    monday = RECENT.date() - timedelta(days=RECENT.weekday())
+    first, today = monday.isoformat(), b.midnight_days_ago(0).date().isoformat()
     http_mocker.get(request("analytics/metadata"), response(b.analytics_metadata(REPORTS)))
-    # Exact query strings: ?dateRange=<first>&dateRange=<today>&granularity=week
-    http_mocker.get(report_rows_request("creditConsumption", first, today, "week"), _rows("small", 1.0))
-    http_mocker.get(report_rows_request("buildAvgDuration", first, today, "week"), _rows("demo/a", 2.0))
+    # Exact query string: ?dateRange=<monday>&dateRange=<today>&granularity=week (whole weeks: a week's row is
+    # never read in two parts). creditConsumption has no week granularity: no request at all.
+    http_mocker.get(report_rows_request("buildAvgDuration", first, today, "week"),
+                    response({"data": [b.build_report_row(monday)]}))
 
-    records = records_of(run_read("analytics_report_rows", start_date=RECENT_ISO, analytics_granularity="week"))
+    output = run_read("analytics_report_rows", start_date=RECENT_ISO, analytics_granularity="week")
 
-    assert sorted((r["reportName"], r["key"]) for r in records) == [
-        ("buildAvgDuration", "demo/a"),
-        ("creditConsumption", "small"),
+    records = records_of(output)
+    assert [(r["reportName"], r["key"], r["time"][:10], r["totalBuilds"]) for r in records] == [
+        ("buildAvgDuration", "-", first, "4")
     ]
-    for sent in sent_requests(http_mocker):
-        if sent["path"].startswith("analytics/reports/"):
-            assert sent["params"]["dateRange"] == [first, today]
+    assert [r["path"] for r in sent_requests(http_mocker) if r["path"].startswith("analytics/reports/")] == [
+        "analytics/reports/buildAvgDuration"
+    ]
+    lines = [line for line in log_lines(output) if "creditConsumption" in line]
+    assert len(lines) == 1 and "does not support granularity 'week'" in lines[0] and "day, month" in lines[0]
 
 
 def test_analytics_rows_only_of_the_configured_reports(http_mocker):
