@@ -1,7 +1,8 @@
 """Run the Codefresh sandbox from the command line.
 
     python -m integration_tests.sandbox [--host 127.0.0.1] [--port 8765] [--builds 500] [--seed 42]
-                                        [--latency-ms 0] [--fault JSON ...] [--verbose]
+                                        [--latency-ms 0] [--audit-time-format ms|iso] [--audit-cap 50000]
+                                        [--analytics-empty-range error_500|empty_200] [--fault JSON ...] [--verbose]
 
 Prints exactly one line, `SANDBOX_BASE_URL=http://127.0.0.1:<port>/api`, then serves until SIGINT or SIGTERM.
 `--port 0` picks a free port. `--fault` takes one rule (a JSON object) or a list of rules; it may repeat.
@@ -41,12 +42,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--latency-ms", type=float, default=0.0)
     ap.add_argument("--run-polls", type=int, default=SandboxConfig.run_polls_to_finish,
                     help="GET /builds/{id} polls until a pipeline run is finished")
+    ap.add_argument("--audit-time-format", choices=("ms", "iso"), default=SandboxConfig.audit_time_format,
+                    help="how /audit reads from/to (the other form is ignored)")
+    ap.add_argument("--audit-cap", type=int, default=SandboxConfig.audit_cap,
+                    help="most entries one /audit query lists (docs: 50,000)")
+    ap.add_argument("--analytics-empty-range", choices=("error_500", "empty_200"),
+                    default=SandboxConfig.analytics_empty_range,
+                    help="the answer to an analytics range without data")
     ap.add_argument("--fault", action="append", default=[], metavar="JSON", help="a fault rule (repeatable)")
     ap.add_argument("--verbose", action="store_true", help="log one line per request (never headers)")
     args = ap.parse_args(argv)
 
     config = SandboxConfig(host=args.host, port=args.port, builds=args.builds, seed=args.seed, anchor=args.anchor,
                            latency_ms=args.latency_ms, run_polls_to_finish=args.run_polls,
+                           audit_time_format=args.audit_time_format, audit_cap=args.audit_cap,
+                           analytics_empty_range=args.analytics_empty_range,
                            faults=_rules(args.fault), verbose=args.verbose)
     try:
         server = SandboxServer(config)
