@@ -124,8 +124,13 @@ class CodefreshErrorHandler(DefaultErrorHandler):
             if resolution:
                 return resolution
         resolution = super().interpret_response(response_or_exception)
-        if resolution.response_action == ResponseAction.IGNORE and getattr(response_or_exception, "status_code", 0) == 403:
-            return self._scoped_forbidden(resolution)
+        if getattr(response_or_exception, "status_code", 0) == 403:
+            if resolution.response_action == ResponseAction.IGNORE:
+                return self._scoped_forbidden(resolution)
+            if resolution.response_action == ResponseAction.FAIL and sync_state(self.config).key_is_restricted(self.config):
+                # A stream without a scope (GET /user itself): say what happened, not "may not read it".
+                message = self._restricted_message.eval(self.config)
+                return ErrorResolution(ResponseAction.FAIL, FailureType.config_error, error_message=message)
         return resolution
 
     def _scoped_forbidden(self, skip: ErrorResolution) -> ErrorResolution:

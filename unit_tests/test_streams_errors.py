@@ -124,7 +124,10 @@ def test_forbidden_current_user_fails_the_sync(http_mocker):
     output = run_read("current_user", expect_failure=True)
 
     assert not records_of(output)
-    assert stream_failure(output, "current_user").failure_type == FailureType.config_error
+    failure = stream_failure(output, "current_user")
+    assert failure.failure_type == FailureType.config_error
+    # GET /user needs no scope: a 403 there means Codefresh restricted the key.
+    assert "restricted the key" in failure.message
 
 
 # --- 404 -------------------------------------------------------------------------------------------------------------
