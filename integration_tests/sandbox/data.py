@@ -52,6 +52,8 @@ class SandboxConfig:
     account_users: int = 12
     teams: int = 4
     api_keys: int = 5
+    registries: int = 7                       # GET /registries (one of each kind)
+    clusters: int = 4                         # GET /clusters
     run_polls_to_finish: int = 2              # GET /builds/{id} polls until a pipeline run is terminal
     # readings of the API the evidence leaves open (README "Readings"); the defaults are the best-supported ones
     audit_time_format: str = "ms"             # /audit reads from/to as `ms` (epoch ms) or `iso`; the other is ignored
@@ -106,6 +108,8 @@ class SandboxData:
         images.generate(g, cfg, self)
         audit.generate(g, cfg, self)
         analytics.generate(g, cfg, self)
+        # Generated last, from their own draws, so that adding them changed no other record.
+        resources.generate_registries_and_clusters(Gen(cfg.seed * 6007 + 29, self.anchor_ms), cfg, self)
         self._live = Gen(cfg.seed * 7919 + 17, self.anchor_ms)  # ids and draws of runs and advance()
 
     # ---------------------------------------------------------------------------------------------------------
@@ -302,4 +306,7 @@ class SandboxData:
                 "images": len(self.images),
                 "audit": len(self.audit),
                 "analytics_reports": len(analytics.REPORTS),
+                "registries": len(self.registries),
+                "clusters": len(self.clusters),
+                "pipeline_names": len(self.pipelines),
             }
