@@ -7,39 +7,66 @@ Each test compares what the connector emits with what the sandbox holds."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
+from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Optional
 
 import jsonschema
 import pytest
-
 from airbyte_cdk.models import AirbyteStateMessage, SyncMode
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, discover, read
 from airbyte_cdk.test.models.outcome import ExpectedOutcome
-from integration_tests.sandbox import (SANDBOX_API_KEY, SANDBOX_LIMITED_API_KEY, SANDBOX_RESTRICTED_API_KEY,
-                                       SandboxConfig, SandboxServer)
+
+from integration_tests.sandbox import (
+    SANDBOX_API_KEY,
+    SANDBOX_LIMITED_API_KEY,
+    SANDBOX_RESTRICTED_API_KEY,
+    SandboxConfig,
+    SandboxServer,
+)
 from integration_tests.sandbox import analytics as sandbox_analytics
 from source_codefresh import SourceCodefresh
 from source_codefresh import source as source_module
 
-SMALL = dict(builds=60, pipelines=12, projects=4, step_types=10, runtime_environments=6, images=30, audit=300,
-             hermes_triggers=8, hermes_events=12, account_users=4, views=3)
+SMALL = dict(
+    builds=60,
+    pipelines=12,
+    projects=4,
+    step_types=10,
+    runtime_environments=6,
+    images=30,
+    audit=300,
+    hermes_triggers=8,
+    hermes_events=12,
+    account_users=4,
+    views=3,
+)
 
 
-def sync(server: SandboxServer, streams: List[str], sync_mode: SyncMode = SyncMode.full_refresh,
-         state: Optional[List[AirbyteStateMessage]] = None, api_key: str = SANDBOX_API_KEY,
-         expect_failure: bool = False, **config: Any) -> EntrypointOutput:
-    cfg = {"api_key": api_key, "base_url": server.base_url, "max_requests_per_minute": 100000, "num_workers": 8,
-           **config}
+def sync(
+    server: SandboxServer,
+    streams: List[str],
+    sync_mode: SyncMode = SyncMode.full_refresh,
+    state: Optional[List[AirbyteStateMessage]] = None,
+    api_key: str = SANDBOX_API_KEY,
+    expect_failure: bool = False,
+    **config: Any,
+) -> EntrypointOutput:
+    cfg = {
+        "api_key": api_key,
+        "base_url": server.base_url,
+        "max_requests_per_minute": 100000,
+        "num_workers": 8,
+        **config,
+    }
     builder = CatalogBuilder()
     for name in streams:
         builder = builder.with_stream(name, sync_mode)
     catalog = builder.build()
     outcome = ExpectedOutcome.EXPECT_EXCEPTION if expect_failure else ExpectedOutcome.EXPECT_SUCCESS
-    return read(SourceCodefresh(catalog=catalog, config=cfg, state=state), cfg, catalog, state,
-                expected_outcome=outcome)
+    return read(
+        SourceCodefresh(catalog=catalog, config=cfg, state=state), cfg, catalog, state, expected_outcome=outcome
+    )
 
 
 def records(output: EntrypointOutput, stream: str) -> List[Dict[str, Any]]:
@@ -83,8 +110,9 @@ def _ground_truth(server: SandboxServer, granularity: str) -> Dict[tuple, Dict[s
     within a year back to today, as the sandbox computes it in one piece (no window limits)."""
     today = datetime.now(timezone.utc).date()
     earliest = today - timedelta(days=365)
-    first = {"day": earliest, "week": earliest - timedelta(days=earliest.weekday()),
-             "month": earliest.replace(day=1)}[granularity]
+    first = {"day": earliest, "week": earliest - timedelta(days=earliest.weekday()), "month": earliest.replace(day=1)}[
+        granularity
+    ]
     if first < earliest:
         first = first + timedelta(days=7) if granularity == "week" else (first + timedelta(days=32)).replace(day=1)
     truth = {}
@@ -113,8 +141,11 @@ def test_analytics_rows_are_exactly_the_reports_data_in_windows_every_report_acc
         assert 400 not in stats, "no window a report rejects was sent"
         assert (500 in stats) == (empty_range == "error_500")  # ranges before the first build have no data
         assert not output.errors
-        skipped_reports = {name for name, r in sandbox_analytics.REPORTS.items()
-                           if granularity not in {d["granularity"] for d in r["dims"]}}
+        skipped_reports = {
+            name
+            for name, r in sandbox_analytics.REPORTS.items()
+            if granularity not in {d["granularity"] for d in r["dims"]}
+        }
         for name in skipped_reports:
             assert len([line for line in logs(output) if f"Skipping report '{name}'" in line]) == 1
         assert_valid(server, "analytics_report_rows", rows)
@@ -124,8 +155,13 @@ def test_analytics_incremental_reads_the_last_bucket_again_in_a_window_the_repor
     with SandboxServer(SandboxConfig(**SMALL)) as server:
         first = sync(server, ["analytics_report_rows"], SyncMode.incremental, analytics_granularity="month")
         server.reset_stats()
-        second = sync(server, ["analytics_report_rows"], SyncMode.incremental, state=final_state(first),
-                      analytics_granularity="month")
+        second = sync(
+            server,
+            ["analytics_report_rows"],
+            SyncMode.incremental,
+            state=final_state(first),
+            analytics_granularity="month",
+        )
 
         this_month = datetime.now(timezone.utc).date().replace(day=1).isoformat()
         again = records(second, "analytics_report_rows")
@@ -144,7 +180,7 @@ def test_audit_logs_hold_every_entry_once_whichever_form_the_list_reads(time_for
         ids = Counter(r["id"] for r in records(first, "audit_logs"))
         assert set(ids) == {e["id"] for e in server.data.audit.records} and set(ids.values()) == {1}
         form = "milliseconds" if time_format == "ms" else "ISO"
-        assert len([line for line in logs(first) if f"filters the audit log by" in line and form in line]) == 1
+        assert len([line for line in logs(first) if "filters the audit log by" in line and form in line]) == 1
 
         second = sync(server, ["audit_logs"], SyncMode.incremental, state=final_state(first))
         assert not records(second, "audit_logs"), "nothing new: nothing emitted again"
@@ -174,10 +210,33 @@ def test_an_audit_window_at_the_cap_is_split_not_truncated(manifest_with_cap):
 
 # --- 403: a restricted key, a missing scope ------------------------------------------------------------------------
 
-ALL_STREAMS = ["current_user", "account_users", "teams", "account_settings", "api_keys", "projects", "pipelines",
-               "pipeline_triggers", "builds", "build_details", "build_steps", "triggers", "trigger_events",
-               "step_types", "contexts", "execution_contexts", "runtime_environments", "agents", "helm_repositories",
-               "environments", "views", "images", "audit_logs", "analytics_reports", "analytics_report_rows"]
+ALL_STREAMS = [
+    "current_user",
+    "account_users",
+    "teams",
+    "account_settings",
+    "api_keys",
+    "projects",
+    "pipelines",
+    "pipeline_triggers",
+    "builds",
+    "build_details",
+    "build_steps",
+    "triggers",
+    "trigger_events",
+    "step_types",
+    "contexts",
+    "execution_contexts",
+    "runtime_environments",
+    "agents",
+    "helm_repositories",
+    "environments",
+    "views",
+    "images",
+    "audit_logs",
+    "analytics_reports",
+    "analytics_report_rows",
+]
 
 
 def test_a_restricted_key_fails_the_sync_saying_so_and_empties_nothing():
@@ -196,8 +255,12 @@ def test_a_restricted_key_fails_the_sync_saying_so_and_empties_nothing():
 
 def test_a_key_without_two_scopes_skips_just_those_streams_with_one_request_and_one_line_each():
     with SandboxServer(SandboxConfig(**SMALL)) as server:
-        output = sync(server, ["audit_logs", "account_users", "teams", "builds"], SyncMode.incremental,
-                      api_key=SANDBOX_LIMITED_API_KEY)
+        output = sync(
+            server,
+            ["audit_logs", "account_users", "teams", "builds"],
+            SyncMode.incremental,
+            api_key=SANDBOX_LIMITED_API_KEY,
+        )
 
         assert not output.errors
         assert not records(output, "audit_logs") and not records(output, "account_users")

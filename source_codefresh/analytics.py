@@ -65,10 +65,22 @@ class Interval:
 
 
 _UNITS = {
-    "d": (0, 1), "day": (0, 1), "days": (0, 1),
-    "w": (0, 7), "week": (0, 7), "weeks": (0, 7),
-    "mo": (1, 0), "mon": (1, 0), "mons": (1, 0), "month": (1, 0), "months": (1, 0),
-    "y": (12, 0), "yr": (12, 0), "yrs": (12, 0), "year": (12, 0), "years": (12, 0),
+    "d": (0, 1),
+    "day": (0, 1),
+    "days": (0, 1),
+    "w": (0, 7),
+    "week": (0, 7),
+    "weeks": (0, 7),
+    "mo": (1, 0),
+    "mon": (1, 0),
+    "mons": (1, 0),
+    "month": (1, 0),
+    "months": (1, 0),
+    "y": (12, 0),
+    "yr": (12, 0),
+    "yrs": (12, 0),
+    "year": (12, 0),
+    "years": (12, 0),
 }
 _WORDS = re.compile(r"(\d+)\s*([a-z]+)")
 _ISO = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?$")
@@ -114,11 +126,11 @@ def _from_number(number: float) -> Optional[Interval]:
     if number < 0:
         return None
     if number <= 3660:
-        return Interval(days=int(round(number)))
+        return Interval(days=round(number))
     if _DAY_SECONDS <= number < _DAY_SECONDS * 1000:
-        return Interval(days=int(round(number / _DAY_SECONDS)))
+        return Interval(days=round(number / _DAY_SECONDS))
     if number >= _DAY_SECONDS * 1000:
-        return Interval(days=int(round(number / (_DAY_SECONDS * 1000))))
+        return Interval(days=round(number / (_DAY_SECONDS * 1000)))
     return None
 
 
@@ -148,8 +160,10 @@ def bounds_for(dimensions: Any, granularity: str) -> Tuple[Optional[Tuple[Interv
     low, high = parse_interval(entry.get("minDateRangeInterval")), parse_interval(entry.get("maxDateRangeInterval"))
     note = ""
     if low is None or high is None:
-        unread = {"minDateRangeInterval": entry.get("minDateRangeInterval"), "maxDateRangeInterval":
-                  entry.get("maxDateRangeInterval")}
+        unread = {
+            "minDateRangeInterval": entry.get("minDateRangeInterval"),
+            "maxDateRangeInterval": entry.get("maxDateRangeInterval"),
+        }
         note = f"its range bounds {unread} could not be read"
     return (low or fallback_min, high or fallback_max), note
 
@@ -289,9 +303,7 @@ class AnalyticsRowsRetriever(Retriever):
         dimensions = (stream_slice.extra_fields or {}).get("supportedTimeDimensions")
         bounds, note = bounds_for(dimensions, self._granularity)
         if bounds is None:
-            supported = sorted(
-                str(d.get("granularity") or "none") for d in dimensions if isinstance(d, Mapping)
-            )
+            supported = sorted(str(d.get("granularity") or "none") for d in dimensions or [] if isinstance(d, Mapping))
             logger.info(
                 f"Skipping report '{report}' in stream '{self.name}': it does not support granularity "
                 f"'{self._granularity}' (it supports {', '.join(supported)}); set analytics_granularity to one of "

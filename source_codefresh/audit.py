@@ -125,15 +125,24 @@ class AuditLogRetriever(Retriever):
             yield dict(entry)
 
     def _window_slice(self, stream_slice: StreamSlice, start: int, end: int, time_format: str) -> StreamSlice:
-        bounds = {} if time_format == NO_FILTER else {
-            "audit_from": format_bound(start, time_format), "audit_to": format_bound(end, time_format)}
-        return StreamSlice(partition=stream_slice.partition, cursor_slice=stream_slice.cursor_slice,
-                           extra_fields={**(stream_slice.extra_fields or {}), **bounds})
+        bounds = (
+            {}
+            if time_format == NO_FILTER
+            else {"audit_from": format_bound(start, time_format), "audit_to": format_bound(end, time_format)}
+        )
+        return StreamSlice(
+            partition=stream_slice.partition,
+            cursor_slice=stream_slice.cursor_slice,
+            extra_fields={**(stream_slice.extra_fields or {}), **bounds},
+        )
 
     def _reaches_cap(self, start: int, end: int, time_format: str) -> bool:
-        bounds = {} if time_format == NO_FILTER else {
-            "from": format_bound(start, time_format), "to": format_bound(end, time_format)}
-        entries = self._probe(page=self._cap, **bounds)
+        bounds = (
+            {}
+            if time_format == NO_FILTER
+            else {"from": format_bound(start, time_format), "to": format_bound(end, time_format)}
+        )
+        entries = self._probe(page=self._cap, bounds=bounds)
         return bool(entries)
 
     # -- which form filters ------------------------------------------------------------------------------------
@@ -148,11 +157,11 @@ class AuditLogRetriever(Retriever):
     def _detect_time_format(self) -> Optional[str]:
         answered = False
         for time_format in (MILLISECONDS, ISO):
-            before_2000 = self._probe(to=format_bound(_Y2000_MS, time_format))
+            before_2000 = self._probe(bounds={"to": format_bound(_Y2000_MS, time_format)})
             answered = answered or before_2000 is not None
             if before_2000 is None or before_2000:
                 continue  # rejected, or the bound was ignored (entries from before 2000)
-            since_2000 = self._probe(**{"from": format_bound(_Y2000_MS, time_format)})
+            since_2000 = self._probe(bounds={"from": format_bound(_Y2000_MS, time_format)})
             if since_2000 is None:
                 continue
             if since_2000 or not self._probe():  # filters; or the log is empty and any form does
@@ -167,11 +176,11 @@ class AuditLogRetriever(Retriever):
         )
         return NO_FILTER
 
-    def _probe(self, page: int = 1, **bounds: str) -> Optional[List[Any]]:
+    def _probe(self, page: int = 1, bounds: Optional[Mapping[str, str]] = None) -> Optional[List[Any]]:
         """The entries of one single-entry page, or None when Codefresh did not answer it with a list."""
         response = self.probe_requester.send_request(
             stream_slice=StreamSlice(partition={}, cursor_slice={}),
-            request_params={"page": page, "pageSize": 1, **bounds},
+            request_params={"page": page, "pageSize": 1, **(bounds or {})},
         )
         if not response:
             return None

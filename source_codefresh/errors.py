@@ -136,7 +136,10 @@ class CodefreshErrorHandler(DefaultErrorHandler):
         if getattr(response_or_exception, "status_code", 0) == 403:
             if resolution.response_action == ResponseAction.IGNORE:
                 return self._scoped_forbidden(resolution)
-            if resolution.response_action == ResponseAction.FAIL and sync_state(self.config).key_is_restricted(self.config):
+            restricted = resolution.response_action == ResponseAction.FAIL and sync_state(self.config).key_is_restricted(
+                self.config
+            )
+            if restricted:
                 # A stream without a scope (GET /user itself): say what happened, not "may not read it".
                 message = self._restricted_message.eval(self.config)
                 return ErrorResolution(ResponseAction.FAIL, FailureType.config_error, error_message=message)
@@ -439,18 +442,24 @@ class ScopeGatedRequester(Requester):
         request_body_json: Optional[Mapping[str, Any]] = None,
         log_formatter: Optional[Callable[[requests.Response], Any]] = None,
     ) -> Optional[requests.Response]:
-        send = lambda: self.requester.send_request(  # noqa: E731
-            stream_state=stream_state, stream_slice=stream_slice, next_page_token=next_page_token, path=path,
-            request_headers=request_headers, request_params=request_params, request_body_data=request_body_data,
-            request_body_json=request_body_json, log_formatter=log_formatter,
-        )
+        def send() -> Optional[requests.Response]:
+            return self.requester.send_request(
+                stream_state=stream_state, stream_slice=stream_slice, next_page_token=next_page_token, path=path,
+                request_headers=request_headers, request_params=request_params, request_body_data=request_body_data,
+                request_body_json=request_body_json, log_formatter=log_formatter,
+            )
+
         if not self._scope:
             return send()
         sync = sync_state(self.config)
         if sync.restricted and sync.first_failure(self._stream):
             # Another stream found the key restricted: fail this one saying so, without asking Codefresh again.
-            message = self._restricted_message.eval(self.config) if self._restricted_message else _DEFAULT_RESTRICTED_MESSAGE
-            raise AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.config_error)
+            message = _DEFAULT_RESTRICTED_MESSAGE
+            if self._restricted_message is not None:
+                message = str(self._restricted_message.eval(self.config))
+            raise AirbyteTracedException(
+                message=message, internal_message=message, failure_type=FailureType.config_error
+            )
         first = sync.admit(self._stream, self._endpoint)
         if first is None:
             return None
@@ -504,7 +513,7 @@ class ScopeGatedRequester(Requester):
 
     def get_request_body_json(self, *, stream_state: Optional[StreamState] = None,
                               stream_slice: Optional[StreamSlice] = None,
-                              next_page_token: Optional[Mapping[str, Any]] = None) -> Optional[Mapping[str, Any]]:
+                              next_page_token: Optional[Mapping[str, Any]] = None) -> Mapping[str, Any]:
         return self.requester.get_request_body_json(stream_state=stream_state, stream_slice=stream_slice,
                                                     next_page_token=next_page_token)
 

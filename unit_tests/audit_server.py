@@ -26,8 +26,7 @@ def _ms(text: str) -> int:
 
 
 class AuditLog:
-    def __init__(self, entries: List[Dict[str, Any]], reads: str = "ms", wrong_form: str = "ignore",
-                 cap: int = 50_000):
+    def __init__(self, entries: List[Dict[str, Any]], reads: str = "ms", wrong_form: str = "ignore", cap: int = 50_000):
         self.entries = sorted(entries, key=lambda e: e["createdAt"], reverse=True)
         self.times = [_ms(e["createdAt"]) for e in self.entries]
         self.reads, self.wrong_form, self.cap = reads, wrong_form, cap
@@ -69,7 +68,8 @@ class AuditLog:
         except ValueError as exc:
             context.status_code = 400
             return json.dumps({"status": 400, "code": "400", "name": "BAD_REQUEST", "message": str(exc)})
-        matching = [e for e, t in zip(self.entries, self.times)
-                    if (low is None or t >= low) and (high is None or t <= high)][: self.cap]
+        matching = [
+            e for e, t in zip(self.entries, self.times) if (low is None or t >= low) and (high is None or t <= high)
+        ][: self.cap]
         context.status_code = 200
-        return json.dumps({"data": matching[(page - 1) * size: page * size]})
+        return json.dumps({"data": matching[(page - 1) * size : page * size]})

@@ -8,8 +8,8 @@ from datetime import date, timedelta
 from typing import List
 
 import pytest
-
 from airbyte_cdk.models import FailureType
+
 from source_codefresh.analytics import (
     FALLBACK_BOUNDS,
     Interval,
@@ -105,7 +105,9 @@ def test_active_committers_get_whole_months_at_most_a_year_and_at_least_three_mo
 def test_a_start_inside_a_bucket_reads_the_whole_bucket_unless_that_is_beyond_the_oldest_day():
     month = (Interval(days=1), Interval(months=12))
     assert _days(report_windows(date(2026, 11, 28), date(2026, 11, 30), "month", *month))[0][:2] == (
-        "2026-11-01", "2026-11-30")
+        "2026-11-01",
+        "2026-11-30",
+    )
     # The API answers one year back: a bucket that starts before that is left for the next one.
     windows = report_windows(date(2025, 11, 30), date(2026, 11, 30), "month", *month, earliest=date(2025, 11, 30))
     assert _days(windows) == [("2025-12-01", "2026-11-30", "2025-12-01")]
@@ -161,12 +163,17 @@ def _credit_rows(first: date, last: date) -> dict:
 
 def test_daily_credits_over_90_days_are_read_in_45_day_windows_and_no_row_is_emitted_twice(http_mocker):
     start = TODAY - timedelta(days=90)
-    windows = [(start, start + timedelta(days=44)), (start + timedelta(days=45), start + timedelta(days=89)),
-               (TODAY - timedelta(days=2), TODAY)]  # one day left: sent as three
+    windows = [
+        (start, start + timedelta(days=44)),
+        (start + timedelta(days=45), start + timedelta(days=89)),
+        (TODAY - timedelta(days=2), TODAY),
+    ]  # one day left: sent as three
     http_mocker.get(request("analytics/metadata"), _metadata("creditConsumption"))
     for first, last in windows:
-        http_mocker.get(report_rows_request("creditConsumption", first.isoformat(), last.isoformat()),
-                        response(_credit_rows(first, last)))
+        http_mocker.get(
+            report_rows_request("creditConsumption", first.isoformat(), last.isoformat()),
+            response(_credit_rows(first, last)),
+        )
 
     records = records_of(run_read("analytics_report_rows", start_date=b.iso(b.midnight_days_ago(90))))
 
@@ -184,11 +191,13 @@ def test_active_committers_are_never_asked_for_less_than_three_months(http_mocke
         first = (first - timedelta(days=1)).replace(day=1)
     rows = [b.report_row(month, "ada.lovelace", 3) for month in (first, this_month)]
     http_mocker.get(request("analytics/metadata"), _metadata("activeCommitters"))
-    http_mocker.get(report_rows_request("activeCommitters", first.isoformat(), TODAY.isoformat(), "month"),
-                    response({"data": rows}))
+    http_mocker.get(
+        report_rows_request("activeCommitters", first.isoformat(), TODAY.isoformat(), "month"), response({"data": rows})
+    )
 
-    records = records_of(run_read("analytics_report_rows", start_date=b.iso(b.midnight_days_ago(3)),
-                                  analytics_granularity="month"))
+    records = records_of(
+        run_read("analytics_report_rows", start_date=b.iso(b.midnight_days_ago(3)), analytics_granularity="month")
+    )
 
     assert [(r["time"][:10], r["key"]) for r in records] == [(this_month.isoformat(), "ada.lovelace")]
 
@@ -201,11 +210,15 @@ def _three_day_range():
 def test_a_range_without_data_is_skipped_at_once_with_one_line_under_either_reading(http_mocker, slept, empty):
     first, last = _three_day_range()
     http_mocker.get(request("analytics/metadata"), _metadata("creditConsumption", "buildAvgDuration"))
-    no_data = (error(500, "Could not get analytics report") if empty == "error_500"
-               else response({"data": [], "timeDimensions": {"dateRange": [first, last], "granularity": "day"}}))
+    no_data = (
+        error(500, "Could not get analytics report")
+        if empty == "error_500"
+        else response({"data": [], "timeDimensions": {"dateRange": [first, last], "granularity": "day"}})
+    )
     http_mocker.get(report_rows_request("creditConsumption", first, last), no_data)
-    http_mocker.get(report_rows_request("buildAvgDuration", first, last),
-                    response({"data": [b.build_report_row(TODAY)]}))
+    http_mocker.get(
+        report_rows_request("buildAvgDuration", first, last), response({"data": [b.build_report_row(TODAY)]})
+    )
 
     output = run_read("analytics_report_rows", start_date=b.iso(b.midnight_days_ago(3)))
 
@@ -221,8 +234,10 @@ def test_a_range_without_data_is_skipped_at_once_with_one_line_under_either_read
 def test_another_server_error_is_still_retried(http_mocker, slept):
     first, last = _three_day_range()
     http_mocker.get(request("analytics/metadata"), _metadata("creditConsumption"))
-    http_mocker.get(report_rows_request("creditConsumption", first, last),
-                    [error(500, "Internal Server Error"), response(_credit_rows(TODAY, TODAY))])
+    http_mocker.get(
+        report_rows_request("creditConsumption", first, last),
+        [error(500, "Internal Server Error"), response(_credit_rows(TODAY, TODAY))],
+    )
 
     output = run_read("analytics_report_rows", start_date=b.iso(b.midnight_days_ago(3)))
 
@@ -260,13 +275,18 @@ def test_the_requests_follow_the_metadata_not_a_fixed_step(http_mocker):
     # A report whose metadata allows only 10 days at a time gets 10-day windows.
     metadata = b.analytics_metadata(["creditConsumption"])
     metadata["reports"]["creditConsumption"]["supportedTimeDimensions"] = [
-        {"granularity": "day", "minDateRangeInterval": "P1D", "maxDateRangeInterval": "P10D"}]
+        {"granularity": "day", "minDateRangeInterval": "P1D", "maxDateRangeInterval": "P10D"}
+    ]
     http_mocker.get(request("analytics/metadata"), response(metadata))
     start = TODAY - timedelta(days=19)
-    http_mocker.get(report_rows_request("creditConsumption", start.isoformat(), (start + timedelta(days=9)).isoformat()),
-                    response({"data": []}))
-    http_mocker.get(report_rows_request("creditConsumption", (start + timedelta(days=10)).isoformat(),
-                                        TODAY.isoformat()), response({"data": []}))
+    http_mocker.get(
+        report_rows_request("creditConsumption", start.isoformat(), (start + timedelta(days=9)).isoformat()),
+        response({"data": []}),
+    )
+    http_mocker.get(
+        report_rows_request("creditConsumption", (start + timedelta(days=10)).isoformat(), TODAY.isoformat()),
+        response({"data": []}),
+    )
 
     run_read("analytics_report_rows", start_date=b.iso(b.midnight_days_ago(19)))
 

@@ -9,8 +9,8 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-
 from airbyte_cdk.models import SyncMode
+
 from source_codefresh import audit
 from unit_tests import builders as b
 from unit_tests.audit_server import AuditLog
@@ -62,8 +62,11 @@ def test_the_form_is_asked_once_per_sync_not_per_window(http_mocker):
 
     _sync()
 
-    questions = [r for r in sent_requests(http_mocker, "audit") if r["params"].get("page") == ["1"]
-                 and r["params"].get("pageSize") == ["1"]]
+    questions = [
+        r
+        for r in sent_requests(http_mocker, "audit")
+        if r["params"].get("page") == ["1"] and r["params"].get("pageSize") == ["1"]
+    ]
     # ms: `to` 2000 ignored (entries) -> iso: `to` 2000 empty, `from` 2000 not.
     assert len(questions) == 3
 
