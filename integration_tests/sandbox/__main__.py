@@ -2,6 +2,7 @@
 
     python -m integration_tests.sandbox [--host 127.0.0.1] [--port 8765] [--builds 500] [--seed 42]
                                         [--latency-ms 0] [--audit-time-format ms|iso] [--audit-cap 50000]
+                                        [--audit-first-page 1|0]
                                         [--analytics-empty-range error_500|empty_200]
                                         [--images-paging offset|cursor|ignores_paging] [--fault JSON ...] [--verbose]
                                         [--storage-port 0] [--build-log-shape mixed] [--build-log-huge-every N]
@@ -22,6 +23,7 @@ import sys
 import threading
 from typing import Any, List, Optional
 
+from .audit import FIRST_PAGES
 from .data import DEFAULT_ANCHOR, SandboxConfig
 from .images import IMAGES_PAGING
 from .server import SandboxServer
@@ -52,6 +54,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                     help="how /audit reads from/to (the other form is ignored)")
     ap.add_argument("--audit-cap", type=int, default=SandboxConfig.audit_cap,
                     help="most entries one /audit query lists (docs: 50,000)")
+    ap.add_argument("--audit-first-page", choices=FIRST_PAGES, default=SandboxConfig.audit_first_page,
+                    help="the number of the first /audit page (without `page`: the first)")
     ap.add_argument("--analytics-empty-range", choices=("error_500", "empty_200"),
                     default=SandboxConfig.analytics_empty_range,
                     help="the answer to an analytics range without data")
@@ -72,6 +76,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     config = SandboxConfig(host=args.host, port=args.port, builds=args.builds, seed=args.seed, anchor=args.anchor,
                            latency_ms=args.latency_ms, run_polls_to_finish=args.run_polls,
                            audit_time_format=args.audit_time_format, audit_cap=args.audit_cap,
+                           audit_first_page=args.audit_first_page,
                            analytics_empty_range=args.analytics_empty_range, images_paging=args.images_paging,
                            faults=_rules(args.fault), verbose=args.verbose, storage_port=args.storage_port,
                            build_log_shape=args.build_log_shape, build_log_huge_every=args.build_log_huge_every,

@@ -59,6 +59,7 @@ class SandboxConfig:
     images_paging: str = "offset"             # offset | cursor | ignores_paging (images.IMAGES_PAGING)
     audit_time_format: str = "ms"             # /audit reads from/to as `ms` (epoch ms) or `iso`; the other is ignored
     audit_cap: int = 50_000                   # /audit lists at most this many entries per query (docs: 50,000)
+    audit_first_page: str = "1"               # /audit numbers its pages from `1` or from `0` (no `page`: the first)
     analytics_empty_range: str = "error_500"  # a report range without data: `error_500` (documented) or `empty_200`
     # server options
     host: str = "127.0.0.1"
@@ -78,7 +79,7 @@ class SandboxConfig:
 
 
 READINGS = {"images_paging": images.IMAGES_PAGING, "audit_time_format": ("ms", "iso"),
-            "analytics_empty_range": ("error_500", "empty_200")}
+            "audit_first_page": audit.FIRST_PAGES, "analytics_empty_range": ("error_500", "empty_200")}
 
 
 class SandboxData:
