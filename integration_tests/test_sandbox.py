@@ -19,6 +19,7 @@ import requests
 
 from integration_tests.sandbox import (SANDBOX_API_KEY, SANDBOX_LIMITED_API_KEY, SANDBOX_RESTRICTED_API_KEY,
                                       SandboxConfig, SandboxServer)
+from integration_tests.sandbox import audit as audit_module
 from integration_tests.sandbox.common import parse_iso_ms
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -521,6 +522,33 @@ def test_audit_time_format_iso_and_cap():
         assert not requests.get(f"{s.base_url}/audit?pageSize=1&page=121", headers=h, timeout=10).json()["data"]
 
 
+@pytest.mark.parametrize("first_page", ["1", "0"])
+def test_audit_pages_numbered_from_the_configured_first_page(first_page):
+    with SandboxServer(SandboxConfig(**{**SMALL, "audit": 25}, audit_first_page=first_page)) as s:
+        newest_first = [e["id"] for e in reversed(s.data.audit.records)]
+        page = lambda **params: requests.get(f"{s.base_url}/audit", params={"pageSize": 10, **params},  # noqa: E731
+                                             headers=AUTH, timeout=10)
+        first = int(first_page)
+        assert [e["id"] for e in page().json()["data"]] == newest_first[:10], "without `page`: the first page"
+        listed = [e["id"] for n in range(first, first + 3) for e in page(page=n).json()["data"]]
+        assert listed == newest_first
+        assert page(page=first + 3).json() == {"data": []}, "past the end: empty"
+        below = page(page=first - 1)
+        assert below.status_code == 400 and "page" in below.json()["message"]
+
+
+def test_audit_add_entries_are_newer_than_every_entry_and_listed_first(small):
+    before = [e["id"] for e in small.data.audit.records]
+    small.data.advance(minutes=60)
+    added = audit_module.add_entries(small.data, 3)
+    assert [e["id"] for e in small.data.audit.records] == before + [e["id"] for e in added]
+    assert len(set(before + [e["id"] for e in added])) == len(before) + 3
+    assert all(parse_iso_ms(e["createdAt"]) <= small.data.clock_ms for e in added)
+    listed = requests.get(f"{small.base_url}/audit?pageSize=3", headers=AUTH, timeout=10).json()["data"]
+    assert [e["id"] for e in listed] == [e["id"] for e in reversed(added)]
+    assert small.data.expected_counts()["audit"] == len(before) + 3
+
+
 def test_analytics(srv, http):
     r = get(http, srv, "/analytics/reports/creditConsumption?dateRange=2026-10-01&dateRange=2026-10-10&granularity=day")
     body = r.json()
@@ -835,7 +863,7 @@ def test_keep_alive_and_speed(srv):
 def test_cli(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "integration_tests.sandbox", "--port", "0", "--builds", "40",
-                             "--images-paging", "cursor",
+                             "--images-paging", "cursor", "--audit-first-page", "0",
                              "--fault", json.dumps({"match": {"path": "^/api/team$"}, "kind": "status",
                                                     "status": 500})],
                             cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -846,6 +874,7 @@ def test_cli(tmp_path):
         assert requests.get(base + "/user", headers=AUTH, timeout=5).status_code == 200
         assert requests.get(base + "/team", headers=AUTH, timeout=5).status_code == 500
         assert requests.get(base + "/images", headers=AUTH, timeout=5).json()["pagination"]["nextPage"] is True
+        assert requests.get(base + "/audit?page=0", headers=AUTH, timeout=5).json()["data"]  # pages from 0
         assert requests.get(base.replace("/api", "/_sandbox/expected"), timeout=5).json()["builds"] == 40
     finally:
         proc.send_signal(signal.SIGTERM)
