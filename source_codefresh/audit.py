@@ -33,12 +33,15 @@ from dataclasses import InitVar, dataclass
 from datetime import datetime, timezone
 from typing import Any, Hashable, Iterable, List, Mapping, Optional, Set, Union
 
+from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.declarative.interpolation.interpolated_string import InterpolatedString
 from airbyte_cdk.sources.declarative.requesters.requester import Requester
 from airbyte_cdk.sources.declarative.retrievers.retriever import Retriever
 from airbyte_cdk.sources.streams.core import StreamData
 from airbyte_cdk.sources.types import Config, Record, StreamSlice
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from source_codefresh.paging import ISSUE_TRACKER
 from source_codefresh.responses import response_json
 from source_codefresh.state import format_iso_ms, parse_iso
 
@@ -161,7 +164,15 @@ class AuditLogRetriever(Retriever):
         )
         # Page `cap - 1` of single entries: the cap-th entry if pages are numbered from 0, the one before it if from 1.
         entries = self._probe(page=self._cap - 1, bounds=bounds)
-        return bool(entries)
+        if not entries:
+            return False
+        # A server that ignores `page` answers the first entry here too: splitting would never end, and neither would
+        # the listing (each page full, each a repeat of the first), so say so and stop.
+        first = self._probe(bounds=bounds)
+        if first and isinstance(first[0], Mapping) and isinstance(entries[0], Mapping):
+            if first[0].get("id") is not None and first[0].get("id") == entries[0].get("id"):
+                raise _ignores_paging(self.name, start, end)
+        return True
 
     # -- which form filters ------------------------------------------------------------------------------------
 
@@ -216,3 +227,12 @@ _FORMS = {MILLISECONDS: "epoch milliseconds (from/to)", ISO: "ISO date-times (fr
 
 def _iso(epoch_ms: int) -> str:
     return format_bound(epoch_ms, ISO)
+
+
+def _ignores_paging(stream: str, start: int, end: int) -> AirbyteTracedException:
+    message = (
+        f"Stream '{stream}': Codefresh answered the audit log's pages between {_iso(start)} and {_iso(end)} with the "
+        "same first entry for any page number, so it ignores the `page` parameter; the read stopped instead of asking for ever "
+        f"(nothing was emitted twice). Please report this at {ISSUE_TRACKER} with the output of scripts/probe_api.py."
+    )
+    return AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.system_error)

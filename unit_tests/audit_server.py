@@ -8,7 +8,7 @@ page_zero="400" | "first" | "empty" | "500").install(http_mocker)` answers every
 request without `page` gets the first page; a page past the end is empty. Numbered from 1, page 0 is what
 `page_zero` says a server might make of it: refused (400, a validated parameter), read as page 1 (mongoose-paginate-v2
 clamps a page below 1), an empty page (a negative offset sliced to nothing), or a 500 (a database refusing a negative
-skip). The query of every request is kept in `requests`.
+skip). `ignores_page`: every request gets the first page. The query of every request is kept in `requests`.
 `inject` answers the first listing pages (pageSize above 1) with given responses instead, so that the shared stream
 tests can put an error on "the stream's own request" while the single-entry questions are answered normally.
 """
@@ -39,11 +39,12 @@ class AuditLog:
         cap: int = 50_000,
         first_page: int = 1,
         page_zero: str = "400",
+        ignores_page: bool = False,
     ):
         self.entries = sorted(entries, key=lambda e: e["createdAt"], reverse=True)
         self.times = [_ms(e["createdAt"]) for e in self.entries]
         self.reads, self.wrong_form, self.cap = reads, wrong_form, cap
-        self.first_page, self.page_zero = first_page, page_zero
+        self.first_page, self.page_zero, self.ignores_page = first_page, page_zero, ignores_page
         self.injected: List[HttpResponse] = []
         self.requests: List[Dict[str, List[str]]] = []
 
@@ -70,7 +71,7 @@ class AuditLog:
         query = parse_qs(urlsplit(request.url).query)  # not request.qs: requests_mock lower-cases it
         self.requests.append(query)
         arg = lambda name: (query.get(name) or [None])[0]  # noqa: E731
-        page = self.first_page if arg("page") in (None, "") else int(arg("page"))
+        page = self.first_page if arg("page") in (None, "") or self.ignores_page else int(arg("page"))
         size = int(arg("pageSize") or 25)
         if size > 1 and self.injected:
             answer = self.injected.pop(0)

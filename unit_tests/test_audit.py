@@ -17,6 +17,7 @@ from source_codefresh import audit
 from unit_tests import builders as b
 from unit_tests.audit_server import AuditLog
 from unit_tests.conftest import log_lines, records_of, run_read, sent_requests
+from unit_tests.stream_cases import stream_failure
 
 pytestmark = pytest.mark.usefixtures("parse_manifest_once", "slept")
 
@@ -33,8 +34,10 @@ def _pages(mocker):
     return [r["params"] for r in sent_requests(mocker, "audit") if r["params"].get("pageSize") != ["1"]]
 
 
-def _sync(**config):
-    return run_read("audit_logs", sync_mode=SyncMode.incremental, start_date=b.iso(START), **config)
+def _sync(expect_failure=False, **config):
+    return run_read(
+        "audit_logs", sync_mode=SyncMode.incremental, start_date=b.iso(START), expect_failure=expect_failure, **config
+    )
 
 
 @pytest.mark.parametrize(
@@ -187,3 +190,16 @@ def test_a_minute_still_at_the_cap_is_read_with_a_warning(http_mocker, small_cap
 
     assert len(records_of(output)) == small_cap
     assert any("too many to split further" in line for line in log_lines(output))
+
+
+@pytest.mark.parametrize("reads", ["ms", "neither"])
+def test_a_server_that_ignores_the_page_fails_the_stream_instead_of_reading_for_ever(http_mocker, reads):
+    AuditLog(_entries(250), reads=reads, ignores_page=True).install(http_mocker)
+
+    output = _sync(expect_failure=True)
+
+    ids = Counter(r["id"] for r in records_of(output))
+    assert set(ids.values()) <= {1}  # nothing emitted twice
+    assert "ignores the `page` parameter" in stream_failure(output, "audit_logs").message
+    # The cap question of the first window with entries finds `page` ignored: no listing page is read at all.
+    assert len(_pages(http_mocker)) == 0
