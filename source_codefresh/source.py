@@ -25,6 +25,7 @@ from airbyte_cdk.models import (
 )
 from airbyte_cdk.sources.declarative.yaml_declarative_source import YamlDeclarativeSource
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+from source_codefresh.state import ComponentFactory
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_BASE_URL = "https://g.codefresh.io/api"
@@ -142,6 +143,14 @@ class SourceCodefresh(YamlDeclarativeSource):
             config=config,
             state=state,
             config_path=config_path,
+        )
+        # The CDK's factory builds every component; ours also builds the builds streams' cursor
+        # (source_codefresh/state.py says why that cannot be declared). Nothing but the spec and the concurrency level
+        # has been built yet, and the message repository and state manager stay the same objects.
+        self._constructor = ComponentFactory(
+            message_repository=self._constructor.get_message_repository(),
+            connector_state_manager=self._connector_state_manager,
+            configured_catalog=catalog,
         )
 
     def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:

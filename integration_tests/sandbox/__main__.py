@@ -2,6 +2,7 @@
 
     python -m integration_tests.sandbox [--host 127.0.0.1] [--port 8765] [--builds 500] [--seed 42]
                                         [--latency-ms 0] [--fault JSON ...] [--verbose]
+                                        [--workflow-dates exact|date_only|date_first_instant]
 
 Prints exactly one line, `SANDBOX_BASE_URL=http://127.0.0.1:<port>/api`, then serves until SIGINT or SIGTERM.
 `--port 0` picks a free port. `--fault` takes one rule (a JSON object) or a list of rules; it may repeat.
@@ -43,11 +44,14 @@ def main(argv: Optional[List[str]] = None) -> int:
                     help="GET /builds/{id} polls until a pipeline run is finished")
     ap.add_argument("--fault", action="append", default=[], metavar="JSON", help="a fault rule (repeatable)")
     ap.add_argument("--verbose", action="store_true", help="log one line per request (never headers)")
+    ap.add_argument("--workflow-dates", default=SandboxConfig.workflow_dates,
+                    choices=["exact", "date_only", "date_first_instant"],
+                    help="how /workflow reads startDate/endDate (see the README)")
     args = ap.parse_args(argv)
 
     config = SandboxConfig(host=args.host, port=args.port, builds=args.builds, seed=args.seed, anchor=args.anchor,
                            latency_ms=args.latency_ms, run_polls_to_finish=args.run_polls,
-                           faults=_rules(args.fault), verbose=args.verbose)
+                           faults=_rules(args.fault), verbose=args.verbose, workflow_dates=args.workflow_dates)
     try:
         server = SandboxServer(config)
     except ValueError as exc:

@@ -53,6 +53,8 @@ class SandboxConfig:
     teams: int = 4
     api_keys: int = 5
     run_polls_to_finish: int = 2              # GET /builds/{id} polls until a pipeline run is terminal
+    # API readings the evidence leaves open (README "Readings of the API")
+    workflow_dates: str = "exact"             # /workflow startDate/endDate: exact | date_only | date_first_instant
     # server options
     host: str = "127.0.0.1"
     port: int = 0                             # 0 = an ephemeral port
@@ -64,6 +66,8 @@ class SandboxConfig:
 class SandboxData:
     def __init__(self, config: Optional[SandboxConfig] = None):
         cfg = config or SandboxConfig()
+        if cfg.workflow_dates not in builds.WORKFLOW_DATES:
+            raise ValueError(f"workflow_dates must be one of {', '.join(builds.WORKFLOW_DATES)}, not {cfg.workflow_dates!r}")
         self.config = cfg
         self.seed = cfg.seed
         self.anchor_ms = parse_iso_ms(cfg.anchor)
