@@ -212,9 +212,11 @@ class SandboxData:
             return st.doc["id"]
 
     def advance(self, new_builds: int = 0, finish_running: bool = True, minutes: float = 60,
-                new_unfinished: int = 0) -> Dict[str, Any]:
-        """Move the sandbox clock on by `minutes`; finish every unfinished build (if `finish_running`); then add
-        `new_builds` builds created in the elapsed interval (the newest `new_unfinished` of them still running)."""
+                new_unfinished: int = 0, keep_running: Any = ()) -> Dict[str, Any]:
+        """Move the sandbox clock on by `minutes`; finish every unfinished build (if `finish_running`) but those whose
+        id is in `keep_running` (a build waiting on an approval for days); then add `new_builds` builds created in
+        the elapsed interval (the newest `new_unfinished` of them still running)."""
+        keep = set(keep_running or ())
         with self.lock:
             g = self._live
             old = self.clock_ms
@@ -223,6 +225,8 @@ class SandboxData:
             if finish_running:
                 for i in sorted(self.unfinished):
                     st = self.builds[i]
+                    if st.doc["id"] in keep:
+                        continue
                     self._finish(st, max(new - 1_000, (st.started_ms or st.created_ms) + 1_000))
                     finished.append(st.doc["id"])
             added: List[str] = []
