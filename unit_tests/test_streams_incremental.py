@@ -249,3 +249,14 @@ def test_an_unreadable_unfinished_list_ends_the_sync_with_one_sentence(http_mock
 
     (error,) = [m.trace.error for m in output.errors]
     assert error.message.startswith("The saved state of stream 'builds' cannot be read ('unfinished[0]' is")
+
+
+def test_a_stream_not_in_the_catalog_is_not_built_so_its_unreadable_state_does_not_fail_the_sync(http_mocker):
+    http_mocker.get(any_params("workflow"), response(b.cursor_page([b.build(1, recent(40))], 1, False, "workflows")))
+    state = stream_state("builds", {"created": recent(30), "unfinished": []}) + stream_state("projects",
+                                                                                          {"updatedAt": "not-a-date"})
+
+    output = run_read("builds", sync_mode=INCREMENTAL, state=state)
+
+    assert [r["id"] for r in records_of(output)] == [b.oid(1, "b")]
+    assert not output.errors
