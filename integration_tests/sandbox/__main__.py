@@ -1,6 +1,7 @@
 """Run the Codefresh sandbox from the command line.
 
     python -m integration_tests.sandbox [--host 127.0.0.1] [--port 8765] [--builds 500] [--seed 42]
+                                        [--build-days 90] [--unfinished-fraction 0.02]
                                         [--latency-ms 0] [--fault JSON ...] [--verbose]
                                         [--workflow-dates exact|date_only|date_first_instant]
 
@@ -37,6 +38,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     ap.add_argument("--builds", type=int, default=SandboxConfig.builds)
+    ap.add_argument("--build-days", type=int, default=SandboxConfig.build_days, help="days the builds span")
+    ap.add_argument("--unfinished-fraction", type=float, default=SandboxConfig.unfinished_fraction,
+                    help="share of the builds (the newest) not finished yet")
     ap.add_argument("--seed", type=int, default=SandboxConfig.seed)
     ap.add_argument("--anchor", default=DEFAULT_ANCHOR, help="the data's 'now' (ISO-8601)")
     ap.add_argument("--latency-ms", type=float, default=0.0)
@@ -50,6 +54,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = ap.parse_args(argv)
 
     config = SandboxConfig(host=args.host, port=args.port, builds=args.builds, seed=args.seed, anchor=args.anchor,
+                           build_days=args.build_days, unfinished_fraction=args.unfinished_fraction,
                            latency_ms=args.latency_ms, run_polls_to_finish=args.run_polls,
                            faults=_rules(args.fault), verbose=args.verbose, workflow_dates=args.workflow_dates)
     try:
