@@ -15,7 +15,7 @@ full_refresh), and compares what came out with what the sandbox holds:
 Used by integration_tests/test_faults.py (assertions) and scripts/fault_table.py (the table).
 
     from integration_tests.faults import SCENARIOS, run_scenario
-    result = run_scenario(SCENARIOS[0], Path("/tmp/x"))
+    result = run_scenario(SCENARIOS[0], Path(".tmp/faults"))
     result.missing, result.duplicated, result.outcome, result.message, result.seconds
 """
 

@@ -3,6 +3,8 @@
     python scripts/sandbox_sync.py                  # start a sandbox, read all streams, print a summary
     python scripts/sandbox_sync.py --builds 5000    # a bigger account
     python scripts/sandbox_sync.py --base-url http://127.0.0.1:8765/api   # a sandbox you started yourself
+    python scripts/sandbox_sync.py --custom-streams # plus two custom streams (registries, pipeline_names)
+    python scripts/sandbox_sync.py --custom-streams '[{"name": "clusters", "path": "clusters", ...}]'  # or @file.json
 
 It runs the installed `source-codefresh` executable exactly as Airbyte would (config and catalog as files,
 the Airbyte protocol on stdout) and prints, per stream, the records read next to what the sandbox holds.
@@ -28,6 +30,23 @@ sys.path.insert(0, str(ROOT))
 
 from integration_tests.expected import expected_records, sandbox_config  # noqa: E402
 from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer  # noqa: E402
+
+# `--custom-streams` without a value: two endpoints no built-in stream reads, of two paging families (one request;
+# limit/offset pages with a nested primary key and a nested cursor).
+EXAMPLE_CUSTOM_STREAMS = [
+    {"name": "registries", "path": "registries", "primary_key": "_id", "pagination": "none"},
+    {"name": "pipeline_names", "path": "pipelines/names", "records_key": "docs", "primary_key": "metadata.id",
+     "pagination": "offset", "cursor_field": "metadata.updated_at"},
+]
+
+
+def custom_streams_option(value: str) -> List[Dict[str, Any]]:
+    """`--custom-streams` takes the entries as JSON, or @path of a JSON file."""
+    text = Path(value[1:]).read_text() if value.startswith("@") else value
+    entries = json.loads(text)
+    if not isinstance(entries, list):
+        raise argparse.ArgumentTypeError("--custom-streams takes a JSON list of entries")
+    return entries
 
 
 def connector_command() -> List[str]:
@@ -65,6 +84,10 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=float, default=0.0, help="per-request latency of the started sandbox")
     parser.add_argument("--streams", help="comma-separated streams to read (default: all)")
     parser.add_argument("--out", help="directory to keep config, catalog, messages and state in")
+    parser.add_argument("--custom-streams", nargs="?", type=custom_streams_option, const=EXAMPLE_CUSTOM_STREAMS,
+                        metavar="JSON|@FILE",
+                        help="configure custom streams (the custom_streams setting); alone: registries and "
+                             "pipeline_names")
     opts = parser.parse_args()
 
     server = None
@@ -79,7 +102,10 @@ def main() -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         config_file = out_dir / "config.json"
-        config_file.write_text(json.dumps(sandbox_config(base_url, opts.api_key), indent=2))
+        extra = {"custom_streams": opts.custom_streams} if opts.custom_streams else {}
+        config_file.write_text(json.dumps(sandbox_config(base_url, opts.api_key, **extra), indent=2))
+        for entry in opts.custom_streams or []:
+            print(f"custom stream: {json.dumps(entry)}")
 
         check = run_connector(["check", "--config", str(config_file)], out_dir, "check")
         status = next((m["connectionStatus"] for m in check if m.get("type") == "CONNECTION_STATUS"), None)

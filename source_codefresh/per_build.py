@@ -68,6 +68,8 @@ class PerBuildRetriever(Retriever):
         in_flight: "deque[Future[List[Mapping[str, Any]]]]" = deque()
         try:
             for build in self.listing.read_records({}, window):
+                if not isinstance(build, Mapping):  # a message of the listing's, not a build
+                    continue
                 build_slice = StreamSlice(
                     partition={"parent_id": build.get("id")},
                     cursor_slice=window.cursor_slice,

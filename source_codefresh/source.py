@@ -25,6 +25,7 @@ from airbyte_cdk.models import (
 )
 from airbyte_cdk.sources.declarative.yaml_declarative_source import YamlDeclarativeSource
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+from source_codefresh.custom_streams import custom_streams_problem
 from source_codefresh.state import ComponentFactory
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -118,10 +119,10 @@ def config_problem(config: Mapping[str, Any]) -> Optional[str]:
         pipeline = str((run or {}).get("pipeline") or "").strip() if isinstance(run, Mapping) else ""
         if not re.fullmatch(r"[^/\s][^/]*/.+", pipeline):
             return (
-                f"pipeline_runs entry {number}: pipeline '{pipeline}' is not a full pipeline name: use project/pipeline "
-                "as Codefresh shows it."
+                f"pipeline_runs entry {number}: pipeline '{pipeline}' is not a full pipeline name: use "
+                "project/pipeline as Codefresh shows it."
             )
-    return None
+    return custom_streams_problem(config, str(base_url).strip().rstrip("/"))
 
 
 def _config_error(message: str) -> AirbyteTracedException:

@@ -28,7 +28,7 @@ def _rules(values: List[str]) -> List[Any]:
         try:
             value = json.loads(text)
         except ValueError as exc:
-            raise SystemExit(f"--fault: not JSON ({exc}): {text}")
+            raise SystemExit(f"--fault: not JSON ({exc}): {text}") from None
         rules.extend(value if isinstance(value, list) else [value])
     return rules
 

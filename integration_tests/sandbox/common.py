@@ -257,7 +257,7 @@ class Request:
         try:
             value = int(raw)
         except ValueError:
-            raise bad_request(f"Invalid value for '{name}': {raw!r} is not an integer")
+            raise bad_request(f"Invalid value for '{name}': {raw!r} is not an integer") from None
         if value < minimum:
             raise bad_request(f"Invalid value for '{name}': must be >= {minimum}")
         return value

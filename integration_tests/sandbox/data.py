@@ -52,6 +52,8 @@ class SandboxConfig:
     account_users: int = 12
     teams: int = 4
     api_keys: int = 5
+    registries: int = 7                       # GET /registries (one of each kind)
+    clusters: int = 4                         # GET /clusters
     run_polls_to_finish: int = 2              # GET /builds/{id} polls until a pipeline run is terminal
     # API readings the evidence leaves open (README "Readings of the API")
     workflow_dates: str = "exact"             # /workflow startDate/endDate: exact | date_only | date_first_instant
@@ -98,6 +100,8 @@ class SandboxData:
         images.generate(g, cfg, self)
         audit.generate(g, cfg, self)
         analytics.generate(g, cfg, self)
+        # Generated last, from their own draws, so that adding them changed no other record.
+        resources.generate_registries_and_clusters(Gen(cfg.seed * 6007 + 29, self.anchor_ms), cfg, self)
         self._live = Gen(cfg.seed * 7919 + 17, self.anchor_ms)  # ids and draws of runs and advance()
 
     # ---------------------------------------------------------------------------------------------------------
@@ -294,4 +298,7 @@ class SandboxData:
                 "images": len(self.images),
                 "audit": len(self.audit),
                 "analytics_reports": len(analytics.REPORTS),
+                "registries": len(self.registries),
+                "clusters": len(self.clusters),
+                "pipeline_names": len(self.pipelines),
             }

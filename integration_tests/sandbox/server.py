@@ -413,7 +413,7 @@ class SandboxServer:
             if r.method == method:
                 m = r.regex.match(sub)
                 if m:
-                    return r, {name: unquote(v) for name, v in zip(r.names, m.groups())}
+                    return r, {name: unquote(v) for name, v in zip(r.names, m.groups(), strict=True)}
         return None, {}
 
     # faults and latency ---------------------------------------------------------------------------------------
