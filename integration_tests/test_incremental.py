@@ -5,15 +5,14 @@ every reading of the listing's dates, and the size of the state."""
 from __future__ import annotations
 
 import json
-from collections import Counter
 from typing import Any, Dict, List, Optional, Set
 
 import pytest
-
 from airbyte_cdk.models import AirbyteStateMessage, SyncMode, Type
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, read
 from airbyte_cdk.test.state_builder import StateBuilder
+
 from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer
 from source_codefresh import SourceCodefresh
 
@@ -23,8 +22,9 @@ REVISIONS = "GET /api/workflow/{id}/context-revision"
 LISTING = "GET /api/workflow"
 
 
-def sync(server: SandboxServer, state: Optional[List[AirbyteStateMessage]] = None,
-         streams=BUILD_STREAMS, **config: Any) -> EntrypointOutput:
+def sync(
+    server: SandboxServer, state: Optional[List[AirbyteStateMessage]] = None, streams=BUILD_STREAMS, **config: Any
+) -> EntrypointOutput:
     cfg = {"api_key": SANDBOX_API_KEY, "base_url": server.base_url, "max_requests_per_minute": 100000, **config}
     builder = CatalogBuilder()
     for name in streams:
@@ -101,14 +101,20 @@ def test_the_first_sync_after_the_upgrade_reads_what_the_previous_release_would_
     """A state of the previous release, {"created": <newest build>}: its next sync read the builds of the last
     builds_lookback_hours before it again. The first sync after the upgrade does the same, the next ones do not."""
     newest = max(sandbox.data.get_build(b)["created"] for b in sandbox.data.build_ids())
-    old_state = [StateBuilder().with_stream_state(s, {"created" if s != "build_steps" else "build_created": newest})
-                 .build()[0] for s in BUILD_STREAMS]
+    old_state = [
+        StateBuilder().with_stream_state(s, {"created" if s != "build_steps" else "build_created": newest}).build()[0]
+        for s in BUILD_STREAMS
+    ]
     added = sandbox.advance(new_builds=20, finish_running=True, minutes=60)["added"]
 
     upgraded = sync(sandbox, old_state, builds_lookback_hours=24)
 
-    in_lookback = {b for b in sandbox.data.build_ids() if hours_between(sandbox.data.get_build(b)["created"], newest) <= 24
-                   and sandbox.data.get_build(b)["created"] <= newest}
+    in_lookback = {
+        b
+        for b in sandbox.data.build_ids()
+        if hours_between(sandbox.data.get_build(b)["created"], newest) <= 24
+        and sandbox.data.get_build(b)["created"] <= newest
+    }
     assert len(in_lookback) > 10
     for stream in ("builds", "build_details"):
         assert sorted(ids(upgraded, stream)) == sorted(in_lookback | set(added))
@@ -134,9 +140,12 @@ def test_an_interrupted_sync_resumes_from_its_last_checkpoint_without_passing_an
             delivered_unfinished = unfinished_now(server, delivered)
             assert delivered_unfinished <= set(resumed), "a build unfinished when delivered is read again"
             # What is read twice: builds read after the checkpoint (one window) and the unfinished ones.
-            after_checkpoint = {b for b in delivered
-                                if b not in delivered_unfinished
-                                and server.data.get_build(b)["created"] > messages[cut].state.stream.stream_state.created}
+            after_checkpoint = {
+                b
+                for b in delivered
+                if b not in delivered_unfinished
+                and server.data.get_build(b)["created"] > messages[cut].state.stream.stream_state.created
+            }
             assert set(delivered) & set(resumed) <= after_checkpoint | delivered_unfinished
 
 
@@ -176,13 +185,18 @@ def test_every_build_once_whatever_part_of_the_dates_the_server_reads(reading):
     with SandboxServer(SandboxConfig(builds=600, workflow_dates=reading)) as server:
         # A window boundary (2026-10-28T12:00Z, 180 days after the start) falls among the builds, mid-day.
         first = sync(server, start_date="2026-05-01T12:00:00Z")
-        boundary_day = [b for b in server.data.build_ids() if server.data.get_build(b)["created"].startswith("2026-10-28")]
+        boundary_day = [
+            b for b in server.data.build_ids() if server.data.get_build(b)["created"].startswith("2026-10-28")
+        ]
         assert len(boundary_day) > 3
         expected = set(server.data.build_ids())
         for stream in ("builds", "build_details"):
             assert len(ids(first, stream)) == len(expected) and set(ids(first, stream)) == expected, stream
         assert step_builds(first) == with_steps(server, expected)
-        steps = [(r["build_id"], r["name"]) for r in (m.record.data for m in first.records if m.record.stream == "build_steps")]
+        steps = [
+            (r["build_id"], r["name"])
+            for r in (m.record.data for m in first.records if m.record.stream == "build_steps")
+        ]
         assert len(steps) == len(set(steps)) == server.expected()["build_steps"]
 
         was_unfinished = unfinished_now(server, expected)
@@ -204,7 +218,9 @@ def test_build_details_skip_deleted_builds_with_one_line_each(sandbox):
     deleted = sorted(set(listed) - set(details))
     assert len(details) == len(set(details)) == sandbox.expected()["build_details"]
     assert deleted and len(deleted) == sandbox.expected()["builds_deleted"]
-    skipped_lines = [m.log.message for m in output.logs if "Skipping" in m.log.message and "build_details" in m.log.message]
+    skipped_lines = [
+        m.log.message for m in output.logs if "Skipping" in m.log.message and "build_details" in m.log.message
+    ]
     for build_id in deleted:
         assert sum(build_id in line for line in skipped_lines) == 1, f"one log line names deleted build {build_id}"
     assert not output.errors
@@ -215,14 +231,19 @@ def test_state_stays_small_with_20000_builds():
         output = sync(server, streams=("builds", "build_details"), num_workers=32)
         assert len(ids(output)) == 20000 and len(ids(output, "build_details")) == 20000
         assert server.expected()["builds_unfinished"] == 400
-        sizes = {s.stream.stream_descriptor.name: len(json.dumps(s.stream.stream_state.__dict__)) for s in final_state(output)}
+        sizes = {
+            s.stream.stream_descriptor.name: len(json.dumps(s.stream.stream_state.__dict__))
+            for s in final_state(output)
+        }
     assert all(size < 1024 for size in sizes.values()), sizes
 
 
 # --- helpers -----------------------------------------------------------------------------------------------------
 
+
 def _parse(value: str):
     from datetime import datetime
+
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 

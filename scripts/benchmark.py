@@ -87,9 +87,21 @@ class Sandbox:
         self.builds = builds
         self.latency_ms = latency_ms
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "integration_tests.sandbox", "--port", "0",
-             "--builds", str(builds), "--latency-ms", str(latency_ms), *extra],
-            cwd=ROOT, stdout=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "integration_tests.sandbox",
+                "--port",
+                "0",
+                "--builds",
+                str(builds),
+                "--latency-ms",
+                str(latency_ms),
+                *extra,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         line = self._proc.stdout.readline().strip()
         if not line.startswith("SANDBOX_BASE_URL="):
@@ -107,8 +119,9 @@ class Sandbox:
         urllib.request.urlopen(request, timeout=30).close()
 
     def advance(self, **changes: Any) -> Dict[str, Any]:
-        request = urllib.request.Request(f"{self.root}/_sandbox/advance", data=json.dumps(changes).encode(),
-                                         method="POST")
+        request = urllib.request.Request(
+            f"{self.root}/_sandbox/advance", data=json.dumps(changes).encode(), method="POST"
+        )
         with urllib.request.urlopen(request, timeout=60) as answer:
             return json.load(answer)
 
@@ -117,16 +130,18 @@ class Sandbox:
             return json.load(answer)
 
     def newest_builds(self, limit: int = 1) -> List[Dict[str, Any]]:
-        request = urllib.request.Request(f"{self.base_url}/workflow?limit={limit}&page=1",
-                                         headers={"Authorization": SANDBOX_API_KEY,
-                                                  "X-Pagination-Session-Id": str(uuid.uuid4())})
+        request = urllib.request.Request(
+            f"{self.base_url}/workflow?limit={limit}&page=1",
+            headers={"Authorization": SANDBOX_API_KEY, "X-Pagination-Session-Id": str(uuid.uuid4())},
+        )
         with urllib.request.urlopen(request, timeout=30) as answer:
             return json.load(answer)["workflows"]["docs"]
 
     def listing_page_kb(self) -> float:
-        request = urllib.request.Request(f"{self.base_url}/workflow?limit={PAGE_SIZE}&page=1",
-                                         headers={"Authorization": SANDBOX_API_KEY,
-                                                  "X-Pagination-Session-Id": str(uuid.uuid4())})
+        request = urllib.request.Request(
+            f"{self.base_url}/workflow?limit={PAGE_SIZE}&page=1",
+            headers={"Authorization": SANDBOX_API_KEY, "X-Pagination-Session-Id": str(uuid.uuid4())},
+        )
         with urllib.request.urlopen(request, timeout=30) as answer:
             return len(answer.read()) / 1024
 
@@ -234,14 +249,16 @@ class Measured:
     cpu_s: float = 0.0
 
 
-def run_measured(command: List[str], on_line: Callable[[bytes], None], cwd: Path,
-                 env: Optional[Dict[str, str]] = None) -> Measured:
+def run_measured(
+    command: List[str], on_line: Callable[[bytes], None], cwd: Path, env: Optional[Dict[str, str]] = None
+) -> Measured:
     """Runs `command`, hands each stdout line to `on_line`, and measures wall time, peak RSS and CPU time (user +
     system of the process and of the children it waited for, as the kernel counts them when it exits)."""
     with tempfile.TemporaryFile() as stderr:
         started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, cwd=cwd,
-                                   env={**os.environ, **(env or {})})
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=stderr, cwd=cwd, env={**os.environ, **(env or {})}
+        )
         sampler = PeakRssSampler(process.pid)
         sampler.start()
         for line in process.stdout:
@@ -279,8 +296,14 @@ class Result:
         return self.total_records / self.wall_s if self.wall_s else 0.0
 
 
-def measured_on_sandbox(sandbox: Sandbox, name: str, command: List[str], on_line: Callable[[bytes], None],
-                        cwd: Path, env: Optional[Dict[str, str]] = None) -> tuple:
+def measured_on_sandbox(
+    sandbox: Sandbox,
+    name: str,
+    command: List[str],
+    on_line: Callable[[bytes], None],
+    cwd: Path,
+    env: Optional[Dict[str, str]] = None,
+) -> tuple:
     """Runs a contender between a stats reset and a stats read; fails loudly if the contender failed."""
     sandbox.reset_stats()
     measured = run_measured(command, on_line, cwd, env)
@@ -303,16 +326,22 @@ def connector_command() -> List[str]:
 
 
 def connector_config(base_url: str, workers: int, **extra: Any) -> Dict[str, Any]:
-    return {"api_key": SANDBOX_API_KEY, "base_url": base_url, "num_workers": workers,
-            "max_requests_per_minute": UNLIMITED_REQUESTS_PER_MINUTE, **extra}
+    return {
+        "api_key": SANDBOX_API_KEY,
+        "base_url": base_url,
+        "num_workers": workers,
+        "max_requests_per_minute": UNLIMITED_REQUESTS_PER_MINUTE,
+        **extra,
+    }
 
 
 def discover_streams(base_url: str, workdir: Path) -> Dict[str, Dict[str, Any]]:
     """The connector's stream objects (with their JSON schemas), from `discover`."""
     config_path = workdir / "discover_config.json"
     config_path.write_text(json.dumps(connector_config(base_url, 1)))
-    output = subprocess.run(connector_command() + ["discover", "--config", str(config_path)],
-                            capture_output=True, check=True, cwd=workdir).stdout
+    output = subprocess.run(
+        connector_command() + ["discover", "--config", str(config_path)], capture_output=True, check=True, cwd=workdir
+    ).stdout
     for line in output.splitlines():
         message = json.loads(line)
         if message.get("type") == "CATALOG":
@@ -320,14 +349,27 @@ def discover_streams(base_url: str, workdir: Path) -> Dict[str, Dict[str, Any]]:
     raise RuntimeError("source-codefresh discover printed no catalog")
 
 
-def write_catalog(streams: Dict[str, Dict[str, Any]], names: List[str], path: Path,
-                  sync_mode: str = "full_refresh") -> None:
-    catalog = {"streams": [{"stream": streams[name], "sync_mode": sync_mode,
-                            "destination_sync_mode": "overwrite" if sync_mode == "full_refresh" else "append_dedup",
-                            **({"cursor_field": streams[name].get("default_cursor_field") or [],
-                                "primary_key": streams[name].get("source_defined_primary_key") or []}
-                               if sync_mode == "incremental" else {})}
-                           for name in names]}
+def write_catalog(
+    streams: Dict[str, Dict[str, Any]], names: List[str], path: Path, sync_mode: str = "full_refresh"
+) -> None:
+    catalog = {
+        "streams": [
+            {
+                "stream": streams[name],
+                "sync_mode": sync_mode,
+                "destination_sync_mode": "overwrite" if sync_mode == "full_refresh" else "append_dedup",
+                **(
+                    {
+                        "cursor_field": streams[name].get("default_cursor_field") or [],
+                        "primary_key": streams[name].get("source_defined_primary_key") or [],
+                    }
+                    if sync_mode == "incremental"
+                    else {}
+                ),
+            }
+            for name in names
+        ]
+    }
     path.write_text(json.dumps(catalog))
 
 
@@ -348,7 +390,7 @@ class RecordCounter:
     def __call__(self, line: bytes) -> None:
         if self.MARK in line:
             start = line.index(self.STREAM) + len(self.STREAM)
-            self.counts[line[start:line.index(b'"', start)].decode()] += 1
+            self.counts[line[start : line.index(b'"', start)].decode()] += 1
             if self.first_record_s is None:
                 self.first_record_s = time.perf_counter() - self.started
         elif b'"type":"STATE"' in line:
@@ -358,9 +400,17 @@ class RecordCounter:
             self.errors.append(line[:400].decode(errors="replace"))
 
 
-def run_connector(sandbox: Sandbox, streams: Dict[str, Dict[str, Any]], names: List[str], workers: int,
-                  workdir: Path, label: str, state: Optional[List[Dict[str, Any]]] = None,
-                  sync_mode: str = "full_refresh", **config: Any) -> Result:
+def run_connector(
+    sandbox: Sandbox,
+    streams: Dict[str, Dict[str, Any]],
+    names: List[str],
+    workers: int,
+    workdir: Path,
+    label: str,
+    state: Optional[List[Dict[str, Any]]] = None,
+    sync_mode: str = "full_refresh",
+    **config: Any,
+) -> Result:
     workdir.mkdir(parents=True, exist_ok=True)
     config_path, catalog_path = workdir / "config.json", workdir / "catalog.json"
     config_path.write_text(json.dumps(connector_config(sandbox.base_url, workers, **config)))
@@ -371,8 +421,14 @@ def run_connector(sandbox: Sandbox, streams: Dict[str, Dict[str, Any]], names: L
         (workdir / "state.json").write_text(json.dumps(state))
         command += ["--state", str(workdir / "state.json")]
     measured, stats = measured_on_sandbox(sandbox, label, command, counter, workdir)
-    result = Result(label, measured.wall_s, stats["requests"], {n: counter.counts.get(n, 0) for n in names},
-                    measured.peak_rss_mb, cpu_s=measured.cpu_s)
+    result = Result(
+        label,
+        measured.wall_s,
+        stats["requests"],
+        {n: counter.counts.get(n, 0) for n in names},
+        measured.peak_rss_mb,
+        cpu_s=measured.cpu_s,
+    )
     result.states = list(counter.states.values())
     result.by_route = stats["by_route"]
     if counter.first_record_s is not None:
@@ -404,8 +460,13 @@ def dlt_rest_api_config(base_url: str) -> Dict[str, Any]:
                     "path": "workflow",
                     "params": {"limit": PAGE_SIZE},
                     "data_selector": "workflows.docs",
-                    "paginator": {"type": "page_number", "base_page": 1, "page_param": "page",
-                                  "total_path": None, "stop_after_empty_page": True},
+                    "paginator": {
+                        "type": "page_number",
+                        "base_page": 1,
+                        "page_param": "page",
+                        "total_path": None,
+                        "stop_after_empty_page": True,
+                    },
                 },
             },
             {
@@ -430,19 +491,24 @@ def dlt_defaults() -> str:
     extract = PipeIterator.PipeIteratorConfiguration()
     normalize = NormalizeConfiguration()
     load = LoaderConfiguration()
-    return (f"rest_api_source(parallelized=False): the extract step sends one request at a time (the builds pages, "
-            f"then each build's detail as the pages arrive); with parallelized=True the resources run in dlt's "
-            f"extract pool, [extract] workers={extract.workers}; normalize pool_type={normalize.pool_type} workers="
-            f"{normalize.workers} (None = CPU count, {os.cpu_count()} here); load workers={load.workers}")
+    return (
+        f"rest_api_source(parallelized=False): the extract step sends one request at a time (the builds pages, "
+        f"then each build's detail as the pages arrive); with parallelized=True the resources run in dlt's "
+        f"extract pool, [extract] workers={extract.workers}; normalize pool_type={normalize.pool_type} workers="
+        f"{normalize.workers} (None = CPU count, {os.cpu_count()} here); load workers={load.workers}"
+    )
 
 
 def child_dlt(base_url: str, workdir: Path, parallelized: bool) -> Dict[str, Any]:
     import dlt
     from dlt.sources.rest_api import rest_api_source
 
-    pipeline = dlt.pipeline(pipeline_name="codefresh_benchmark", pipelines_dir=str(workdir / "pipelines"),
-                            destination=dlt.destinations.duckdb(str(workdir / "benchmark.duckdb")),
-                            dataset_name="codefresh")
+    pipeline = dlt.pipeline(
+        pipeline_name="codefresh_benchmark",
+        pipelines_dir=str(workdir / "pipelines"),
+        destination=dlt.destinations.duckdb(str(workdir / "benchmark.duckdb")),
+        dataset_name="codefresh",
+    )
     pipeline.run(rest_api_source(dlt_rest_api_config(base_url), parallelized=parallelized))
     with pipeline.sql_client() as client:
         counts = {name: client.execute_sql(f"SELECT count(*) FROM {name}")[0][0] for name in DETAIL_STREAMS}
@@ -482,13 +548,22 @@ def run_child(sandbox: Sandbox, kind: str, label: str, workdir: Path) -> Result:
     """Runs `benchmark.py --child kind` and reads the JSON result it prints last."""
     workdir.mkdir(parents=True, exist_ok=True)
     lines: List[bytes] = []
-    command = [sys.executable, str(Path(__file__).resolve()), "--child", kind,
-               "--base-url", sandbox.base_url, "--workdir", str(workdir)]
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        kind,
+        "--base-url",
+        sandbox.base_url,
+        "--workdir",
+        str(workdir),
+    ]
     env = {"RUNTIME__DLTHUB_TELEMETRY": "false"}  # no network calls to dlt's telemetry from the benchmark
     measured, stats = measured_on_sandbox(sandbox, label, command, lines.append, workdir, env)
     payload = json.loads(lines[-1])
-    result = Result(label, measured.wall_s, stats["requests"], payload["records"], measured.peak_rss_mb,
-                    cpu_s=measured.cpu_s)
+    result = Result(
+        label, measured.wall_s, stats["requests"], payload["records"], measured.peak_rss_mb, cpu_s=measured.cpu_s
+    )
     result.by_route = stats["by_route"]
     if payload.get("steps"):
         result.notes.append("dlt steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in payload["steps"].items()))
@@ -519,8 +594,12 @@ def lower_bound(builds: int, latency_ms: float, workers: int) -> Result:
     """List pages strictly in order, then the details `workers` at a time: no client cost at all."""
     latency = latency_ms / 1000.0
     wall = list_pages(builds) * latency + builds * latency / workers
-    return Result(f"(d) lower bound ({workers} workers)", wall, list_pages(builds) + builds,
-                  {"builds": builds, "build_details": builds})
+    return Result(
+        f"(d) lower bound ({workers} workers)",
+        wall,
+        list_pages(builds) + builds,
+        {"builds": builds, "build_details": builds},
+    )
 
 
 def default_ceiling_floor_s(requests_count: int) -> float:
@@ -531,9 +610,11 @@ def default_ceiling_floor_s(requests_count: int) -> float:
 
 
 def print_ceiling_note(row: Result) -> None:
-    print(f"  {row.name.split(' ')[0]} at the default ceiling ({DEFAULT_REQUESTS_PER_MINUTE:,} requests per minute, "
-          f"kept as {DEFAULT_REQUESTS_PER_MINUTE // 60} in any second) its {row.requests:,} requests would take at "
-          f"least {default_ceiling_floor_s(row.requests):.0f} s")
+    print(
+        f"  {row.name.split(' ')[0]} at the default ceiling ({DEFAULT_REQUESTS_PER_MINUTE:,} requests per minute, "
+        f"kept as {DEFAULT_REQUESTS_PER_MINUTE // 60} in any second) its {row.requests:,} requests would take at "
+        f"least {default_ceiling_floor_s(row.requests):.0f} s"
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -550,18 +631,24 @@ def cpu_per_thousand(row: Result, builds: int) -> str:
 
 
 def print_table(rows: List[Result], dlt_row: Optional[Result], bound: Result, builds: int) -> None:
-    header = (f"{'contender':<40} {'wall s':>8} {'requests':>9} {'records':>8} {'records/s':>10} "
-              f"{'peak RSS MB':>12} {'CPU s/1k builds':>16} {'÷ (b)':>7} {'÷ (d)':>7}")
+    header = (
+        f"{'contender':<40} {'wall s':>8} {'requests':>9} {'records':>8} {'records/s':>10} "
+        f"{'peak RSS MB':>12} {'CPU s/1k builds':>16} {'÷ (b)':>7} {'÷ (d)':>7}"
+    )
     print(header)
     print("-" * len(header))
     for row in rows:
         rss = f"{row.peak_rss_mb:.0f}" if row.peak_rss_mb is not None else "-"
         vs_dlt = f"{row.wall_s / dlt_row.wall_s:.3f}" if dlt_row else "-"
-        print(f"{row.name:<40} {row.wall_s:>8.2f} {row.requests if row.requests is not None else '-':>9} "
-              f"{row.total_records:>8} {row.records_per_s:>10.0f} {rss:>12} {cpu_per_thousand(row, builds):>16} "
-              f"{vs_dlt:>7} {row.wall_s / bound.wall_s:>7.2f}")
-    print("(÷ (b), ÷ (d): wall time divided by that of (b) dlt's defaults and (d) the lower bound; CPU: user + system "
-          "time of the contender's processes per 1,000 builds read)")
+        print(
+            f"{row.name:<40} {row.wall_s:>8.2f} {row.requests if row.requests is not None else '-':>9} "
+            f"{row.total_records:>8} {row.records_per_s:>10.0f} {rss:>12} {cpu_per_thousand(row, builds):>16} "
+            f"{vs_dlt:>7} {row.wall_s / bound.wall_s:>7.2f}"
+        )
+    print(
+        "(÷ (b), ÷ (d): wall time divided by that of (b) dlt's defaults and (d) the lower bound; CPU: user + system "
+        "time of the contender's processes per 1,000 builds read)"
+    )
     for row in rows:
         for note in row.notes:
             print(f"  {row.name.split(' ')[0]} {note}")
@@ -570,8 +657,10 @@ def print_table(rows: List[Result], dlt_row: Optional[Result], bound: Result, bu
 def check_counts(result: Result, expected: Dict[str, int]) -> None:
     for stream, count in expected.items():
         if result.records.get(stream) != count:
-            print(f"  WARNING: {result.name} read {result.records.get(stream)} {stream} records, "
-                  f"expected {count}", flush=True)
+            print(
+                f"  WARNING: {result.name} read {result.records.get(stream)} {stream} records, expected {count}",
+                flush=True,
+            )
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -579,10 +668,18 @@ def check_counts(result: Result, expected: Dict[str, int]) -> None:
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def part_detail_sync(args: argparse.Namespace, latency_ms: float, workdir: Path, with_loop: bool,
-                     streams: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    print(f"\n== 1. builds + build_details: {args.builds:,} builds, {latency_ms:g} ms per request, "
-          f"{args.workers} workers ==", flush=True)
+def part_detail_sync(
+    args: argparse.Namespace,
+    latency_ms: float,
+    workdir: Path,
+    with_loop: bool,
+    streams: Optional[Dict[str, Any]] = None,
+) -> Dict[str, Any]:
+    print(
+        f"\n== 1. builds + build_details: {args.builds:,} builds, {latency_ms:g} ms per request, "
+        f"{args.workers} workers ==",
+        flush=True,
+    )
     expected = {"builds": args.builds, "build_details": args.builds}
     workdir = workdir / f"latency_{latency_ms:g}"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -590,15 +687,24 @@ def part_detail_sync(args: argparse.Namespace, latency_ms: float, workdir: Path,
         probe = max(800, 50 * args.workers)
         capacity = sandbox_capacity(sandbox, args.workers, probe)
         ideal = args.workers / (latency_ms / 1000.0) if latency_ms else float("inf")
-        print(f"sandbox capacity: {capacity:.0f} req/s with {args.workers} concurrent connections "
-              f"(light http.client client, {probe} detail requests; ideal {ideal:.0f} req/s = "
-              f"{100 * capacity / ideal:.0f} %); a listing page of {PAGE_SIZE} builds is "
-              f"{sandbox.listing_page_kb():.0f} kB", flush=True)
+        print(
+            f"sandbox capacity: {capacity:.0f} req/s with {args.workers} concurrent connections "
+            f"(light http.client client, {probe} detail requests; ideal {ideal:.0f} req/s = "
+            f"{100 * capacity / ideal:.0f} %); a listing page of {PAGE_SIZE} builds is "
+            f"{sandbox.listing_page_kb():.0f} kB",
+            flush=True,
+        )
         streams = streams or discover_streams(sandbox.base_url, workdir)
 
         rows: List[Result] = []
-        connector = run_connector(sandbox, streams, DETAIL_STREAMS, args.workers, workdir / "a",
-                                  f"(a) source-codefresh ({args.workers} workers)")
+        connector = run_connector(
+            sandbox,
+            streams,
+            DETAIL_STREAMS,
+            args.workers,
+            workdir / "a",
+            f"(a) source-codefresh ({args.workers} workers)",
+        )
         check_counts(connector, expected)
         rows.append(connector)
         dlt_row = dlt_parallel = None
@@ -618,13 +724,21 @@ def part_detail_sync(args: argparse.Namespace, latency_ms: float, workdir: Path,
     print()
     print_table(rows, dlt_row, bound, args.builds)
     if not with_loop:
-        print(f"  (c) the sequential loop is left out at this latency: it takes about "
-              f"{(list_pages(args.builds) + args.builds) * latency_ms / 1000:.0f} s (requests x latency)")
+        print(
+            f"  (c) the sequential loop is left out at this latency: it takes about "
+            f"{(list_pages(args.builds) + args.builds) * latency_ms / 1000:.0f} s (requests x latency)"
+        )
     print_ceiling_note(connector)
     if not args.skip_dlt:
         print(f"  (b) dlt: {dlt_defaults()}")
-    return {"streams": streams, "connector": connector, "dlt": dlt_row, "dlt_parallel": dlt_parallel,
-            "bound": bound, "latency_ms": latency_ms}
+    return {
+        "streams": streams,
+        "connector": connector,
+        "dlt": dlt_row,
+        "dlt_parallel": dlt_parallel,
+        "bound": bound,
+        "latency_ms": latency_ms,
+    }
 
 
 def part_second_sync(args: argparse.Namespace, streams: Dict[str, Any], workdir: Path) -> Dict[str, Any]:
@@ -633,46 +747,77 @@ def part_second_sync(args: argparse.Namespace, streams: Dict[str, Any], workdir:
     state exactly so once, which is what the previous release did at every sync)."""
     builds, new, running = args.account_builds, args.new_builds, args.running
     days = max(1, round(builds * args.build_every_s / 86400))
-    print(f"\n== 2. the second incremental sync: {builds:,} builds over {days} days (one every "
-          f"{days * 86400 / builds:.0f} s), the newest {running} not finished; then {new} new builds and those "
-          f"{running} finished ==", flush=True)
+    print(
+        f"\n== 2. the second incremental sync: {builds:,} builds over {days} days (one every "
+        f"{days * 86400 / builds:.0f} s), the newest {running} not finished; then {new} new builds and those "
+        f"{running} finished ==",
+        flush=True,
+    )
     names = ["builds", "build_details", "build_steps"]
     rows: List[Result] = []
     with Sandbox(builds, 0.0, "--build-days", str(days), "--unfinished-fraction", str(running / builds)) as sandbox:
         unfinished = sandbox.expected()["builds_unfinished"]
-        first = run_connector(sandbox, streams, names, args.workers, workdir / "first", "first sync",
-                              sync_mode="incremental")
+        first = run_connector(
+            sandbox, streams, names, args.workers, workdir / "first", "first sync", sync_mode="incremental"
+        )
         newest = first.states[0]["stream"]["stream_state"]
         sandbox.advance(new_builds=new, finish_running=True, minutes=60)
         steps_expected = sandbox.expected()["build_steps"]
         new_state = first.states
-        old_state = [{"type": "STREAM", "stream": {"stream_descriptor": state["stream"]["stream_descriptor"],
-                                                    "stream_state": {key: value for key, value in
-                                                                     state["stream"]["stream_state"].items()
-                                                                     if key != "unfinished"}}}
-                     for state in first.states]
-        for label, state, config in (("this release", new_state, {}),
-                                     ("previous release (24 h lookback)", old_state, {"builds_lookback_hours": 24})):
-            row = run_connector(sandbox, streams, names, args.workers, workdir / label.split(" ")[0], label,
-                                state=state, sync_mode="incremental", **config)
+        old_state = [
+            {
+                "type": "STREAM",
+                "stream": {
+                    "stream_descriptor": state["stream"]["stream_descriptor"],
+                    "stream_state": {
+                        key: value for key, value in state["stream"]["stream_state"].items() if key != "unfinished"
+                    },
+                },
+            }
+            for state in first.states
+        ]
+        for label, state, config in (
+            ("this release", new_state, {}),
+            ("previous release (24 h lookback)", old_state, {"builds_lookback_hours": 24}),
+        ):
+            row = run_connector(
+                sandbox,
+                streams,
+                names,
+                args.workers,
+                workdir / label.split(" ")[0],
+                label,
+                state=state,
+                sync_mode="incremental",
+                **config,
+            )
             rows.append(row)
     pages = list_pages(new + unfinished)
-    print(f"first sync: {first.records['builds']:,} builds, {first.records['build_steps']:,} build steps, "
-          f"{first.requests:,} requests; state of builds {json.dumps(newest)[:160]}...")
-    header = (f"{'second sync':<34} {'builds':>7} {'details':>8} {'steps':>7} {'listing req':>12} {'detail req':>11} "
-              f"{'steps req':>10} {'all req':>8} {'wall s':>7}")
+    print(
+        f"first sync: {first.records['builds']:,} builds, {first.records['build_steps']:,} build steps, "
+        f"{first.requests:,} requests; state of builds {json.dumps(newest)[:160]}..."
+    )
+    header = (
+        f"{'second sync':<34} {'builds':>7} {'details':>8} {'steps':>7} {'listing req':>12} {'detail req':>11} "
+        f"{'steps req':>10} {'all req':>8} {'wall s':>7}"
+    )
     print(header)
     print("-" * len(header))
     for row in rows:
         routes = row.by_route
-        print(f"{row.name:<34} {row.records['builds']:>7} {row.records['build_details']:>8} "
-              f"{row.records['build_steps']:>7} {routes.get('GET /api/workflow', 0):>12} "
-              f"{routes.get('GET /api/builds/{id}', 0):>11} {routes.get('GET /api/workflow/{id}/context-revision', 0):>10} "
-              f"{row.requests:>8} {row.wall_s:>7.2f}")
+        print(
+            f"{row.name:<34} {row.records['builds']:>7} {row.records['build_details']:>8} "
+            f"{row.records['build_steps']:>7} {routes.get('GET /api/workflow', 0):>12} "
+            f"{routes.get('GET /api/builds/{id}', 0):>11} "
+            f"{routes.get('GET /api/workflow/{id}/context-revision', 0):>10} "
+            f"{row.requests:>8} {row.wall_s:>7.2f}"
+        )
     ceiling = 3 * pages + 2 * (new + unfinished) + TARGET_SECOND_SYNC_EXTRA
-    print(f"target: builds read = new + unfinished = {new} + {unfinished} = {new + unfinished}; requests <= "
-          f"3 streams x {pages} listing page(s) + 2 x {new + unfinished} per-build + {TARGET_SECOND_SYNC_EXTRA} = "
-          f"{ceiling}")
+    print(
+        f"target: builds read = new + unfinished = {new} + {unfinished} = {new + unfinished}; requests <= "
+        f"3 streams x {pages} listing page(s) + 2 x {new + unfinished} per-build + {TARGET_SECOND_SYNC_EXTRA} = "
+        f"{ceiling}"
+    )
     return {"rows": rows, "wanted": new + unfinished, "ceiling": ceiling, "steps_total": steps_expected}
 
 
@@ -682,60 +827,83 @@ def part_startup(args: argparse.Namespace, streams: Dict[str, Any], workdir: Pat
     print(f"\n== 3. start-up: `source-codefresh read` of current_user (one request), median of {runs} ==", flush=True)
     walls, cpus = [], []
     with Sandbox(10, 0.0) as sandbox:
-        for number in range(runs):
+        for _ in range(runs):
             row = run_connector(sandbox, streams, ["current_user"], 1, workdir / "startup", "start-up")
             walls.append(row.wall_s)
             cpus.append(row.cpu_s or 0.0)
     walls.sort()
     cpus.sort()
     wall, cpu = walls[runs // 2], cpus[runs // 2]
-    print(f"source-codefresh read, one stream: {wall:.2f} s wall, {cpu:.2f} s CPU (interpreter, CDK imports, "
-          f"manifest, the catalog's streams only)")
+    print(
+        f"source-codefresh read, one stream: {wall:.2f} s wall, {cpu:.2f} s CPU (interpreter, CDK imports, "
+        f"manifest, the catalog's streams only)"
+    )
     return {"wall_s": wall, "cpu_s": cpu}
 
 
 def part_zero_latency(args: argparse.Namespace, streams: Dict[str, Any], workdir: Path) -> Dict[str, Result]:
     print(f"\n== 4. zero latency: builds alone, {args.big_builds:,} builds ==", flush=True)
     with Sandbox(args.big_builds, 0.0) as sandbox:
-        connector = run_connector(sandbox, streams, ["builds"], args.workers, workdir / "zero_a",
-                                  "source-codefresh (builds)")
+        connector = run_connector(
+            sandbox, streams, ["builds"], args.workers, workdir / "zero_a", "source-codefresh (builds)"
+        )
         raw = run_child(sandbox, "requests-listing", "raw requests + json loop", workdir / "zero_raw")
     for row in (connector, raw):
         check_counts(row, {"builds": args.big_builds})
-        print(f"{row.name:<28} {row.wall_s:>7.2f} s {row.requests:>6} requests {row.total_records:>7} records "
-              f"{row.records_per_s:>8.0f} records/s  peak RSS {row.peak_rss_mb:.0f} MB  CPU "
-              f"{cpu_per_thousand(row, args.big_builds)} s/1k builds")
+        print(
+            f"{row.name:<28} {row.wall_s:>7.2f} s {row.requests:>6} requests {row.total_records:>7} records "
+            f"{row.records_per_s:>8.0f} records/s  peak RSS {row.peak_rss_mb:.0f} MB  CPU "
+            f"{cpu_per_thousand(row, args.big_builds)} s/1k builds"
+        )
         for note in row.notes:
             print(f"  {note}")
     if connector.first_record_s is not None and connector.wall_s > connector.first_record_s:
         # The fixed cost (interpreter, CDK imports, manifest) next to the rate once records flow: both are figures.
         flowing = connector.total_records / (connector.wall_s - connector.first_record_s)
-        print(f"  source-codefresh from its first record on: {flowing:.0f} records/s "
-              f"({flowing / raw.records_per_s:.2f} of the raw loop's rate); start-up {connector.first_record_s:.2f} s")
+        print(
+            f"  source-codefresh from its first record on: {flowing:.0f} records/s "
+            f"({flowing / raw.records_per_s:.2f} of the raw loop's rate); start-up {connector.first_record_s:.2f} s"
+        )
     return {"connector": connector, "raw": raw}
 
 
-def part_scale(args: argparse.Namespace, latency_ms: float, streams: Dict[str, Any], small: Result,
-               workdir: Path) -> Result:
-    print(f"\n== 5. scale: builds + build_details, {args.builds:,} vs {args.big_builds:,} builds, "
-          f"{latency_ms:g} ms ==", flush=True)
+def part_scale(
+    args: argparse.Namespace, latency_ms: float, streams: Dict[str, Any], small: Result, workdir: Path
+) -> Result:
+    print(
+        f"\n== 5. scale: builds + build_details, {args.builds:,} vs {args.big_builds:,} builds, {latency_ms:g} ms ==",
+        flush=True,
+    )
     with Sandbox(args.big_builds, latency_ms) as sandbox:
-        big = run_connector(sandbox, streams, DETAIL_STREAMS, args.workers, workdir / "big",
-                            f"source-codefresh ({args.big_builds:,} builds)")
+        big = run_connector(
+            sandbox,
+            streams,
+            DETAIL_STREAMS,
+            args.workers,
+            workdir / "big",
+            f"source-codefresh ({args.big_builds:,} builds)",
+        )
     check_counts(big, {"builds": args.big_builds, "build_details": args.big_builds})
     for builds, row in ((args.builds, small), (args.big_builds, big)):
         bound = lower_bound(builds, latency_ms, args.workers).wall_s
-        print(f"{builds:>7,} builds: {row.wall_s:>7.2f} s ({1000 * row.wall_s / builds:.2f} ms per build; lower "
-              f"bound {bound:.2f} s, x{row.wall_s / bound:.2f}), {row.requests} requests, "
-              f"peak RSS {row.peak_rss_mb:.0f} MB, CPU {cpu_per_thousand(row, builds)} s/1k builds")
+        print(
+            f"{builds:>7,} builds: {row.wall_s:>7.2f} s ({1000 * row.wall_s / builds:.2f} ms per build; lower "
+            f"bound {bound:.2f} s, x{row.wall_s / bound:.2f}), {row.requests} requests, "
+            f"peak RSS {row.peak_rss_mb:.0f} MB, CPU {cpu_per_thousand(row, builds)} s/1k builds"
+        )
     for note in big.notes:
         print(f"  {note}")
     print_ceiling_note(big)
     return big
 
 
-def print_targets(args: argparse.Namespace, part1: List[Dict[str, Any]], second: Optional[Dict[str, Any]],
-                  zero: Optional[Dict[str, Result]], big: Optional[Result]) -> None:
+def print_targets(
+    args: argparse.Namespace,
+    part1: List[Dict[str, Any]],
+    second: Optional[Dict[str, Any]],
+    zero: Optional[Dict[str, Result]],
+    big: Optional[Result],
+) -> None:
     print("\n== targets (figures only; nothing is enforced) ==")
     for part in part1:
         connector, dlt_row, parallel, bound = part["connector"], part["dlt"], part["dlt_parallel"], part["bound"]
@@ -744,35 +912,51 @@ def print_targets(args: argparse.Namespace, part1: List[Dict[str, Any]], second:
         label = "" if binding else "  (report)"
         if dlt_row:
             speedup = dlt_row.wall_s / connector.wall_s
-            print(f"{at:>7}: (a) faster than (b) dlt defaults: {speedup:7.2f}x   target >= {TARGET_VS_DLT:g}x    "
-                  f"{verdict(speedup >= TARGET_VS_DLT) if binding else ''}{label}")
+            print(
+                f"{at:>7}: (a) faster than (b) dlt defaults: {speedup:7.2f}x   target >= {TARGET_VS_DLT:g}x    "
+                f"{verdict(speedup >= TARGET_VS_DLT) if binding else ''}{label}"
+            )
         if parallel:
             speedup = parallel.wall_s / connector.wall_s
-            print(f"{at:>7}: (a) faster than (b2) dlt parallelized: {speedup:5.2f}x target > 1x       "
-                  f"{verdict(speedup > 1) if binding else ''}{label}")
+            print(
+                f"{at:>7}: (a) faster than (b2) dlt parallelized: {speedup:5.2f}x target > 1x       "
+                f"{verdict(speedup > 1) if binding else ''}{label}"
+            )
         factor = connector.wall_s / bound.wall_s
-        print(f"{at:>7}: (a) vs (d) lower bound:          {factor:7.2f}x   target <= {TARGET_VS_BOUND:g}x   "
-              f"{verdict(factor <= TARGET_VS_BOUND) if binding else ''}{label}")
+        print(
+            f"{at:>7}: (a) vs (d) lower bound:          {factor:7.2f}x   target <= {TARGET_VS_BOUND:g}x   "
+            f"{verdict(factor <= TARGET_VS_BOUND) if binding else ''}{label}"
+        )
     if second:
         new_row, old_row = second["rows"]
-        print(f"second sync: builds read {new_row.records['builds']} (previous release "
-              f"{old_row.records['builds']}), target {second['wanted']}   "
-              f"{verdict(new_row.records['builds'] == second['wanted'])}")
-        print(f"second sync: requests {new_row.requests} (previous release {old_row.requests}), target <= "
-              f"{second['ceiling']}   {verdict(new_row.requests <= second['ceiling'])}")
+        print(
+            f"second sync: builds read {new_row.records['builds']} (previous release "
+            f"{old_row.records['builds']}), target {second['wanted']}   "
+            f"{verdict(new_row.records['builds'] == second['wanted'])}"
+        )
+        print(
+            f"second sync: requests {new_row.requests} (previous release {old_row.requests}), target <= "
+            f"{second['ceiling']}   {verdict(new_row.requests <= second['ceiling'])}"
+        )
     if zero:
         share = zero["connector"].records_per_s / zero["raw"].records_per_s
-        print(f"zero latency, connector / raw:    {share:7.2f}    target >= {TARGET_ZERO_LATENCY:g}   "
-              f"{verdict(share >= TARGET_ZERO_LATENCY)}")
+        print(
+            f"zero latency, connector / raw:    {share:7.2f}    target >= {TARGET_ZERO_LATENCY:g}   "
+            f"{verdict(share >= TARGET_ZERO_LATENCY)}"
+        )
     first = part1[0]["connector"]
     for label, row in ((f"{args.builds:,} builds", first), (f"{args.big_builds:,} builds", big)):
         if row:
-            print(f"peak RSS, {label + ':':<22}{row.peak_rss_mb:7.0f} MB target < {TARGET_RSS_MB:g} MB "
-                  f"{verdict(row.peak_rss_mb < TARGET_RSS_MB)}")
+            print(
+                f"peak RSS, {label + ':':<22}{row.peak_rss_mb:7.0f} MB target < {TARGET_RSS_MB:g} MB "
+                f"{verdict(row.peak_rss_mb < TARGET_RSS_MB)}"
+            )
     if big:
         ratio = big.peak_rss_mb / first.peak_rss_mb
-        print(f"peak RSS ratio {args.big_builds:,} / {args.builds:,}: {ratio:5.2f}    target <= "
-              f"{TARGET_RSS_RATIO:g}   {verdict(ratio <= TARGET_RSS_RATIO)}")
+        print(
+            f"peak RSS ratio {args.big_builds:,} / {args.builds:,}: {ratio:5.2f}    target <= "
+            f"{TARGET_RSS_RATIO:g}   {verdict(ratio <= TARGET_RSS_RATIO)}"
+        )
 
 
 def load_average() -> str:
@@ -786,8 +970,11 @@ def load_average() -> str:
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--builds", type=int, default=2000, help="builds for part 1 (default 2000)")
-    parser.add_argument("--latencies", default="25,150",
-                        help="sandbox latencies per request for part 1, in ms, comma-separated (default 25,150)")
+    parser.add_argument(
+        "--latencies",
+        default="25,150",
+        help="sandbox latencies per request for part 1, in ms, comma-separated (default 25,150)",
+    )
     parser.add_argument("--workers", type=int, default=16, help="the connector's num_workers (default 16)")
     parser.add_argument("--big-builds", type=int, default=20000, help="builds for parts 4 and 5 (default 20000)")
     parser.add_argument("--account-builds", type=int, default=2000, help="part 2: builds of the account (2000)")
@@ -799,8 +986,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--skip-second-sync", action="store_true", help="leave out part 2")
     parser.add_argument("--keep", metavar="DIR", help="keep configs, catalogs and dlt's files in DIR")
     # Internal: the subprocess side of (b), (b2), (c) and the raw loop of part 4.
-    parser.add_argument("--child", choices=["dlt", "dlt-parallel", "requests-details", "requests-listing"],
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", choices=["dlt", "dlt-parallel", "requests-details", "requests-listing"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -816,8 +1004,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     print(f"source-codefresh benchmark: python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {load_average()}")
-    print(f"The connector runs with max_requests_per_minute={UNLIMITED_REQUESTS_PER_MINUTE:,}: the default ceiling "
-          f"of {DEFAULT_REQUESTS_PER_MINUTE:,}/min is a safety budget for real accounts and is lifted here.")
+    print(
+        f"The connector runs with max_requests_per_minute={UNLIMITED_REQUESTS_PER_MINUTE:,}: the default ceiling "
+        f"of {DEFAULT_REQUESTS_PER_MINUTE:,}/min is a safety budget for real accounts and is lifted here."
+    )
     print("command: " + " ".join([Path(sys.argv[0]).name] + (argv if argv is not None else sys.argv[1:])))
     try:
         part1: List[Dict[str, Any]] = []

@@ -119,6 +119,8 @@ def _cursor(stream: Mapping[str, Any]) -> str:
         details.append(f"{cursor['step']} windows")
     if cursor.get("lookback_window"):
         details.append("lookback")
+    if (cursor.get("$parameters") or {}).get("finished_statuses"):
+        details.append("unfinished builds followed")
     return f"`{field}`" + (f" ({', '.join(details)})" if details else "")
 
 
@@ -128,13 +130,14 @@ def _filter(stream: Mapping[str, Any]) -> str:
     parts: List[str] = []
     if cursor.get("is_client_side_incremental"):
         parts.append("client-side on the cursor")
-    options = [cursor.get(key, {}).get("field_name") for key in ("start_time_option", "end_time_option")]
-    if any(options):
-        parts.append("server-side " + "/".join(_code(o) for o in options if o))
-    request_parameters = (retriever.get("requester") or {}).get("request_parameters") or {}
-    for name, value in request_parameters.items():
-        if "stream_interval" in str(value):
-            parts.append(f"server-side `{name}`")
+    server_side = [cursor.get(key, {}).get("field_name") for key in ("start_time_option", "end_time_option")]
+    # The window's parameters a requester sets itself (the stream's, or the listing's of a per-build stream).
+    for requester in (retriever.get("requester") or {}, (retriever.get("listing") or {}).get("requester") or {}):
+        for name, value in (requester.get("request_parameters") or {}).items():
+            if "stream_interval" in str(value):
+                server_side.append(name)
+    if any(server_side):
+        parts.append("server-side " + "/".join(_code(name) for name in server_side if name))
     condition = ((retriever.get("record_selector") or {}).get("record_filter") or {}).get("condition")
     if condition:
         parts.append("record filter")

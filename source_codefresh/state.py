@@ -27,7 +27,6 @@ from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.declarative.interpolation.interpolated_string import InterpolatedString
 from airbyte_cdk.sources.declarative.migrations.state_migration import StateMigration
 from airbyte_cdk.sources.declarative.parsers.model_to_component_factory import ModelToComponentFactory
-from airbyte_cdk.sources.streams import NO_CURSOR_STATE_KEY
 from airbyte_cdk.sources.streams.concurrent.cursor import ConcurrentCursor
 from airbyte_cdk.sources.streams.concurrent.partitions.partition import Partition
 from airbyte_cdk.sources.types import Config, Record
@@ -108,7 +107,9 @@ def check_state(stream: str, state: Mapping[str, Any], cursor_field: str, dateti
     if state.get("state_type") is not None:
         slices = state.get("slices")
         if state.get("state_type") not in ("date-range", "integer") or not isinstance(slices, list):
-            raise unreadable_state(stream, f"'state_type' {_describe(state.get('state_type'))} without a list of slices")
+            raise unreadable_state(
+                stream, f"'state_type' {_describe(state.get('state_type'))} without a list of slices"
+            )
         for number, interval in enumerate(slices, start=1):
             for key in ("start", "end", "most_recent_cursor_value"):
                 if not isinstance(interval, Mapping) or (key != "most_recent_cursor_value" and key not in interval):
@@ -124,8 +125,9 @@ def check_state(stream: str, state: Mapping[str, Any], cursor_field: str, dateti
             if not isinstance(cursor, Mapping):
                 raise unreadable_state(stream, f"partition {number} has no cursor")
             if cursor_field in cursor:
-                check_cursor_value(stream, f"states[{number - 1}].cursor.{cursor_field}", cursor[cursor_field],
-                                   datetime_format)
+                check_cursor_value(
+                    stream, f"states[{number - 1}].cursor.{cursor_field}", cursor[cursor_field], datetime_format
+                )
     if isinstance(state.get("state"), Mapping) and cursor_field in state["state"]:
         check_cursor_value(stream, f"state.{cursor_field}", state["state"][cursor_field], datetime_format)
 
@@ -222,7 +224,7 @@ class FollowsUnfinishedBuildsState(StateMigration):
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         self.cursor_field = _interpolated(self.cursor_field, parameters, self.config)
         self.stream = _interpolated(self.stream, parameters, self.config)
-        self.lookback_hours = float(_interpolated(self.lookback_hours, parameters, self.config) or 0)
+        self._lookback = timedelta(hours=float(_interpolated(self.lookback_hours, parameters, self.config) or 0))
 
     def should_migrate(self, stream_state: Mapping[str, Any]) -> bool:
         return bool(stream_state)
@@ -238,7 +240,7 @@ class FollowsUnfinishedBuildsState(StateMigration):
         newest = self._newest_of_an_older_release(stream_state)
         if newest is None:
             return {}
-        lookback = timedelta(hours=self.lookback_hours)
+        lookback = self._lookback
         return state_value(self.cursor_field, newest, [(newest - lookback, newest)] if lookback else [])
 
     def _newest_of_an_older_release(self, stream_state: Mapping[str, Any]) -> Optional[datetime]:
@@ -246,8 +248,10 @@ class FollowsUnfinishedBuildsState(StateMigration):
             slices = stream_state.get("slices") or []
             if not slices:
                 return None
-            # The CDK reads the first (merged) slice: all before its end was synced.
-            first = min(slices, key=lambda interval: parse_iso(interval["start"]))
+            # The CDK reads the first (merged) slice: all before its end was synced. (check_state read every value.)
+            first = min(
+                slices, key=lambda interval: parse_iso(interval["start"]) or datetime.min.replace(tzinfo=timezone.utc)
+            )
             return parse_iso(first.get("most_recent_cursor_value") or first["end"])
         return parse_iso(stream_state.get(self.cursor_field))
 
@@ -257,10 +261,12 @@ def read_ranges(stream: str, value: Any) -> List[Range]:
         raise unreadable_state(stream, f"'{UNFINISHED_KEY}' is {_describe(value)}, not a list of [first, last] pairs")
     ranges: List[Range] = []
     for number, pair in enumerate(value):
-        bounds = [parse_iso(item) for item in pair] if isinstance(pair, list) and len(pair) == 2 else [None]
-        if None in bounds or bounds[0] > bounds[1]:
+        first, last = (
+            (parse_iso(pair[0]), parse_iso(pair[1])) if isinstance(pair, list) and len(pair) == 2 else (None, None)
+        )
+        if first is None or last is None or first > last:
             raise unreadable_state(stream, f"'{UNFINISHED_KEY}[{number}]' is {_describe(pair)}, not [first, last]")
-        ranges.append((bounds[0], bounds[1]))
+        ranges.append((first, last))
     return ranges
 
 
@@ -295,7 +301,7 @@ def merge_ranges(ranges: Iterable[Range], limit: int = MAX_UNFINISHED_RANGES) ->
 class _Window:
     """What one window's listing showed: its newest build and the creation times of its unfinished builds."""
 
-    __slots__ = ("start", "end", "newest", "unfinished")
+    __slots__ = ("end", "newest", "start", "unfinished")
 
     def __init__(self, start: datetime, end: datetime) -> None:
         self.start, self.end = start, end
@@ -332,7 +338,9 @@ class FollowsUnfinishedBuildsCursor(ConcurrentCursor):
         super().__init__(**cursor_arguments)
 
     @classmethod
-    def like(cls, cursor: ConcurrentCursor, stream_state: Mapping[str, Any], **arguments: Any) -> "FollowsUnfinishedBuildsCursor":
+    def like(
+        cls, cursor: ConcurrentCursor, stream_state: Mapping[str, Any], **arguments: Any
+    ) -> "FollowsUnfinishedBuildsCursor":
         """This cursor configured as `cursor` (the argument list of the CDK's ConcurrentCursor.copy_without_state)."""
         return cls(
             stream_name=cursor._stream_name,
@@ -363,7 +371,7 @@ class FollowsUnfinishedBuildsCursor(ConcurrentCursor):
         starts = [first for first, _ in self._previous_ranges]
         if self._previous_newest is not None:
             starts.append(self._previous_newest + MILLISECOND)
-        floor = self._start or self._connector_state_converter.zero_value
+        floor: datetime = self._start or self._connector_state_converter.zero_value  # type: ignore[assignment]
         read_from = max(min(starts), floor) if starts else floor
         self._read_from = read_from
         # One synced interval that ends where this sync starts reading: the CDK's windows then run from `read_from`.
@@ -383,8 +391,10 @@ class FollowsUnfinishedBuildsCursor(ConcurrentCursor):
         window = self._window(record.associated_slice)
         if window is not None and not window.start <= created <= window.end:
             return False  # another window's build (the server widened the dates to whole days)
-        if self._previous_newest is not None and created <= self._previous_newest and not any(
-            first <= created <= last for first, last in self._previous_ranges
+        if (
+            self._previous_newest is not None
+            and created <= self._previous_newest
+            and not any(first <= created <= last for first, last in self._previous_ranges)
         ):
             return False  # read before, and finished then
         if window is not None:
@@ -471,8 +481,14 @@ class ComponentFactory(ModelToComponentFactory):
     FollowsUnfinishedBuildsCursor (`follow_hours` from `$parameters.follow_hours`)."""
 
     def create_concurrent_cursor_from_datetime_based_cursor(  # type: ignore[override]
-        self, model_type: Any, component_definition: Any, stream_name: str, stream_namespace: Optional[str],
-        stream_state: MutableMapping[str, Any], config: Config, **kwargs: Any,
+        self,
+        model_type: Any,
+        component_definition: Any,
+        stream_name: str,
+        stream_namespace: Optional[str],
+        stream_state: MutableMapping[str, Any],
+        config: Config,
+        **kwargs: Any,
     ) -> ConcurrentCursor:
         cursor = super().create_concurrent_cursor_from_datetime_based_cursor(
             model_type, component_definition, stream_name, stream_namespace, stream_state, config, **kwargs

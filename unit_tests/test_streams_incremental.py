@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-
 from airbyte_cdk.models import SyncMode
 from airbyte_cdk.test.entrypoint_wrapper import discover
+
+from source_codefresh import SourceCodefresh
 from unit_tests import builders as b
 from unit_tests.conftest import (
     any_params,
@@ -20,7 +21,6 @@ from unit_tests.conftest import (
     stream_state,
 )
 from unit_tests.stream_cases import ALL_STREAMS, RECENT_ISO, case, recent
-from source_codefresh import SourceCodefresh
 
 pytestmark = pytest.mark.usefixtures("parse_manifest_once", "slept")
 
@@ -68,8 +68,13 @@ def test_first_builds_sync_starts_at_the_start_date_and_asks_up_to_the_next_midn
 
 def test_builds_sync_reads_again_from_the_first_unfinished_build_and_emits_only_those_and_new_ones(http_mocker):
     state = {"created": recent(30), "unfinished": [[recent(20), recent(20)]]}
-    listing = [b.build(5, recent(40)), b.build(4, recent(30)), b.build(3, recent(25)),
-               b.build(2, recent(20)), b.build(1, recent(19))]
+    listing = [
+        b.build(5, recent(40)),
+        b.build(4, recent(30)),
+        b.build(3, recent(25)),
+        b.build(2, recent(20)),
+        b.build(1, recent(19)),
+    ]
     http_mocker.get(any_params("workflow"), response(b.cursor_page(listing, 1, False, "workflows")))
 
     output = run_read("builds", sync_mode=INCREMENTAL, state=stream_state("builds", state))
@@ -83,11 +88,18 @@ def test_builds_sync_reads_again_from_the_first_unfinished_build_and_emits_only_
 
 
 def test_a_state_of_the_previous_release_reads_its_lookback_once(http_mocker):
-    http_mocker.get(any_params("workflow"), response(b.cursor_page(
-        [b.build(3, recent(40)), b.build(2, recent(30)), b.build(1, recent(5))], 1, False, "workflows")))
+    http_mocker.get(
+        any_params("workflow"),
+        response(
+            b.cursor_page(
+                [b.build(3, recent(40)), b.build(2, recent(30)), b.build(1, recent(5))], 1, False, "workflows"
+            )
+        ),
+    )
 
-    output = run_read("builds", sync_mode=INCREMENTAL, state=stream_state("builds", {"created": recent(30)}),
-                      builds_lookback_hours=24)
+    output = run_read(
+        "builds", sync_mode=INCREMENTAL, state=stream_state("builds", {"created": recent(30)}), builds_lookback_hours=24
+    )
 
     (sent,) = sent_requests(http_mocker, "workflow")
     assert sent["params"]["startDate"] == [recent(6)]
@@ -98,8 +110,10 @@ def test_a_state_of_the_previous_release_reads_its_lookback_once(http_mocker):
 
 def test_a_date_range_state_of_the_cdk_keeps_working(http_mocker):
     http_mocker.get(any_params("workflow"), response(b.cursor_page([b.build(1, recent(40))], 1, False, "workflows")))
-    state = {"state_type": "date-range", "slices": [{"start": RECENT_ISO, "end": recent(30),
-                                                     "most_recent_cursor_value": recent(29)}]}
+    state = {
+        "state_type": "date-range",
+        "slices": [{"start": RECENT_ISO, "end": recent(30), "most_recent_cursor_value": recent(29)}],
+    }
 
     output = run_read("builds", sync_mode=INCREMENTAL, state=stream_state("builds", state), builds_lookback_hours=2)
 
@@ -133,8 +147,12 @@ def test_audit_logs_start_one_millisecond_after_the_state_and_advance_it(http_mo
 CLIENT_SIDE = {
     # stream: (request, envelope, record builder (index, cursor value) -> raw record, cursor field of the record)
     "projects": (request("projects", {"limit": "100"}), lambda items: {"projects": items}, b.project, "updatedAt"),
-    "pipelines": (request("pipelines", {"limit": "100"}), lambda items: {"docs": items, "count": len(items)},
-                  b.pipeline, "updated_at"),
+    "pipelines": (
+        request("pipelines", {"limit": "100"}),
+        lambda items: {"docs": items, "count": len(items)},
+        b.pipeline,
+        "updated_at",
+    ),
     "images": (any_params("images"), lambda items: b.cursor_page(items, 1, False), b.image, "created"),
 }
 
@@ -202,7 +220,11 @@ def test_per_build_streams_request_only_the_builds_that_are_new_or_were_unfinish
     http_mocker.get(any_params("workflow"), response(b.cursor_page(listing, 1, False, "workflows")))
     for i, created in ((3, recent(40)), (1, recent(20))):
         path = f"builds/{b.oid(i, 'b')}" if stream == "build_details" else f"workflow/{b.oid(i, 'b')}/context-revision"
-        body = b.build_detail(i, created) if stream == "build_details" else b.context_revisions(b.oid(i, "b"), b.default_steps())
+        body = (
+            b.build_detail(i, created)
+            if stream == "build_details"
+            else b.context_revisions(b.oid(i, "b"), b.default_steps())
+        )
         http_mocker.get(request(path), response(body))
     state = {cursor: recent(30), "unfinished": [[recent(20), recent(20)]]}
 
@@ -214,7 +236,7 @@ def test_per_build_streams_request_only_the_builds_that_are_new_or_were_unfinish
     assert _state_of(output, stream) == {cursor: recent(40), "unfinished": []}
 
 
-# --- a state that cannot be read: one sentence, for every incremental stream -------------------------------------------
+# --- a state that cannot be read: one sentence, for every incremental stream -----------------------------------------
 
 BAD_STATES = {
     "builds": {"created": "not-a-date"},
@@ -224,20 +246,24 @@ BAD_STATES = {
     "pipelines": {"updated_at": "not-a-date"},
     "images": {"created": "not-a-date"},
     "audit_logs": {"createdAt": "not-a-date"},
-    "analytics_report_rows": {"states": [{"partition": {"parent_id": "creditConsumption"},
-                                          "cursor": {"time": "not-a-date"}}]},
+    "analytics_report_rows": {
+        "states": [{"partition": {"parent_id": "creditConsumption"}, "cursor": {"time": "not-a-date"}}]
+    },
 }
 
 
 @pytest.mark.parametrize("stream", sorted(BAD_STATES))
 def test_an_unreadable_state_ends_the_sync_with_one_sentence_naming_the_stream(http_mocker, stream):
-    output = run_read(stream, sync_mode=INCREMENTAL, state=stream_state(stream, BAD_STATES[stream]), expect_failure=True)
+    output = run_read(
+        stream, sync_mode=INCREMENTAL, state=stream_state(stream, BAD_STATES[stream]), expect_failure=True
+    )
 
     (error,) = [m.trace.error for m in output.errors]
     assert error.message.startswith(f"The saved state of stream '{stream}' cannot be read (")
     assert "'not-a-date'" in error.message
-    assert error.message.endswith("reset that stream in Airbyte (Clear data), and its next sync reads it again from "
-                                  "start_date.")
+    assert error.message.endswith(
+        "reset that stream in Airbyte (Clear data), and its next sync reads it again from start_date."
+    )
     assert error.failure_type.value == "config_error"
     assert records_of(output) == []
 
@@ -253,8 +279,9 @@ def test_an_unreadable_unfinished_list_ends_the_sync_with_one_sentence(http_mock
 
 def test_a_stream_not_in_the_catalog_is_not_built_so_its_unreadable_state_does_not_fail_the_sync(http_mocker):
     http_mocker.get(any_params("workflow"), response(b.cursor_page([b.build(1, recent(40))], 1, False, "workflows")))
-    state = stream_state("builds", {"created": recent(30), "unfinished": []}) + stream_state("projects",
-                                                                                          {"updatedAt": "not-a-date"})
+    state = stream_state("builds", {"created": recent(30), "unfinished": []}) + stream_state(
+        "projects", {"updatedAt": "not-a-date"}
+    )
 
     output = run_read("builds", sync_mode=INCREMENTAL, state=state)
 

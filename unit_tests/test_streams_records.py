@@ -6,6 +6,7 @@ be sent (the `http_mocker` fixture checks it) and no unmocked request may be sen
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 
 import pytest
@@ -150,7 +151,7 @@ def test_each_builds_window_is_its_own_pagination_session(http_mocker):
     assert len(set(sessions)) == len(sent)
     windows = sorted((s["params"]["startDate"][0], s["params"]["endDate"][0]) for s in sent)
     assert windows[0][0] == "2025-06-01T00:00:00.000Z"
-    for (start, end), (next_start, _) in zip(windows, windows[1:]):
+    for (start, end), (next_start, _) in itertools.pairwise(windows):
         assert b.utc(next_start) - b.utc(start) == timedelta(days=180)  # contiguous windows
         # endDate: the midnight after the window's last millisecond (next_start - 1 ms), so any reading of the
         # date returns the whole window; the cursor keeps exactly its builds.

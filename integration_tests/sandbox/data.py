@@ -69,7 +69,8 @@ class SandboxData:
     def __init__(self, config: Optional[SandboxConfig] = None):
         cfg = config or SandboxConfig()
         if cfg.workflow_dates not in builds.WORKFLOW_DATES:
-            raise ValueError(f"workflow_dates must be one of {', '.join(builds.WORKFLOW_DATES)}, not {cfg.workflow_dates!r}")
+            readings = ", ".join(builds.WORKFLOW_DATES)
+            raise ValueError(f"workflow_dates must be one of {readings}, not {cfg.workflow_dates!r}")
         self.config = cfg
         self.seed = cfg.seed
         self.anchor_ms = parse_iso_ms(cfg.anchor)
