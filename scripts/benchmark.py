@@ -984,6 +984,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--skip-dlt", action="store_true", help="leave out (b) and (b2) dlt")
     parser.add_argument("--skip-big", action="store_true", help="leave out parts 4 and 5")
     parser.add_argument("--skip-second-sync", action="store_true", help="leave out part 2")
+    parser.add_argument("--skip-loop", action="store_true", help="leave out (c) the sequential requests loop")
     parser.add_argument("--keep", metavar="DIR", help="keep configs, catalogs and dlt's files in DIR")
     # Internal: the subprocess side of (b), (b2), (c) and the raw loop of part 4.
     parser.add_argument(
@@ -1013,7 +1014,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         part1: List[Dict[str, Any]] = []
         streams = None
         for index, latency in enumerate(args.latencies):
-            part1.append(part_detail_sync(args, latency, workdir, with_loop=index == 0, streams=streams))
+            with_loop = index == 0 and not args.skip_loop
+            part1.append(part_detail_sync(args, latency, workdir, with_loop=with_loop, streams=streams))
             streams = part1[-1]["streams"]
         second = None if args.skip_second_sync else part_second_sync(args, streams, workdir)
         part_startup(args, streams, workdir)
