@@ -107,7 +107,9 @@ def test_the_first_sync_after_the_upgrade_reads_what_the_previous_release_would_
     ]
     added = sandbox.advance(new_builds=20, finish_running=True, minutes=60)["added"]
 
+    sandbox.reset_stats()
     upgraded = sync(sandbox, old_state, builds_lookback_hours=24)
+    requests = sandbox.stats()["by_route"]
 
     in_lookback = {
         b
@@ -118,10 +120,14 @@ def test_the_first_sync_after_the_upgrade_reads_what_the_previous_release_would_
     assert len(in_lookback) > 10
     for stream in ("builds", "build_details"):
         assert sorted(ids(upgraded, stream)) == sorted(in_lookback | set(added))
+    assert requests[DETAILS] == requests[REVISIONS] == len(in_lookback | set(added))
     assert state_of(upgraded) == {"created": sandbox.data.get_build(added[-1])["created"], "unfinished": []}
 
+    # The previous release read those 24 hours again at every sync; this one reads what is new, here nothing.
+    sandbox.reset_stats()
     after = sync(sandbox, final_state(upgraded), builds_lookback_hours=24)
-    assert ids(after) == []
+    assert after.records == []
+    assert DETAILS not in sandbox.stats()["by_route"]
 
 
 def test_an_interrupted_sync_resumes_from_its_last_checkpoint_without_passing_an_unfinished_build():
