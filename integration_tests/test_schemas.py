@@ -105,6 +105,18 @@ MODES: List[Mode] = [
         ),
     ),
     Mode(
+        # Build logs on: archives whose `steps` and `logs` are lists or objects (mixed across builds), a step log
+        # over the limit (cut), logs skipped for an expired URL and a missing archive.
+        "build_logs",
+        sandbox={"build_log_shape": "mixed", "build_log_huge_every": 8, "build_log_huge_mb": 0.2,
+                 "build_log_expired_every": 9, "build_log_missing_every": 11},
+        config={"sync_build_logs": True, "build_logs_max_kb_per_step": 16},
+        shows=(
+            ("a step log cut at the limit", _any("build_logs", lambda r: r.get("truncated") is True)),
+            ("a step log with colour codes", _any("build_logs", lambda r: "\x1b[" in (r.get("log") or ""))),
+        ),
+    ),
+    Mode(
         # Month buckets: adds activeCommitters (month only), whose rows count committers.
         "analytics_by_month",
         config={"analytics_granularity": "month"},
@@ -187,12 +199,13 @@ def test_every_record_matches_its_discovered_schema(mode: Mode, tmp_path: Path) 
 
 
 def test_discovered_schemas_are_resolved_nullable_open_and_described(tmp_path: Path) -> None:
-    # pipeline_runs on: the conditional stream is discovered too. discover sends no request.
-    config = {"api_key": SANDBOX_API_KEY, "base_url": "http://127.0.0.1:9/api", "pipeline_runs": [{"pipeline": "a/b"}]}
+    # pipeline_runs and build logs on: the conditional streams are discovered too. discover sends no request.
+    config = {"api_key": SANDBOX_API_KEY, "base_url": "http://127.0.0.1:9/api", "pipeline_runs": [{"pipeline": "a/b"}],
+              "sync_build_logs": True}
     (tmp_path / "config.json").write_text(json.dumps(config))
     run = run_connector(["discover", "--config", str(tmp_path / "config.json")], tmp_path, "discover", timeout=120)
     streams = run.of_type("CATALOG")[0]["catalog"]["streams"]
-    assert "pipeline_runs" in {stream["name"] for stream in streams}
+    assert {"pipeline_runs", "build_logs"} <= {stream["name"] for stream in streams}
     problems = [problem for stream in streams for problem in schema_problems(stream["name"], stream["json_schema"])]
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)

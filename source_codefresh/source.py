@@ -105,7 +105,8 @@ def config_problem(config: Mapping[str, Any]) -> Optional[str]:
         if parsed > datetime.now(timezone.utc):
             return f"start_date '{start_date}' is in the future, so nothing would be synced: use a past date."
 
-    bounds = {"num_workers": (1, 64), "max_requests_per_minute": (60, None), "builds_lookback_hours": (0, 720)}
+    bounds = {"num_workers": (1, 64), "max_requests_per_minute": (60, None), "builds_lookback_hours": (0, 720),
+              "build_logs_max_kb_per_step": (1, 65536)}
     for name, (low, high) in bounds.items():
         value = config.get(name)
         if value is None:

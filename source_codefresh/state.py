@@ -314,8 +314,8 @@ class FollowsUnfinishedBuildsCursor(ConcurrentCursor):
     state that says which builds can still change.
 
     State: `{cursor: <newest build created that was read>, "unfinished": [[first, last], ...]}`: the ranges of creation
-    times of the builds that were not finished when they were read (statuses outside `finished_statuses`, so an
-    unknown status is followed too). A sync reads from the first unfinished range (or just after the newest build)
+    times of the builds that were not finished when they were read (a status outside `finished_statuses`, so an
+    unknown status is followed too, or no `finished` time). A sync reads from the first unfinished range (or just after the newest build)
     to now, and keeps exactly the builds that are new (created after the newest one read) or inside an unfinished
     range; the others were finished when read and are left out before any per-build request is made. A range ends
     `follow_hours` after the newest build: a build unfinished for longer is no longer followed (one log line).
@@ -400,7 +400,7 @@ class FollowsUnfinishedBuildsCursor(ConcurrentCursor):
         if window is not None:
             if window.newest is None or created > window.newest:
                 window.newest = created
-            if data.get("status") not in self._finished_statuses:
+            if data.get("status") not in self._finished_statuses or not data.get("finished"):
                 window.unfinished.append(created)
         return True
 

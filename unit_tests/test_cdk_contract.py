@@ -19,6 +19,7 @@ starts failing because the CDK now does the right thing itself means our workaro
 | CheckStream's "Stream <name> is not available: <reason>"                | source.py `_plain_check_message`        |
 | `use_tcp_keepalive` mounts the pooled adapter for http:// too           | manifest `definitions.requester`        |
 | HttpMocker._validate_all_matchers_called and ._mocker; _pre_process_manifest | unit_tests/conftest.py             |
+| HttpRequester reads `stream_response` when it sends, not only at init   | build_logs.py (sets it after building)  |
 """
 
 from __future__ import annotations
@@ -320,6 +321,23 @@ def test_tcp_keepalive_mounts_the_pooled_adapter_for_plain_http_too():
     session = requester._http_client._session  # observed only: the connector never touches it
     pool = session.get_adapter("http://127.0.0.1:8765/api").poolmanager.connection_pool_kw
     assert pool.get("maxsize", 10) >= 16
+
+
+# --- build_logs.py --------------------------------------------------------------------------------------------------
+
+
+def test_a_requester_streams_the_body_when_stream_response_is_set_after_it_was_built():
+    """build_logs.py sets `stream_response = True` on the storage requester after the CDK built it (a requester
+    declared inside a custom component gets no streaming decoder), so that a 50 MB log is read as it arrives. If the
+    CDK stops reading the attribute at send time, the whole body would be loaded before the first byte is parsed."""
+    requester = _requester(DefaultErrorHandler(config={}, parameters={}))
+    requester.stream_response = True
+    with requests_mock.Mocker() as mocker:
+        mocker.get(f"{API}/builds/b1", content=b'{"steps": []}')
+        response = requester.send_request(stream_slice=StreamSlice(partition={}, cursor_slice={}))
+        sent = mocker.request_history[0]
+    assert sent.stream is True, "the storage GET must be sent with stream=True"
+    assert response is not None and response._content_consumed is False, "the body must not be read yet"
 
 
 # --- unit_tests/conftest.py -----------------------------------------------------------------------------------------

@@ -145,7 +145,7 @@ def test_the_name_of_a_built_in_stream_is_refused(name):
 
 
 def test_the_clash_check_knows_every_stream_discover_shows():
-    source = SourceCodefresh(config=config(pipeline_runs=[{"pipeline": "demo/hello-world"}]))
+    source = SourceCodefresh(config=config(pipeline_runs=[{"pipeline": "demo/hello-world"}], sync_build_logs=True))
     discovered = {stream.name for stream in source.discover(logging.getLogger(), source._config).streams}
     assert builtin_stream_names() == discovered
     assert problem_of(entry(name="Builds")).startswith("custom_streams entry 1 ('Builds'): 'Builds' is the name")
@@ -290,11 +290,11 @@ def test_each_entry_is_a_stream_with_its_key_in_a_permissive_schema():
     assert names.json_schema["properties"]["metadata_updated_at"]["format"] == "date-time"
     assert streams["failed_builds"].default_cursor_field == ["created"]
     assert streams["more_views"].source_defined_primary_key == [["_id"]]
-    assert len(streams) == len(builtin_stream_names()) - 1 + 4  # pipeline_runs only exists when configured
+    assert len(streams) == len(builtin_stream_names()) - 2 + 4  # pipeline_runs and build_logs: only when configured
 
 
 def test_no_custom_streams_changes_nothing():
-    assert set(discovered()) == builtin_stream_names() - {"pipeline_runs"}
+    assert set(discovered()) == builtin_stream_names() - {"pipeline_runs", "build_logs"}
 
 
 # --- read (mocked HTTP) --------------------------------------------------------------------------------------------

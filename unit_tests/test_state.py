@@ -267,8 +267,10 @@ def make_cursor(
     )
 
 
-def build(created: str, status: str = "success") -> Dict[str, Any]:
-    return {"id": created, "created": created, "status": status}
+def build(created: str, status: str = "success", finished: Optional[str] = "set") -> Dict[str, Any]:
+    """A listed build; a finished status gets a finish time unless `finished` is None."""
+    done = status in ("success", "error") and finished is not None
+    return {"id": created, "created": created, "status": status, "finished": created if done else None}
 
 
 def listed(cursor: FollowsUnfinishedBuildsCursor, window: StreamSlice, builds: List[Dict[str, Any]]) -> List[str]:
@@ -319,6 +321,20 @@ def test_the_state_keeps_the_newest_build_and_where_unfinished_builds_were_creat
             ["2026-10-07T00:00:00.000Z", "2026-10-07T00:00:00.000Z"],
             ["2026-10-08T00:00:00.000Z", "2026-10-08T00:00:00.000Z"],
         ],
+    }
+
+
+def test_a_build_with_a_final_status_but_no_finish_time_is_followed_too():
+    cursor = make_cursor(follow_hours=24 * 365)
+    first, second = cursor.stream_slices()
+    listed(
+        cursor, second, [build("2026-10-09T00:00:00.000Z", "success", finished=None), build("2026-10-08T00:00:00.000Z")]
+    )
+    cursor.close_partition(Window(first))
+    cursor.close_partition(Window(second))
+    assert cursor.state == {
+        "created": "2026-10-09T00:00:00.000Z",
+        "unfinished": [["2026-10-09T00:00:00.000Z", "2026-10-09T00:00:00.000Z"]],
     }
 
 

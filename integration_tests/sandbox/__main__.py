@@ -4,8 +4,12 @@
                                         [--build-days 90] [--unfinished-fraction 0.02]
                                         [--latency-ms 0] [--fault JSON ...] [--verbose]
                                         [--workflow-dates exact|date_only|date_first_instant]
+                                        [--storage-port 0] [--build-log-shape mixed] [--build-log-huge-every N]
+                                        [--build-log-huge-mb 50] [--build-log-missing-every N]
+                                        [--build-log-expired-every N]
 
-Prints exactly one line, `SANDBOX_BASE_URL=http://127.0.0.1:<port>/api`, then serves until SIGINT or SIGTERM.
+Prints exactly one line, `SANDBOX_BASE_URL=http://127.0.0.1:<port>/api`, then serves until SIGINT or SIGTERM (the
+build log storage listens on its own port, named by the signed URLs of `GET /api/progress/{id}`).
 `--port 0` picks a free port. `--fault` takes one rule (a JSON object) or a list of rules; it may repeat.
 """
 
@@ -51,12 +55,25 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--workflow-dates", default=SandboxConfig.workflow_dates,
                     choices=["exact", "date_only", "date_first_instant"],
                     help="how /workflow reads startDate/endDate (see the README)")
+    ap.add_argument("--storage-port", type=int, default=0, help="the build log storage's port (0 picks a free one)")
+    ap.add_argument("--build-log-shape", choices=["list", "object", "mixed"], default=SandboxConfig.build_log_shape,
+                    help="build log archives: `steps` and `logs` as arrays, objects, or both across builds")
+    ap.add_argument("--build-log-huge-every", type=int, default=0, help="every N-th build has a huge step log")
+    ap.add_argument("--build-log-huge-mb", type=float, default=SandboxConfig.build_log_huge_mb)
+    ap.add_argument("--build-log-missing-every", type=int, default=0, help="every N-th build's archive is gone (404)")
+    ap.add_argument("--build-log-expired-every", type=int, default=0,
+                    help="every N-th build's progress job hands out an expired signed URL (403)")
     args = ap.parse_args(argv)
 
     config = SandboxConfig(host=args.host, port=args.port, builds=args.builds, seed=args.seed, anchor=args.anchor,
                            build_days=args.build_days, unfinished_fraction=args.unfinished_fraction,
                            latency_ms=args.latency_ms, run_polls_to_finish=args.run_polls,
-                           faults=_rules(args.fault), verbose=args.verbose, workflow_dates=args.workflow_dates)
+                           faults=_rules(args.fault), verbose=args.verbose, workflow_dates=args.workflow_dates,
+                           storage_port=args.storage_port,
+                           build_log_shape=args.build_log_shape, build_log_huge_every=args.build_log_huge_every,
+                           build_log_huge_mb=args.build_log_huge_mb,
+                           build_log_missing_every=args.build_log_missing_every,
+                           build_log_expired_every=args.build_log_expired_every)
     try:
         server = SandboxServer(config)
     except ValueError as exc:
