@@ -252,11 +252,30 @@ BAD_STATES = {
 }
 
 
-@pytest.mark.parametrize("stream", sorted(BAD_STATES))
+# Streams that exist only with a setting: the setting, and the state of the stream.
+OPTIONAL_BAD_STATES = {
+    "build_logs": ({"sync_build_logs": True}, {"build_created": "not-a-date"}),
+    "registries": (
+        {
+            "custom_streams": [
+                {
+                    "name": "registries",
+                    "path": "registries",
+                    "primary_key": "_id",
+                    "pagination": "none",
+                    "cursor_field": "updatedAt",
+                }
+            ]
+        },
+        {"updatedAt": "not-a-date"},
+    ),
+}
+
+
+@pytest.mark.parametrize("stream", sorted(BAD_STATES) + sorted(OPTIONAL_BAD_STATES))
 def test_an_unreadable_state_ends_the_sync_with_one_sentence_naming_the_stream(http_mocker, stream):
-    output = run_read(
-        stream, sync_mode=INCREMENTAL, state=stream_state(stream, BAD_STATES[stream]), expect_failure=True
-    )
+    settings, state = OPTIONAL_BAD_STATES.get(stream, ({}, BAD_STATES.get(stream)))
+    output = run_read(stream, sync_mode=INCREMENTAL, state=stream_state(stream, state), expect_failure=True, **settings)
 
     (error,) = [m.trace.error for m in output.errors]
     assert error.message.startswith(f"The saved state of stream '{stream}' cannot be read (")
