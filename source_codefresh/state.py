@@ -315,9 +315,10 @@ class FollowsUnfinishedBuildsCursor(ConcurrentCursor):
 
     State: `{cursor: <newest build created that was read>, "unfinished": [[first, last], ...]}`: the ranges of creation
     times of the builds that were not finished when they were read (a status outside `finished_statuses`, so an
-    unknown status is followed too, or no `finished` time). A sync reads from the first unfinished range (or just after the newest build)
-    to now, and keeps exactly the builds that are new (created after the newest one read) or inside an unfinished
-    range; the others were finished when read and are left out before any per-build request is made. A range ends
+    unknown status is followed too, or no `finished` time). A sync reads from the first unfinished range (or just
+    after the newest build) to now, and keeps exactly the builds that are new (created after the newest one read) or
+    inside an unfinished range; the others were finished when read and are left out before any per-build request is
+    made. A range ends
     `follow_hours` after the newest build: a build unfinished for longer is no longer followed (one log line).
 
     The record filter sees every build of a window's listing (the builds stream's own records, or the listing that
