@@ -318,11 +318,11 @@ class FollowsUnfinishedBuildsCursor(ConcurrentCursor):
     unknown status is followed too, or no `finished` time). A sync reads from the first unfinished range (or just
     after the newest build) to now, and keeps exactly the builds that are new (created after the newest one read) or
     inside an unfinished range; the others were finished when read and are left out before any per-build request is
-    made. A range ends
-    `follow_hours` after the newest build: a build unfinished for longer is no longer followed (one log line).
+    made. A range ends `follow_hours` after the newest build: a build unfinished for longer is no longer followed (one
+    log line).
 
     The record filter sees every build of a window's listing (the builds stream's own records, or the listing that
-    build_details and build_steps fan out from), so the three streams follow the builds the same way; it also keeps
+    the per-build streams fan out from), so they all follow the builds the same way; it also keeps
     each build in exactly the window it was listed for, whatever part of its dates the server honoured. Checkpoints
     only cover the windows read without a gap from the start, and keep every range not read yet, so an interrupted
     sync never moves past an unfinished build."""
