@@ -437,7 +437,7 @@ class FollowsUnfinishedBuildsCursor(ConcurrentCursor):
         done_until = self._read_without_gap_until()
         newest = self._previous_newest
         points: List[datetime] = []
-        for window in self._windows.values():
+        for window in list(self._windows.values()):  # a copy: other windows may be added while this runs
             if done_until is not None and (window.start, window.end) in self._closed and window.end <= done_until:
                 if window.newest is not None and (newest is None or window.newest > newest):
                     newest = window.newest
