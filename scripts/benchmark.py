@@ -643,7 +643,7 @@ def print_table(rows: List[Result], dlt_row: Optional[Result], bound: Result, bu
         print(
             f"{row.name:<40} {row.wall_s:>8.2f} {row.requests if row.requests is not None else '-':>9} "
             f"{row.total_records:>8} {row.records_per_s:>10.0f} {rss:>12} {cpu_per_thousand(row, builds):>16} "
-            f"{vs_dlt:>7} {row.wall_s / bound.wall_s:>7.2f}"
+            f"{vs_dlt:>7} {f'{row.wall_s / bound.wall_s:.2f}' if bound.wall_s else '-':>7}"
         )
     print(
         "(÷ (b), ÷ (d): wall time divided by that of (b) dlt's defaults and (d) the lower bound; CPU: user + system "
@@ -922,11 +922,12 @@ def print_targets(
                 f"{at:>7}: (a) faster than (b2) dlt parallelized: {speedup:5.2f}x target > 1x       "
                 f"{verdict(speedup > 1) if binding else ''}{label}"
             )
-        factor = connector.wall_s / bound.wall_s
-        print(
-            f"{at:>7}: (a) vs (d) lower bound:          {factor:7.2f}x   target <= {TARGET_VS_BOUND:g}x   "
-            f"{verdict(factor <= TARGET_VS_BOUND) if binding else ''}{label}"
-        )
+        if bound.wall_s:
+            factor = connector.wall_s / bound.wall_s
+            print(
+                f"{at:>7}: (a) vs (d) lower bound:          {factor:7.2f}x   target <= {TARGET_VS_BOUND:g}x   "
+                f"{verdict(factor <= TARGET_VS_BOUND) if binding else ''}{label}"
+            )
     if second:
         new_row, old_row = second["rows"]
         print(
