@@ -127,27 +127,32 @@ def test_plain_envelopes(srv, http, path, kind, fields):
 def test_wrapped_envelopes(srv, http):
     account = srv.data.account_id
     users = get(http, srv, f"/accounts/{account}/users").json()
-    assert len(users) == 12 and {"_id", "userName", "email", "status", "roles", "account", "register_date",
-                                 "last_login_date", "logins", "settings", "user_data", "notifications",
-                                 "hasPassword", "defaultAccount", "gitOpsSettings"} <= set(users[0])
+    assert len(users) == 12 and {"_id", "userName", "email", "notificationEmail", "status", "roles", "account",
+                                 "register_date", "last_login_date", "logins", "settings", "user_data",
+                                 "notifications", "shortProfile", "hasPassword", "defaultAccount"} <= set(users[0])
     pipes = get(http, srv, "/pipelines").json()
     assert set(pipes) == {"docs", "count"} and pipes["count"] == 250 and len(pipes["docs"]) == 25
     md = pipes["docs"][0]["metadata"]
     assert {"id", "name", "shortName", "project", "projectId", "accountId", "created_at", "updated_at", "labels",
             "isPublic", "revision", "originalYamlString", "deprecate", "template"} <= set(md)
     assert set(get(http, srv, "/projects").json()) == {"projects"}
-    assert {"version", "kind", "metadata", "spec", "metrics"} <= set(get(http, srv, "/step-types").json()["docs"][0])
+    step_type = get(http, srv, "/step-types").json()["docs"][0]
+    assert {"version", "kind", "metadata", "spec", "metrics"} <= set(step_type)
+    assert step_type["metadata"]["sourceURL"].startswith("https://github.com/codefresh-io/steps/")
     assert set(get(http, srv, "/execution-contexts").json()) == {"docs"}
     env = get(http, srv, "/environments-v2").json()
     assert set(env) == {"docs", "count"} and env["count"] == 8
+    assert all(e["spec"]["type"] == "argo" and {"application", "context", "project"} <= set(e["spec"])
+               for e in env["docs"])
     views = get(http, srv, "/views/?page=2&limit=10").json()
     assert set(views) == {"docs", "total", "limit", "page", "pages", "offset"}
     assert (views["total"], views["pages"], views["page"], views["offset"], len(views["docs"])) == (15, 2, 2, 10, 5)
     wf = get(http, srv, "/workflow", headers={"X-Pagination-Session-Id": "env"}).json()
-    assert set(wf) == {"workflows", "pagination"} and set(wf["workflows"]) == {"docs"}
-    assert wf["pagination"] == {"page": 1, "nextPage": 2, "pageSize": 25}
-    images = get(http, srv, "/images", headers={"X-Pagination-Session-Id": "env"}).json()
-    assert set(images) == {"docs", "pagination"}
+    assert set(wf) == {"workflows", "pagination"} and set(wf["workflows"]) == {"docs", "total"}
+    assert wf["workflows"]["total"] == 500
+    assert wf["pagination"] == {"page": 1, "nextPage": True, "pageSize": 25}
+    images = get(http, srv, "/images").json()  # the default reading: offset pages, no pagination object
+    assert set(images) == {"docs", "total", "limit", "offset"} and (images["total"], images["offset"]) == (450, 0)
     assert set(get(http, srv, "/audit").json()) == {"data"}
     meta = get(http, srv, "/analytics/metadata").json()
     assert set(meta) == {"reports"} and len(meta["reports"]) == 6
@@ -170,8 +175,7 @@ def test_build_shapes(srv, http):
     assert all(d["started"] is None for d in unfinished if d["status"] == "pending")
     finished = next(d for d in docs if d["status"] == "success")
     detail = get(http, srv, f"/builds/{finished['id']}").json()
-    assert {k: detail[k] for k in finished} == finished
-    assert {"userYamlDescriptor", "finalWorkflowYaml", "steps", "exposedVariables", "exportedVariables"} <= set(detail)
+    assert detail == finished  # one build object, in the list and alone
     revs = get(http, srv, f"/workflow/{finished['id']}/context-revision").json()
     steps = revs[-1]["context"]["stepsMetadata"]
     assert {"Initializing Process", "Initializing"} <= set(steps)
@@ -181,6 +185,49 @@ def test_build_shapes(srv, http):
     assert get(http, srv, "/builds/ffffffffffffffffffffffff").status_code == 404
     no_rev = next(st for st in srv.data.builds if st.started_ms is None and st.finished)
     assert get(http, srv, f"/workflow/{no_rev.doc['id']}/context-revision").json() == []
+
+
+def test_builds_carry_the_heavy_real_fields(srv, http):
+    """The real shapes of docs/api-notes.md 8.3 and 8.11: list items carry both YAML texts (several kB), `steps` as
+    names, `delayed` as a number, `request` as a string, and the real systemEvents / terminationRequest shapes."""
+    docs = walk(http, srv, "/workflow", "heavy")
+    user_yaml = [len(d["userYamlDescriptor"]) for d in docs]
+    final_yaml = [len(d["finalWorkflowYaml"]) for d in docs]
+    assert sum(user_yaml) / len(docs) > 3000 and sum(final_yaml) / len(docs) > 5000
+    assert all(d["revision"] in d["finalWorkflowYaml"] and "steps:" in d["userYamlDescriptor"] for d in docs)
+    assert all(isinstance(d["delayed"], int) and not isinstance(d["delayed"], bool) for d in docs)
+    assert {d["delayed"] for d in docs if d["status"] == "delayed"} == {1}
+    assert all(isinstance(d["request"], (str, type(None))) for d in docs) and any(d["request"] for d in docs)
+    assert all(isinstance(s, str) for d in docs for s in d["steps"]) and any(d["steps"] for d in docs)
+    events = [e for d in docs for e in d["systemEvents"]]
+    assert events and all(set(e) == {"_id", "kind", "message", "retriable", "step", "stepKind", "stepName"}
+                          for e in events)
+    assert any(e["kind"] == "error" for e in events)
+    requests_ = [t for d in docs for t in d["terminationRequest"]]
+    assert requests_ and all(set(t) == {"_id", "byBuildManager", "cause", "date", "message", "workflowStatus"}
+                             for t in requests_)
+    assert all(d["terminationRequest"] for d in docs if d["status"] == "terminated")
+
+
+def test_context_revisions_end_with_the_post_operations(srv, http):
+    counts = set()
+    for st in srv.data.builds[-120:]:
+        revs = get(http, srv, f"/workflow/{st.doc['id']}/context-revision").json()
+        if not revs:
+            continue
+        assert [r["metadata"]["revision"] for r in revs] == list(range(1, len(revs) + 1))
+        events = [r["metadata"]["annotations"] for r in revs]
+        if st.finished:
+            assert events[-1] == {"event": "workflow.finish-system", "final": True}
+            assert revs[-1]["metadata"]["description"] == "Workflow post operations completed"
+            assert "finishTimestamp-system" in revs[-1]["context"]["workflowMetadata"]
+        else:
+            assert not any(e["final"] for e in events)
+        assert not any(e["final"] for e in events[:-1])
+        sizes = [len(r["context"]["stepsMetadata"]) for r in revs]
+        assert sizes == sorted(sizes)  # each revision holds the steps begun by then
+        counts.add(len(revs))
+    assert max(counts) == 6 and min(counts) < 6
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -242,7 +289,7 @@ def walk(http, srv, path, session=None, limit=100):
         out += docs
         if not body["pagination"]["nextPage"] or not docs:
             return out
-        assert body["pagination"]["nextPage"] == page + 1
+        assert body["pagination"]["nextPage"] is True
         page += 1
 
 
@@ -251,8 +298,6 @@ def test_cursor_pages_in_order(srv, http):
     assert len(builds) == len({b["id"] for b in builds}) == 500
     created = [b["created"] for b in builds]
     assert created == sorted(created, reverse=True) and len(set(created)) == 500
-    images = walk(http, srv, "/images", "walk-2")
-    assert len({i["_id"] for i in images}) == 450
     assert srv.stats()["pagination_errors"] == 0
 
 
@@ -271,8 +316,53 @@ def test_cursor_page_rules(srv, http):
     assert get(http, srv, "/workflow?limit=100&page=2", headers=h).status_code == 200
     assert get(http, srv, "/workflow?limit=50&page=3", headers=h).status_code == 400  # other filters
     assert get(http, srv, "/workflow?limit=100&page=0", headers=h).status_code == 400
-    assert get(http, srv, "/images?limit=10&page=2", headers={"X-Pagination-Session-Id": "never"}).status_code == 400
-    assert srv.stats()["pagination_errors"] == 4
+    assert srv.stats()["pagination_errors"] == 3
+
+
+def newest_images(server):
+    return [i["_id"] for i in reversed(server.data.images.records)]
+
+
+def test_images_offset_reading_is_the_default(srv, http):
+    """The spec's reading: limit/offset, {docs, total, limit, offset}, no pagination object; `page` is ignored."""
+    ids, offset = [], 0
+    while True:
+        body = get(http, srv, f"/images?limit=100&offset={offset}&page=9").json()
+        assert "pagination" not in body and (body["limit"], body["offset"], body["total"]) == (100, offset, 450)
+        if not body["docs"]:
+            break
+        ids += [i["_id"] for i in body["docs"]]
+        offset += len(body["docs"])
+    assert ids == newest_images(srv)
+    assert len(get(http, srv, "/images?limit=500").json()["docs"]) == 100
+    assert srv.stats()["pagination_errors"] == 0
+
+
+def test_images_cursor_reading(http):
+    with SandboxServer(SandboxConfig(images_paging="cursor", **SMALL)) as cursor:
+        images = walk(http, cursor, "/images", "walk-images", limit=10)
+        assert [i["_id"] for i in images] == newest_images(cursor)
+        h = {"X-Pagination-Session-Id": "rules"}
+        first = get(http, cursor, "/images?limit=10&page=1&offset=20", headers=h).json()
+        assert first["pagination"] == {"page": 1, "nextPage": True, "pageSize": 10}
+        assert [i["_id"] for i in first["docs"]] == newest_images(cursor)[:10]  # offset is not this reading's
+        assert get(http, cursor, "/images?limit=10&page=3", headers=h).status_code == 400
+        never = {"X-Pagination-Session-Id": "never"}
+        assert get(http, cursor, "/images?limit=10&page=2", headers=never).status_code == 400
+        assert cursor.stats()["pagination_errors"] == 2
+
+
+def test_images_from_a_server_that_ignores_paging(http):
+    with SandboxServer(SandboxConfig(images_paging="ignores_paging", **SMALL)) as ignoring:
+        answers = [get(http, ignoring, f"/images?{query}").json()
+                   for query in ("", "limit=100&offset=0&page=1", "limit=100&offset=25&page=2", "limit=5&offset=5")]
+        assert all(a == answers[0] for a in answers)
+        assert [i["_id"] for i in answers[0]["docs"]] == newest_images(ignoring)[:25] and "pagination" not in answers[0]
+
+
+def test_an_unknown_reading_is_refused():
+    with pytest.raises(ValueError, match="images_paging must be one of offset, cursor, ignores_paging"):
+        SandboxServer(SandboxConfig(images_paging="pages"))
 
 
 def test_cursor_sessions_interleaved(srv, http):
@@ -642,6 +732,7 @@ def test_keep_alive_and_speed(srv):
 def test_cli(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "integration_tests.sandbox", "--port", "0", "--builds", "40",
+                             "--images-paging", "cursor",
                              "--fault", json.dumps({"match": {"path": "^/api/team$"}, "kind": "status",
                                                     "status": 500})],
                             cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -651,6 +742,7 @@ def test_cli(tmp_path):
         base = line.split("=", 1)[1]
         assert requests.get(base + "/user", headers=AUTH, timeout=5).status_code == 200
         assert requests.get(base + "/team", headers=AUTH, timeout=5).status_code == 500
+        assert requests.get(base + "/images", headers=AUTH, timeout=5).json()["pagination"]["nextPage"] is True
         assert requests.get(base.replace("/api", "/_sandbox/expected"), timeout=5).json()["builds"] == 40
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -61,7 +61,21 @@ def _any(stream: str, check: Callable[[Dict[str, Any]], bool]) -> Callable[[Reco
 # the mode cannot pass vacuously if the switch stops working). One sandbox and one read per mode: keep sizes small.
 # ---------------------------------------------------------------------------------------------------------------------
 MODES: List[Mode] = [
-    Mode("default"),
+    Mode(
+        # The real shapes are the sandbox's default (docs/api-notes.md 8.3, 8.11).
+        "default",
+        shows=(
+            ("builds carrying both YAML texts and step names",
+             _any("builds", lambda r: len(r.get("finalWorkflowYaml") or "") > 2000
+                  and all(isinstance(s, str) for s in r.get("steps") or []) and isinstance(r.get("delayed"), int))),
+            ("a system event of kind error", _any("build_details", lambda r: any(
+                e.get("kind") == "error" for e in r.get("systemEvents") or []))),
+            ("an argo environment", _any("environments", lambda r: (r.get("spec") or {}).get("type") == "argo")),
+            ("account users as real answers show them", _any("account_users", lambda r: r.get("status") == "new"
+                                                              and all(isinstance(e, str) for e in
+                                                                      (r.get("user_data") or {}).get("emails") or []))),
+        ),
+    ),
     Mode(
         # Builds in every unfinished status: started/finished null, pendingApprovals, running steps.
         "unfinished_builds",

@@ -476,8 +476,14 @@ def report_row(day: date, key: Optional[str], value: float) -> Record:
 # --- envelopes ------------------------------------------------------------------------------------------------------
 
 
+def offset_page(records: List[Record]) -> Record:
+    """A page of /images as offset pages (the spec's reading): the records and no `pagination` block."""
+    return {"docs": records}
+
+
 def cursor_page(records: List[Record], page: int, next_page: bool, nested: Optional[str] = None) -> Record:
-    """A page of /workflow (nested='workflows') or /images: records plus the `pagination` block."""
-    pagination = {"page": page, "nextPage": page + 1 if next_page else False, "pageSize": 100}
+    """A page of /workflow (nested='workflows') or /images as cursor pages: records plus the `pagination` block
+    (`nextPage` is a boolean, as Codefresh's support scripts read it)."""
+    pagination = {"page": page, "nextPage": next_page, "pageSize": 100}
     docs = {"docs": records}
     return {nested: docs, "pagination": pagination} if nested else {**docs, "pagination": pagination}

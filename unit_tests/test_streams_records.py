@@ -132,6 +132,7 @@ def test_cursor_backed_pages_share_one_pagination_session_and_stop_when_next_pag
     assert len({r[pk] for r in records}) == 103
     sent = sent_requests(http_mocker, path)
     assert [s["params"]["page"] for s in sent] == [["1"], ["2"]]  # in order, and nothing after nextPage: false
+    assert all("offset" not in s["params"] for s in sent)  # cursor pages: exactly what /workflow is known to accept
     sessions = {s["headers"].get("X-Pagination-Session-Id") for s in sent}
     assert len(sessions) == 1
     (session,) = sessions
@@ -169,6 +170,57 @@ def test_a_cursor_backed_listing_stops_on_an_empty_page(http_mocker):
 
     assert [r["_id"] for r in records] == [b.image(0)["_id"]]
     assert len(sent_requests(http_mocker, "images")) == 2
+
+
+def test_images_without_a_pagination_object_are_read_by_offset_until_an_empty_page(http_mocker):
+    # The spec's reading of /images: limit/offset, no pagination object; a short page is not taken as the end.
+    first, second = [b.image(i, recent(60 - i * 0.1)) for i in range(100)], [b.image(i) for i in range(100, 103)]
+    http_mocker.get(
+        any_params("images"),
+        [response(b.offset_page(first)), response(b.offset_page(second)), response(b.offset_page([]))],
+    )
+
+    records = records_of(run_read("images"))
+
+    assert sorted(r["_id"] for r in records) == sorted(r["_id"] for r in first + second)
+    sent = sent_requests(http_mocker, "images")
+    assert [(s["params"]["page"], s["params"].get("offset")) for s in sent] == [
+        (["1"], None),
+        (["2"], ["100"]),
+        (["3"], ["103"]),
+    ]
+    assert all(s["params"]["limit"] == ["100"] for s in sent)
+    assert len({s["headers"]["X-Pagination-Session-Id"] for s in sent}) == 1
+
+
+@pytest.mark.timeout(60)  # without the guard the read would loop on the repeated page
+def test_images_from_a_server_that_ignores_paging_fail_the_sync_with_one_sentence(http_mocker):
+    same = [b.image(i) for i in range(25)]
+    http_mocker.get(any_params("images"), [response(b.offset_page(same)), response(b.offset_page(same))])
+
+    output = run_read("images", expect_failure=True)
+
+    errors = [m.trace.error.message for m in output.errors]
+    assert errors and errors[0].startswith(
+        "Codefresh answered page 2 of https://g.codefresh.io/api/images with the same records as page 1, so it "
+        "ignores the paging parameters"
+    )
+    assert len(sent_requests(http_mocker, "images")) == 2  # no third request: no loop
+
+
+@pytest.mark.timeout(60)  # without the guard the read would loop on the repeated page
+def test_builds_from_a_server_that_repeats_a_page_fail_the_sync_with_one_sentence(http_mocker):
+    # A cursor that never moves, answering nextPage: true forever: before, the listing never ended.
+    same = [b.build(i, recent(60 - i * 0.1)) for i in range(100)]
+    http_mocker.get(any_params("workflow"), response(b.cursor_page(same, 1, True, "workflows")))
+
+    output = run_read("builds", expect_failure=True, start_date=RECENT_ISO)
+
+    errors = [m.trace.error.message for m in output.errors]
+    assert errors and errors[0].startswith(
+        "Codefresh answered page 2 of https://g.codefresh.io/api/workflow with the same records as page 1"
+    )
+    assert len(sent_requests(http_mocker, "workflow")) == 2
 
 
 # --- parents and children --------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
     python -m integration_tests.sandbox [--host 127.0.0.1] [--port 8765] [--builds 500] [--seed 42]
                                         [--build-days 90] [--unfinished-fraction 0.02]
                                         [--latency-ms 0] [--fault JSON ...] [--verbose]
+                                        [--images-paging offset|cursor|ignores_paging]
                                         [--workflow-dates exact|date_only|date_first_instant]
                                         [--storage-port 0] [--build-log-shape mixed] [--build-log-huge-every N]
                                         [--build-log-huge-mb 50] [--build-log-missing-every N]
@@ -23,6 +24,7 @@ import threading
 from typing import Any, List, Optional
 
 from .data import DEFAULT_ANCHOR, SandboxConfig
+from .images import IMAGES_PAGING
 from .server import SandboxServer
 
 
@@ -52,6 +54,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                     help="GET /builds/{id} polls until a pipeline run is finished")
     ap.add_argument("--fault", action="append", default=[], metavar="JSON", help="a fault rule (repeatable)")
     ap.add_argument("--verbose", action="store_true", help="log one line per request (never headers)")
+    ap.add_argument("--images-paging", choices=IMAGES_PAGING, default=SandboxConfig.images_paging,
+                    help="how GET /images pages (a reading of the API; see README)")
     ap.add_argument("--workflow-dates", default=SandboxConfig.workflow_dates,
                     choices=["exact", "date_only", "date_first_instant"],
                     help="how /workflow reads startDate/endDate (see the README)")
@@ -68,7 +72,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     config = SandboxConfig(host=args.host, port=args.port, builds=args.builds, seed=args.seed, anchor=args.anchor,
                            build_days=args.build_days, unfinished_fraction=args.unfinished_fraction,
                            latency_ms=args.latency_ms, run_polls_to_finish=args.run_polls,
-                           faults=_rules(args.fault), verbose=args.verbose, workflow_dates=args.workflow_dates,
+                           faults=_rules(args.fault), verbose=args.verbose, images_paging=args.images_paging,
+                           workflow_dates=args.workflow_dates,
                            storage_port=args.storage_port,
                            build_log_shape=args.build_log_shape, build_log_huge_every=args.build_log_huge_every,
                            build_log_huge_mb=args.build_log_huge_mb,

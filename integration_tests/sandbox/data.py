@@ -55,7 +55,8 @@ class SandboxConfig:
     registries: int = 7                       # GET /registries (one of each kind)
     clusters: int = 4                         # GET /clusters
     run_polls_to_finish: int = 2              # GET /builds/{id} polls until a pipeline run is terminal
-    # API readings the evidence leaves open (README "Readings of the API")
+    # readings of the API the evidence leaves open (README "Readings of the API")
+    images_paging: str = "offset"             # offset | cursor | ignores_paging (images.IMAGES_PAGING)
     workflow_dates: str = "exact"             # /workflow startDate/endDate: exact | date_only | date_first_instant
     # server options
     host: str = "127.0.0.1"
@@ -77,6 +78,9 @@ class SandboxConfig:
 class SandboxData:
     def __init__(self, config: Optional[SandboxConfig] = None):
         cfg = config or SandboxConfig()
+        if cfg.images_paging not in images.IMAGES_PAGING:
+            raise ValueError(f"images_paging must be one of {', '.join(images.IMAGES_PAGING)}, "
+                             f"not {cfg.images_paging!r}")
         if cfg.workflow_dates not in builds.WORKFLOW_DATES:
             readings = ", ".join(builds.WORKFLOW_DATES)
             raise ValueError(f"workflow_dates must be one of {readings}, not {cfg.workflow_dates!r}")
@@ -102,7 +106,7 @@ class SandboxData:
         self.pack_id = g.oid(self.anchor_ms - 400 * DAY_MS)
         self.annotations: List[Dict[str, Any]] = []
         self.builds: List[BuildState] = []        # oldest first (ascending `created`)
-        self.build_json: List[bytes] = []         # the serialized list item of each build
+        self.build_json: List[bytes] = []         # the serialized record of each build, without its YAML texts
         self.created_ms: List[int] = []
         self.by_id: Dict[str, BuildState] = {}
         self.by_progress: Dict[str, BuildState] = {}  # by the build's progress (logs) job id
@@ -135,11 +139,16 @@ class SandboxData:
         d = st.doc
         d["created"], d["started"], d["finished"] = iso(st.created_ms), iso(st.started_ms), iso(st.finished_ms)
         d["updated"] = iso(st.finished_ms or st.started_ms or st.created_ms)
+        builds.settle(st)
         self.build_json[st.index] = dumps(d)
         if st.finished:
             self.unfinished.discard(st.index)
         else:
             self.unfinished.add(st.index)
+
+    def build_item(self, index: int) -> bytes:
+        """The JSON of build `index` as GET /workflow and GET /builds/{id} answer it."""
+        return builds.item_json(self.builds[index], self.build_json[index])
 
     def find_build(self, build_id: str) -> Optional[BuildState]:
         return self.by_id.get(build_id)
@@ -183,11 +192,11 @@ class SandboxData:
         d = st.doc
         d["status"] = st.final_status
         d["pendingReason"] = None
-        d["delayed"] = False
+        d["delayed"] = 0
         d["pendingApprovals"] = []
         if st.final_status == "terminated":
-            d["terminationRequest"] = [{"reason": "Terminated by user", "user": d["initiator"],
-                                        "requestedAt": iso(st.finished_ms)}]
+            d["terminationRequest"] = builds.termination_requests(d["id"], d["initiator"], st.finished_ms)
+        d["systemEvents"] = builds.system_events(d["id"], st.pipeline, st.final_status, st.cut, st.finished_ms)
         self._store(st)
 
     def _poll(self, st: BuildState) -> None:
@@ -203,13 +212,11 @@ class SandboxData:
             self._store(st)
 
     def build_detail(self, st: BuildState) -> bytes:
-        """GET /builds/{id}: moves a pipeline run on, then answers the list item plus the detail fields."""
+        """GET /builds/{id}: moves a pipeline run on, then answers the build (the same object the list holds)."""
         with self.lock:
             if st.is_run and not st.finished:
                 self._poll(st)
-            body = self.build_json[st.index]
-            extras = dumps(builds.detail_extras(self, st, self.clock_ms))
-        return body[:-1] + b"," + extras[1:]
+            return self.build_item(st.index)
 
     def start_run(self, p: Any, body: Dict[str, Any]) -> str:
         """POST /pipelines/run/{name}: a new `pending` build carrying the body's annotations."""
