@@ -130,7 +130,7 @@ CONNECTOR = {
     "audit_time_format": {
         "ms": (True, "sends from/to in epoch milliseconds"),
         "both": (True, "sends from/to in epoch milliseconds"),
-        "iso": (False, "sends from/to in epoch milliseconds, which this server does not filter by (issue 13 item 4)"),
+        "iso": (True, "asks once per sync which form filters, then sends ISO date-times"),
     },
     "audit_first_page": {
         "1": (True, "reads pages 1, 2, 3 ..."),
@@ -138,11 +138,11 @@ CONNECTOR = {
     },
     "analytics_empty_range": {
         "empty_200": (True, "takes an empty answer as a range without rows"),
-        "error_500": (False, "retries a 500 for up to 5 minutes, then fails the sync (issue 13 item 1)"),
+        "error_500": (True, "skips a window answered 500 'Could not get analytics report' with one line, no retry"),
     },
     "active_committers_30_days": {
-        "accepts": (True, "asks for 30-day windows, which this report accepts"),
-        "rejects": (False, "asks for 30-day windows: this report's rows are skipped with a log line (issue 13 item 1)"),
+        "accepts": (True, "asks for windows within the report's own metadata bounds"),
+        "rejects": (True, "asks for windows within the report's own metadata bounds (at least 3 months here)"),
     },
     "retry_after": {
         "with": (True, "waits what Retry-After asks"),

@@ -28,9 +28,14 @@ from typing import Any, Dict, List, Optional
 from .common import (DAY_MS, HOUR_MS, MINUTE_MS, Gen, Request, Response, bad_request, capped_limit,
                      envelope, iso, json_response, not_found, parse_bound, parse_iso_ms, raw_json, route, BRANCHES)
 
-UNFINISHED_STATUSES = ["pending", "elected", "running", "pending-approval", "delayed"]
-TERMINAL_STATUSES = ("success", "error", "terminated")
+UNFINISHED_STATUSES = ["pending", "elected", "running", "pending-approval", "delayed", "terminating"]
+# A build whose approval was denied ends `denied` (a dashboard filters /workflow by status=denied, FIDELITY S11).
+TERMINAL_STATUSES = ("success", "error", "terminated", "denied")
 PSEUDO_STEPS = ("Initializing Process", "Initializing")
+# The status a build's last step ends with: steps end `failure`, not `error` (context revisions, KB); approval
+# steps end `approved` or `denied` (docs approval.md); a running build's last step is still `running`.
+LAST_STEP_STATUS = {"success": "success", "error": "failure", "terminated": "terminated", "denied": "denied",
+                    "pending-approval": "pending-approval"}
 
 
 class BuildState:
@@ -329,14 +334,18 @@ def steps_metadata(st: BuildState, now_ms: int) -> Dict[str, Dict[str, Any]]:
                      "maxAttempts": 1, "currentAttempt": 1, "containerId": container(),
                      "workingDirectory": workdir}
 
+    def put_pseudo_steps(state: str, f: Optional[int]) -> None:
+        # `Initializing Process` has no `type` and no `result`; `Initializing` holds only a container id (KB example).
+        out["Initializing Process"] = {"status": state, "startTimestamp": iso(start), "finishTimestamp": iso(f),
+                                       "totalTime": None if f is None else f - start}
+        out["Initializing"] = {"containerId": container()}
+
     init_proc = rng.randint(1_000, 4_000)
     init = rng.randint(3_000, 15_000)
     if status == "elected":
-        put("Initializing Process", "builtin", "running", start, None)
-        put("Initializing", "builtin", "pending", start, None)
+        put_pseudo_steps("running", None)
         return out
-    put("Initializing Process", "builtin", "success", start, start + init_proc)
-    put("Initializing", "builtin", "success", start + init_proc, start + init_proc + init)
+    put_pseudo_steps("success", start + init_proc)
     cursor = start + init_proc + init
     steps = st.pipeline.steps[:st.cut]
     if not steps:
@@ -349,11 +358,13 @@ def steps_metadata(st: BuildState, now_ms: int) -> Dict[str, Dict[str, Any]]:
         last = j == len(steps) - 1
         dur = max(300, int(budget * weights[j] / total_w))
         if not last:
-            put(name, kind, "success", cursor, cursor + dur)
-        elif status in ("running", "pending-approval", "delayed"):
-            put(name, kind, "pending-approval" if status == "pending-approval" else "running", cursor, None)
+            put(name, kind, "approved" if kind == "pending-approval" else "success", cursor, cursor + dur)
+        elif status not in TERMINAL_STATUSES:
+            put(name, kind, LAST_STEP_STATUS.get(status, "running"), cursor, None)
         else:
-            put(name, kind, status if status in TERMINAL_STATUSES else "success", cursor, cursor + dur)
+            state = LAST_STEP_STATUS[status]
+            put(name, kind, "approved" if kind == "pending-approval" and state == "success" else state,
+                cursor, cursor + dur)
         cursor += dur
     return out
 
@@ -364,16 +375,15 @@ def context_revisions(data: Any, st: BuildState, now_ms: int) -> List[Dict[str, 
     steps = steps_metadata(st, now_ms)
     status = st.doc["status"]
     done = st.finished_ms is not None
-    pre = steps.get("Initializing")
     proc = steps["Initializing Process"]
-    pre_start, pre_finish = proc["startTimestamp"], pre["finishTimestamp"] if pre else None
+    pre_start, pre_finish = proc["startTimestamp"], proc["finishTimestamp"]
     workflow = {
         "startTimestamp": iso(st.started_ms),
         "preStepsStartTimestamp": pre_start,
         "preStepsFinishTimestamp": pre_finish,
-        "preStepsTotalTime": (proc["totalTime"] or 0) + ((pre or {}).get("totalTime") or 0) if pre_finish else None,
+        "preStepsTotalTime": proc["totalTime"],
         "preStepsStatus": "success" if pre_finish else "running",
-        "result": status if done else None,
+        "result": LAST_STEP_STATUS.get(status, status) if done else None,
         "status": status,
         "mode": "sequential",
         "finishTimestamp": iso(st.finished_ms),
@@ -407,7 +417,7 @@ def context_revisions(data: Any, st: BuildState, now_ms: int) -> List[Dict[str, 
     # an unfinished build's last revision is its current state.
     snapshots = [("workflow.start", "Workflow started", st.started_ms, {**running_workflow, "preStepsFinishTimestamp":
                   None, "preStepsTotalTime": None, "preStepsStatus": "running"})]
-    pre_end = ended.get("Initializing")
+    pre_end = ended.get("Initializing Process")
     if pre_end is not None:
         snapshots.append(("pre-steps.finish", "Pre-steps completed", pre_end, running_workflow))
     real_ends = sorted(t for name, t in ended.items()

@@ -55,8 +55,11 @@ class SandboxConfig:
     registries: int = 7                       # GET /registries (one of each kind)
     clusters: int = 4                         # GET /clusters
     run_polls_to_finish: int = 2              # GET /builds/{id} polls until a pipeline run is terminal
-    # readings of the API the evidence leaves open (README "Readings of the API")
+    # readings of the API the evidence leaves open (README "Readings"); the defaults are the best-supported ones
     images_paging: str = "offset"             # offset | cursor | ignores_paging (images.IMAGES_PAGING)
+    audit_time_format: str = "ms"             # /audit reads from/to as `ms` (epoch ms) or `iso`; the other is ignored
+    audit_cap: int = 50_000                   # /audit lists at most this many entries per query (docs: 50,000)
+    analytics_empty_range: str = "error_500"  # a report range without data: `error_500` (documented) or `empty_200`
     workflow_dates: str = "exact"             # /workflow startDate/endDate: exact | date_only | date_first_instant
     # server options
     host: str = "127.0.0.1"
@@ -75,15 +78,18 @@ class SandboxConfig:
     storage_port: int = 0                     # the log storage's own port (0 = an ephemeral port)
 
 
+READINGS = {"images_paging": images.IMAGES_PAGING, "audit_time_format": ("ms", "iso"),
+            "analytics_empty_range": ("error_500", "empty_200"), "workflow_dates": builds.WORKFLOW_DATES}
+
+
 class SandboxData:
     def __init__(self, config: Optional[SandboxConfig] = None):
         cfg = config or SandboxConfig()
-        if cfg.images_paging not in images.IMAGES_PAGING:
-            raise ValueError(f"images_paging must be one of {', '.join(images.IMAGES_PAGING)}, "
-                             f"not {cfg.images_paging!r}")
-        if cfg.workflow_dates not in builds.WORKFLOW_DATES:
-            readings = ", ".join(builds.WORKFLOW_DATES)
-            raise ValueError(f"workflow_dates must be one of {readings}, not {cfg.workflow_dates!r}")
+        for name, allowed in READINGS.items():
+            if getattr(cfg, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {getattr(cfg, name)!r}")
+        if cfg.audit_cap < 1:
+            raise ValueError("audit_cap must be at least 1")
         if cfg.build_log_shape not in progress.LOG_SHAPES:
             shapes = ", ".join(progress.LOG_SHAPES)
             raise ValueError(f"build_log_shape must be one of {shapes}, not {cfg.build_log_shape!r}")
@@ -227,7 +233,10 @@ class SandboxData:
             wanted = body.get("trigger")
             trigger = next((t for t in p.git_triggers if wanted in (t["id"], t["name"])), None) if wanted else None
             n_steps = len(p.steps)
-            final_cut = n_steps if p.outcome == "success" else g.randint(1, n_steps)
+            kinds = [k for _, k in p.steps]
+            final_cut = (n_steps if p.outcome == "success"
+                         else kinds.index("pending-approval") + 1 if p.outcome == "denied" and "pending-approval" in kinds
+                         else g.randint(1, n_steps))
             st = builds.make_build(g, self, p, created, "pending", p.outcome, None, None, 0, final_cut,
                                    trigger_kind="manual", branch=str(body.get("branch") or "main"),
                                    sha=str(body["sha"]) if body.get("sha") else None, initiator=self.people[0],
@@ -302,7 +311,8 @@ class SandboxData:
                 "step_types": len(self.step_types),
                 "runtime_environments": len(self.runtime_environments),
                 "hermes_triggers": len(self.hermes_triggers),
-                "hermes_events": len(self.hermes_events),
+                "hermes_events": sum(1 for e in self.hermes_events.records if e["account"] != "000000000000"),
+                "hermes_public_events": sum(1 for e in self.hermes_events.records if e["account"] == "000000000000"),
                 "contexts": len(self.contexts),
                 "execution_contexts": len(self.execution_contexts),
                 "agents": len(self.agents),

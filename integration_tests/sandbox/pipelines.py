@@ -4,13 +4,14 @@ the one write, running a pipeline.
     GET  /projects                 offset paging   {"projects": [...]}
     GET  /pipelines                offset paging   {"docs": [...], "count": <total matching>}
     GET  /pipelines/names          offset paging   {"docs": [{"metadata": {id, name, ...}}], "count"} (the names only)
-    GET  /hermes/triggers          bare array      {event, pipeline, filters, event-data}
-    GET  /hermes/events            bare array      {uri, type, kind, account, secret, status, endpoint, ...}
+    GET  /hermes/triggers          bare array      {event, pipeline, filters (absent when empty), event-data (empty)}
+    GET  /hermes/events            bare array      {uri, type, kind, account, secret, status, endpoint, ...}; public
+                                                   events (account 000000000000) only with ?public=true
     POST /pipelines/run/{name}     JSON string     the new build id (name = project%2Fpipeline or the id)
 
-Three well-known pipelines exist in project `demo` whatever the seed: `demo/hello-world` (runs end in `success`),
-`demo/failing-build` (`error`) and `demo/terminated-build` (`terminated`). No other pipeline name contains
-`failing` or `terminated`.
+Four well-known pipelines exist in project `demo` whatever the seed: `demo/hello-world` (runs end in `success`),
+`demo/failing-build` (`error`), `demo/terminated-build` (`terminated`) and `demo/denied-approval` (`denied`: its
+approval step is denied). No other pipeline name contains `failing`, `terminated` or `denied`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from typing import Any, Dict, List, Optional
 from .common import (Collection, Gen, Request, Response, bad_request, dumps, iso, json_response, not_found,
                      offset_window, raw_json, route)
 
-WELL_KNOWN = ["hello-world", "failing-build", "terminated-build"]
+WELL_KNOWN = ["hello-world", "failing-build", "terminated-build", "denied-approval"]
+PUBLIC_ACCOUNT = "000000000000"  # hermes: events every account may use
 PIPELINE_WORDS = ["ci", "cd", "build", "deploy", "release", "nightly", "pr-checks", "e2e", "lint", "publish",
                   "canary", "rollback", "docs", "perf", "security-scan", "helm-release", "smoke", "migrate"]
 PROJECT_WORDS = ["payments", "checkout", "search", "platform", "data", "web", "mobile", "infra", "identity",
@@ -284,7 +286,9 @@ def make_pipeline(g: Gen, i: int, project: Dict[str, Any], account_id: str, runt
         else f"{g.pick(PIPELINE_WORDS)}-{i:03d}"
     name = f"{project['projectName']}/{short}"
     repo = g.repo()
-    chosen = [s for s in STEP_CATALOG if s[0] in ("main_clone", "build") or g.chance(0.45)]
+    # `denied-approval` always has the approval step: its runs end `denied` there.
+    chosen = [s for s in STEP_CATALOG if s[0] in ("main_clone", "build")
+              or (short == "denied-approval" and s[0] == "approve_deploy") or g.chance(0.45)]
     local = random.Random(int(pid, 16))  # the YAML's details, without shifting the other records' draws
     steps = {n: step_spec(n, k, st, repo, local) for n, k, st in chosen}
     stages = list(dict.fromkeys(st for _, _, st in chosen))
@@ -339,7 +343,8 @@ def make_pipeline(g: Gen, i: int, project: Dict[str, Any], account_id: str, runt
         },
         "last_executed": None,
     }
-    outcome = "error" if "failing" in name else "terminated" if "terminated" in name else "success"
+    outcome = ("error" if "failing" in name else "terminated" if "terminated" in name
+               else "denied" if "denied" in name else "success")
     final_head, final_tail = processed_yaml(spec).split(REVISION_PLACEHOLDER, 1)
     return PipelineInfo(index=i, id=pid, name=name, short_name=short, project=project["projectName"],
                         project_id=project["id"], repo=repo, steps=[(n, k) for n, k, _ in chosen],
@@ -366,6 +371,16 @@ def make_event(g: Gen, i: int, account_id: str, cron: Optional[Dict[str, Any]]) 
             "endpoint": f"https://g.codefresh.io/nomios/{kind}?account={account_id[:12]}&secret={secret}",
             "description": f"{kind} {repo['owner']}/{repo['name']} push",
             "help": None if g.chance(0.5) else f"Add the endpoint as a webhook of the {kind} repository"}
+
+
+def make_public_event(g: Gen, i: int) -> Dict[str, Any]:
+    """A public event of GET /hermes/events?public=true (account 000000000000)."""
+    kind = g.pick(["dockerhub", "quay"])
+    repo = g.repo()
+    return {"uri": f"registry:{kind}:{repo['owner']}:{repo['name']}:push:{g.hex(12)}", "type": "registry",
+            "kind": kind, "account": PUBLIC_ACCOUNT, "secret": g.hex(16), "status": "active",
+            "endpoint": f"https://g.codefresh.io/nomios/{kind}?public=true", "description":
+            f"{kind} {repo['owner']}/{repo['name']} push (public)", "help": None}
 
 
 def generate(g: Gen, cfg: Any, data: Any) -> None:
@@ -413,12 +428,23 @@ def generate(g: Gen, cfg: Any, data: Any) -> None:
             seen.add((e["uri"], p.id))
             links.append(_link(g, e, p))
     data.hermes_triggers = Collection(links)
+    # Public events (every account may use them) come on top, listed only with ?public=true.
+    public = [make_public_event(g, i) for i in range(cfg.hermes_events // 10 + 1)]
+    data.hermes_events = Collection(events + public)
+
+
+# GET /hermes/triggers fills only event, pipeline and filters: `event-data` is Go's zero-value Event (empty strings,
+# its omitempty fields left out) and `filters` (a map with omitempty) is left out when empty (cf-triggers server code).
+EMPTY_EVENT_DATA = {"uri": "", "type": "", "kind": "", "account": "", "secret": ""}
 
 
 def _link(g: Gen, event: Dict[str, Any], p: PipelineInfo) -> Dict[str, Any]:
-    return {"event": event["uri"], "pipeline": p.id,
-            "filters": {} if event["type"] == "cron" or g.chance(0.5) else {"tag": g.pick(["latest", "^v\\d+"])},
-            "event-data": {k: event[k] for k in ("uri", "type", "kind", "account", "secret")}}
+    filters = {} if event["type"] == "cron" or g.chance(0.5) else {"tag": g.pick(["latest", "^v\\d+"])}
+    link: Dict[str, Any] = {"event": event["uri"], "pipeline": p.id}
+    if filters:
+        link["filters"] = filters
+    link["event-data"] = dict(EMPTY_EVENT_DATA)
+    return link
 
 
 def finalize(data: Any) -> None:
@@ -477,8 +503,14 @@ def get_hermes_triggers(req: Request) -> Response:
 
 
 def get_hermes_events(req: Request) -> Response:
+    """The account's events; public ones (account 000000000000) only with `public=true`, as the server does.
+    `type` and `kind` filter exactly."""
     events = req.data.hermes_events
-    return raw_json(events.array(range(len(events))))
+    public, kind, event_type = req.arg("public") == "true", req.arg("kind"), req.arg("type")
+    indexes = [i for i, e in enumerate(events.records)
+               if (public or e["account"] != PUBLIC_ACCOUNT) and (not kind or e["kind"] == kind)
+               and (not event_type or e["type"] == event_type)]
+    return raw_json(events.array(indexes))
 
 
 def run_pipeline(req: Request) -> Response:

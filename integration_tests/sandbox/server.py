@@ -28,8 +28,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import accounts, analytics, audit, builds, images, pipelines, progress, resources
-from .common import (SANDBOX_API_KEY, SANDBOX_LIMITED_API_KEY, ApiError, Request, Response, Route, dumps,
-                     json_response)
+from .common import (SANDBOX_API_KEY, SANDBOX_LIMITED_API_KEY, SANDBOX_RESTRICTED_API_KEY, ApiError, Request,
+                     Response, Route, dumps, json_response)
 from .data import SandboxConfig, SandboxData
 from .faults import FaultEngine, FaultRule
 
@@ -292,6 +292,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _process(self, app: "SandboxServer", method: str, path: str, query: str, route: Optional[Route],
                  params: Dict[str, str], body: bytes) -> Response:
         key = self.headers.get("Authorization")
+        if key == SANDBOX_RESTRICTED_API_KEY:
+            # The body of this 403 is the sandbox's guess (the docs give only the status): a client must not rely
+            # on it; GET /user answering 403 too is what tells a restricted key from a missing scope.
+            return error_response(ApiError(403, "FORBIDDEN", "Forbidden: access for this API key has been restricted "
+                                           "due to unusual activity", code="1003"))
         if key not in (SANDBOX_API_KEY, SANDBOX_LIMITED_API_KEY):
             return error_response(ApiError(401, "UNAUTHORIZED", "Unauthorized: invalid API key", code="1001"))
         if route is None:
