@@ -480,6 +480,29 @@ def test_workflow_date_filters(srv, http):
     assert get(http, srv, "/workflow?endDate=2026-13-01").status_code == 400
 
 
+@pytest.mark.parametrize("reading, first, last", [
+    # startDate=2026-10-20T10:00:00.000Z, endDate=2026-10-21T10:00:00.000Z read as:
+    ("exact", "2026-10-20T10:00:00.000Z", "2026-10-21T10:00:00.000Z"),
+    ("date_only", "2026-10-20T00:00:00.000Z", "2026-10-21T23:59:59.999Z"),
+    ("date_first_instant", "2026-10-20T00:00:00.000Z", "2026-10-21T00:00:00.000Z"),
+])
+def test_workflow_date_readings(http, reading, first, last):
+    with SandboxServer(SandboxConfig(builds=2000, workflow_dates=reading)) as srv:
+        got = walk(http, srv, "/workflow?startDate=2026-10-20T10:00:00.000Z&endDate=2026-10-21T10:00:00.000Z", reading)
+        expected = sorted((st.doc["created"] for st in srv.data.builds if first <= st.doc["created"] <= last),
+                          reverse=True)
+        assert [b["created"] for b in got] == expected and len(expected) > 10
+        # A bare date covers its whole day except under date_first_instant, where both bounds are its first instant.
+        day = walk(http, srv, "/workflow?startDate=2026-10-20&endDate=2026-10-20", reading + "-day")
+        assert all(b["created"].startswith("2026-10-20") for b in day)
+        assert (len(day) <= 1) == (reading == "date_first_instant")
+
+
+def test_workflow_dates_must_be_a_known_reading():
+    with pytest.raises(ValueError, match="workflow_dates must be one of exact, date_only, date_first_instant"):
+        SandboxServer(SandboxConfig(workflow_dates="hours"))
+
+
 def test_audit_from_to(srv, http):
     entries = srv.data.audit.records
     target = entries[600]

@@ -115,16 +115,16 @@ CONNECTOR = {
         "bare_array": (False, "expects the images under `docs`; the sync fails with a message"),
     },
     "workflow_dates": {
-        "exact": (True, "sends millisecond date-times and windows that meet at the millisecond"),
+        "exact": (True, "asks from the window's start to the next midnight and keeps exactly the window's builds"),
         "date_only": (
-            False,
-            "sends millisecond date-times: builds of a window's boundary days would be read in two "
-            "windows (issue 13 item 3)",
+            True,
+            "asks from the window's start to the next midnight and keeps exactly the window's builds: the whole "
+            "days this server answers hold them all, and a build of a boundary day is kept by one window only",
         ),
         "date_first_instant": (
-            False,
-            "sends millisecond date-times: builds of a window's last day after midnight "
-            "would be read in no window (issue 13 item 3)",
+            True,
+            "asks up to the midnight after the window's end, so the day this server cuts at its first instant still "
+            "holds the window's last builds; it keeps exactly the window's builds",
         ),
     },
     "audit_time_format": {

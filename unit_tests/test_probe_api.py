@@ -106,8 +106,8 @@ def test_images_refused_names_the_scope(status):
     "reading, exact, after, dates, fits",
     [
         ("exact", ["b1"], [], ["b1", "b0"], True),
-        ("date_only", ["b1", "b0"], ["b1", "b0"], ["b1", "b0"], False),
-        ("date_first_instant", [], [], [], False),
+        ("date_only", ["b1", "b0"], ["b1", "b0"], ["b1", "b0"], True),
+        ("date_first_instant", [], [], [], True),
     ],
 )
 def test_workflow_dates_reading(reading, exact, after, dates, fits):
