@@ -65,3 +65,23 @@ def test_a_parent_variant_is_its_stream_plus_who_it_is_read_for(resolved_manifes
         own = definition["$parameters"]
         assert own["reading_for"], f"{name} must name the child it is read for"
         assert own["name"] in streams, f"{name} is a variant of a stream that does not exist"
+
+
+def _requesters_of_retrievers(node: Any, path: str = "") -> Iterator[Tuple[str, Dict[str, Any]]]:
+    """The requester of every SimpleRetriever in the resolved manifest (the ones that send a stream's requests)."""
+    if isinstance(node, dict):
+        if node.get("type") == "SimpleRetriever" and "requester" in node:
+            yield path, node["requester"]
+        for key, value in node.items():
+            yield from _requesters_of_retrievers(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _requesters_of_retrievers(value, f"{path}/{index}")
+
+
+def test_every_retriever_sends_through_the_scope_gate(resolved_manifest):
+    # A requester outside the gate keeps sending after a 403 skipped its stream or found the key restricted.
+    found = list(_requesters_of_retrievers(resolved_manifest))
+    assert len(found) > 20
+    ungated = [path for path, requester in found if requester.get("class_name") != "source_codefresh.errors.ScopeGatedRequester"]
+    assert not ungated, ungated
