@@ -373,15 +373,20 @@ def discovered_catalog(base_url: str, workdir: Path) -> Dict[str, Any]:
 def _discover_once(base_url: str, workdir: Path) -> Dict[str, Any]:
     global _CATALOG
     if _CATALOG is None:
-        config_file = workdir / "discover-config.json"
-        config_file.write_text(json.dumps(sandbox_config(base_url, SANDBOX_API_KEY)))
-        run = run_connector(["discover", "--config", str(config_file)], workdir, "discover", timeout=120)
-        catalogs = run.of_type("CATALOG")
-        if not catalogs:
-            raise RuntimeError(f"discover gave no catalog: {run.stderr.decode(errors='replace')[-2000:]}")
-        _CATALOG = catalogs[0]["catalog"]
-        config_file.unlink()
+        _CATALOG = fresh_catalog(base_url, workdir)
     return _CATALOG
+
+
+def fresh_catalog(base_url: str, workdir: Path) -> Dict[str, Any]:
+    """The connector's catalog from a `discover` run now (as a platform does before each sync)."""
+    config_file = workdir / "discover-config.json"
+    config_file.write_text(json.dumps(sandbox_config(base_url, SANDBOX_API_KEY)))
+    run = run_connector(["discover", "--config", str(config_file)], workdir, "discover", timeout=120)
+    config_file.unlink()
+    catalogs = run.of_type("CATALOG")
+    if not catalogs:
+        raise RuntimeError(f"discover gave no catalog: {run.stderr.decode(errors='replace')[-2000:]}")
+    return catalogs[0]["catalog"]
 
 
 def full_refresh_catalog(catalog: Mapping[str, Any]) -> Dict[str, Any]:
@@ -456,21 +461,29 @@ def compare_stream(expected: Any, keys: List[Any]) -> StreamResult:
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def run_scenario(scenario: Scenario, workdir: Path) -> ScenarioResult:
-    """Start a fresh sandbox, install the scenario's faults, run a full read, compare with the sandbox."""
+def run_scenario(
+    scenario: Scenario,
+    workdir: Path,
+    command: Optional[List[str]] = None,
+    extra_env: Optional[Mapping[str, str]] = None,
+    rediscover: bool = False,
+) -> ScenarioResult:
+    """Start a fresh sandbox, install the scenario's faults, run a full read, compare with the sandbox.
+
+    `command` (and `extra_env`) run the read with another launcher of the connector (default: the installed
+    executable); `rediscover` runs `discover` against this sandbox first instead of reusing the process's catalog."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     server = SandboxServer(SandboxConfig(builds=scenario.builds)).start()
     try:
-        catalog = discovered_catalog(server.base_url, workdir)
+        catalog = fresh_catalog(server.base_url, workdir) if rediscover else discovered_catalog(server.base_url, workdir)
         configured = full_refresh_catalog(catalog)
         config_file, catalog_file = workdir / "config.json", workdir / "catalog.json"
         config_file.write_text(json.dumps(sandbox_config(server.base_url, scenario.api_key,
                                                          **dict(scenario.config_overrides)), indent=2))
         catalog_file.write_text(json.dumps(configured, indent=2))
 
-        command, extra_env = None, None
-        if scenario.short_read_timeout is not None:
+        if scenario.short_read_timeout is not None and command is None:
             command, extra_env = short_timeout_command(workdir, scenario.short_read_timeout)
 
         server.set_faults(scenario.rules())
