@@ -15,7 +15,7 @@ full_refresh), and compares what came out with what the sandbox holds:
 Used by integration_tests/test_faults.py (assertions) and scripts/fault_table.py (the table).
 
     from integration_tests.faults import SCENARIOS, run_scenario
-    result = run_scenario(SCENARIOS[0], Path("/tmp/x"))
+    result = run_scenario(SCENARIOS[0], Path(".tmp/faults"))
     result.missing, result.duplicated, result.outcome, result.message, result.seconds
 """
 
@@ -476,7 +476,8 @@ def run_scenario(
     workdir.mkdir(parents=True, exist_ok=True)
     server = SandboxServer(SandboxConfig(builds=scenario.builds)).start()
     try:
-        catalog = fresh_catalog(server.base_url, workdir) if rediscover else discovered_catalog(server.base_url, workdir)
+        discover = fresh_catalog if rediscover else discovered_catalog
+        catalog = discover(server.base_url, workdir)
         configured = full_refresh_catalog(catalog)
         config_file, catalog_file = workdir / "config.json", workdir / "catalog.json"
         config_file.write_text(json.dumps(sandbox_config(server.base_url, scenario.api_key,

@@ -2,12 +2,13 @@
 
     .venv/bin/python -m pytest integration_tests/test_container.py -v -s
 
-A module fixture starts a local container engine with `../shared/tools/container-engine` (next to the repository:
-it starts dockerd and builds a stand-in for the Airbyte Python connector base image, whose name it prints on its
-last line), builds the image on that stand-in and then runs `spec`, `check`, `discover` and a `read` of every
-stream inside the container against the Codefresh sandbox (integration_tests/sandbox), with the config and the
-catalog mounted as files under /secrets, exactly as the platform does. The sandbox listens on 127.0.0.1 and the
-container reaches it through host networking (the engine has no bridge network).
+A module fixture starts a local container engine with the tool $CONTAINER_ENGINE_TOOL names, by default
+`../shared/tools/container-engine` next to the repository (it starts dockerd and builds a stand-in for the Airbyte
+Python connector base image, whose name it prints on its last line), builds the image on that stand-in and then runs
+`spec`, `check`, `discover` and a `read` of every stream inside the container against the Codefresh sandbox
+(integration_tests/sandbox), with the config and the catalog mounted as files under /secrets, exactly as the
+platform does. The sandbox listens on 127.0.0.1 and the container reaches it through host networking (the engine
+has no bridge network).
 
 Without the tool, a working engine or the `docker` CLI the tests are SKIPPED with a banner on stderr saying what
 failed, never passed. A failing `docker build` is a failure: the Dockerfile is part of the connector.
@@ -35,12 +36,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _engine_tool() -> Path:
-    """`../shared/tools/container-engine` next to the repository; a clone elsewhere (CI) can point at it with
-    CONTAINER_ENGINE_TOOL, and the workplace's shared copy is tried last."""
-    candidates = [os.environ.get("CONTAINER_ENGINE_TOOL"), REPO_ROOT.parent / "shared/tools/container-engine",
-                  "/work/shared/tools/container-engine"]
-    paths = [Path(c) for c in candidates if c]
-    return next((p for p in paths if p.is_file()), paths[0])
+    """CONTAINER_ENGINE_TOOL if set (a clone elsewhere points at the tool with it), else
+    `../shared/tools/container-engine` next to the repository."""
+    configured = os.environ.get("CONTAINER_ENGINE_TOOL")
+    return Path(configured) if configured else REPO_ROOT.parent / "shared/tools/container-engine"
 
 
 ENGINE_TOOL = _engine_tool()
@@ -153,7 +152,7 @@ def base_image(request: pytest.FixtureRequest) -> str:
     except OSError as exc:
         _loud_skip(request, f"{ENGINE_TOOL} could not be started: {exc}")
     if proc.returncode != 0:
-        _loud_skip(request, f"{ENGINE_TOOL} failed with exit code {proc.returncode} (see /tmp/container-engine.log)",
+        _loud_skip(request, f"{ENGINE_TOOL} failed with exit code {proc.returncode} (its output follows; it names its log)",
                    proc.stderr + proc.stdout)
     # Checked after the tool ran: on a fresh machine the tool installs the engine and its CLI.
     if shutil.which("docker") is None:

@@ -34,7 +34,7 @@ from source_codefresh import ast_guard
 
 WITHOUT_GUARD = os.environ.get("CODEFRESH_TEST_WITHOUT_AST_GUARD") == "1"
 
-_LAUNCHER = '''
+_LAUNCHER = """
 import gc, json, os, sys
 
 gc.set_threshold(5, 1, 1)
@@ -62,7 +62,7 @@ sys.stderr.flush()
 from source_codefresh.run import run
 
 run()
-'''
+"""
 
 RACE = Scenario(
     "interpreter_race",
@@ -76,7 +76,7 @@ RACE = Scenario(
 def _interpreter_line(stderr: str) -> dict:
     for line in stderr.splitlines():
         if line.startswith("interpreter: "):
-            return json.loads(line[len("interpreter: "):])
+            return json.loads(line[len("interpreter: ") :])
     raise AssertionError(f"the launcher did not report the interpreter; stderr:\n{stderr[-2000:]}")
 
 

@@ -110,6 +110,9 @@ ENVELOPES = [
     ("/helm/repos", list, {"Name", "Public", "CreatedAt", "UpdatedAt"}),
     ("/runtime-environments", list, {"metadata", "version", "description", "accountId", "isDefault", "isPublic",
                                      "plan", "runtimeScheduler", "dockerDaemonScheduler", "status"}),
+    ("/registries", list, {"_id", "name", "kind", "provider", "domain", "default", "primary", "internal",
+                           "behindFirewall", "repositoryPrefix"}),
+    ("/clusters", list, {"_id", "selector", "provider", "providerAgent"}),
 ]
 
 
@@ -197,6 +200,34 @@ def test_offset_paging_cap(srv, http):
     assert len(ids) == len(set(ids)) == 250
     assert len(get(http, srv, "/runtime-environments?limit=1000&offset=100").json()) == 20
     assert get(http, srv, "/pipelines?limit=abc").status_code == 400
+
+
+def test_registries_carry_credentials_of_each_kind(srv, http):
+    registries = get(http, srv, "/registries").json()
+    assert len(registries) == srv.expected()["registries"] == 7
+    by_provider = {r["provider"]: r for r in registries}
+    assert by_provider["other"]["password"] and by_provider["ecr"]["secretAccessKey"]
+    assert by_provider["gcr"]["keyfile"] and by_provider["acr"]["clientSecret"] and by_provider["bintray"]["token"]
+    assert len({r["_id"] for r in registries}) == 7
+    assert len(get(http, srv, "/clusters").json()) == srv.expected()["clusters"] == 4
+
+
+def test_pipeline_names_offset_paging(srv, http):
+    first = get(http, srv, "/pipelines/names").json()
+    assert set(first) == {"docs", "count"} and first["count"] == 250 and len(first["docs"]) == 25
+    assert set(first["docs"][0]) == {"metadata"}
+    assert set(first["docs"][0]["metadata"]) == {"id", "name", "shortName", "project", "projectId", "updated_at"}
+    ids, offset = [], 0
+    while True:
+        docs = get(http, srv, f"/pipelines/names?limit=100&offset={offset}").json()["docs"]
+        ids += [d["metadata"]["id"] for d in docs]
+        if len(docs) < 100:
+            break
+        offset += 100
+    assert ids == [p["metadata"]["id"] for p in srv.data.pipelines.records]
+    project = srv.data.pipeline_infos[0].project_id
+    names = get(http, srv, f"/pipelines/names?projectId={project}&limit=100").json()
+    assert names["count"] == sum(1 for p in srv.data.pipeline_infos if p.project_id == project) == len(names["docs"])
 
 
 def walk(http, srv, path, session=None, limit=100):
@@ -522,7 +553,8 @@ def test_determinism():
     paths = ["/user", "/team", "/auth/keys", "/pipelines?limit=100", "/projects?limit=100", "/step-types",
              "/runtime-environments", "/hermes/triggers", "/hermes/events", "/contexts", "/agents", "/helm/repos",
              "/execution-contexts", "/environments-v2", "/views/", "/workflow?limit=100", "/images?limit=100",
-             "/audit?pageSize=100", "/analytics/metadata", "/annotations",
+             "/audit?pageSize=100", "/analytics/metadata", "/annotations", "/registries", "/clusters",
+             "/pipelines/names?limit=100",
              "/analytics/reports/pipelineCreditConsumption?dateRange=2026-09-01&dateRange=2026-09-30&granularity=day"]
 
     def snapshot(seed):

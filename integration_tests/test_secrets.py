@@ -183,3 +183,60 @@ def test_check_with_wrong_key_fails_with_one_readable_message(sandbox: SandboxSe
     assert "Traceback" not in message and "\n" not in message.strip() and len(message) < 600, message
     assert not run.error_traces(), run.error_traces()
     assert leaks(WRONG_API_KEY, run, tmp_path, (config_file,)) == []
+
+
+# --- custom streams (the `custom_streams` setting) --------------------------------------------------------------------
+CUSTOM_STREAMS = [
+    {"name": "registries", "path": "registries", "primary_key": "_id", "pagination": "none"},
+    {"name": "pipeline_names", "path": "pipelines/names", "records_key": "docs", "primary_key": "metadata.id",
+     "pagination": "offset"},
+    {"name": "failed_builds", "path": "workflow", "records_key": "workflows.docs", "primary_key": "id",
+     "pagination": "cursor", "params": {"status": ["success", "error"]}, "cursor_field": "created"},
+]
+# Entries whose reads fail, so that the request URL and the answer end up in error messages.
+FAILING_CUSTOM_STREAMS = [
+    {"name": "no_such_path", "path": "registry", "primary_key": "_id", "pagination": "none"},
+    {"name": "wrong_records_key", "path": "clusters", "records_key": "items", "primary_key": "_id",
+     "pagination": "none"},
+]
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("entries,read_fails", [(CUSTOM_STREAMS, False), (FAILING_CUSTOM_STREAMS, True)],
+                         ids=["reading", "failing"])
+def test_custom_streams_never_show_the_key_or_registry_credentials(
+    sandbox: SandboxServer, tmp_path: Path, entries, read_fails
+) -> None:
+    config_file, catalog_file = tmp_path / "config.json", tmp_path / "catalog.json"
+    config_file.write_text(json.dumps(sandbox_config(sandbox.base_url, SANDBOX_API_KEY, start_date=START_DATE,
+                                                     custom_streams=entries)))
+    sandbox.clear_faults()
+    runs: Dict[str, ConnectorRun] = {}
+    runs["check"] = run_connector(["check", "--config", str(config_file)], tmp_path, "check", timeout=120)
+    runs["discover"] = run_connector(["discover", "--config", str(config_file)], tmp_path, "discover", timeout=120)
+    catalogs = runs["discover"].of_type("CATALOG")
+    assert catalogs, runs["discover"].stderr.decode(errors="replace")[-2000:]
+    custom = [s for s in catalogs[0]["catalog"]["streams"] if s["name"] in {e["name"] for e in entries}]
+    assert len(custom) == len(entries)
+    catalog_file.write_text(json.dumps(full_refresh_catalog({"streams": custom})))
+    sandbox.reset_stats()
+    runs["read"] = run_connector(["read", "--config", str(config_file), "--catalog", str(catalog_file)], tmp_path,
+                                 "read", timeout=400)
+    assert sandbox.stats()["requests"] > 0
+
+    assert runs["check"].connection_status()["status"] == "SUCCEEDED"
+    records = runs["read"].of_type("RECORD")
+    if read_fails:
+        messages = " ".join(error["message"] for error in runs["read"].error_traces())
+        assert "check the path of custom stream 'no_such_path'" in messages, messages
+        assert "custom stream 'wrong_records_key' reads nothing" in messages, messages
+    else:
+        assert runs["read"].exit_code == 0 and not runs["read"].error_traces(), runs["read"].error_traces()[:3]
+        assert {r["record"]["stream"] for r in records} == {e["name"] for e in entries}
+    for name, run in runs.items():
+        assert leaks(SANDBOX_API_KEY, run, tmp_path, (config_file, catalog_file)) == [], name
+    credentials = [value for registry in sandbox.data.registries.records for name, value in registry.items()
+                   if name in ("password", "token", "secretAccessKey", "clientSecret", "keyfile")]
+    assert len(credentials) == 7
+    for value in credentials:
+        assert value.encode() not in runs["read"].stdout

@@ -3,6 +3,10 @@
     python scripts/sandbox_sync.py                  # start a sandbox, read all streams, print a summary
     python scripts/sandbox_sync.py --builds 5000    # a bigger account
     python scripts/sandbox_sync.py --base-url http://127.0.0.1:8765/api   # a sandbox you started yourself
+    python scripts/sandbox_sync.py --build-logs     # with build logs on (sync_build_logs), and their throughput
+    python scripts/sandbox_sync.py --build-logs --builds 2000 --latency-ms 25 --streams builds,build_logs
+    python scripts/sandbox_sync.py --custom-streams # plus two custom streams (registries, pipeline_names)
+    python scripts/sandbox_sync.py --custom-streams '[{"name": "clusters", "path": "clusters", ...}]'  # or @file.json
 
 It runs the installed `source-codefresh` executable exactly as Airbyte would (config and catalog as files,
 the Airbyte protocol on stdout) and prints, per stream, the records read next to what the sandbox holds.
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -28,6 +33,23 @@ sys.path.insert(0, str(ROOT))
 
 from integration_tests.expected import expected_records, sandbox_config  # noqa: E402
 from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer  # noqa: E402
+
+# `--custom-streams` without a value: two endpoints no built-in stream reads, of two paging families (one request;
+# limit/offset pages with a nested primary key and a nested cursor).
+EXAMPLE_CUSTOM_STREAMS = [
+    {"name": "registries", "path": "registries", "primary_key": "_id", "pagination": "none"},
+    {"name": "pipeline_names", "path": "pipelines/names", "records_key": "docs", "primary_key": "metadata.id",
+     "pagination": "offset", "cursor_field": "metadata.updated_at"},
+]
+
+
+def custom_streams_option(value: str) -> List[Dict[str, Any]]:
+    """`--custom-streams` takes the entries as JSON, or @path of a JSON file."""
+    text = Path(value[1:]).read_text() if value.startswith("@") else value
+    entries = json.loads(text)
+    if not isinstance(entries, list):
+        raise argparse.ArgumentTypeError("--custom-streams takes a JSON list of entries")
+    return entries
 
 
 def connector_command() -> List[str]:
@@ -65,6 +87,14 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=float, default=0.0, help="per-request latency of the started sandbox")
     parser.add_argument("--streams", help="comma-separated streams to read (default: all)")
     parser.add_argument("--out", help="directory to keep config, catalog, messages and state in")
+    parser.add_argument("--max-requests-per-minute", type=int,
+                        help="the connector's request budget (default: the connector's, 6000 = 100 per second)")
+    parser.add_argument("--build-logs", action="store_true",
+                        help="turn on sync_build_logs (the build_logs stream) and print its throughput")
+    parser.add_argument("--custom-streams", nargs="?", type=custom_streams_option, const=EXAMPLE_CUSTOM_STREAMS,
+                        metavar="JSON|@FILE",
+                        help="configure custom streams (the custom_streams setting); alone: registries and "
+                             "pipeline_names")
     opts = parser.parse_args()
 
     server = None
@@ -79,7 +109,14 @@ def main() -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         config_file = out_dir / "config.json"
-        config_file.write_text(json.dumps(sandbox_config(base_url, opts.api_key), indent=2))
+        overrides: Dict[str, Any] = {"custom_streams": opts.custom_streams} if opts.custom_streams else {}
+        if opts.build_logs:
+            overrides["sync_build_logs"] = True
+        if opts.max_requests_per_minute:
+            overrides["max_requests_per_minute"] = opts.max_requests_per_minute
+        config_file.write_text(json.dumps(sandbox_config(base_url, opts.api_key, **overrides), indent=2))
+        for entry in opts.custom_streams or []:
+            print(f"custom stream: {json.dumps(entry)}")
 
         check = run_connector(["check", "--config", str(config_file)], out_dir, "check")
         status = next((m["connectionStatus"] for m in check if m.get("type") == "CONNECTION_STATUS"), None)
@@ -107,8 +144,11 @@ def main() -> int:
         catalog_file.write_text(json.dumps({"streams": configured}, indent=2))
 
         started = time.monotonic()
+        cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         messages = run_connector(["read", "--config", str(config_file), "--catalog", str(catalog_file)], out_dir, "read")
         elapsed = time.monotonic() - started
+        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
 
         records = Counter(m["record"]["stream"] for m in messages if m.get("type") == "RECORD")
         states = [m["state"] for m in messages if m.get("type") == "STATE"]
@@ -139,9 +179,22 @@ def main() -> int:
         print("-" * 56)
         print(f"{sum(records.values())} records from {len(configured)} streams in {elapsed:.1f} s; "
               f"{len(states)} state messages; files in {out_dir}")
+        if opts.build_logs:
+            logs = [m["record"]["data"] for m in messages
+                    if m.get("type") == "RECORD" and m["record"]["stream"] == "build_logs"]
+            kept = sum(len((row.get("log") or "").encode()) for row in logs)
+            whole = sum(row.get("log_size_bytes") or 0 for row in logs)
+            log_builds = len({row.get("build_id") for row in logs})
+            print(f"build_logs: {len(logs)} step logs of {log_builds} builds, {kept / 1e6:.1f} MB of text kept "
+                  f"({whole / 1e6:.1f} MB in the logs, {sum(1 for row in logs if row.get('truncated'))} cut); "
+                  f"{log_builds / elapsed:.0f} builds/s and {kept / 1e6 / elapsed:.1f} MB/s over the whole read "
+                  f"({cpu:.1f} s of connector CPU)")
         if server:
             stats = server.stats()
-            print(f"sandbox: {stats['requests']} requests, {stats['pagination_errors']} pagination errors")
+            print(f"sandbox: {stats['requests']} requests, {stats['pagination_errors']} pagination errors"
+                  + (f"; log storage: {stats['storage']['requests']} requests, "
+                     f"{stats['storage']['with_authorization']} with an Authorization header, "
+                     f"{stats['progress_deletes']} DELETE /progress" if opts.build_logs else ""))
         for line in problems:
             print(f"  log: {line}")
         for line in errors:

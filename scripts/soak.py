@@ -45,15 +45,19 @@ def soak_scenario(scenario: Scenario, builds: int, timeout: float) -> Scenario:
 
 
 def print_table(results: List[ScenarioResult]) -> None:
-    header = (f"{'sync':>4}  {'scenario':<34} {'outcome':<13} {'seconds':>7} {'expected':>8} {'emitted':>8} "
-              f"{'missing':>7} {'dupl.':>5} {'unexp.':>6} {'requests':>8} {'faults':>6}  verdict")
+    header = (
+        f"{'sync':>4}  {'scenario':<34} {'outcome':<13} {'seconds':>7} {'expected':>8} {'emitted':>8} "
+        f"{'missing':>7} {'dupl.':>5} {'unexp.':>6} {'requests':>8} {'faults':>6}  verdict"
+    )
     print(header)
     print("-" * len(header))
     for number, r in enumerate(results, 1):
         verdict = "OK" if not r.problems() else "DEFECT"
-        print(f"{number:>4}  {r.scenario.name[:34]:<34} {r.outcome[:13]:<13} {r.seconds:>7.1f} {r.expected:>8} "
-              f"{r.emitted:>8} {r.missing:>7} {r.duplicated:>5} {r.unexpected:>6} {r.requests:>8} "
-              f"{r.faults_fired:>6}  {verdict}")
+        print(
+            f"{number:>4}  {r.scenario.name[:34]:<34} {r.outcome[:13]:<13} {r.seconds:>7.1f} {r.expected:>8} "
+            f"{r.emitted:>8} {r.missing:>7} {r.duplicated:>5} {r.unexpected:>6} {r.requests:>8} "
+            f"{r.faults_fired:>6}  {verdict}"
+        )
     print("-" * len(header))
 
 
@@ -79,8 +83,11 @@ def main() -> int:
         parser.error("--syncs must be at least 1")
 
     out = Path(opts.out) if opts.out else Path(tempfile.mkdtemp(prefix="source-codefresh-soak-"))
-    print(f"{opts.syncs} consecutive full syncs at num_workers {MAX_WORKERS}, rotating {len(rotation)} fault "
-          f"scenarios, {opts.builds} builds each; files in {out}", flush=True)
+    print(
+        f"{opts.syncs} consecutive full syncs at num_workers {MAX_WORKERS}, rotating {len(rotation)} fault "
+        f"scenarios, {opts.builds} builds each; files in {out}",
+        flush=True,
+    )
     started = time.monotonic()
     results: List[ScenarioResult] = []
     for number in range(1, opts.syncs + 1):
@@ -88,17 +95,22 @@ def main() -> int:
         result = run_scenario(scenario, out / f"{number:03d}-{scenario.name}", rediscover=True)
         results.append(result)
         verdict = "OK" if not result.problems() else "DEFECT: " + "; ".join(result.problems())
-        print(f"  sync {number}/{opts.syncs} {scenario.name}: {result.outcome} in {result.seconds:.1f} s, "
-              f"{result.emitted} records - {verdict}", flush=True)
+        print(
+            f"  sync {number}/{opts.syncs} {scenario.name}: {result.outcome} in {result.seconds:.1f} s, "
+            f"{result.emitted} records - {verdict}",
+            flush=True,
+        )
 
     print()
     print_table(results)
     failed = [r for r in results if r.outcome != "success"]
     defects = [r for r in results if r.problems()]
-    print(f"{len(results)} syncs in {time.monotonic() - started:.0f} s: {len(failed)} failed, "
-          f"{sum(r.emitted for r in results)} records emitted of {sum(r.expected for r in results)} expected, "
-          f"{sum(r.missing for r in results)} missing, {sum(r.duplicated for r in results)} duplicated, "
-          f"{sum(r.unexpected for r in results)} unexpected; {len(defects)} syncs with a defect")
+    print(
+        f"{len(results)} syncs in {time.monotonic() - started:.0f} s: {len(failed)} failed, "
+        f"{sum(r.emitted for r in results)} records emitted of {sum(r.expected for r in results)} expected, "
+        f"{sum(r.missing for r in results)} missing, {sum(r.duplicated for r in results)} duplicated, "
+        f"{sum(r.unexpected for r in results)} unexpected; {len(defects)} syncs with a defect"
+    )
     for number, r in enumerate(results, 1):
         for problem in r.problems():
             print(f"sync {number} ({r.scenario.name}): {problem}")

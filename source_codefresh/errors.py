@@ -6,16 +6,18 @@ The policy itself (which status does what, and the messages) is declared once in
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import math
 import random
 import threading
 from dataclasses import InitVar, dataclass
 from datetime import datetime, timezone
-from typing import Any, List, Mapping, Optional, Union
+from typing import Any, List, Mapping, Optional, Tuple, Union, cast
 
 import orjson
 import requests
 from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.declarative.interpolation.interpolated_boolean import InterpolatedBoolean
 from airbyte_cdk.sources.declarative.requesters.error_handlers import DefaultErrorHandler, HttpResponseFilter
 from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy
 from airbyte_cdk.sources.streams.http.error_handlers.response_models import ErrorResolution, ResponseAction
@@ -93,7 +95,8 @@ class CodefreshErrorHandler(DefaultErrorHandler):
       usually means `base_url` points at something that is not the Codefresh API;
     - a JSON body that does not parse (cut off) is retried like a transient server error;
     - JSON without the envelope key the stream reads its records from (`$parameters.records_key`, dotted for
-      nested keys such as `workflows.docs`) fails, naming what was missing.
+      nested keys such as `workflows.docs`) fails, naming what was missing (for a custom stream, as a config error
+      that says to fix its records_key).
     Every message says what was received, never the request headers (they hold the API key).
 
     A response filter that declares both `http_codes` and a `predicate` applies only when both hold (the CDK
@@ -102,11 +105,16 @@ class CodefreshErrorHandler(DefaultErrorHandler):
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         super().__post_init__(parameters)
-        self.response_filters = [
-            _StatusAndPredicateFilter(f) if f.http_codes and _has_predicate(f) else f for f in self.response_filters or []
+        # The CDK's handler only calls `matches` on each filter (unit_tests/test_cdk_contract.py pins that).
+        filters = [
+            _StatusAndPredicateFilter(f) if f.http_codes and _has_predicate(f) else f
+            for f in self.response_filters or []
         ]
+        self.response_filters = cast(List[HttpResponseFilter], filters)
         self._records_path: List[str] = [key for key in str(parameters.get("records_key") or "").split(".") if key]
         self._stream_name: str = str(parameters.get("name") or "")
+        self._custom_stream: bool = bool(parameters.get("custom_stream"))
+        self._last_page: Optional[Tuple[str, bytes]] = None
         self._lock = threading.Lock()
         self._skip_reported = False
 
@@ -155,15 +163,52 @@ class CodefreshErrorHandler(DefaultErrorHandler):
         node: Any = body
         for key in self._records_path:
             node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, list) and node and self._custom_stream:
+            return self._repeated_page(response, where, node)
         if isinstance(node, (list, dict)):
             return None
+        top_level_keys = sorted(body)[:8] if isinstance(body, dict) else type(body).__name__
+        if self._custom_stream:
+            # The user chose the key: say which to change, not that the API changed.
+            return ErrorResolution(
+                response_action=ResponseAction.FAIL,
+                failure_type=FailureType.config_error,
+                error_message=(
+                    f"Codefresh answered {where} with JSON that has no "
+                    f"{repr('.'.join(self._records_path)) + ' list' if self._records_path else 'list or object'} "
+                    f"(top-level keys: {top_level_keys}), so custom stream '{self._stream_name}' reads nothing: set "
+                    "its records_key in custom_streams to the key that holds the records (dotted when nested), or "
+                    "leave it empty when the answer is the list itself."
+                ),
+            )
         return ErrorResolution(
             response_action=ResponseAction.FAIL,
             failure_type=FailureType.system_error,
             error_message=(
                 f"Codefresh answered {where} with JSON that has no '{'.'.join(self._records_path) or 'records'}' "
-                f"list (top-level keys: {sorted(body)[:8] if isinstance(body, dict) else type(body).__name__}), so "
+                f"list (top-level keys: {top_level_keys}), so "
                 f"stream '{self._stream_name}' cannot read it. The API may have changed; please report this."
+            ),
+        )
+
+
+    def _repeated_page(self, response: requests.Response, where: str, records: List[Any]) -> Optional[ErrorResolution]:
+        """A custom stream whose endpoint ignores the paging parameters its `pagination` sends (say `page` on an
+        offset-paged endpoint) gets the same full page for every page number, and its paginator would ask for the
+        next one forever. The same records answered to a different request end the read with one sentence."""
+        url = response.request.url if response.request is not None else response.url
+        fingerprint = hashlib.sha256(orjson.dumps(records)).digest()
+        with self._lock:
+            previous, self._last_page = self._last_page, (str(url), fingerprint)
+        if previous is None or previous[1] != fingerprint or previous[0] == str(url):
+            return None
+        return ErrorResolution(
+            response_action=ResponseAction.FAIL,
+            failure_type=FailureType.config_error,
+            error_message=(
+                f"Codefresh answered {where} with the same {len(records)} records as the page before, so the endpoint "
+                f"does not page the way the pagination of custom stream '{self._stream_name}' asks: set its pagination "
+                "in custom_streams to the paging the endpoint uses (offset, page or cursor), or to none."
             ),
         )
 
@@ -182,8 +227,22 @@ class _StatusAndPredicateFilter:
     def matches(self, response_or_exception: Optional[Union[requests.Response, Exception]]) -> Optional[ErrorResolution]:
         if not isinstance(response_or_exception, requests.Response):
             return None
-        if response_or_exception.status_code not in self._filter.http_codes:
+        if response_or_exception.status_code not in (self._filter.http_codes or set()):
             return None
-        if not self._filter._response_matches_predicate(response_or_exception):
+        if not _predicate_holds(self._filter, response_or_exception):
             return None
         return self._filter.matches(response_or_exception)
+
+
+def _predicate_holds(response_filter: HttpResponseFilter, response: requests.Response) -> bool:
+    """The filter's predicate, evaluated with what the CDK evaluates it with (the JSON body, the headers, the URL)."""
+    predicate = response_filter.predicate
+    if not isinstance(predicate, InterpolatedBoolean) or not predicate.condition:
+        return False
+    try:
+        body = response_json(response)
+    except ValueError:
+        body = {}
+    return predicate.eval(
+        response_filter.config, response=body, headers=response.headers, request_url=url_without_query(response.url)
+    )

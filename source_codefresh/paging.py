@@ -21,7 +21,7 @@ class CursorBackedPageIncrement(PaginationStrategy):
     """Pages 1, 2, 3 ... of one listing, all sent with one `X-Pagination-Session-Id`.
 
     Codefresh keeps a server-side cursor per pagination session: pages must be read in order, and readers that do not
-    send their own session id share one cursor per API key (REFERENCE.md, "cursor-backed pages"). The page token is
+    send their own session id share one cursor per API key (docs/api-notes.md, section 4). The page token is
     therefore `{"page": n, "session_id": <uuid>}`; a fresh session starts with every listing (every stream slice, and
     every restart of a slice), and the requester sends `page` and the header from the token. The listing ends when
     `pagination.nextPage` is false or a page has no records.

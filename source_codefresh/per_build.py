@@ -68,11 +68,9 @@ class PerBuildRetriever(Retriever):
         in_flight: "deque[Future[List[Mapping[str, Any]]]]" = deque()
         try:
             for build in self.listing.read_records({}, window):
-                build_slice = StreamSlice(
-                    partition={"parent_id": build.get("id")},
-                    cursor_slice=window.cursor_slice,
-                    extra_fields={"created": build.get("created")},
-                )
+                if not isinstance(build, Mapping):  # a message of the listing's, not a build
+                    continue
+                build_slice = self._build_slice(build, window)
                 in_flight.append(pool.submit(self._read_build, records_schema, build_slice))
                 while len(in_flight) >= 2 * self._workers:
                     yield from in_flight.popleft().result()
@@ -81,6 +79,14 @@ class PerBuildRetriever(Retriever):
         finally:
             for pending in in_flight:  # a failed build or a stopped sync: drop what has not started
                 pending.cancel()
+
+    def _build_slice(self, build: Mapping[str, Any], window: StreamSlice) -> StreamSlice:
+        """The slice of one listed build's request: its id, and its creation time for the records' cursor."""
+        return StreamSlice(
+            partition={"parent_id": build.get("id")},
+            cursor_slice=window.cursor_slice,
+            extra_fields={"created": build.get("created")},
+        )
 
     def _read_build(self, records_schema: Mapping[str, Any], build_slice: StreamSlice) -> List[Mapping[str, Any]]:
         response = self.requester.send_request(stream_slice=build_slice)

@@ -25,6 +25,7 @@ from airbyte_cdk.models import (
 )
 from airbyte_cdk.sources.declarative.yaml_declarative_source import YamlDeclarativeSource
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+from source_codefresh.custom_streams import custom_streams_problem
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_BASE_URL = "https://g.codefresh.io/api"
@@ -103,7 +104,8 @@ def config_problem(config: Mapping[str, Any]) -> Optional[str]:
         if parsed > datetime.now(timezone.utc):
             return f"start_date '{start_date}' is in the future, so nothing would be synced: use a past date."
 
-    bounds = {"num_workers": (1, 64), "max_requests_per_minute": (60, None), "builds_lookback_hours": (0, 720)}
+    bounds = {"num_workers": (1, 64), "max_requests_per_minute": (60, None), "builds_lookback_hours": (0, 720),
+              "build_logs_max_kb_per_step": (1, 65536)}
     for name, (low, high) in bounds.items():
         value = config.get(name)
         if value is None:
@@ -117,10 +119,10 @@ def config_problem(config: Mapping[str, Any]) -> Optional[str]:
         pipeline = str((run or {}).get("pipeline") or "").strip() if isinstance(run, Mapping) else ""
         if not re.fullmatch(r"[^/\s][^/]*/.+", pipeline):
             return (
-                f"pipeline_runs entry {number}: pipeline '{pipeline}' is not a full pipeline name: use project/pipeline "
-                "as Codefresh shows it."
+                f"pipeline_runs entry {number}: pipeline '{pipeline}' is not a full pipeline name: use "
+                "project/pipeline as Codefresh shows it."
             )
-    return None
+    return custom_streams_problem(config, str(base_url).strip().rstrip("/"))
 
 
 def _config_error(message: str) -> AirbyteTracedException:

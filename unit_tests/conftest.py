@@ -126,7 +126,7 @@ def serialized_messages(output: EntrypointOutput) -> List[str]:
     """Every message of the output as the platform would receive it (JSON lines)."""
     from airbyte_cdk.models import AirbyteMessageSerializer
 
-    return [json.dumps(AirbyteMessageSerializer.dump(message)) for message in output._messages]
+    return [json.dumps(AirbyteMessageSerializer.dump(message)) for message in output.get_message_iterator()]
 
 
 def error_traces(output: EntrypointOutput) -> List[Any]:

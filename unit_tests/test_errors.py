@@ -114,3 +114,39 @@ def test_root_records_may_be_an_object_or_a_list_but_not_a_string():
 
 def test_error_statuses_keep_the_manifest_policy():
     assert _handler().interpret_response(make_response({}, 502)).response_action == ResponseAction.RETRY
+
+
+# --- custom streams ---------------------------------------------------------------------------------------------------
+
+
+def _custom_handler(records_key: str = "docs") -> CodefreshErrorHandler:
+    return CodefreshErrorHandler(
+        config={}, parameters={"records_key": records_key, "name": "mine", "custom_stream": True}
+    )
+
+
+def test_a_custom_stream_without_its_records_key_is_told_to_fix_it():
+    resolution = _custom_handler("items").interpret_response(make_response({"docs": [], "count": 0}))
+    assert resolution.response_action == ResponseAction.FAIL and resolution.failure_type == FailureType.config_error
+    assert "no 'items' list (top-level keys: ['count', 'docs'])" in resolution.error_message
+    assert "set its records_key in custom_streams" in resolution.error_message
+
+
+def test_the_same_page_answered_to_the_next_page_request_ends_a_custom_stream():
+    handler = _custom_handler()
+    page = {"docs": [{"_id": "a"}, {"_id": "b"}], "page": 1}
+    url = "https://g.codefresh.io/api/pipelines?limit=100&page={}"
+    assert handler.interpret_response(make_response(page, url=url.format(1))).response_action == ResponseAction.SUCCESS
+    # A retry of the same request may get the same answer.
+    assert handler.interpret_response(make_response(page, url=url.format(1))).response_action == ResponseAction.SUCCESS
+    repeated = handler.interpret_response(make_response(page, url=url.format(2)))
+    assert repeated.response_action == ResponseAction.FAIL and repeated.failure_type == FailureType.config_error
+    assert "the same 2 records as the page before" in repeated.error_message and "'mine'" in repeated.error_message
+    # Other records on the next page, or a built-in stream: no complaint.
+    other = {"docs": [{"_id": "c"}]}
+    assert handler.interpret_response(make_response(other, url=url.format(3))).response_action == ResponseAction.SUCCESS
+    built_in = _handler()
+    for number in (1, 2):
+        assert built_in.interpret_response(make_response(page, url=url.format(number))).response_action == (
+            ResponseAction.SUCCESS
+        )

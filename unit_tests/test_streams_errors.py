@@ -135,3 +135,14 @@ def test_the_request_ceiling_spreads_requests_over_time(http_mocker, slept, per_
         assert sum(slept) >= 2.0, slept
     else:
         assert sum(slept) == 0, slept
+
+
+@pytest.mark.parametrize("stream", ["account_users", "account_settings"])
+def test_forbidden_parent_without_a_scope_fails_its_child_instead_of_skipping(http_mocker, stream):
+    # The child declares a scope, its parent (GET /user) does not: the parent's 403 is not a missing scope.
+    http_mocker.get(request("user"), error(403, "Forbidden"))
+
+    output = run_read(stream, expect_failure=True)
+
+    assert not records_of(output)
+    assert stream_failure(output, stream).failure_type == FailureType.config_error

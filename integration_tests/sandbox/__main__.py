@@ -2,8 +2,12 @@
 
     python -m integration_tests.sandbox [--host 127.0.0.1] [--port 8765] [--builds 500] [--seed 42]
                                         [--latency-ms 0] [--fault JSON ...] [--verbose]
+                                        [--storage-port 0] [--build-log-shape mixed] [--build-log-huge-every N]
+                                        [--build-log-huge-mb 50] [--build-log-missing-every N]
+                                        [--build-log-expired-every N]
 
-Prints exactly one line, `SANDBOX_BASE_URL=http://127.0.0.1:<port>/api`, then serves until SIGINT or SIGTERM.
+Prints exactly one line, `SANDBOX_BASE_URL=http://127.0.0.1:<port>/api`, then serves until SIGINT or SIGTERM (the
+build log storage listens on its own port, named by the signed URLs of `GET /api/progress/{id}`).
 `--port 0` picks a free port. `--fault` takes one rule (a JSON object) or a list of rules; it may repeat.
 """
 
@@ -26,7 +30,7 @@ def _rules(values: List[str]) -> List[Any]:
         try:
             value = json.loads(text)
         except ValueError as exc:
-            raise SystemExit(f"--fault: not JSON ({exc}): {text}")
+            raise SystemExit(f"--fault: not JSON ({exc}): {text}") from None
         rules.extend(value if isinstance(value, list) else [value])
     return rules
 
@@ -43,11 +47,23 @@ def main(argv: Optional[List[str]] = None) -> int:
                     help="GET /builds/{id} polls until a pipeline run is finished")
     ap.add_argument("--fault", action="append", default=[], metavar="JSON", help="a fault rule (repeatable)")
     ap.add_argument("--verbose", action="store_true", help="log one line per request (never headers)")
+    ap.add_argument("--storage-port", type=int, default=0, help="the build log storage's port (0 picks a free one)")
+    ap.add_argument("--build-log-shape", choices=["list", "object", "mixed"], default=SandboxConfig.build_log_shape,
+                    help="build log archives: `steps` and `logs` as arrays, objects, or both across builds")
+    ap.add_argument("--build-log-huge-every", type=int, default=0, help="every N-th build has a huge step log")
+    ap.add_argument("--build-log-huge-mb", type=float, default=SandboxConfig.build_log_huge_mb)
+    ap.add_argument("--build-log-missing-every", type=int, default=0, help="every N-th build's archive is gone (404)")
+    ap.add_argument("--build-log-expired-every", type=int, default=0,
+                    help="every N-th build's progress job hands out an expired signed URL (403)")
     args = ap.parse_args(argv)
 
     config = SandboxConfig(host=args.host, port=args.port, builds=args.builds, seed=args.seed, anchor=args.anchor,
                            latency_ms=args.latency_ms, run_polls_to_finish=args.run_polls,
-                           faults=_rules(args.fault), verbose=args.verbose)
+                           faults=_rules(args.fault), verbose=args.verbose, storage_port=args.storage_port,
+                           build_log_shape=args.build_log_shape, build_log_huge_every=args.build_log_huge_every,
+                           build_log_huge_mb=args.build_log_huge_mb,
+                           build_log_missing_every=args.build_log_missing_every,
+                           build_log_expired_every=args.build_log_expired_every)
     try:
         server = SandboxServer(config)
     except ValueError as exc:

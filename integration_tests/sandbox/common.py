@@ -195,6 +195,8 @@ class Response:
     body: bytes = b""
     content_type: str = "application/json; charset=utf-8"
     headers: Dict[str, str] = field(default_factory=dict)
+    chunks: Optional[Iterable[bytes]] = None  # a streamed body (instead of `body`), `length` bytes in all
+    length: int = 0
 
 
 def dumps(obj: Any) -> bytes:
@@ -257,7 +259,7 @@ class Request:
         try:
             value = int(raw)
         except ValueError:
-            raise bad_request(f"Invalid value for '{name}': {raw!r} is not an integer")
+            raise bad_request(f"Invalid value for '{name}': {raw!r} is not an integer") from None
         if value < minimum:
             raise bad_request(f"Invalid value for '{name}': must be >= {minimum}")
         return value

@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from . import accounts, analytics, audit, builds, images, pipelines, resources
+from . import accounts, analytics, audit, builds, images, pipelines, progress, resources
 from .builds import BuildState
 from .common import DAY_MS, MINUTE_MS, Gen, dumps, iso, parse_iso_ms
 
@@ -52,6 +52,8 @@ class SandboxConfig:
     account_users: int = 12
     teams: int = 4
     api_keys: int = 5
+    registries: int = 7                       # GET /registries (one of each kind)
+    clusters: int = 4                         # GET /clusters
     run_polls_to_finish: int = 2              # GET /builds/{id} polls until a pipeline run is terminal
     # server options
     host: str = "127.0.0.1"
@@ -59,11 +61,23 @@ class SandboxConfig:
     latency_ms: float = 0.0                   # added to every /api answer
     faults: List[Dict[str, Any]] = field(default_factory=list)
     verbose: bool = False                     # log one line per request (never headers)
+    # build logs (progress.py): the archive's shapes, and the archives a test needs
+    build_log_shape: str = "mixed"            # `list` | `object` | `mixed`: `steps` and `logs` as arrays or objects
+    build_log_huge_every: int = 0             # every N-th build (by age) has a step with a huge log
+    build_log_huge_mb: float = 50.0           # ... of this many MB of text
+    build_log_missing_every: int = 0          # every N-th build's archive is gone (storage 404)
+    build_log_expired_every: int = 0          # every N-th build's progress job hands out an expired URL (403)
+    build_log_url_ttl_seconds: int = 900      # lifetime of the other signed URLs
+    build_log_url_base: Optional[str] = None  # the storage origin in signed URLs (default: the storage port's)
+    storage_port: int = 0                     # the log storage's own port (0 = an ephemeral port)
 
 
 class SandboxData:
     def __init__(self, config: Optional[SandboxConfig] = None):
         cfg = config or SandboxConfig()
+        if cfg.build_log_shape not in progress.LOG_SHAPES:
+            shapes = ", ".join(progress.LOG_SHAPES)
+            raise ValueError(f"build_log_shape must be one of {shapes}, not {cfg.build_log_shape!r}")
         self.config = cfg
         self.seed = cfg.seed
         self.anchor_ms = parse_iso_ms(cfg.anchor)
@@ -86,6 +100,7 @@ class SandboxData:
         self.build_json: List[bytes] = []         # the serialized list item of each build
         self.created_ms: List[int] = []
         self.by_id: Dict[str, BuildState] = {}
+        self.by_progress: Dict[str, BuildState] = {}  # by the build's progress (logs) job id
         self.unfinished: set = set()
         for st in builds.generate(g, cfg, self):
             self._append(st)
@@ -94,6 +109,8 @@ class SandboxData:
         images.generate(g, cfg, self)
         audit.generate(g, cfg, self)
         analytics.generate(g, cfg, self)
+        # Generated last, from their own draws, so that adding them changed no other record.
+        resources.generate_registries_and_clusters(Gen(cfg.seed * 6007 + 29, self.anchor_ms), cfg, self)
         self._live = Gen(cfg.seed * 7919 + 17, self.anchor_ms)  # ids and draws of runs and advance()
 
     # ---------------------------------------------------------------------------------------------------------
@@ -105,6 +122,7 @@ class SandboxData:
         self.build_json.append(dumps(st.doc))
         self.created_ms.append(st.created_ms)
         self.by_id[st.doc["id"]] = st
+        self.by_progress[st.doc["progress"]] = st
         if not st.finished:
             self.unfinished.add(st.index)
 
@@ -281,9 +299,13 @@ class SandboxData:
                 "builds_without_revision": sum(1 for st in live if st.started_ms is None),
                 "build_details": len(live),
                 "build_steps": sum(st.steps_count for st in live),
+                "build_logs": sum(progress.expected_log_steps(self, st) for st in live if progress.archived(self, st)),
                 "pipeline_runs": sum(1 for st in self.builds if st.is_run),
                 "annotations": len(self.annotations),
                 "images": len(self.images),
                 "audit": len(self.audit),
                 "analytics_reports": len(analytics.REPORTS),
+                "registries": len(self.registries),
+                "clusters": len(self.clusters),
+                "pipeline_names": len(self.pipelines),
             }

@@ -13,8 +13,9 @@ A rule (see README "Faults"):
   multiple of `every` (and that has fired fewer than `times` times) fires; the rules after it are not evaluated
   for that request.
 - Data-level kinds are asked by the handlers: `deleted_builds` (every `every`-th build by age answers 404 on
-  GET /builds/{id} and its context-revision; `times` does not apply; only the first such rule counts) and `analytics_not_ready` (432 on the first
-  request of each report and date range; `times` caps how many ranges are affected).
+  GET /builds/{id} and its context-revision; `times` does not apply; only the first such rule counts) and
+  `analytics_not_ready` (432 on the first request of each report and date range; `times` caps how many ranges are
+  affected).
 
 All counters are guarded by one lock; `set_rules` resets them.
 """
@@ -52,7 +53,7 @@ class FaultRule:
         try:
             self.path: Optional[Pattern[str]] = re.compile(match["path"]) if match.get("path") else None
         except re.error as exc:
-            raise ValueError(f"fault rule {index}: bad path regex: {exc}")
+            raise ValueError(f"fault rule {index}: bad path regex: {exc}") from exc
         self.status = int(spec["status"]) if spec.get("status") is not None else DEFAULT_STATUS.get(kind, 500)
         if not 100 <= self.status <= 599:
             raise ValueError(f"fault rule {index}: status must be an HTTP status")

@@ -3,6 +3,7 @@ the one write, running a pipeline.
 
     GET  /projects                 offset paging   {"projects": [...]}
     GET  /pipelines                offset paging   {"docs": [...], "count": <total matching>}
+    GET  /pipelines/names          offset paging   {"docs": [{"metadata": {id, name, ...}}], "count"} (the names only)
     GET  /hermes/triggers          bare array      {event, pipeline, filters, event-data}
     GET  /hermes/events            bare array      {uri, type, kind, account, secret, status, endpoint, ...}
     POST /pipelines/run/{name}     JSON string     the new build id (name = project%2Fpipeline or the id)
@@ -17,8 +18,8 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Optional
 
-from .common import (Collection, Gen, Request, Response, bad_request, dumps, iso, not_found, offset_window,
-                     raw_json, route)
+from .common import (Collection, Gen, Request, Response, bad_request, dumps, iso, json_response, not_found,
+                     offset_window, raw_json, route)
 
 WELL_KNOWN = ["hello-world", "failing-build", "terminated-build"]
 PIPELINE_WORDS = ["ci", "cd", "build", "deploy", "release", "nightly", "pr-checks", "e2e", "lint", "publish",
@@ -351,6 +352,20 @@ def get_pipelines(req: Request) -> Response:
     return raw_json(pipelines.wrap(b'{"docs":[', (indexes[j] for j in window), b'],"count":%d}' % len(indexes)))
 
 
+def get_pipeline_names(req: Request) -> Response:
+    """The light listing (handler `getAllAccountPipelinesNames`, same parameters as /pipelines). Its shape is not
+    documented: the sandbox answers the /pipelines envelope with each pipeline's identifying metadata only."""
+    infos = req.data.pipeline_infos
+    wanted_name, project_id = req.arg("id"), req.arg("projectId")
+    matching = [p for p in infos if (not wanted_name or wanted_name in (p.name, p.id))
+                and (not project_id or p.project_id == project_id)]
+    window = offset_window(req, len(matching))
+    docs = [{"metadata": {key: matching[i].doc["metadata"][key]
+                          for key in ("id", "name", "shortName", "project", "projectId", "updated_at")}}
+            for i in window]
+    return json_response({"docs": docs, "count": len(matching)})
+
+
 def get_hermes_triggers(req: Request) -> Response:
     links = req.data.hermes_triggers
     return raw_json(links.array(range(len(links))))
@@ -384,6 +399,7 @@ def run_pipeline(req: Request) -> Response:
 ROUTES = [
     route("GET", "/projects", get_projects),
     route("GET", "/pipelines", get_pipelines),
+    route("GET", "/pipelines/names", get_pipeline_names),
     route("GET", "/hermes/triggers", get_hermes_triggers),
     route("GET", "/hermes/events", get_hermes_events),
     route("POST", "/pipelines/run/{name}", run_pipeline),

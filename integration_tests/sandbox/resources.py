@@ -8,6 +8,8 @@
     GET /helm/repos             no paging       bare array with Go-style keys {Name, Public, CreatedAt, UpdatedAt}
     GET /environments-v2        no paging       {"docs": [...], "count": n}
     GET /views/                 page paging     {"docs", "total", "limit", "page", "pages", "offset"} (mongoose-paginate)
+    GET /registries             no paging       bare array   (each registry carries its credentials)
+    GET /clusters               no paging       bare array   {_id, selector, provider, providerAgent}
 """
 
 from __future__ import annotations
@@ -213,6 +215,52 @@ def make_view(g: Gen, i: int, account_id: str, user_ids: List[str]) -> Dict[str,
             "isDefault": i == 0, "createdAt": iso(created), "updatedAt": iso(max(created, g.past_ms(5))), "__v": 0}
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# registries and clusters (no built-in stream reads them: custom streams do)
+# ---------------------------------------------------------------------------------------------------------------
+# Registry kinds and the credential fields each carries (docs/api-notes.md section 5, from Codefresh's Terraform
+# provider): domain/username/password for most, token (bintray), accessKeyId/secretAccessKey/region (ECR), keyfile
+# (GCR, GAR), clientId/clientSecret (ACR).
+REGISTRY_KINDS = [("standard", "other", "registry.acme.example"), ("standard", "dockerhub", "docker.io"),
+                  ("ecr", "ecr", "123456789012.dkr.ecr.eu-west-1.amazonaws.com"), ("gcr", "gcr", "gcr.io"),
+                  ("acr", "acr", "acme.azurecr.io"), ("standard", "bintray", "acme-docker.bintray.io"),
+                  ("gar", "gar", "europe-docker.pkg.dev")]
+
+
+def make_registry(g: Gen, i: int) -> Dict[str, Any]:
+    kind, provider, domain = REGISTRY_KINDS[i % len(REGISTRY_KINDS)]
+    created = g.past_ms(700, 10)
+    registry: Dict[str, Any] = {
+        "_id": g.oid(created), "name": f"{provider}-{i:02d}", "kind": kind, "provider": provider,
+        "domain": domain, "default": i == 0, "primary": i == 0, "internal": False,
+        "behindFirewall": g.chance(0.2), "repositoryPrefix": g.pick(["", "acme", "acme/platform"]),
+        "fallbackRegistry": "" if i else None,
+    }
+    if provider == "ecr":
+        registry.update(accessKeyId="AKIA" + g.hex(16).upper(), secretAccessKey=g.hex(40), region="eu-west-1")
+    elif provider in ("gcr", "gar"):
+        registry["keyfile"] = json.dumps({"type": "service_account", "private_key_id": g.hex(40)})
+    elif provider == "acr":
+        registry.update(clientId=g.hex(8) + "-" + g.hex(4), clientSecret=g.hex(32))
+    elif provider == "bintray":
+        registry.update(username="acme-bot", token=g.hex(40))
+    else:
+        registry.update(username="acme-bot", password="pw-" + g.hex(20))
+    return registry
+
+
+def make_cluster(g: Gen, i: int) -> Dict[str, Any]:
+    # The CLI's Cluster entity reads `_id`, `selector` (the name), `provider` and `providerAgent`; nothing more is
+    # evidenced.
+    return {"_id": g.oid(g.past_ms(600, 30)), "selector": f"acme-cluster-{i + 1:02d}",
+            "provider": g.pick(["custom", "gcloud", "aws", "azure"]), "providerAgent": g.pick(["server", "agent"])}
+
+
+def generate_registries_and_clusters(g: Gen, cfg: Any, data: Any) -> None:
+    data.registries = Collection([make_registry(g, i) for i in range(cfg.registries)])
+    data.clusters = Collection([make_cluster(g, i) for i in range(cfg.clusters)])
+
+
 def generate_runtimes(g: Gen, cfg: Any, data: Any) -> None:
     changed_by = data.current_user["userName"]
     runtimes = [make_runtime(g, i, data.account_id, changed_by) for i in range(cfg.runtime_environments)]
@@ -289,6 +337,14 @@ def get_views(req: Request) -> Response:
         f'],"total":{total},"limit":{limit},"page":{page},"pages":{pages},"offset":{offset}}}').encode()))
 
 
+def get_registries(req: Request) -> Response:
+    return raw_json(_all(req.data.registries))
+
+
+def get_clusters(req: Request) -> Response:
+    return raw_json(_all(req.data.clusters))
+
+
 ROUTES = [
     route("GET", "/step-types", get_step_types),
     route("GET", "/runtime-environments", get_runtime_environments),
@@ -298,4 +354,6 @@ ROUTES = [
     route("GET", "/helm/repos", get_helm_repos),
     route("GET", "/environments-v2", get_environments),
     route("GET", "/views/", get_views),
+    route("GET", "/registries", get_registries),
+    route("GET", "/clusters", get_clusters),
 ]

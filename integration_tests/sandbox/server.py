@@ -4,10 +4,12 @@
     server.base_url                                              # http://127.0.0.1:<port>/api
     server.set_faults([{"match": {"path": "^/api/workflow$"}, "kind": "status", "status": 502, "every": 3}])
     server.stats(); server.reset_stats(); server.advance(new_builds=5); server.expected()
+    server.storage_url                                           # http://127.0.0.1:<other port>: the log storage
     server.stop()
 
 HTTP/1.1 with keep-alive (every answer has a Content-Length), one daemon thread per connection. Request headers
-are never logged: `Authorization` carries the API key.
+are never logged: `Authorization` carries the API key. A second listener on its own port serves the build log
+storage that signed URLs point at (progress.py), so the storage is a different origin from the API.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import accounts, analytics, audit, builds, images, pipelines, resources
+from . import accounts, analytics, audit, builds, images, pipelines, progress, resources
 from .common import (SANDBOX_API_KEY, SANDBOX_LIMITED_API_KEY, ApiError, Request, Response, Route, dumps,
                      json_response)
 from .data import SandboxConfig, SandboxData
@@ -35,8 +37,8 @@ API_PREFIX = "/api"
 CONTROL_PREFIX = "/_sandbox"
 MAX_BODY = 10 * 1024 * 1024
 MAX_SESSIONS = 100_000
-ROUTES: List[Route] = (accounts.ROUTES + pipelines.ROUTES + builds.ROUTES + images.ROUTES + resources.ROUTES
-                       + audit.ROUTES + analytics.ROUTES)
+ROUTES: List[Route] = (accounts.ROUTES + pipelines.ROUTES + builds.ROUTES + progress.ROUTES + images.ROUTES
+                       + resources.ROUTES + audit.ROUTES + analytics.ROUTES)
 
 LOGIN_PAGE = (b"<!DOCTYPE html>\n<html><head><title>Codefresh | Login</title></head>\n<body><form method=\"post\" "
               b"action=\"/login\"><h1>Sign in to Codefresh</h1><input name=\"email\"><input name=\"password\" "
@@ -114,11 +116,11 @@ class _HTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: Tuple[str, int], app: "SandboxServer"):
+    def __init__(self, address: Tuple[str, int], app: "SandboxServer", handler: Optional[type] = None):
         self.app = app
         self._conns: set = set()
         self._conns_lock = threading.Lock()
-        super().__init__(address, _Handler)
+        super().__init__(address, handler or _Handler)
 
     def server_bind(self) -> None:
         # skip HTTPServer.server_bind's reverse DNS lookup (socket.getfqdn)
@@ -213,19 +215,25 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return self.rfile.read(length) if length > 0 else b""
 
+    counts_api_status = True  # the storage listener keeps its own counts
+
     def _send(self, resp: Response) -> None:
         try:
             self.send_response(resp.status)
             self.send_header("Content-Type", resp.content_type)
-            self.send_header("Content-Length", str(len(resp.body)))
+            self.send_header("Content-Length", str(resp.length if resp.chunks is not None else len(resp.body)))
             for name, value in resp.headers.items():
                 self.send_header(name, value)
             if self.close_connection:
                 self.send_header("Connection", "close")
             self.end_headers()  # TCP_NODELAY is on: headers and body go out at once without a copy
-            if resp.body:
+            if resp.chunks is not None:  # a streamed body: written as it is generated, never held whole
+                for chunk in resp.chunks:
+                    self.wfile.write(chunk)
+            elif resp.body:
                 self.wfile.write(resp.body)
-            self.server.app._count_status(resp.status)
+            if self.counts_api_status:
+                self.server.app._count_status(resp.status)
         except OSError:
             self.close_connection = True
 
@@ -331,6 +339,35 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(error_response(err))
 
 
+class _StorageHandler(_Handler):
+    """The build log storage's port: signed URLs only (progress.serve_storage); latency and faults apply."""
+
+    counts_api_status = False
+
+    def _dispatch(self) -> None:
+        app = self.server.app
+        split = urlsplit(self.path)
+        try:
+            self._read_body()
+        except (ValueError, OSError):
+            self.close_connection = True
+        if app.latency_ms > 0:
+            time.sleep(app.latency_ms / 1000.0)
+        rule = app.faults.pick(self.command, split.path)
+        if rule is not None and rule.kind == "slow":
+            time.sleep(rule.seconds)
+            rule = None
+        if rule is not None and rule.kind != "malformed":
+            app.count_storage_request(has_authorization=self.headers.get("Authorization") is not None)
+            self._fault(rule)
+            return
+        resp = progress.serve_storage(app, self.command, split.path, split.query, self.headers)
+        if rule is not None:  # malformed: the archive cut in the middle
+            body = resp.body if resp.chunks is None else b"".join(resp.chunks)
+            resp = Response(resp.status, body[: max(1, len(body) // 2)], content_type=resp.content_type)
+        self._send(resp)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # the server
 # ---------------------------------------------------------------------------------------------------------------
@@ -353,6 +390,8 @@ class SandboxServer:
                 self._static[(r.method, r.template.rstrip("/") or "/")] = r
         self._httpd: Optional[_HTTPServer] = None
         self._thread: Optional[threading.Thread] = None
+        self._storage_httpd: Optional[_HTTPServer] = None
+        self._storage_thread: Optional[threading.Thread] = None
         self.reset_stats()
         self.set_faults(list(self.config.faults or []))
 
@@ -365,19 +404,27 @@ class SandboxServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"codefresh-sandbox:{self.port}", daemon=True)
         self._thread.start()
+        self._storage_httpd = _HTTPServer((self.config.host, self.config.storage_port), self, _StorageHandler)
+        self._storage_thread = threading.Thread(target=self._storage_httpd.serve_forever,
+                                                kwargs={"poll_interval": 0.05}, daemon=True,
+                                                name=f"codefresh-sandbox-storage:{self.storage_port}")
+        self._storage_thread.start()
         return self
 
     def stop(self) -> None:
         """Stop serving, close open connections and the listening socket."""
-        httpd, self._httpd = self._httpd, None
-        if httpd is None:
-            return
-        httpd.shutdown()
-        httpd.close_connections()
-        httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        for server_attr, thread_attr in (("_storage_httpd", "_storage_thread"), ("_httpd", "_thread")):
+            httpd = getattr(self, server_attr)
+            setattr(self, server_attr, None)
+            if httpd is None:
+                continue
+            httpd.shutdown()
+            httpd.close_connections()
+            httpd.server_close()
+            thread = getattr(self, thread_attr)
+            if thread is not None:
+                thread.join(timeout=5)
+                setattr(self, thread_attr, None)
 
     def __enter__(self) -> "SandboxServer":
         return self.start()
@@ -401,6 +448,18 @@ class SandboxServer:
     def base_url(self) -> str:
         return self.url + API_PREFIX
 
+    @property
+    def storage_port(self) -> int:
+        if self._storage_httpd is None:
+            raise RuntimeError("the sandbox is not started")
+        return int(self._storage_httpd.server_address[1])
+
+    @property
+    def storage_url(self) -> str:
+        """http://127.0.0.1:<storage port>: the origin of the build log storage (another port than the API's)."""
+        host = self.config.host if self.config.host not in ("0.0.0.0", "") else "127.0.0.1"
+        return f"http://{host}:{self.storage_port}"
+
     # routing --------------------------------------------------------------------------------------------------
     def match(self, method: str, path: str) -> Tuple[Optional[Route], Dict[str, str]]:
         if path != API_PREFIX and not path.startswith(API_PREFIX + "/"):
@@ -413,7 +472,7 @@ class SandboxServer:
             if r.method == method:
                 m = r.regex.match(sub)
                 if m:
-                    return r, {name: unquote(v) for name, v in zip(r.names, m.groups())}
+                    return r, {name: unquote(v) for name, v in zip(r.names, m.groups(), strict=True)}
         return None, {}
 
     # faults and latency ---------------------------------------------------------------------------------------
@@ -446,14 +505,18 @@ class SandboxServer:
             self._by_status: Dict[int, int] = {}
             self._posts: Dict[str, int] = {}
             self._pagination_errors = 0
+            self._progress_deletes = 0
+            self._storage = {"requests": 0, "with_authorization": 0}
         self.faults.reset_fired()
 
     def stats(self) -> Dict[str, Any]:
-        """{requests, by_route, by_status, posts, pagination_errors, faults_fired} -- /api requests only.
-        by_status and faults_fired have int keys here (strings in the JSON of /_sandbox/stats)."""
+        """{requests, by_route, by_status, posts, pagination_errors, progress_deletes, faults_fired} of /api
+        requests, and storage: {requests, with_authorization} of the log storage's port. by_status and faults_fired
+        have int keys here (strings in the JSON of /_sandbox/stats)."""
         with self._stats_lock:
             out = {"requests": self._requests, "by_route": dict(self._by_route), "by_status": dict(self._by_status),
-                   "posts": dict(self._posts), "pagination_errors": self._pagination_errors}
+                   "posts": dict(self._posts), "pagination_errors": self._pagination_errors,
+                   "progress_deletes": self._progress_deletes, "storage": dict(self._storage)}
         out["faults_fired"] = self.faults.fired_counts()
         return out
 
@@ -469,6 +532,15 @@ class SandboxServer:
     def _count_pagination_error(self) -> None:
         with self._stats_lock:
             self._pagination_errors += 1
+
+    def count_progress_delete(self) -> None:
+        with self._stats_lock:
+            self._progress_deletes += 1
+
+    def count_storage_request(self, has_authorization: bool) -> None:
+        with self._stats_lock:
+            self._storage["requests"] += 1
+            self._storage["with_authorization"] += int(has_authorization)
 
     def count_post(self, pipeline: str) -> None:
         with self._stats_lock:

@@ -1,0 +1,67 @@
+"""The manifest's layout rules, checked so that they hold by construction rather than by a comment.
+
+- Every stream has one home under `definitions.streams`; the `streams:` list only references them.
+- Every stream, including a parent read inside a child's partition router, sets every policy parameter itself
+  (its `$parameters` start from `definitions.stream_parameters`). The CDK hands a child's `$parameters` down to the
+  parent stream it reads; a parent without its own `scope` would inherit the child's and skip a 403 silently.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Iterator, List, Tuple
+
+import pytest
+import yaml
+
+from airbyte_cdk.sources.declarative.parsers.manifest_reference_resolver import ManifestReferenceResolver
+from source_codefresh.source import manifest_path
+
+
+@pytest.fixture(scope="module")
+def raw_manifest() -> Dict[str, Any]:
+    return yaml.safe_load(manifest_path().read_text())
+
+
+@pytest.fixture(scope="module")
+def resolved_manifest(raw_manifest) -> Dict[str, Any]:
+    return ManifestReferenceResolver().preprocess_manifest(raw_manifest)
+
+
+def _streams_anywhere(node: Any, path: str = "") -> Iterator[Tuple[str, Dict[str, Any]]]:
+    """Every DeclarativeStream in the resolved manifest, with where it sits (parents inside routers included)."""
+    if isinstance(node, dict):
+        if node.get("type") == "DeclarativeStream":
+            yield path, node
+        for key, value in node.items():
+            yield from _streams_anywhere(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _streams_anywhere(value, f"{path}/{index}")
+
+
+def test_the_streams_list_only_references_definitions(raw_manifest):
+    entries: List[Any] = []
+    for entry in raw_manifest["streams"]:
+        entries.extend(entry["streams"] if entry.get("type") == "ConditionalStreams" else [entry])
+    for entry in entries:
+        assert set(entry) == {"$ref"}, f"inline stream in streams: {entry}"
+        assert entry["$ref"].startswith("#/definitions/streams/"), entry
+
+
+def test_every_stream_sets_every_policy_parameter_itself(resolved_manifest):
+    policy_keys = set(resolved_manifest["definitions"]["stream_parameters"])
+    streams = list(_streams_anywhere(resolved_manifest))
+    assert len(streams) > 25
+    for path, stream in streams:
+        missing = policy_keys - set(stream.get("$parameters") or {})
+        assert not missing, f"{path} ({stream.get('$parameters', {}).get('name')}) inherits {sorted(missing)}"
+
+
+def test_a_parent_variant_is_its_stream_plus_who_it_is_read_for(resolved_manifest):
+    streams = resolved_manifest["definitions"]["streams"]
+    for name, definition in streams.items():
+        if not name.endswith("_as_parent"):
+            continue
+        own = definition["$parameters"]
+        assert own["reading_for"], f"{name} must name the child it is read for"
+        assert own["name"] in streams, f"{name} is a variant of a stream that does not exist"

@@ -1,0 +1,298 @@
+"""Pipeline runs, the one write (source_codefresh/pipeline_runs.py): which failures of the run POST are retried, and
+what PipelineRunRetriever does with the others. Never a second POST.
+
+The requesters are fakes that answer from a script and count what was sent; the same paths against the sandbox
+(a real server, faults included) are in integration_tests/test_pipeline_runs.py.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+
+import pytest
+import requests
+import urllib3
+from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.streams.http.error_handlers.response_models import ResponseAction
+from airbyte_cdk.sources.types import StreamSlice
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+from source_codefresh.pipeline_runs import (
+    RUN_ANNOTATION_KEY,
+    NoBlindRetryErrorHandler,
+    PipelineRunRetriever,
+    _request_never_sent,
+)
+from unit_tests.responses import make_response
+
+API = "https://g.codefresh.io/api"
+PIPELINE = "demo/hello-world"
+
+# --- NoBlindRetryErrorHandler: the run POST's error policy ------------------------------------------------------------
+
+
+def _decide(response_or_exception: Any) -> ResponseAction:
+    return NoBlindRetryErrorHandler(config={}, parameters={}).interpret_response(response_or_exception).response_action
+
+
+def test_an_accepted_run_is_a_success():
+    assert _decide(make_response("b1", 200, url=f"{API}/pipelines/run/demo%2Fhello-world")) == ResponseAction.SUCCESS
+
+
+def test_a_rate_limited_run_is_retried_codefresh_rejected_it_before_starting_anything():
+    assert _decide(make_response({"message": "Too many requests"}, 429)) in (
+        ResponseAction.RATE_LIMITED,
+        ResponseAction.RETRY,
+    )
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_a_server_error_is_not_retried_the_build_may_have_started(status):
+    assert _decide(make_response({"message": "Bad gateway"}, status)) == ResponseAction.IGNORE
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404])
+def test_a_client_error_is_handed_to_the_retriever_unretried(status):
+    assert _decide(make_response({"message": "no"}, status)) == ResponseAction.IGNORE
+
+
+def _connection_error(reason: Exception) -> requests.exceptions.ConnectionError:
+    """What requests raises when urllib3 gives up on a connection: ConnectionError(MaxRetryError(reason=...))."""
+    return requests.exceptions.ConnectionError(urllib3.exceptions.MaxRetryError(None, "/api/pipelines/run", reason))
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        requests.exceptions.ConnectTimeout("connect timed out"),
+        _connection_error(urllib3.exceptions.NewConnectionError(None, "Connection refused")),
+        _connection_error(urllib3.exceptions.NameResolutionError("g.codefresh.io", None, OSError("no DNS"))),
+        _connection_error(urllib3.exceptions.ConnectTimeoutError(None, "connect timed out")),
+    ],
+    ids=["connect-timeout", "refused", "name-resolution", "urllib3-connect-timeout"],
+)
+def test_a_connection_that_never_sent_the_request_is_retried(error):
+    assert _request_never_sent(error)
+    assert _decide(error) == ResponseAction.RETRY
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        requests.exceptions.ReadTimeout("read timed out"),
+        _connection_error(urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError())),
+        requests.exceptions.ConnectionError(urllib3.exceptions.ProtocolError("Connection aborted.")),
+        requests.exceptions.ChunkedEncodingError("cut off"),
+        requests.exceptions.ConnectionError("no reason given"),
+    ],
+    ids=["read-timeout", "reset-after-send", "aborted", "cut-off-answer", "unknown"],
+)
+def test_a_request_that_may_have_reached_codefresh_is_not_retried(error):
+    assert not _request_never_sent(error)
+    assert _decide(error) == ResponseAction.IGNORE
+
+
+# Real connections: the exceptions requests raises on this machine, not ones built by hand.
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def hangs_up_after_reading() -> Iterator[str]:
+    """A server that reads the request and closes the connection without answering (a proxy that died)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.settimeout(5)
+
+    def serve() -> None:
+        try:
+            conn, _ = server.accept()
+        except OSError:
+            return
+        with conn:
+            conn.recv(65536)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}/api/pipelines/run/demo%2Fhello-world"
+    thread.join(timeout=5)
+    server.close()
+
+
+def test_a_refused_connection_really_raised_counts_as_never_sent():
+    with pytest.raises(requests.exceptions.ConnectionError) as raised:
+        requests.post(f"http://127.0.0.1:{_free_port()}/api/pipelines/run/x", json={}, timeout=5)
+    assert _request_never_sent(raised.value)
+
+
+def test_a_connection_closed_after_the_request_was_read_really_raised_counts_as_maybe_sent(hangs_up_after_reading):
+    with pytest.raises(requests.exceptions.ConnectionError) as raised:
+        requests.post(hangs_up_after_reading, json={}, timeout=5)
+    assert not _request_never_sent(raised.value)
+
+
+# --- PipelineRunRetriever ---------------------------------------------------------------------------------------------
+
+
+class _RunRequester:
+    """The run POST: answers from a script (a response, or None for "no answer" after an ignored exception)."""
+
+    def __init__(self, answer: Optional[requests.Response]) -> None:
+        self.answer = answer
+        self.sent: List[Tuple[str, Mapping[str, Any]]] = []
+
+    def send_request(self, stream_slice: StreamSlice, request_body_json: Mapping[str, Any], **_: Any) -> Any:
+        self.sent.append((stream_slice.partition["pipeline"], request_body_json))
+        return self.answer
+
+
+class _BuildRequester:
+    """GET /builds/{id}: the statuses of successive polls."""
+
+    def __init__(self, statuses: List[str]) -> None:
+        self.statuses = list(statuses)
+        self.polled: List[str] = []
+
+    def send_request(self, stream_slice: StreamSlice, **_: Any) -> requests.Response:
+        build_id = stream_slice.partition["build_id"]
+        self.polled.append(build_id)
+        status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+        return make_response(
+            {"id": build_id, "status": status, "pipelineName": PIPELINE}, url=f"{API}/builds/{build_id}"
+        )
+
+
+class _AnnotationRequester:
+    """GET /annotations: per lookup, the build id carrying the asked run id (or None), plus an unrelated annotation."""
+
+    def __init__(self, found: List[Optional[str]]) -> None:
+        self.found = list(found)
+        self.lookups: List[Mapping[str, Any]] = []
+
+    def send_request(self, stream_slice: StreamSlice, request_params: Mapping[str, Any], **_: Any) -> requests.Response:
+        self.lookups.append(dict(request_params))
+        build_id = self.found.pop(0) if self.found else None
+        annotations = [{"entityId": "someone-else", "key": RUN_ANNOTATION_KEY, "value": "source-codefresh-other"}]
+        if build_id:
+            annotations.append({"entityId": build_id, "key": RUN_ANNOTATION_KEY, "value": request_params["value"]})
+        return make_response(annotations, url=f"{API}/annotations")
+
+
+def _run(
+    post_answer: Optional[requests.Response],
+    statuses: Optional[List[str]] = None,
+    found: Optional[List[Optional[str]]] = None,
+    run: Optional[Dict[str, Any]] = None,
+) -> Tuple[Any, _RunRequester, _BuildRequester, _AnnotationRequester]:
+    """Reads the stream's one partition; returns (the record or the raised error, and the three fakes)."""
+    runs, builds, annotations = (
+        _RunRequester(post_answer),
+        _BuildRequester(statuses or ["success"]),
+        _AnnotationRequester(found or []),
+    )
+    retriever = PipelineRunRetriever(
+        run_requester=runs,  # type: ignore[arg-type]
+        build_requester=builds,  # type: ignore[arg-type]
+        annotation_requester=annotations,  # type: ignore[arg-type]
+        config={"pipeline_runs": [run or {"pipeline": PIPELINE}]},
+        parameters={},
+        poll_interval_seconds=0,
+    )
+    try:
+        outcome: Any = list(retriever.read_records({}, StreamSlice(partition={"run_index": "0"}, cursor_slice={})))
+    except AirbyteTracedException as error:
+        outcome = error
+    return outcome, runs, builds, annotations
+
+
+def test_a_run_is_posted_once_with_its_run_id_and_polled_until_the_build_ends():
+    run = {"pipeline": PIPELINE, "branch": "main", "variables": {"B": 2, "A": "x"}, "options": {"noCache": True}}
+    records, runs, builds, annotations = _run(make_response("b1"), ["running", "running", "success"], run=run)
+
+    assert len(runs.sent) == 1
+    pipeline, body = runs.sent[0]
+    assert pipeline == PIPELINE
+    assert body["branch"] == "main" and body["options"] == {"noCache": True}
+    assert body["variables"] == [{"key": "B", "value": "2"}, {"key": "A", "value": "x"}]
+    run_id = body["annotations"][RUN_ANNOTATION_KEY]
+    [record] = records
+    assert record["id"] == "b1" and record["status"] == "success" and record["run_id"] == run_id
+    assert record["requested_variable_names"] == ["A", "B"] and record["timed_out"] is False
+    assert builds.polled == ["b1", "b1", "b1"] and record["polls"] == 3
+    assert annotations.lookups == []
+
+
+def test_every_run_gets_its_own_run_id():
+    first = _run(make_response("b1"))[1].sent[0][1]["annotations"][RUN_ANNOTATION_KEY]
+    second = _run(make_response("b2"))[1].sent[0][1]["annotations"][RUN_ANNOTATION_KEY]
+    assert first != second and first.startswith("source-codefresh-")
+
+
+@pytest.mark.parametrize("post_answer", [502, 500, 503, None], ids=["502", "500", "503", "no-answer"])
+def test_a_run_whose_answer_was_lost_adopts_the_build_carrying_its_run_id_and_never_posts_again(post_answer, caplog):
+    answer = make_response({"message": "upstream"}, post_answer) if post_answer else None
+    records, runs, builds, annotations = _run(answer, ["success"], found=["b9"])
+
+    assert len(runs.sent) == 1
+    run_id = runs.sent[0][1]["annotations"][RUN_ANNOTATION_KEY]
+    assert annotations.lookups == [{"entityType": "build", "key": RUN_ANNOTATION_KEY, "value": run_id}]
+    [record] = records
+    assert record["id"] == "b9" and record["run_id"] == run_id and builds.polled == ["b9"]
+    assert any("adopted" in line for line in caplog.messages)
+
+
+def test_the_lookup_is_repeated_before_giving_up():
+    records, runs, _, annotations = _run(make_response({}, 504), found=[None, None, "b7"])
+    assert [record["id"] for record in records] == ["b7"]
+    assert len(annotations.lookups) == 3 and len(runs.sent) == 1
+
+
+def test_a_lost_run_with_no_build_found_fails_transiently_without_a_second_post():
+    error, runs, builds, annotations = _run(None, found=[None, None, None, None])
+
+    assert isinstance(error, AirbyteTracedException)
+    assert error.failure_type == FailureType.transient_error
+    assert PIPELINE in error.message and "did not send the request again" in error.message
+    assert runs.sent[0][1]["annotations"][RUN_ANNOTATION_KEY] in error.message
+    assert len(runs.sent) == 1 and len(annotations.lookups) == 3 and builds.polled == []
+
+
+def test_an_unknown_pipeline_is_a_config_error_naming_the_entry_without_a_lookup():
+    error, runs, builds, annotations = _run(make_response({"message": "Pipeline not found"}, 404))
+
+    assert isinstance(error, AirbyteTracedException) and error.failure_type == FailureType.config_error
+    assert f"no pipeline '{PIPELINE}' (pipeline_runs entry 1)" in error.message and "project/pipeline" in error.message
+    assert len(runs.sent) == 1 and annotations.lookups == [] and builds.polled == []
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_run_is_a_config_error_naming_the_scope(status):
+    error, runs, _, annotations = _run(make_response({"message": "Forbidden"}, status))
+
+    assert isinstance(error, AirbyteTracedException) and error.failure_type == FailureType.config_error
+    assert f"HTTP {status}" in error.message and "pipeline:run" in error.message
+    assert len(runs.sent) == 1 and annotations.lookups == []
+
+
+def test_a_rejected_run_is_a_config_error_quoting_codefresh():
+    error, runs, _, annotations = _run(make_response({"message": "Branch 'nope' not found"}, 400))
+
+    assert isinstance(error, AirbyteTracedException) and error.failure_type == FailureType.config_error
+    assert "Branch 'nope' not found" in error.message and "HTTP 400" in error.message
+    assert len(runs.sent) == 1 and annotations.lookups == []
+
+
+@pytest.mark.parametrize("body", [{"id": "b1"}, "", b"not json"], ids=["object", "empty-string", "not-json"])
+def test_an_accepted_run_without_a_build_id_fails_naming_the_run_id_without_a_second_post(body):
+    error, runs, builds, annotations = _run(make_response(body, 200))
+
+    assert isinstance(error, AirbyteTracedException) and error.failure_type == FailureType.system_error
+    assert runs.sent[0][1]["annotations"][RUN_ANNOTATION_KEY] in error.message
+    assert len(runs.sent) == 1 and annotations.lookups == [] and builds.polled == []
