@@ -272,15 +272,16 @@ run()
 
 
 def manifest_copy_command(
-    workdir: Path, changes: Sequence[Tuple[str, str]]
+    workdir: Path, changes: Sequence[Tuple[str, str]], every_match: bool = False
 ) -> Tuple[List[str], Dict[str, str]]:
     """A command running the connector's own entry point (`source_codefresh.run`) with a test-only copy of
-    manifest.yaml. `changes` are (regex, replacement) pairs applied line-wise; each must match exactly once, so a
-    change to the manifest makes the test fail loudly instead of testing something else."""
+    manifest.yaml. `changes` are (regex, replacement) pairs applied line-wise; each must match exactly once (or, with
+    `every_match`, at least once: every match is changed), so a change to the manifest makes the test fail loudly
+    instead of testing something else."""
     text = MANIFEST.read_text()
     for pattern, replacement in changes:
         text, count = re.subn(pattern, replacement, text, flags=re.MULTILINE)
-        if count != 1:
+        if count != 1 and not (every_match and count > 1):
             raise RuntimeError(f"expected one match of {pattern!r} in {MANIFEST}, found {count}")
     manifest = workdir / "manifest.test-copy.yaml"
     manifest.write_text(text)
@@ -290,10 +291,13 @@ def manifest_copy_command(
 
 
 def short_timeout_command(workdir: Path, read_timeout: float) -> Tuple[List[str], Dict[str, str]]:
-    """The connector with `read_timeout_in_seconds` lowered. The manifest's timeout is a literal number (the CDK
-    does not interpolate it), so no config field can lower it for a test; the copy changes nothing else."""
+    """The connector with every requester's `read_timeout_in_seconds` lowered (the API's, and the log storage's,
+    which a read without build logs does not use). The manifest's timeout is a literal number (the CDK does not
+    interpolate it), so no config field can lower it for a test; the copy changes nothing else."""
     return manifest_copy_command(
-        workdir, [(r"^(\s*read_timeout_in_seconds:\s*)\d+(\.\d+)?\s*$", rf"\g<1>{read_timeout:g}")]
+        workdir,
+        [(r"^(\s*read_timeout_in_seconds:\s*)\d+(\.\d+)?\s*$", rf"\g<1>{read_timeout:g}")],
+        every_match=True,
     )
 
 

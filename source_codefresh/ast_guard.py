@@ -3,7 +3,8 @@
 On those interpreters the recursion counter of the AST constructor (the C code that turns a parsed expression into
 `ast` objects) is shared by every thread. When a garbage collection starts in the middle of it, the finalizers it
 runs are Python code, so the interpreter may switch threads there; another thread that builds an AST meanwhile
-moves the shared counter, and the first one fails with `SystemError: AST constructor recursion depth mismatch`.
+resets the shared counter to its own depth, and the first one fails with
+`SystemError: AST constructor recursion depth mismatch (before=72, after=63)`.
 
 The CDK parses on every request: its Jinja interpolation (airbyte_cdk/sources/declarative/interpolation/jinja.py,
 `JinjaInterpolation._literal_eval`) calls `ast.literal_eval` on each interpolated header, parameter and path, and
@@ -14,8 +15,9 @@ The guard replaces `ast.parse`, through which `ast.literal_eval` parses a string
 module at each call, so callers that imported `literal_eval` by name are covered too, as are direct `ast.parse`
 callers such as `traceback`'s error carets). While any thread is inside `ast.parse`, automatic garbage collection
 is paused, so no finalizer runs and no thread switch happens inside the AST constructor; the collections that were
-due run right after. No lock is held while other code runs, so the guard cannot deadlock. Code that calls
-`compile(..., ast.PyCF_ONLY_AST)` itself is not covered (neither the CDK nor its dependencies do so on a request).
+due run right after. No lock is held while other code runs, so the guard cannot deadlock. Not covered: code that
+imported `parse` itself by name or calls `compile(..., ast.PyCF_ONLY_AST)`; of the connector's dependencies only
+jinja2's NativeEnvironment does, and a read never imports it (the CDK uses the sandboxed environment).
 
 `install()` runs when `source_codefresh` is imported, so every way of running the connector gets it: the console
 script (README venv, Docker image, PyAirbyte, Airbyte's base image) and the CDK's test entry points. It does
