@@ -66,6 +66,17 @@ def test_each_configured_run_is_posted_once_and_emitted_with_its_final_status(sa
     assert hello["run_id"] in str(hello.get("annotations")), "the build carries the run's unique annotation"
 
 
+def test_a_denied_approval_is_emitted_once_it_is_denied_not_after_the_timeout(sandbox):
+    # demo/denied-approval: its approval step is denied and the build ends `denied`, a status that is neither
+    # success, error nor terminated. Polling stops on any status that is not a running one.
+    output = read_runs(sandbox, [{"pipeline": "demo/denied-approval", "wait_timeout_minutes": 5}])
+
+    run = by_pipeline(output)["demo/denied-approval"]
+    assert (run["status"], run["timed_out"], run["polls"]) == ("denied", False, 2)
+    assert sandbox.stats()["posts"] == {"demo/denied-approval": 1}
+    assert not output.errors
+
+
 @pytest.mark.parametrize(
     "fault",
     [

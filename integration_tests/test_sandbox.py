@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from integration_tests.sandbox import SANDBOX_API_KEY, SANDBOX_LIMITED_API_KEY, SandboxConfig, SandboxServer
+from integration_tests.sandbox import (SANDBOX_API_KEY, SANDBOX_LIMITED_API_KEY, SANDBOX_RESTRICTED_API_KEY,
+                                      SandboxConfig, SandboxServer)
 from integration_tests.sandbox.common import parse_iso_ms
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -80,6 +81,29 @@ def test_auth_rejected(srv, header):
     assert r.json() == {"status": 401, "code": "1001", "name": "UNAUTHORIZED", "message": "Unauthorized: invalid API key"}
 
 
+def test_restricted_key_gets_403_everywhere(srv):
+    h = {"Authorization": SANDBOX_RESTRICTED_API_KEY}
+    for path in ("/user", "/pipelines", "/workflow", "/audit", "/analytics/metadata", "/no/such/thing"):
+        r = requests.get(srv.base_url + path, headers=h, timeout=10)
+        assert r.status_code == 403 and "unusual activity" in r.json()["message"], path
+
+
+def test_hermes_events_are_the_accounts_unless_public_is_asked(srv, http):
+    own = get(http, srv, "/hermes/events").json()
+    every = get(http, srv, "/hermes/events?public=true").json()
+    assert own and all(e["account"] != "000000000000" for e in own)
+    assert len(every) > len(own) and {e["uri"] for e in own} < {e["uri"] for e in every}
+    assert len(own) == srv.expected()["hermes_events"]
+    assert len(every) - len(own) == srv.expected()["hermes_public_events"]
+
+
+def test_hermes_triggers_carry_empty_event_data_and_no_empty_filters(srv, http):
+    links = get(http, srv, "/hermes/triggers").json()
+    assert all(link["event-data"] == {"uri": "", "type": "", "kind": "", "account": "", "secret": ""}
+               for link in links)
+    assert any("filters" not in link for link in links) and all(link.get("filters", {"x": 1}) for link in links)
+
+
 def test_limited_key(srv):
     h = {"Authorization": SANDBOX_LIMITED_API_KEY}
     assert requests.get(srv.base_url + "/audit", headers=h, timeout=10).status_code == 403
@@ -103,7 +127,7 @@ ENVELOPES = [
     ("/team", list, {"_id", "name", "type", "account", "tags", "users"}),
     ("/account-settings", dict, {"_id", "createdAt", "updatedAt", "schemaVersion", "settings", "__v"}),
     ("/auth/keys", list, {"_id", "name", "tokenPrefix", "created", "subject", "scopes", "scopeSnapshot"}),
-    ("/hermes/triggers", list, {"event", "pipeline", "filters", "event-data"}),
+    ("/hermes/triggers", list, {"event", "pipeline", "event-data"}),
     ("/hermes/events", list, {"uri", "type", "kind", "account", "secret", "status", "endpoint", "description"}),
     ("/contexts", list, {"apiVersion", "kind", "owner", "metadata", "spec"}),
     ("/agents", list, {"id", "name", "account", "runtimes", "status", "tokenName", "lastReported"}),
@@ -127,27 +151,32 @@ def test_plain_envelopes(srv, http, path, kind, fields):
 def test_wrapped_envelopes(srv, http):
     account = srv.data.account_id
     users = get(http, srv, f"/accounts/{account}/users").json()
-    assert len(users) == 12 and {"_id", "userName", "email", "status", "roles", "account", "register_date",
-                                 "last_login_date", "logins", "settings", "user_data", "notifications",
-                                 "hasPassword", "defaultAccount", "gitOpsSettings"} <= set(users[0])
+    assert len(users) == 12 and {"_id", "userName", "email", "notificationEmail", "status", "roles", "account",
+                                 "register_date", "last_login_date", "logins", "settings", "user_data",
+                                 "notifications", "shortProfile", "hasPassword", "defaultAccount"} <= set(users[0])
     pipes = get(http, srv, "/pipelines").json()
     assert set(pipes) == {"docs", "count"} and pipes["count"] == 250 and len(pipes["docs"]) == 25
     md = pipes["docs"][0]["metadata"]
     assert {"id", "name", "shortName", "project", "projectId", "accountId", "created_at", "updated_at", "labels",
             "isPublic", "revision", "originalYamlString", "deprecate", "template"} <= set(md)
     assert set(get(http, srv, "/projects").json()) == {"projects"}
-    assert {"version", "kind", "metadata", "spec", "metrics"} <= set(get(http, srv, "/step-types").json()["docs"][0])
+    step_type = get(http, srv, "/step-types").json()["docs"][0]
+    assert {"version", "kind", "metadata", "spec", "metrics"} <= set(step_type)
+    assert step_type["metadata"]["sourceURL"].startswith("https://github.com/codefresh-io/steps/")
     assert set(get(http, srv, "/execution-contexts").json()) == {"docs"}
     env = get(http, srv, "/environments-v2").json()
     assert set(env) == {"docs", "count"} and env["count"] == 8
+    assert all(e["spec"]["type"] == "argo" and {"application", "context", "project"} <= set(e["spec"])
+               for e in env["docs"])
     views = get(http, srv, "/views/?page=2&limit=10").json()
     assert set(views) == {"docs", "total", "limit", "page", "pages", "offset"}
     assert (views["total"], views["pages"], views["page"], views["offset"], len(views["docs"])) == (15, 2, 2, 10, 5)
     wf = get(http, srv, "/workflow", headers={"X-Pagination-Session-Id": "env"}).json()
-    assert set(wf) == {"workflows", "pagination"} and set(wf["workflows"]) == {"docs"}
-    assert wf["pagination"] == {"page": 1, "nextPage": 2, "pageSize": 25}
-    images = get(http, srv, "/images", headers={"X-Pagination-Session-Id": "env"}).json()
-    assert set(images) == {"docs", "pagination"}
+    assert set(wf) == {"workflows", "pagination"} and set(wf["workflows"]) == {"docs", "total"}
+    assert wf["workflows"]["total"] == 500
+    assert wf["pagination"] == {"page": 1, "nextPage": True, "pageSize": 25}
+    images = get(http, srv, "/images").json()  # the default reading: offset pages, no pagination object
+    assert set(images) == {"docs", "total", "limit", "offset"} and (images["total"], images["offset"]) == (450, 0)
     assert set(get(http, srv, "/audit").json()) == {"data"}
     meta = get(http, srv, "/analytics/metadata").json()
     assert set(meta) == {"reports"} and len(meta["reports"]) == 6
@@ -165,22 +194,95 @@ def test_build_shapes(srv, http):
               "trigger", "triggerType", "committer", "runtime", "pendingApprovals", "terminationRequest"):
         assert f in docs[0], f
     unfinished = [d for d in docs if d["finished"] is None]
-    assert unfinished and all(d["status"] in ("pending", "elected", "running", "pending-approval", "delayed")
+    assert unfinished and all(d["status"] in ("pending", "elected", "running", "pending-approval", "delayed",
+                                              "terminating")
                               for d in unfinished)
     assert all(d["started"] is None for d in unfinished if d["status"] == "pending")
     finished = next(d for d in docs if d["status"] == "success")
     detail = get(http, srv, f"/builds/{finished['id']}").json()
-    assert {k: detail[k] for k in finished} == finished
-    assert {"userYamlDescriptor", "finalWorkflowYaml", "steps", "exposedVariables", "exportedVariables"} <= set(detail)
+    assert detail == finished  # one build object, in the list and alone
     revs = get(http, srv, f"/workflow/{finished['id']}/context-revision").json()
     steps = revs[-1]["context"]["stepsMetadata"]
     assert {"Initializing Process", "Initializing"} <= set(steps)
-    assert set(steps["Initializing"]) == {"type", "result", "status", "startTimestamp", "finishTimestamp",
-                                          "totalTime", "maxAttempts", "currentAttempt", "containerId",
-                                          "workingDirectory"}
+    # The real pseudo-steps (KB example): `Initializing` holds only a container id, `Initializing Process` has no
+    # type and no result; a pipeline step has both.
+    assert set(steps["Initializing"]) == {"containerId"}
+    assert {"type", "result"}.isdisjoint(steps["Initializing Process"]) and steps["Initializing Process"]["status"]
+    real = [step for name, step in steps.items() if name not in ("Initializing", "Initializing Process")]
+    assert real and all({"type", "result", "status", "startTimestamp", "finishTimestamp", "totalTime"} <= set(step)
+                        for step in real)
     assert get(http, srv, "/builds/ffffffffffffffffffffffff").status_code == 404
     no_rev = next(st for st in srv.data.builds if st.started_ms is None and st.finished)
     assert get(http, srv, f"/workflow/{no_rev.doc['id']}/context-revision").json() == []
+
+
+def test_builds_carry_the_heavy_real_fields(srv, http):
+    """The real shapes of docs/api-notes.md 8.3 and 8.11: list items carry both YAML texts (several kB), `steps` as
+    names, `delayed` as a number, `request` as a string, and the real systemEvents / terminationRequest shapes."""
+    docs = walk(http, srv, "/workflow", "heavy")
+    user_yaml = [len(d["userYamlDescriptor"]) for d in docs]
+    final_yaml = [len(d["finalWorkflowYaml"]) for d in docs]
+    assert sum(user_yaml) / len(docs) > 3000 and sum(final_yaml) / len(docs) > 5000
+    assert all(d["revision"] in d["finalWorkflowYaml"] and "steps:" in d["userYamlDescriptor"] for d in docs)
+    assert all(isinstance(d["delayed"], int) and not isinstance(d["delayed"], bool) for d in docs)
+    assert {d["delayed"] for d in docs if d["status"] == "delayed"} == {1}
+    assert all(isinstance(d["request"], (str, type(None))) for d in docs) and any(d["request"] for d in docs)
+    assert all(isinstance(s, str) for d in docs for s in d["steps"]) and any(d["steps"] for d in docs)
+    events = [e for d in docs for e in d["systemEvents"]]
+    assert events and all(set(e) == {"_id", "kind", "message", "retriable", "step", "stepKind", "stepName"}
+                          for e in events)
+    assert any(e["kind"] == "error" for e in events)
+    requests_ = [t for d in docs for t in d["terminationRequest"]]
+    assert requests_ and all(set(t) == {"_id", "byBuildManager", "cause", "date", "message", "workflowStatus"}
+                             for t in requests_)
+    assert all(d["terminationRequest"] for d in docs if d["status"] == "terminated")
+
+
+def test_context_revisions_end_with_the_post_operations(srv, http):
+    counts = set()
+    for st in srv.data.builds[-120:]:
+        revs = get(http, srv, f"/workflow/{st.doc['id']}/context-revision").json()
+        if not revs:
+            continue
+        assert [r["metadata"]["revision"] for r in revs] == list(range(1, len(revs) + 1))
+        events = [r["metadata"]["annotations"] for r in revs]
+        if st.finished:
+            assert events[-1] == {"event": "workflow.finish-system", "final": True}
+            assert revs[-1]["metadata"]["description"] == "Workflow post operations completed"
+            assert "finishTimestamp-system" in revs[-1]["context"]["workflowMetadata"]
+        else:
+            assert not any(e["final"] for e in events)
+        assert not any(e["final"] for e in events[:-1])
+        sizes = [len(r["context"]["stepsMetadata"]) for r in revs]
+        assert sizes == sorted(sizes)  # each revision holds the steps begun by then
+        counts.add(len(revs))
+    assert max(counts) == 6 and min(counts) < 6
+
+
+def test_step_and_build_status_vocabulary(srv, http):
+    """Steps end `failure` (not `error`), approval steps `approved`/`denied`; builds also `terminating`."""
+    statuses = {d["status"] for d in (st.doc for st in srv.data.builds)}
+    assert {"success", "error", "terminated", "pending", "elected", "running", "pending-approval", "delayed",
+            "terminating"} <= statuses
+    failed = next(st for st in srv.data.builds if st.doc["status"] == "error" and st.started_ms is not None)
+    steps = get(http, srv, f"/workflow/{failed.doc['id']}/context-revision").json()[-1]["context"]["stepsMetadata"]
+    step_statuses = {step.get("status") for step in steps.values()}
+    assert "failure" in step_statuses and "error" not in step_statuses
+    approved = next(st for st in srv.data.builds if st.doc["status"] == "success"
+                    and any(k == "pending-approval" for _, k in st.pipeline.steps) and st.started_ms is not None)
+    steps = get(http, srv, f"/workflow/{approved.doc['id']}/context-revision").json()[-1]["context"]["stepsMetadata"]
+    assert [s["status"] for s in steps.values() if s.get("type") == "pending-approval"] == ["approved"]
+
+
+def test_a_denied_approval_ends_the_build_denied(small, http):
+    build_id = requests.post(f"{small.base_url}/pipelines/run/demo%2Fdenied-approval", json={}, headers=AUTH,
+                             timeout=10).json()
+    statuses = [requests.get(f"{small.base_url}/builds/{build_id}", headers=AUTH, timeout=10).json()["status"]
+                for _ in range(3)]
+    assert statuses[-1] == "denied"
+    steps = requests.get(f"{small.base_url}/workflow/{build_id}/context-revision", headers=AUTH,
+                         timeout=10).json()[-1]["context"]["stepsMetadata"]
+    assert [s["status"] for s in steps.values() if s.get("type") == "pending-approval"] == ["denied"]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -242,7 +344,7 @@ def walk(http, srv, path, session=None, limit=100):
         out += docs
         if not body["pagination"]["nextPage"] or not docs:
             return out
-        assert body["pagination"]["nextPage"] == page + 1
+        assert body["pagination"]["nextPage"] is True
         page += 1
 
 
@@ -251,8 +353,6 @@ def test_cursor_pages_in_order(srv, http):
     assert len(builds) == len({b["id"] for b in builds}) == 500
     created = [b["created"] for b in builds]
     assert created == sorted(created, reverse=True) and len(set(created)) == 500
-    images = walk(http, srv, "/images", "walk-2")
-    assert len({i["_id"] for i in images}) == 450
     assert srv.stats()["pagination_errors"] == 0
 
 
@@ -271,8 +371,53 @@ def test_cursor_page_rules(srv, http):
     assert get(http, srv, "/workflow?limit=100&page=2", headers=h).status_code == 200
     assert get(http, srv, "/workflow?limit=50&page=3", headers=h).status_code == 400  # other filters
     assert get(http, srv, "/workflow?limit=100&page=0", headers=h).status_code == 400
-    assert get(http, srv, "/images?limit=10&page=2", headers={"X-Pagination-Session-Id": "never"}).status_code == 400
-    assert srv.stats()["pagination_errors"] == 4
+    assert srv.stats()["pagination_errors"] == 3
+
+
+def newest_images(server):
+    return [i["_id"] for i in reversed(server.data.images.records)]
+
+
+def test_images_offset_reading_is_the_default(srv, http):
+    """The spec's reading: limit/offset, {docs, total, limit, offset}, no pagination object; `page` is ignored."""
+    ids, offset = [], 0
+    while True:
+        body = get(http, srv, f"/images?limit=100&offset={offset}&page=9").json()
+        assert "pagination" not in body and (body["limit"], body["offset"], body["total"]) == (100, offset, 450)
+        if not body["docs"]:
+            break
+        ids += [i["_id"] for i in body["docs"]]
+        offset += len(body["docs"])
+    assert ids == newest_images(srv)
+    assert len(get(http, srv, "/images?limit=500").json()["docs"]) == 100
+    assert srv.stats()["pagination_errors"] == 0
+
+
+def test_images_cursor_reading(http):
+    with SandboxServer(SandboxConfig(images_paging="cursor", **SMALL)) as cursor:
+        images = walk(http, cursor, "/images", "walk-images", limit=10)
+        assert [i["_id"] for i in images] == newest_images(cursor)
+        h = {"X-Pagination-Session-Id": "rules"}
+        first = get(http, cursor, "/images?limit=10&page=1&offset=20", headers=h).json()
+        assert first["pagination"] == {"page": 1, "nextPage": True, "pageSize": 10}
+        assert [i["_id"] for i in first["docs"]] == newest_images(cursor)[:10]  # offset is not this reading's
+        assert get(http, cursor, "/images?limit=10&page=3", headers=h).status_code == 400
+        never = {"X-Pagination-Session-Id": "never"}
+        assert get(http, cursor, "/images?limit=10&page=2", headers=never).status_code == 400
+        assert cursor.stats()["pagination_errors"] == 2
+
+
+def test_images_from_a_server_that_ignores_paging(http):
+    with SandboxServer(SandboxConfig(images_paging="ignores_paging", **SMALL)) as ignoring:
+        answers = [get(http, ignoring, f"/images?{query}").json()
+                   for query in ("", "limit=100&offset=0&page=1", "limit=100&offset=25&page=2", "limit=5&offset=5")]
+        assert all(a == answers[0] for a in answers)
+        assert [i["_id"] for i in answers[0]["docs"]] == newest_images(ignoring)[:25] and "pagination" not in answers[0]
+
+
+def test_an_unknown_reading_is_refused():
+    with pytest.raises(ValueError, match="images_paging must be one of offset, cursor, ignores_paging"):
+        SandboxServer(SandboxConfig(images_paging="pages"))
 
 
 def test_cursor_sessions_interleaved(srv, http):
@@ -351,7 +496,29 @@ def test_audit_from_to(srv, http):
             break
         p += 1
     assert total == 1200
-    assert get(http, srv, "/audit?from=2026-10-01T00:00:00Z").status_code == 400
+    # The default reading (ms): an ISO bound is ignored, not an error (Airbyte's read with ISO bounds got records).
+    ignored = get(http, srv, f"/audit?pageSize=100&to={target['createdAt']}")
+    assert ignored.status_code == 200 and ignored.json()["data"][0]["id"] == entries[-1]["id"]
+
+
+def test_audit_time_format_iso_and_cap():
+    with SandboxServer(SandboxConfig(audit=300, audit_time_format="iso", audit_cap=120, **{
+            k: v for k, v in SMALL.items() if k != "audit"})) as s:
+        h = {"Authorization": SANDBOX_API_KEY}
+        entries = s.data.audit.records
+        target = entries[100]
+        one = requests.get(f"{s.base_url}/audit", params={"from": target["createdAt"], "to": target["createdAt"]},
+                           headers=h, timeout=10).json()["data"]
+        assert [e["id"] for e in one] == [target["id"]]
+        ms = parse_iso_ms(target["createdAt"])
+        ignored = requests.get(f"{s.base_url}/audit?pageSize=100&from={ms}&to={ms}", headers=h, timeout=10)
+        assert ignored.status_code == 200 and len(ignored.json()["data"]) == 100  # the ms bounds were ignored
+        # The cap: one query lists at most 120 entries, the rest silently left out.
+        listed = [requests.get(f"{s.base_url}/audit?pageSize=100&page={p}", headers=h, timeout=10).json()["data"]
+                  for p in (1, 2, 3)]
+        assert [len(page) for page in listed] == [100, 20, 0]
+        assert requests.get(f"{s.base_url}/audit?pageSize=1&page=120", headers=h, timeout=10).json()["data"]
+        assert not requests.get(f"{s.base_url}/audit?pageSize=1&page=121", headers=h, timeout=10).json()["data"]
 
 
 def test_analytics(srv, http):
@@ -360,17 +527,66 @@ def test_analytics(srv, http):
     assert r.status_code == 200 and body["timeDimensions"] == {"dateRange": ["2026-10-01", "2026-10-10"],
                                                               "granularity": "day"}
     assert len(body["data"]) == 10 * 3 and {"time", "key", "value"} <= set(body["data"][0])
-    bad = get(http, srv, "/analytics/reports/creditConsumption?dateRange=2026-10-01&dateRange=2026-10-02"
+    invalid = "Passed structure is invalid - [Time dimensions are not supported for target report: {}]"
+    bad = get(http, srv, "/analytics/reports/creditConsumption?dateRange=2026-10-01&dateRange=2026-10-03"
                          "&granularity=hour")
     assert bad.status_code == 400 and bad.json()["name"] == "BadRequestError"
+    assert bad.json()["message"] == invalid.format("creditConsumption")
     assert get(http, srv, "/analytics/reports/activeCommitters?dateRange=2026-08-01&dateRange=2026-10-31"
                           "&granularity=day").status_code == 400
-    assert get(http, srv, "/analytics/reports/buildAvgDuration?dateRange=2026-08-01&dateRange=2026-10-31"
-                          "&granularity=day").status_code == 400  # > 45 days
     assert get(http, srv, "/analytics/reports/nope?dateRange=2026-10-01&dateRange=2026-10-02").status_code == 400
     assert get(http, srv, "/analytics/reports/creditConsumption?dateRange=2026-10-01").status_code == 400
     agg = get(http, srv, "/analytics/reports/creditConsumption?dateRange=2026-10-01&dateRange=2026-10-10").json()
     assert len(agg["data"]) == 3 and agg["timeDimensions"]["granularity"] is None
+
+
+@pytest.mark.parametrize("report, granularity, first, last, allowed", [
+    # Documented bounds, read the strictest way: last - first >= minimum, first..last (both counted) <= maximum.
+    ("creditConsumption", "day", "2026-10-01", "2026-10-02", False),   # 2 days: minimum not reached
+    ("creditConsumption", "day", "2026-10-01", "2026-10-03", True),
+    ("creditConsumption", "day", "2026-09-01", "2026-10-15", True),    # 45 days
+    ("creditConsumption", "day", "2026-09-01", "2026-10-16", False),   # 46 days
+    ("activeCommitters", "month", "2026-08-01", "2026-10-31", False),  # not quite 3 months
+    ("activeCommitters", "month", "2026-08-01", "2026-11-01", True),
+    ("activeCommitters", "month", "2025-11-01", "2026-10-31", True),   # a year
+    ("activeCommitters", "month", "2025-11-01", "2026-11-01", False),
+    ("buildAvgDuration", "day", "2026-08-01", "2026-10-31", True),     # day: up to 3 months
+    ("buildAvgDuration", "day", "2026-07-31", "2026-10-31", False),
+])
+def test_analytics_range_bounds(srv, http, report, granularity, first, last, allowed):
+    r = get(http, srv, f"/analytics/reports/{report}?dateRange={first}&dateRange={last}&granularity={granularity}")
+    assert (r.status_code != 400) == allowed, r.text
+
+
+def test_analytics_metadata_bounds_are_strings(srv, http):
+    reports = get(http, srv, "/analytics/metadata").json()["reports"]
+    committers = reports["activeCommitters"]["supportedTimeDimensions"]
+    assert committers == [{"granularity": "month", "minDateRangeInterval": "3 months", "maxDateRangeInterval": "1 year"}]
+    day = next(d for d in reports["creditConsumption"]["supportedTimeDimensions"] if d["granularity"] == "day")
+    assert (day["minDateRangeInterval"], day["maxDateRangeInterval"]) == ("2 days", "45 days")
+
+
+def test_analytics_build_report_rows_have_the_real_shape(srv, http):
+    rows = get(http, srv, "/analytics/reports/buildAvgDuration?dateRange=2026-10-01&dateRange=2026-10-03"
+                          "&granularity=day").json()["data"]
+    assert len(rows) == 3 and all("key" not in row and "value" not in row for row in rows)
+    assert all(isinstance(row["totalBuilds"], str) and isinstance(row["successfulBuilds"], str) for row in rows)
+    assert all(0 <= row["successRate"] <= 100 for row in rows)
+    total = get(http, srv, "/analytics/reports/buildAvgDuration?dateRange=2026-10-01&dateRange=2026-10-03").json()
+    assert len(total["data"]) == 1 and "time" not in total["data"][0]
+
+
+@pytest.mark.parametrize("reading", ["error_500", "empty_200"])
+def test_analytics_range_without_data(reading):
+    with SandboxServer(SandboxConfig(analytics_empty_range=reading, **SMALL)) as s:
+        before = s.data.analytics_first_day.replace(year=s.data.analytics_first_day.year - 1)
+        r = requests.get(f"{s.base_url}/analytics/reports/creditConsumption?dateRange={before}"
+                         f"&dateRange={before.replace(day=28) if before.day < 26 else before}&granularity=month",
+                         headers={"Authorization": SANDBOX_API_KEY}, timeout=10)
+        if reading == "error_500":
+            assert r.status_code == 500 and r.json()["message"] == "Could not get analytics report"
+        else:
+            assert r.status_code == 200 and r.json()["data"] == []
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -619,6 +835,7 @@ def test_keep_alive_and_speed(srv):
 def test_cli(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "integration_tests.sandbox", "--port", "0", "--builds", "40",
+                             "--images-paging", "cursor",
                              "--fault", json.dumps({"match": {"path": "^/api/team$"}, "kind": "status",
                                                     "status": 500})],
                             cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -628,6 +845,7 @@ def test_cli(tmp_path):
         base = line.split("=", 1)[1]
         assert requests.get(base + "/user", headers=AUTH, timeout=5).status_code == 200
         assert requests.get(base + "/team", headers=AUTH, timeout=5).status_code == 500
+        assert requests.get(base + "/images", headers=AUTH, timeout=5).json()["pagination"]["nextPage"] is True
         assert requests.get(base.replace("/api", "/_sandbox/expected"), timeout=5).json()["builds"] == 40
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -61,7 +61,29 @@ def _any(stream: str, check: Callable[[Dict[str, Any]], bool]) -> Callable[[Reco
 # the mode cannot pass vacuously if the switch stops working). One sandbox and one read per mode: keep sizes small.
 # ---------------------------------------------------------------------------------------------------------------------
 MODES: List[Mode] = [
-    Mode("default"),
+    Mode(
+        # The real shapes are the sandbox's default (docs/api-notes.md 8.3, 8.11).
+        "default",
+        shows=(
+            ("builds carrying both YAML texts and step names",
+             _any("builds", lambda r: len(r.get("finalWorkflowYaml") or "") > 2000
+                  and all(isinstance(s, str) for s in r.get("steps") or []) and isinstance(r.get("delayed"), int))),
+            ("a system event of kind error", _any("build_details", lambda r: any(
+                e.get("kind") == "error" for e in r.get("systemEvents") or []))),
+            ("an argo environment", _any("environments", lambda r: (r.get("spec") or {}).get("type") == "argo")),
+            ("account users as real answers show them", _any("account_users", lambda r: r.get("status") == "new"
+                                                              and all(isinstance(e, str) for e in
+                                                                      (r.get("user_data") or {}).get("emails") or []))),
+            # Build-report rows without key, counts as strings; steps that end `failure`; the pseudo-step without
+            # type; Hermes links with empty event-data (docs/api-notes.md).
+            ("a build-report row with its counts as strings", _any(
+                "analytics_report_rows", lambda r: r.get("key") == "-" and isinstance(r.get("totalBuilds"), str))),
+            ("a step that failed", _any("build_steps", lambda r: r.get("status") == "failure")),
+            ("Initializing Process without type", _any(
+                "build_steps", lambda r: r.get("name") == "Initializing Process" and "type" not in r)),
+            ("a trigger with empty event-data", _any("triggers", lambda r: (r.get("event-data") or {}).get("uri") == "")),
+        ),
+    ),
     Mode(
         # Builds in every unfinished status: started/finished null, pendingApprovals, running steps.
         "unfinished_builds",
@@ -95,11 +117,12 @@ MODES: List[Mode] = [
                  "options": {"noCache": True}},
                 {"pipeline": "demo/failing-build"},
                 {"pipeline": "demo/terminated-build"},
+                {"pipeline": "demo/denied-approval"},
             ],
         },
         shows=(
-            ("a run per terminal status",
-             lambda rs: {r.get("status") for r in rs.get("pipeline_runs", [])} == {"success", "error", "terminated"}),
+            ("a run per terminal status", lambda rs: {r.get("status") for r in rs.get("pipeline_runs", [])}
+             == {"success", "error", "terminated", "denied"}),
             ("requested variable names",
              _any("pipeline_runs", lambda r: r.get("requested_variable_names") == ["REPORT_DAYS"])),
         ),

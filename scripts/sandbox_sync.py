@@ -179,6 +179,10 @@ def main() -> int:
         print("-" * 56)
         print(f"{sum(records.values())} records from {len(configured)} streams in {elapsed:.1f} s; "
               f"{len(states)} state messages; files in {out_dir}")
+        # CPU seconds say more than wall time on a busy machine. ru_maxrss of the waited-for children is the largest
+        # connector process (check, discover, read), in KiB on Linux.
+        print(f"connector: read used {cpu:.1f} s of CPU; peak RSS "
+              f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MiB")
         if opts.build_logs:
             logs = [m["record"]["data"] for m in messages
                     if m.get("type") == "RECORD" and m["record"]["stream"] == "build_logs"]
@@ -191,7 +195,8 @@ def main() -> int:
                   f"({cpu:.1f} s of connector CPU)")
         if server:
             stats = server.stats()
-            print(f"sandbox: {stats['requests']} requests, {stats['pagination_errors']} pagination errors"
+            print(f"sandbox: {stats['requests']} requests, {stats['response_bytes'] / 1e6:.1f} MB answered, "
+                  f"{stats['pagination_errors']} pagination errors"
                   + (f"; log storage: {stats['storage']['requests']} requests, "
                      f"{stats['storage']['with_authorization']} with an Authorization header, "
                      f"{stats['progress_deletes']} DELETE /progress" if opts.build_logs else ""))

@@ -81,6 +81,8 @@ def _path(url: str) -> str:
 def _paging(retriever: Mapping[str, Any]) -> str:
     if retriever.get("type") == "CustomRetriever" and retriever.get("listing"):
         return f"one request per build of the listing ({_paging(retriever['listing'])})"
+    if retriever.get("type") == "CustomRetriever" and retriever.get("pages"):
+        return f"{_paging(retriever['pages'])} per window ({_class(retriever)})"
     strategy = (retriever.get("paginator") or {}).get("pagination_strategy") or {}
     page_size_field = ((retriever.get("paginator") or {}).get("page_size_option") or {}).get("field_name")
     kind = strategy.get("type")
@@ -104,7 +106,7 @@ def _records_at(stream: Mapping[str, Any]) -> str:
         return " + ".join(_code(".".join(e.get("field_path") or [])) for e in extractor.get("extractors") or [])
     if extractor.get("type") == "CustomRecordExtractor" and _class(extractor) != "EnvelopeExtractor":
         return _class(extractor)
-    if retriever.get("type") == "CustomRetriever" and not extractor:
+    if retriever.get("type") == "CustomRetriever" and not extractor and not retriever.get("pages"):
         return f"({_class(retriever)})"
     return _code(str(params.get("records_key") or "")) if params.get("records_key") else "root"
 
@@ -131,14 +133,24 @@ def _filter(stream: Mapping[str, Any]) -> str:
     options = [cursor.get(key, {}).get("field_name") for key in ("start_time_option", "end_time_option")]
     if any(options):
         parts.append("server-side " + "/".join(_code(o) for o in options if o))
-    request_parameters = (retriever.get("requester") or {}).get("request_parameters") or {}
-    for name, value in request_parameters.items():
-        if "stream_interval" in str(value):
-            parts.append(f"server-side `{name}`")
+    for requester in _requesters(retriever):
+        for name, value in (requester.get("request_parameters") or {}).items():
+            # The cursor's interval, or a window a custom retriever cut from it (in the slice's extra fields).
+            if "stream_interval" in str(value) or "extra_fields" in str(value):
+                parts.append(f"server-side `{name}`")
     condition = ((retriever.get("record_selector") or {}).get("record_filter") or {}).get("condition")
     if condition:
         parts.append("record filter")
     return "; ".join(parts) or EMPTY
+
+
+def _requesters(retriever: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    """The retriever's requester, the one a gate wraps (`requester.requester`), and those of its `pages`."""
+    for holder in (retriever, retriever.get("pages") or {}):
+        requester = holder.get("requester") or {}
+        while isinstance(requester, Mapping) and requester:
+            yield requester
+            requester = requester.get("requester") or {}
 
 
 def _parent(stream: Mapping[str, Any]) -> str:

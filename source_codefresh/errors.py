@@ -1,4 +1,6 @@
-"""The error policy's Python parts: Retry-After in both of its forms, and 2xx answers that are not the JSON we expect.
+"""The error policy's Python parts: Retry-After in both of its forms (with jitter), 2xx answers that are not the JSON
+we expect, and what a 403 means: a missing scope (skip that stream, once, with no further request) or a key Codefresh
+has restricted for unusual activity (fail the sync, saying so).
 
 The policy itself (which status does what, and the messages) is declared once in manifest.yaml
 (`definitions.error_handler`)."""
@@ -7,23 +9,32 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import logging
 import math
 import random
 import threading
+import time
+from collections import OrderedDict
 from dataclasses import InitVar, dataclass
 from datetime import datetime, timezone
-from typing import Any, List, Mapping, Optional, Tuple, Union, cast
+from typing import Any, Callable, List, Mapping, MutableMapping, Optional, Set, Tuple, Union, cast
 
 import orjson
 import requests
 from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.declarative.auth.declarative_authenticator import DeclarativeAuthenticator
 from airbyte_cdk.sources.declarative.interpolation.interpolated_boolean import InterpolatedBoolean
+from airbyte_cdk.sources.declarative.interpolation.interpolated_string import InterpolatedString
 from airbyte_cdk.sources.declarative.requesters.error_handlers import DefaultErrorHandler, HttpResponseFilter
+from airbyte_cdk.sources.declarative.requesters.requester import HttpMethod, Requester
 from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy
 from airbyte_cdk.sources.streams.http.error_handlers.response_models import ErrorResolution, ResponseAction
-from airbyte_cdk.sources.types import Config
+from airbyte_cdk.sources.types import Config, StreamSlice, StreamState
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_codefresh.responses import preview, response_json, url_without_query
+
+logger = logging.getLogger("airbyte")
 
 
 @dataclass
@@ -101,7 +112,16 @@ class CodefreshErrorHandler(DefaultErrorHandler):
 
     A response filter that declares both `http_codes` and a `predicate` applies only when both hold (the CDK
     applies it when either does), so one shared policy can say "403 skips the stream *if* it declares a scope".
+
+    A 403 that the policy resolves to a skip (the stream declares a scope) is first checked against the key itself:
+    Codefresh also answers 403 to everything for a key it restricted for unusual activity, and skipping every stream
+    then would end the sync "successfully" with empty streams (in a full-refresh overwrite, emptied tables). So the
+    key's own `GET /user`, which needs no scope, is asked (once per sync while it answers 403; a 2xx answer is
+    trusted for a minute): 403 there too fails the stream with `restricted_key_message`. Otherwise the stream is
+    skipped once, with the policy's line, and `ScopeGatedRequester` sends no further request for it.
     """
+
+    restricted_key_message: str = ""
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         super().__post_init__(parameters)
@@ -116,7 +136,10 @@ class CodefreshErrorHandler(DefaultErrorHandler):
         self._custom_stream: bool = bool(parameters.get("custom_stream"))
         self._last_page: Optional[Tuple[str, bytes]] = None
         self._lock = threading.Lock()
-        self._skip_reported = False
+        self._skipped_stream: str = skipped_stream_name(parameters)
+        self._restricted_message = InterpolatedString.create(
+            str(self.restricted_key_message or _DEFAULT_RESTRICTED_MESSAGE), parameters=parameters
+        )
 
     def interpret_response(
         self, response_or_exception: Optional[Union[requests.Response, Exception]]
@@ -126,13 +149,31 @@ class CodefreshErrorHandler(DefaultErrorHandler):
             if resolution:
                 return resolution
         resolution = super().interpret_response(response_or_exception)
-        if resolution.response_action == ResponseAction.IGNORE and getattr(response_or_exception, "status_code", 0) == 403:
-            # A child stream without the scope gets a 403 per parent record: say why once, not once per build.
-            with self._lock:
-                already_said, self._skip_reported = self._skip_reported, True
-            if already_said:
-                return ErrorResolution(ResponseAction.IGNORE, resolution.failure_type, error_message="")
+        if getattr(response_or_exception, "status_code", 0) == 403:
+            if resolution.response_action == ResponseAction.IGNORE:
+                return self._scoped_forbidden(resolution)
+            restricted = resolution.response_action == ResponseAction.FAIL and sync_state(self.config).key_is_restricted(
+                self.config
+            )
+            if restricted:
+                # A stream without a scope (GET /user itself): say what happened, not "may not read it".
+                message = self._restricted_message.eval(self.config)
+                return ErrorResolution(ResponseAction.FAIL, FailureType.config_error, error_message=message)
         return resolution
+
+    def _scoped_forbidden(self, skip: ErrorResolution) -> ErrorResolution:
+        """A 403 on a stream that declares a scope: a restricted key fails the stream, a missing scope skips it once."""
+        sync = sync_state(self.config)
+        if sync.key_is_restricted(self.config):
+            message = self._restricted_message.eval(self.config)
+            if not sync.first_failure(self._skipped_stream):
+                return _SILENT  # this stream already failed saying so; another of its requests got the same answer
+            return ErrorResolution(ResponseAction.FAIL, FailureType.config_error, error_message=message)
+        if not sync.mark_skipped(self._skipped_stream):
+            # Requests of a second scope of the same stream that were already in flight: the stream is skipped and
+            # said so once; these answers are empty pages, not news (the CDK would log a line per request).
+            return _SILENT
+        return skip
 
     def _check_body(self, response: requests.Response) -> Optional[ErrorResolution]:
         where = f"{response.request.method if response.request else 'GET'} {url_without_query(response.url)}"
@@ -246,3 +287,254 @@ def _predicate_holds(response_filter: HttpResponseFilter, response: requests.Res
     return predicate.eval(
         response_filter.config, response=body, headers=response.headers, request_url=url_without_query(response.url)
     )
+
+
+# --- what one sync learned about its key: skipped streams, restricted key --------------------------------------------
+
+_DEFAULT_RESTRICTED_MESSAGE = (
+    "Codefresh answers 403 Forbidden to every request of this API key, even GET /user which needs no scope, so it has "
+    "restricted the key (Codefresh does that for unusual activity): nothing was read and no table is emptied; "
+    "create a new API key, or wait and lower max_requests_per_minute, then try again."
+)
+# A 2xx answer of GET /user is trusted this long: a burst of 403s from several streams costs one question, and a key
+# restricted later in the same sync is still noticed.
+_KEY_OK_SECONDS = 60.0
+_USER_PROBE_TIMEOUT = (10, 30)
+_SILENT = ErrorResolution(ResponseAction.SUCCESS)  # a non-2xx answer read as an empty page, without a log line
+
+
+def skipped_stream_name(parameters: Mapping[str, Any]) -> str:
+    """The stream a 403 skips: a parent read for a child stream (`reading_for`) skips the child."""
+    return str(parameters.get("reading_for") or parameters.get("name") or "")
+
+
+class SyncState:
+    """What one sync has learned about its API key, shared by every stream of the sync.
+
+    - per (stream, endpoint), whether the key may read it: until the first request to it has been answered,
+      further requests wait for it (ScopeGatedRequester), so a missing scope costs one request;
+    - the streams skipped for a missing scope, and the streams failed because the key is restricted;
+    - whether the key is restricted (from GET /user, asked at most once at a time)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._granted: Set[Tuple[str, str]] = set()
+        self._first_in_flight: Set[Tuple[str, str]] = set()
+        self._skipped: Set[str] = set()
+        self._failed: Set[str] = set()
+        self._probe_lock = threading.Lock()
+        self._restricted = False
+        self._key_ok_at: Optional[float] = None
+
+    # -- the gate ----------------------------------------------------------------------------------------------
+
+    def admit(self, stream: str, endpoint: str) -> Optional[bool]:
+        """None: send nothing (the stream was skipped or failed); True: send, as the first request to this endpoint
+        (call `done` after); False: send (the key may read it)."""
+        key = (stream, endpoint)
+        with self._cond:
+            while True:
+                if stream in self._skipped or stream in self._failed:
+                    return None
+                if key in self._granted:
+                    return False
+                if key not in self._first_in_flight:
+                    self._first_in_flight.add(key)
+                    return True
+                self._cond.wait()
+
+    def done(self, stream: str, endpoint: str) -> None:
+        """The first request to (stream, endpoint) was answered (or failed): the others may go, or stop."""
+        with self._cond:
+            self._first_in_flight.discard((stream, endpoint))
+            if stream not in self._skipped and stream not in self._failed:
+                self._granted.add((stream, endpoint))
+            self._cond.notify_all()
+
+    def mark_skipped(self, stream: str) -> bool:
+        """True the first time: the caller says why; later callers stay silent."""
+        with self._cond:
+            first = stream not in self._skipped
+            self._skipped.add(stream)
+            self._cond.notify_all()
+            return first
+
+    def first_failure(self, stream: str) -> bool:
+        with self._cond:
+            first = stream not in self._failed
+            self._failed.add(stream)
+            self._cond.notify_all()
+            return first
+
+    @property
+    def restricted(self) -> bool:
+        return self._restricted
+
+    # -- is the key restricted? --------------------------------------------------------------------------------
+
+    def key_is_restricted(self, config: Mapping[str, Any]) -> bool:
+        """Asks GET /user (no scope needed) whether the key itself is refused. One question at a time; a 403 there
+        holds for the rest of the sync, a 2xx answer for a minute. An answer that says neither (a network error, a
+        5xx) counts as not restricted: the stream is skipped as before, with its line."""
+        if self._restricted:
+            return True
+        with self._probe_lock:
+            if self._restricted:
+                return True
+            if self._key_ok_at is not None and time.monotonic() - self._key_ok_at < _KEY_OK_SECONDS:
+                return False
+            status = _user_status(config)
+            if status == 403:
+                self._restricted = True
+            elif status is not None and 200 <= status < 300:
+                self._key_ok_at = time.monotonic()
+            return self._restricted
+
+
+def _user_status(config: Mapping[str, Any]) -> Optional[int]:
+    """The status of GET {api_root}/user with the configured key, or None when no answer came."""
+    root = str(config.get("api_root") or config.get("base_url") or "https://g.codefresh.io/api").strip().rstrip("/")
+    try:
+        response = requests.get(
+            f"{root}/user", headers={"Authorization": str(config.get("api_key") or "")}, timeout=_USER_PROBE_TIMEOUT
+        )
+    except requests.RequestException:
+        return None
+    return response.status_code
+
+
+_SYNCS: "OrderedDict[int, Tuple[Mapping[str, Any], SyncState]]" = OrderedDict()
+_SYNCS_LOCK = threading.Lock()
+_SYNCS_KEPT = 32
+
+
+def sync_state(config: Mapping[str, Any]) -> SyncState:
+    """The SyncState of the sync this config belongs to.
+
+    The CDK hands every component of one sync the same (normalized) config object, and a new one to every sync, so
+    the object identifies the sync; it is kept referenced while its entry lives so that its id is not reused."""
+    key = id(config)
+    with _SYNCS_LOCK:
+        entry = _SYNCS.get(key)
+        if entry is None or entry[0] is not config:
+            entry = (config, SyncState())
+            _SYNCS[key] = entry
+            while len(_SYNCS) > _SYNCS_KEPT:
+                _SYNCS.popitem(last=False)
+        else:
+            _SYNCS.move_to_end(key)
+        return entry[1]
+
+
+@dataclass
+class ScopeGatedRequester(Requester):
+    """The stream's requester, behind a gate that makes a missing scope cost one request and one log line.
+
+    For a stream that declares a `scope`, the first request to each endpoint goes alone; the stream's other requests
+    (other time slices, other reports, per-build requests, often sent in parallel) wait for its answer. After a 403
+    that skipped the stream (a missing scope, see CodefreshErrorHandler) they are not sent: the retriever reads
+    "no answer" as an empty page. A stream without a scope passes straight through."""
+
+    requester: Requester
+    config: Config
+    parameters: InitVar[Mapping[str, Any]]
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        self._scope = str(parameters.get("scope") or "")
+        self._stream = skipped_stream_name(parameters)
+        # The gate opens per endpoint: a stream may read two (a listing, then one request per listed build).
+        self._endpoint = str(parameters.get("endpoint") or self._scope)
+        self._restricted_message = getattr(getattr(self.requester, "error_handler", None), "_restricted_message", None)
+
+    def send_request(
+        self,
+        stream_state: Optional[StreamState] = None,
+        stream_slice: Optional[StreamSlice] = None,
+        next_page_token: Optional[Mapping[str, Any]] = None,
+        path: Optional[str] = None,
+        request_headers: Optional[Mapping[str, Any]] = None,
+        request_params: Optional[Mapping[str, Any]] = None,
+        request_body_data: Optional[Union[Mapping[str, Any], str]] = None,
+        request_body_json: Optional[Mapping[str, Any]] = None,
+        log_formatter: Optional[Callable[[requests.Response], Any]] = None,
+    ) -> Optional[requests.Response]:
+        def send() -> Optional[requests.Response]:
+            return self.requester.send_request(
+                stream_state=stream_state, stream_slice=stream_slice, next_page_token=next_page_token, path=path,
+                request_headers=request_headers, request_params=request_params, request_body_data=request_body_data,
+                request_body_json=request_body_json, log_formatter=log_formatter,
+            )
+
+        if not self._scope:
+            return send()
+        sync = sync_state(self.config)
+        if sync.restricted and sync.first_failure(self._stream):
+            # Another stream found the key restricted: fail this one saying so, without asking Codefresh again.
+            message = _DEFAULT_RESTRICTED_MESSAGE
+            if self._restricted_message is not None:
+                message = str(self._restricted_message.eval(self.config))
+            raise AirbyteTracedException(
+                message=message, internal_message=message, failure_type=FailureType.config_error
+            )
+        first = sync.admit(self._stream, self._endpoint)
+        if first is None:
+            return None
+        if not first:
+            return send()
+        try:
+            return send()
+        finally:
+            sync.done(self._stream, self._endpoint)
+
+    # -- everything else is the wrapped requester's ----------------------------------------------------------------
+
+    def get_authenticator(self) -> DeclarativeAuthenticator:
+        return self.requester.get_authenticator()
+
+    def get_url(self, *, stream_state: Optional[StreamState] = None, stream_slice: Optional[StreamSlice] = None,
+                next_page_token: Optional[Mapping[str, Any]] = None) -> str:
+        return self.requester.get_url(stream_state=stream_state, stream_slice=stream_slice,
+                                      next_page_token=next_page_token)
+
+    def get_url_base(self, *, stream_state: Optional[StreamState] = None, stream_slice: Optional[StreamSlice] = None,
+                     next_page_token: Optional[Mapping[str, Any]] = None) -> str:
+        return self.requester.get_url_base(stream_state=stream_state, stream_slice=stream_slice,
+                                           next_page_token=next_page_token)
+
+    def get_path(self, *, stream_state: Optional[StreamState] = None, stream_slice: Optional[StreamSlice] = None,
+                 next_page_token: Optional[Mapping[str, Any]] = None) -> str:
+        return self.requester.get_path(stream_state=stream_state, stream_slice=stream_slice,
+                                       next_page_token=next_page_token)
+
+    def get_method(self) -> HttpMethod:
+        return self.requester.get_method()
+
+    def get_request_params(self, *, stream_state: Optional[StreamState] = None,
+                           stream_slice: Optional[StreamSlice] = None,
+                           next_page_token: Optional[Mapping[str, Any]] = None) -> MutableMapping[str, Any]:
+        return self.requester.get_request_params(stream_state=stream_state, stream_slice=stream_slice,
+                                                 next_page_token=next_page_token)
+
+    def get_request_headers(self, *, stream_state: Optional[StreamState] = None,
+                            stream_slice: Optional[StreamSlice] = None,
+                            next_page_token: Optional[Mapping[str, Any]] = None) -> Mapping[str, Any]:
+        return self.requester.get_request_headers(stream_state=stream_state, stream_slice=stream_slice,
+                                                  next_page_token=next_page_token)
+
+    def get_request_body_data(self, *, stream_state: Optional[StreamState] = None,
+                              stream_slice: Optional[StreamSlice] = None,
+                              next_page_token: Optional[Mapping[str, Any]] = None) -> Union[Mapping[str, Any], str]:
+        return self.requester.get_request_body_data(stream_state=stream_state, stream_slice=stream_slice,
+                                                    next_page_token=next_page_token)
+
+    def get_request_body_json(self, *, stream_state: Optional[StreamState] = None,
+                              stream_slice: Optional[StreamSlice] = None,
+                              next_page_token: Optional[Mapping[str, Any]] = None) -> Mapping[str, Any]:
+        return self.requester.get_request_body_json(stream_state=stream_state, stream_slice=stream_slice,
+                                                    next_page_token=next_page_token)
+
+    def __getattr__(self, name: str) -> Any:
+        # Attributes the CDK reads off an HttpRequester (its name, error handler, ...) are the wrapped one's.
+        if name == "requester":
+            raise AttributeError(name)
+        return getattr(self.requester, name)

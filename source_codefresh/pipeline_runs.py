@@ -26,7 +26,15 @@ from source_codefresh.state import format_iso_ms
 logger = logging.getLogger("airbyte")
 
 RUN_ANNOTATION_KEY = "source_codefresh_run_id"
-TERMINAL_BUILD_STATUSES = frozenset({"success", "error", "terminated"})
+# The statuses of a build that has not ended yet. Polling stops on any other status: the documented end states
+# (`success`, `error`, `terminated`), a `denied` approval (a dashboard filters builds by status=denied), and any
+# status Codefresh adds later, rather than polling such a build until wait_timeout_minutes.
+RUNNING_BUILD_STATUSES = frozenset({"pending", "elected", "running", "pending-approval", "delayed", "terminating"})
+
+
+def build_has_ended(status: Any) -> bool:
+    """True unless `status` is one of the running ones (a build without a status yet is still starting)."""
+    return status is not None and status not in RUNNING_BUILD_STATUSES
 
 
 def _request_never_sent(error: Exception) -> bool:
@@ -110,7 +118,7 @@ class PipelineRunRetriever(Retriever):
         while True:
             build = self._get_build(build_id)
             polls += 1
-            finished = build.get("status") in TERMINAL_BUILD_STATUSES
+            finished = build_has_ended(build.get("status"))
             if finished or time.monotonic() >= deadline:
                 break
             time.sleep(self._poll_interval)

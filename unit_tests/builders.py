@@ -443,6 +443,14 @@ REPORTS = {
     "buildAvgDuration": ("builds", "Average build duration per pipeline (seconds)"),
     "activeCommitters": ("committers", "Active committers per month"),
 }
+# supportedTimeDimensions as documented (KB retrieve-usage-data-api, analytics API draft): (granularity, min, max),
+# the bounds as strings like Codefresh's metadata sends them.
+TIME_DIMENSIONS = {
+    "credits": [(None, "1 day", "1 year"), ("month", "1 day", "1 year"), ("day", "2 days", "45 days")],
+    "committers": [("month", "3 months", "1 year")],
+    "builds": [(None, "1 day", "6 months"), ("hour", "1 day", "4 days"), ("day", "1 day", "3 months"),
+               ("week", "1 day", "6 months"), ("month", "1 day", "6 months")],
+}
 
 
 def analytics_report(name: str) -> Record:
@@ -458,7 +466,10 @@ def analytics_report(name: str) -> Record:
             {"name": "value", "title": "Value"},
         ],
         "mandatoryNonUserFilters": [{"member": "accountId", "operator": "equals"}],
-        "supportedTimeDimensions": [{"granularity": "day", "minDateRangeInterval": 1, "maxDateRangeInterval": 45}],
+        "supportedTimeDimensions": [
+            {"granularity": granularity, "minDateRangeInterval": low, "maxDateRangeInterval": high}
+            for granularity, low, high in TIME_DIMENSIONS[kind]
+        ],
     }
 
 
@@ -473,11 +484,28 @@ def report_row(day: date, key: Optional[str], value: float) -> Record:
     return row
 
 
+def build_report_row(day: Optional[date], builds: int = 4, ok: int = 4) -> Record:
+    """A build-duration report row as Codefresh answers it: no `key` (nor `time` without a bucket), counts as
+    strings, the success rate in percent (docs.codefresh.io analytics API draft)."""
+    row: Record = {"totalBuilds": str(builds), "successfulBuilds": str(ok), "successRate": 100 * ok // max(builds, 1),
+                   "totalDuration": 72922, "initializingDuration": 19224, "runningDuration": 53698,
+                   "pendingApprovalDuration": 0, "pendingConcurrencyDuration": 0, "delayDuration": 0}
+    if day is not None:
+        row = {"time": f"{day.isoformat()}T00:00:00.000", **row}
+    return row
+
+
 # --- envelopes ------------------------------------------------------------------------------------------------------
 
 
+def offset_page(records: List[Record]) -> Record:
+    """A page of /images as offset pages (the spec's reading): the records and no `pagination` block."""
+    return {"docs": records}
+
+
 def cursor_page(records: List[Record], page: int, next_page: bool, nested: Optional[str] = None) -> Record:
-    """A page of /workflow (nested='workflows') or /images: records plus the `pagination` block."""
-    pagination = {"page": page, "nextPage": page + 1 if next_page else False, "pageSize": 100}
+    """A page of /workflow (nested='workflows') or /images as cursor pages: records plus the `pagination` block
+    (`nextPage` is a boolean, as Codefresh's support scripts read it)."""
+    pagination = {"page": page, "nextPage": next_page, "pageSize": 100}
     docs = {"docs": records}
     return {nested: docs, "pagination": pagination} if nested else {**docs, "pagination": pagination}

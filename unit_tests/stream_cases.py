@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from airbyte_cdk.test.mock_http import HttpMocker, HttpRequest
 from unit_tests import builders as b
+from unit_tests.audit_server import AuditLog
 from unit_tests.conftest import ACCOUNT_ID, any_params, error_traces, request, response, user
 
 # A start date three days back: windowed streams (builds, audit_logs, analytics_report_rows) read one window.
@@ -45,6 +46,9 @@ class StreamCase:
     first_params: Dict[str, str] = field(default_factory=dict)
     # Strings that must appear nowhere in the output (secrets the stream drops).
     secrets: List[str] = field(default_factory=list)
+    # A stream that asks single-entry questions before its pages (audit_logs) is answered by a mocked server:
+    # `install(http_mocker, injected)` with the answer(s) for its first page, or None.
+    install: Optional[Callable[[HttpMocker, Any], None]] = None
 
     def own_path(self, index: int = 0) -> str:
         """The path under the API root of the stream's own request `index`, e.g. `builds/<id>`."""
@@ -59,6 +63,9 @@ class StreamCase:
         with an HttpResponse or a list of them."""
         for req, body in self.parents:
             http_mocker.get(req, response(body))
+        if self.install is not None:
+            self.install(http_mocker, own_answer(0, self.own[0][1]) if own_answer else None)
+            return
         for index, (req, body) in enumerate(self.own):
             answer = own_answer(index, body) if own_answer else None
             if answer is None:
@@ -292,12 +299,21 @@ def _images() -> StreamCase:
 
 def _audit_logs() -> StreamCase:
     entries = [b.audit_entry(1, recent(40)), b.audit_entry(0, recent(20))]
+
+    def install(http_mocker: HttpMocker, injected: Any) -> None:
+        # Bounds in epoch milliseconds (the spec's form); single-entry questions come first (source_codefresh/audit.py).
+        log = AuditLog(entries)
+        if injected is not None:
+            log.inject(injected)
+        log.install(http_mocker)
+
     return StreamCase(
         "audit_logs", [(any_params("audit"), {"data": entries})],
         [_strip(e, ("req_body",), ("res_body",)) for e in entries],
         config={"start_date": RECENT_ISO}, scope="audit", records_key="data",
         first_params={"page": "1", "pageSize": "100", "from": RECENT_MS},
         secrets=["audit-secret-body", "audit-secret-response"],
+        install=install,
     )
 
 
@@ -318,7 +334,8 @@ def report_rows_request(report: str, first_day: str, last_day: str, granularity:
 def _analytics_report_rows(partitions: int = 2) -> StreamCase:
     first, today = RECENT.date(), b.midnight_days_ago(0).date()
     credits = [b.report_row(first, "small", 330.94), b.report_row(first + timedelta(days=1), "large", 12.5)]
-    durations = [b.report_row(first, None, 165.65)]  # an aggregate row: no key
+    # Build-duration rows: no key, counts as strings; one per day bucket, so `time` keeps them apart.
+    durations = [b.build_report_row(first), b.build_report_row(first + timedelta(days=1), 7, 5)]
     own = [
         (report_rows_request("creditConsumption", first.isoformat(), today.isoformat()), {"data": credits}),
         (report_rows_request("buildAvgDuration", first.isoformat(), today.isoformat()), {"data": durations}),

@@ -10,7 +10,8 @@ starts failing because the CDK now does the right thing itself means our workaro
 | HttpResponseFilter.predicate is an InterpolatedBoolean after init       | errors.py `_predicate_holds`            |
 | DefaultErrorHandler only calls `matches(response_or_exception=)`        | errors.py's duck-typed filter           |
 | an IGNOREd answer is returned (falsy), an IGNOREd exception is None     | per_build.py, pipeline_runs.py          |
-| an IGNORE with an empty message logs the CDK's generic line             | errors.py's once-per-stream 403 line    |
+| an IGNORE always logs a line (the CDK's generic one if no message)     | errors.py answers repeats SUCCESS       |
+| a SUCCESS for a non-2xx answer returns it (falsy), with no line        | errors.py `_SILENT` (repeated 403s)     |
 | a custom retriever's nested retriever gets the stream's transformations | per_build.py clears the listing's       |
 | RecordSelector reads `transformations` when it selects                  | per_build.py (cleared after building)   |
 | custom components get raw field strings and their $parameters           | every class in source_codefresh/        |
@@ -138,8 +139,8 @@ def test_an_ignored_answer_is_returned_and_is_falsy_and_an_ignored_exception_ret
 
 
 def test_an_ignore_with_an_empty_message_still_logs_the_cdks_generic_line(caplog):
-    """errors.py answers every 403 after a stream's first with `error_message=""`: the CDK then logs its own
-    "Ignoring response ..." line instead (one short line per request, not silence)."""
+    """Why errors.py does not answer a stream's repeated 403s with IGNORE: even with `error_message=""` the CDK logs
+    its own "Ignoring response ..." line (one line per request, not silence); it answers them SUCCESS instead."""
     requester = _requester(_IgnoreEverything(config={}, parameters={}))
     with caplog.at_level(logging.INFO), requests_mock.Mocker() as mocker:
         mocker.get(f"{API}/builds/b1", status_code=403, json={"message": "Forbidden"})
@@ -147,6 +148,22 @@ def test_an_ignore_with_an_empty_message_still_logs_the_cdks_generic_line(caplog
     assert any(
         "Ignoring response for 'GET' request" in r.getMessage() and "403" in r.getMessage() for r in caplog.records
     )
+
+
+class _SucceedEverything(DefaultErrorHandler):
+    def interpret_response(self, response_or_exception: Any) -> ErrorResolution:
+        return ErrorResolution(ResponseAction.SUCCESS)
+
+
+def test_a_success_for_an_error_answer_returns_it_falsy_without_a_line_or_an_exception(caplog):
+    """errors.py `_SILENT`: a stream's 403s after the one that skipped it (requests already in flight) are answered
+    SUCCESS, so that the retriever reads an empty page (`if not response`) and nothing is logged for them."""
+    requester = _requester(_SucceedEverything(config={}, parameters={}))
+    with caplog.at_level(logging.INFO), requests_mock.Mocker() as mocker:
+        mocker.get(f"{API}/builds/b1", status_code=403, json={"message": "Forbidden"})
+        answered = requester.send_request(stream_slice=StreamSlice(partition={}, cursor_slice={}))
+    assert answered is not None and answered.status_code == 403 and not answered
+    assert not [r for r in caplog.records if "builds/b1" in r.getMessage()]
 
 
 # --- per_build.py and custom components ---------------------------------------------------------------------------
@@ -278,8 +295,8 @@ def test_extracted_record_count_counts_what_the_extractor_returned_before_the_fi
 
 def test_the_paginator_asks_the_strategy_for_a_fresh_initial_token_and_wraps_next_tokens():
     """paging.py makes `initial_token` a property so every listing gets its own session id, and the manifest's
-    cursor_backed_requester reads `next_page_token['next_page_token']['session_id']`."""
-    strategy = CursorBackedPageIncrement(config={}, parameters={})
+    cursor_backed_requester reads `next_page_token['next_page_token']['session_id']` (and `.get('offset', '')`)."""
+    strategy = CursorBackedPageIncrement(config={}, parameters={"records_key": "workflows.docs"})
     paginator = DefaultPaginator(pagination_strategy=strategy, config={}, url_base=API, parameters={})
 
     first, second = paginator.get_initial_token(), paginator.get_initial_token()
@@ -287,7 +304,9 @@ def test_the_paginator_asks_the_strategy_for_a_fresh_initial_token_and_wraps_nex
     following = paginator.next_page_token(page_one, 1, None, first)
 
     assert first["page"] == second["page"] == 1 and first["session_id"] != second["session_id"]
-    assert following == {"next_page_token": {"page": 2, "session_id": first["session_id"]}}
+    assert set(following) == {"next_page_token"}
+    token = following["next_page_token"]
+    assert (token["page"], token["session_id"]) == (2, first["session_id"]) and "offset" not in token
 
 
 # --- source.py ----------------------------------------------------------------------------------------------------

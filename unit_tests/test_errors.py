@@ -116,6 +116,79 @@ def test_error_statuses_keep_the_manifest_policy():
     assert _handler().interpret_response(make_response({}, 502)).response_action == ResponseAction.RETRY
 
 
+# --- what a 403 means: the scope gate and the restricted-key question (SyncState) --------------------------------
+
+
+def test_the_first_request_to_an_endpoint_goes_alone_and_the_others_follow_its_answer():
+    import threading
+
+    from source_codefresh.errors import SyncState
+
+    sync = SyncState()
+    assert sync.admit("audit_logs", "audit") is True  # the first request: sent alone
+    waited = []
+    waiter = threading.Thread(target=lambda: waited.append(sync.admit("audit_logs", "audit")))
+    waiter.start()
+    waiter.join(timeout=0.2)
+    assert waiter.is_alive(), "a second request waits for the first answer"
+    sync.mark_skipped("audit_logs")  # the first answer was a 403 for a missing scope
+    sync.done("audit_logs", "audit")
+    waiter.join(timeout=5)
+    assert waited == [None], "not sent: the stream is skipped"
+    assert sync.admit("audit_logs", "audit") is None
+    assert sync.admit("teams", "team") is True  # other streams are not concerned
+
+
+def test_once_the_first_answer_came_the_endpoints_requests_go_in_parallel():
+    from source_codefresh.errors import SyncState
+
+    sync = SyncState()
+    assert sync.admit("builds", "workflow") is True
+    sync.done("builds", "workflow")
+    assert [sync.admit("builds", "workflow") for _ in range(3)] == [False, False, False]
+    # A second endpoint of the same stream has its own first request.
+    assert sync.admit("builds", "builds/{id}") is True
+
+
+def test_a_skip_is_said_once():
+    from source_codefresh.errors import SyncState
+
+    sync = SyncState()
+    assert sync.mark_skipped("build_details") is True
+    assert sync.mark_skipped("build_details") is False
+
+
+def test_the_key_is_asked_about_once_while_restricted_and_a_good_answer_is_trusted_for_a_minute(mocker):
+    from source_codefresh import errors
+
+    statuses = [200, 403, 200]
+    asked = mocker.patch.object(errors, "_user_status", side_effect=lambda config: statuses.pop(0))
+    clock = mocker.patch.object(errors.time, "monotonic", return_value=1000.0)
+    sync = errors.SyncState()
+    config = {"api_key": "k", "api_root": "https://g.codefresh.io/api"}
+
+    assert sync.key_is_restricted(config) is False
+    assert sync.key_is_restricted(config) is False and asked.call_count == 1  # trusted for a minute
+    clock.return_value = 1061.0
+    assert sync.key_is_restricted(config) is True and asked.call_count == 2  # asked again, now refused
+    assert sync.key_is_restricted(config) is True and asked.call_count == 2  # for the rest of the sync
+
+
+def test_an_unanswered_question_counts_as_not_restricted(mocker):
+    from source_codefresh import errors
+
+    mocker.patch.object(errors, "_user_status", return_value=None)
+    assert errors.SyncState().key_is_restricted({"api_key": "k"}) is False
+
+
+def test_each_sync_has_its_own_state():
+    from source_codefresh.errors import sync_state
+
+    first, second = {"api_key": "k"}, {"api_key": "k"}
+    assert sync_state(first) is sync_state(first)
+    assert sync_state(first) is not sync_state(second)
+
+
 # --- custom streams ---------------------------------------------------------------------------------------------------
 
 

@@ -7,6 +7,8 @@ before it sends every request the mocker expects.
 
 from __future__ import annotations
 
+from typing import List
+
 import pytest
 
 from airbyte_cdk.models import FailureType
@@ -20,7 +22,9 @@ from unit_tests.conftest import (
     request,
     response,
     run_read,
+    sent_requests,
     serialized_messages,
+    user,
 )
 from unit_tests.stream_cases import (
     ALL_STREAMS,
@@ -60,10 +64,30 @@ def test_rejected_key_fails_the_sync_saying_so_without_showing_the_key(http_mock
 
 # --- 403: the key lacks a scope --------------------------------------------------------------------------------------
 
+def _answer_user(http_mocker, c, status: int = 200) -> None:
+    """GET /user, which the policy asks after a 403 on a scoped stream (unless the case already reads it)."""
+    if not any(req._parsed_url.path.endswith("/api/user") for req, _ in c.parents):
+        http_mocker.get(request("user"), response(user()) if status == 200 else error(status, "Forbidden"))
+
+
+def _forbid_own_requests(http_mocker, c) -> List[str]:
+    """403 for every request to the stream's own paths, however many are sent (the test counts them)."""
+    paths = sorted({req._parsed_url.path for req, _ in c.own})
+    for path in paths:
+        http_mocker._mocker.register_uri(
+            "GET", f"https://g.codefresh.io{path}", status_code=403, headers={"Content-Type": "application/json"},
+            json={"status": 403, "code": "1003", "name": "FORBIDDEN", "message": "Forbidden: missing scope"},
+        )
+    return [path.split("/api/", 1)[1] for path in paths]
+
+
 @pytest.mark.parametrize("stream", SCOPED_STREAMS)
-def test_missing_scope_skips_the_stream_with_one_log_line(http_mocker, stream):
+def test_missing_scope_skips_the_stream_with_one_request_and_one_log_line(http_mocker, stream):
     c = case(stream)
-    c.mock(http_mocker, lambda index, body: error(403, "Forbidden: missing scope"))
+    for req, body in c.parents:
+        http_mocker.get(req, response(body))
+    own_paths = _forbid_own_requests(http_mocker, c)
+    _answer_user(http_mocker, c)
 
     output = run_read(stream, **c.config)
 
@@ -72,6 +96,26 @@ def test_missing_scope_skips_the_stream_with_one_log_line(http_mocker, stream):
     lines = [line for line in log_lines(output) if f"'{c.scope}'" in line]
     assert len(lines) == 1, lines
     assert f"'{stream}'" in lines[0]
+    # No further request once the stream is skipped (other builds, reports, windows), so no further line either.
+    own_sent = [r for r in sent_requests(http_mocker) if r["path"] in own_paths]
+    assert len(own_sent) == 1, [r["path"] for r in own_sent]
+    assert not [line for line in log_lines(output) if "Ignoring response" in line]
+
+
+@pytest.mark.parametrize("stream", [s for s in SCOPED_STREAMS if s not in ("account_users", "account_settings")])
+def test_a_restricted_key_fails_the_sync_in_one_sentence_instead_of_skipping(http_mocker, stream):
+    # Codefresh answers 403 to everything, GET /user included, for a key it restricted for unusual activity.
+    c = case(stream, partitions=1)
+    c.mock(http_mocker, first_only(lambda page: error(403, "Forbidden")))
+    _answer_user(http_mocker, c, status=403)
+
+    output = run_read(stream, expect_failure=True, **c.config)
+
+    assert not records_of(output)
+    failure = stream_failure(output, stream)
+    assert failure.failure_type == FailureType.config_error
+    assert "restricted the key" in failure.message and "GET /user" in failure.message
+    assert not [line for line in log_lines(output) if "Skipping stream" in line]
 
 
 def test_forbidden_current_user_fails_the_sync(http_mocker):
@@ -80,7 +124,10 @@ def test_forbidden_current_user_fails_the_sync(http_mocker):
     output = run_read("current_user", expect_failure=True)
 
     assert not records_of(output)
-    assert stream_failure(output, "current_user").failure_type == FailureType.config_error
+    failure = stream_failure(output, "current_user")
+    assert failure.failure_type == FailureType.config_error
+    # GET /user needs no scope: a 403 there means Codefresh restricted the key.
+    assert "restricted the key" in failure.message
 
 
 # --- 404 -------------------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 
 from unit_tests import builders as b
+from unit_tests.audit_server import AuditLog
 from unit_tests.conftest import (
     ACCOUNT_ID,
     API_KEY,
@@ -57,7 +58,8 @@ def test_one_page_gives_the_records_with_stamped_keys_and_without_secrets(http_m
     for secret in c.secrets + [API_KEY]:
         assert secret not in everything
     if c.first_params:
-        params = sent_requests(http_mocker, c.own_path())[0]["params"]
+        # The first page (audit_logs first asks single-entry questions: pageSize=1).
+        params = next(r["params"] for r in sent_requests(http_mocker, c.own_path()) if r["params"].get("pageSize") != ["1"])
         assert {k: params.get(k, [None])[0] for k in c.first_params} == c.first_params
 
 
@@ -97,17 +99,16 @@ def test_views_are_read_page_by_page_until_a_short_page(http_mocker):
 
 
 def test_audit_logs_are_read_page_by_page_with_page_size(http_mocker):
-    first = [b.audit_entry(i, recent(60 - i * 0.1)) for i in range(100)]
-    second = [b.audit_entry(i, recent(40 - i)) for i in range(100, 103)]
-    http_mocker.get(any_params("audit"), [response({"data": first}), response({"data": second})])
+    entries = [b.audit_entry(i, recent(60 - i * 0.1)) for i in range(103)]
+    AuditLog(entries).install(http_mocker)
 
     records = records_of(run_read("audit_logs", start_date=RECENT_ISO))
 
     assert len({r["id"] for r in records}) == 103
-    sent = sent_requests(http_mocker, "audit")
-    assert [(s["params"]["page"], s["params"]["pageSize"]) for s in sent] == [(["1"], ["100"]), (["2"], ["100"])]
+    pages = [s for s in sent_requests(http_mocker, "audit") if s["params"]["pageSize"] != ["1"]]
+    assert [(s["params"]["page"], s["params"]["pageSize"]) for s in pages] == [(["1"], ["100"]), (["2"], ["100"])]
     # Both pages belong to the same window.
-    assert len({(s["params"]["from"][0], s["params"]["to"][0]) for s in sent}) == 1
+    assert len({(s["params"]["from"][0], s["params"]["to"][0]) for s in pages}) == 1
 
 
 CURSOR_PAGED = {
@@ -131,6 +132,7 @@ def test_cursor_backed_pages_share_one_pagination_session_and_stop_when_next_pag
     assert len({r[pk] for r in records}) == 103
     sent = sent_requests(http_mocker, path)
     assert [s["params"]["page"] for s in sent] == [["1"], ["2"]]  # in order, and nothing after nextPage: false
+    assert all("offset" not in s["params"] for s in sent)  # cursor pages: exactly what /workflow is known to accept
     sessions = {s["headers"].get("X-Pagination-Session-Id") for s in sent}
     assert len(sessions) == 1
     (session,) = sessions
@@ -164,6 +166,57 @@ def test_a_cursor_backed_listing_stops_on_an_empty_page(http_mocker):
 
     assert [r["_id"] for r in records] == [b.image(0)["_id"]]
     assert len(sent_requests(http_mocker, "images")) == 2
+
+
+def test_images_without_a_pagination_object_are_read_by_offset_until_an_empty_page(http_mocker):
+    # The spec's reading of /images: limit/offset, no pagination object; a short page is not taken as the end.
+    first, second = [b.image(i, recent(60 - i * 0.1)) for i in range(100)], [b.image(i) for i in range(100, 103)]
+    http_mocker.get(
+        any_params("images"),
+        [response(b.offset_page(first)), response(b.offset_page(second)), response(b.offset_page([]))],
+    )
+
+    records = records_of(run_read("images"))
+
+    assert sorted(r["_id"] for r in records) == sorted(r["_id"] for r in first + second)
+    sent = sent_requests(http_mocker, "images")
+    assert [(s["params"]["page"], s["params"].get("offset")) for s in sent] == [
+        (["1"], None),
+        (["2"], ["100"]),
+        (["3"], ["103"]),
+    ]
+    assert all(s["params"]["limit"] == ["100"] for s in sent)
+    assert len({s["headers"]["X-Pagination-Session-Id"] for s in sent}) == 1
+
+
+@pytest.mark.timeout(60)  # without the guard the read would loop on the repeated page
+def test_images_from_a_server_that_ignores_paging_fail_the_sync_with_one_sentence(http_mocker):
+    same = [b.image(i) for i in range(25)]
+    http_mocker.get(any_params("images"), [response(b.offset_page(same)), response(b.offset_page(same))])
+
+    output = run_read("images", expect_failure=True)
+
+    errors = [m.trace.error.message for m in output.errors]
+    assert errors and errors[0].startswith(
+        "Codefresh answered page 2 of https://g.codefresh.io/api/images with the same records as page 1, so it "
+        "ignores the paging parameters"
+    )
+    assert len(sent_requests(http_mocker, "images")) == 2  # no third request: no loop
+
+
+@pytest.mark.timeout(60)  # without the guard the read would loop on the repeated page
+def test_builds_from_a_server_that_repeats_a_page_fail_the_sync_with_one_sentence(http_mocker):
+    # A cursor that never moves, answering nextPage: true forever: before, the listing never ended.
+    same = [b.build(i, recent(60 - i * 0.1)) for i in range(100)]
+    http_mocker.get(any_params("workflow"), response(b.cursor_page(same, 1, True, "workflows")))
+
+    output = run_read("builds", expect_failure=True, start_date=RECENT_ISO)
+
+    errors = [m.trace.error.message for m in output.errors]
+    assert errors and errors[0].startswith(
+        "Codefresh answered page 2 of https://g.codefresh.io/api/workflow with the same records as page 1"
+    )
+    assert len(sent_requests(http_mocker, "workflow")) == 2
 
 
 # --- parents and children --------------------------------------------------------------------------------------------
@@ -223,22 +276,26 @@ def _rows(key: str, value: float):
     return response({"data": [b.report_row(RECENT.date(), key, value)]})
 
 
-def test_analytics_rows_of_each_report_with_a_repeated_date_range_and_granularity(http_mocker):
-    first, today = RECENT.date().isoformat(), b.midnight_days_ago(0).date().isoformat()
+def test_analytics_rows_in_week_buckets_from_monday_and_a_report_without_weeks_skipped(http_mocker):
+    monday = RECENT.date() - timedelta(days=RECENT.weekday())
+    first, today = monday.isoformat(), b.midnight_days_ago(0).date().isoformat()
     http_mocker.get(request("analytics/metadata"), response(b.analytics_metadata(REPORTS)))
-    # Exact query strings: ?dateRange=<first>&dateRange=<today>&granularity=week
-    http_mocker.get(report_rows_request("creditConsumption", first, today, "week"), _rows("small", 1.0))
-    http_mocker.get(report_rows_request("buildAvgDuration", first, today, "week"), _rows("demo/a", 2.0))
+    # Exact query string: ?dateRange=<monday>&dateRange=<today>&granularity=week (whole weeks: a week's row is
+    # never read in two parts). creditConsumption has no week granularity: no request at all.
+    http_mocker.get(report_rows_request("buildAvgDuration", first, today, "week"),
+                    response({"data": [b.build_report_row(monday)]}))
 
-    records = records_of(run_read("analytics_report_rows", start_date=RECENT_ISO, analytics_granularity="week"))
+    output = run_read("analytics_report_rows", start_date=RECENT_ISO, analytics_granularity="week")
 
-    assert sorted((r["reportName"], r["key"]) for r in records) == [
-        ("buildAvgDuration", "demo/a"),
-        ("creditConsumption", "small"),
+    records = records_of(output)
+    assert [(r["reportName"], r["key"], r["time"][:10], r["totalBuilds"]) for r in records] == [
+        ("buildAvgDuration", "-", first, "4")
     ]
-    for sent in sent_requests(http_mocker):
-        if sent["path"].startswith("analytics/reports/"):
-            assert sent["params"]["dateRange"] == [first, today]
+    assert [r["path"] for r in sent_requests(http_mocker) if r["path"].startswith("analytics/reports/")] == [
+        "analytics/reports/buildAvgDuration"
+    ]
+    lines = [line for line in log_lines(output) if "creditConsumption" in line]
+    assert len(lines) == 1 and "does not support granularity 'week'" in lines[0] and "day, month" in lines[0]
 
 
 def test_analytics_rows_only_of_the_configured_reports(http_mocker):

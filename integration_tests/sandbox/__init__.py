@@ -1,7 +1,8 @@
 """The Codefresh sandbox: a local HTTP server speaking the Codefresh REST API shapes (see README.md)."""
 
-from .common import SANDBOX_API_KEY, SANDBOX_LIMITED_API_KEY
+from .common import SANDBOX_API_KEY, SANDBOX_LIMITED_API_KEY, SANDBOX_RESTRICTED_API_KEY
 from .data import SandboxConfig, SandboxData
 from .server import SandboxServer
 
-__all__ = ["SandboxServer", "SandboxConfig", "SandboxData", "SANDBOX_API_KEY", "SANDBOX_LIMITED_API_KEY"]
+__all__ = ["SandboxServer", "SandboxConfig", "SandboxData", "SANDBOX_API_KEY", "SANDBOX_LIMITED_API_KEY",
+           "SANDBOX_RESTRICTED_API_KEY"]

@@ -1,7 +1,9 @@
 """Run the Codefresh sandbox from the command line.
 
     python -m integration_tests.sandbox [--host 127.0.0.1] [--port 8765] [--builds 500] [--seed 42]
-                                        [--latency-ms 0] [--fault JSON ...] [--verbose]
+                                        [--latency-ms 0] [--audit-time-format ms|iso] [--audit-cap 50000]
+                                        [--analytics-empty-range error_500|empty_200]
+                                        [--images-paging offset|cursor|ignores_paging] [--fault JSON ...] [--verbose]
                                         [--storage-port 0] [--build-log-shape mixed] [--build-log-huge-every N]
                                         [--build-log-huge-mb 50] [--build-log-missing-every N]
                                         [--build-log-expired-every N]
@@ -21,6 +23,7 @@ import threading
 from typing import Any, List, Optional
 
 from .data import DEFAULT_ANCHOR, SandboxConfig
+from .images import IMAGES_PAGING
 from .server import SandboxServer
 
 
@@ -45,8 +48,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--latency-ms", type=float, default=0.0)
     ap.add_argument("--run-polls", type=int, default=SandboxConfig.run_polls_to_finish,
                     help="GET /builds/{id} polls until a pipeline run is finished")
+    ap.add_argument("--audit-time-format", choices=("ms", "iso"), default=SandboxConfig.audit_time_format,
+                    help="how /audit reads from/to (the other form is ignored)")
+    ap.add_argument("--audit-cap", type=int, default=SandboxConfig.audit_cap,
+                    help="most entries one /audit query lists (docs: 50,000)")
+    ap.add_argument("--analytics-empty-range", choices=("error_500", "empty_200"),
+                    default=SandboxConfig.analytics_empty_range,
+                    help="the answer to an analytics range without data")
     ap.add_argument("--fault", action="append", default=[], metavar="JSON", help="a fault rule (repeatable)")
     ap.add_argument("--verbose", action="store_true", help="log one line per request (never headers)")
+    ap.add_argument("--images-paging", choices=IMAGES_PAGING, default=SandboxConfig.images_paging,
+                    help="how GET /images pages (a reading of the API; see README)")
     ap.add_argument("--storage-port", type=int, default=0, help="the build log storage's port (0 picks a free one)")
     ap.add_argument("--build-log-shape", choices=["list", "object", "mixed"], default=SandboxConfig.build_log_shape,
                     help="build log archives: `steps` and `logs` as arrays, objects, or both across builds")
@@ -59,6 +71,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     config = SandboxConfig(host=args.host, port=args.port, builds=args.builds, seed=args.seed, anchor=args.anchor,
                            latency_ms=args.latency_ms, run_polls_to_finish=args.run_polls,
+                           audit_time_format=args.audit_time_format, audit_cap=args.audit_cap,
+                           analytics_empty_range=args.analytics_empty_range, images_paging=args.images_paging,
                            faults=_rules(args.fault), verbose=args.verbose, storage_port=args.storage_port,
                            build_log_shape=args.build_log_shape, build_log_huge_every=args.build_log_huge_every,
                            build_log_huge_mb=args.build_log_huge_mb,

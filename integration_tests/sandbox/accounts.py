@@ -20,26 +20,34 @@ FEATURES = {"newBuildsView": True, "pipelineScopes": True, "gitopsArgoCdAddon": 
             "csdpIntegration": False, "injectClusterCredentials": True}
 
 
-def _logins(g: Gen) -> List[Dict[str, Any]]:
-    provider = g.pick(["github", "github", "google", "gitlab", "okta"])
-    return [{"idp": {"idp_id": g.oid(g.anchor_ms - 400 * DAY_MS), "clientType": provider, "clientName": provider},
-             "credentials": {"permissions": ["read:user", "user:email"] if provider == "github" else []},
-             "personalGit": provider in ("github", "gitlab")}]
+IDP_IDS = {"google": "5b7018a3c3567008431464d6", "github": "5b701851c3567008431464d3",
+           "gitlab": "5b70186fc3567008431464d4", "okta": "5d1b5a2be3f4a40011c5ae2b"}
+
+
+def _logins(g: Gen, p: Dict[str, str]) -> List[Dict[str, Any]]:
+    """`logins[]` as in a real answer (S4): `{userId, userName?, personalGit, permissions, idp: {id}}`."""
+    providers = g.sample(list(IDP_IDS), g.randint(1, 2))
+    return [{"userId": str(g.randint(10**7, 10**21)), **({"userName": p["userName"]} if idp != "google" else {}),
+             "personalGit": False, "permissions": [], "idp": {"id": IDP_IDS[idp]}} for idp in providers]
 
 
 def _settings(g: Gen) -> Dict[str, Any]:
-    return {"advancedMode": g.chance(0.3), "sendWeeklyReport": g.chance(0.5), "allowEmailNotifications": True,
-            "statusNotifications": {"success": {"email": False}, "error": {"email": True},
-                                    "terminated": {"email": False}, "pending-approval": {"email": True}}}
+    settings = {"sendWeeklyReport": g.chance(0.7), "allowAdminToLogin": True,
+                "filterInaccessibleKubernetes": g.chance(0.5)}
+    if g.chance(0.4):
+        settings["notifyMyChanges"] = True
+    return settings
 
 
 def _user_data(g: Gen, p: Dict[str, str]) -> Dict[str, Any]:
-    return {"name": p["name"], "image": p["avatar"] if g.chance(0.8) else None, "email": p["email"],
-            "emails": [{"email": p["email"], "primary": True, "verified": True}]}
+    return {"emails": [p["email"]], "email": p["email"], "image": p["avatar"] if g.chance(0.8) else None,
+            "name": p["name"]}
 
 
 def make_account_user(g: Gen, i: int, account_ids: List[str]) -> Dict[str, Any]:
-    """An item of GET /accounts/{id}/users."""
+    """An item of GET /accounts/{id}/users, in the shape of a real answer saved by Codefresh support ([SUPPORT]
+    `users.json` in docs/api-notes.md): `status` "new", string `user_data.emails`, mail `notifications`, `logins` by
+    identity provider."""
     p = g.person(i)
     registered = g.past_ms(700, 95)
     invited = i > 0 and g.chance(0.15)
@@ -47,19 +55,20 @@ def make_account_user(g: Gen, i: int, account_ids: List[str]) -> Dict[str, Any]:
         "_id": g.oid(registered),
         "userName": p["userName"],
         "email": p["email"],
-        "status": "pending" if invited else "activated",
+        "notificationEmail": p["email"],
         "roles": ["User", "Admin"] if i == 0 or g.chance(0.2) else ["User"],
+        "defaultAccount": 0,
         "account": list(account_ids),
+        "status": "new",
+        "user_data": _user_data(g, p),
         "register_date": iso(registered),
         "last_login_date": None if invited else iso(g.past_ms(30)),
-        "logins": [] if invited else _logins(g),
-        "settings": _settings(g),
-        "user_data": _user_data(g, p),
-        "notifications": [{"type": "build", "events": ["failed", "terminated"], "channel": "email"}]
-        if g.chance(0.4) else [],
         "hasPassword": g.chance(0.2),
-        "defaultAccount": 0,
-        "gitOpsSettings": {"gitProvider": "GITHUB", "gitApiUrl": "https://api.github.com"} if g.chance(0.3) else None,
+        "notifications": [{"events": ["build-success", "build-failure"] if g.chance(0.3) else [], "type": "mail",
+                           "mail": {}}],
+        "shortProfile": {"userName": p["userName"]},
+        "settings": _settings(g),
+        "logins": [] if invited else _logins(g, p),
     }
 
 
@@ -128,14 +137,13 @@ def generate(g: Gen, cfg: Any, data: Any) -> None:
     }
     data.teams = Collection([make_team(g, i, data.account_id, users) for i in range(cfg.teams)])
     settings_created = created + DAY_MS
-    data.account_settings = {
+    data.account_settings = {  # modules as strings, schemaVersion a string (Airbyte's schema of real answers)
         "_id": g.oid(settings_created),
         "accountId": data.account_id,
         "createdAt": iso(settings_created),
         "updatedAt": iso(g.past_ms(60, 2)),
-        "schemaVersion": 2,
-        "settings": {"modules": [{"name": "classic", "enabled": True}, {"name": "gitops", "enabled": False},
-                                 {"name": "artifacts", "enabled": True}, {"name": "analytics", "enabled": True}]},
+        "schemaVersion": "2",
+        "settings": {"modules": ["classic", "artifacts", "analytics"]},
         "__v": 0,
     }
     data.api_keys = Collection([make_api_key(g, i, me["_id"]) for i in range(cfg.api_keys)])

@@ -1,10 +1,12 @@
 """Builds family: the build list, one build, its context revisions (per-step data) and annotations.
 
-    GET /workflow                            cursor pages   {"workflows": {"docs": [...]}, "pagination": {...}}
+    GET /workflow                            cursor pages   {"workflows": {"docs": [...], "total"},
+                                                             "pagination": {"page", "nextPage": true|false, ...}}
         limit (<= 100), page = 1, 2, 3 ...; startDate/endDate bound `created`; status, pipeline (ids),
         branchName, revision, trigger, pipelineTriggerId filter. Newest first.
-    GET /builds/{id}                         object         the list item + userYamlDescriptor, finalWorkflowYaml,
-                                                            steps[], exposedVariables, exportedVariables
+    GET /builds/{id}                         object         the build, as in the list: with userYamlDescriptor and
+                                                            finalWorkflowYaml (several kB each), steps (names),
+                                                            exposedVariables, exportedVariables
     GET /workflow/{id}/context-revision      bare array     revisions; the last one has context.stepsMetadata
     GET /annotations                         bare array     {_id, accountId, entityId, entityType, entityName,
                                                             key, value, __v}; filters entityType, entityId, key,
@@ -12,20 +14,27 @@
 
 The build state (status changes of pipeline runs, `advance()`) lives in `data.SandboxData`; this module knows the
 shapes. Details and revisions are generated on demand from a per-build seed, so they are always the same for the
-same build state.
+same build state. A build's two YAML texts are its pipeline's (stored once per pipeline, already JSON-escaped) with
+the build's revision spliced in, so a 20,000-build sandbox does not hold 20,000 copies of them.
 """
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any, Dict, List, Optional
 
 from .common import (DAY_MS, HOUR_MS, MINUTE_MS, Gen, Request, Response, bad_request, capped_limit,
                      envelope, iso, json_response, not_found, parse_bound, parse_iso_ms, raw_json, route, BRANCHES)
 
-UNFINISHED_STATUSES = ["pending", "elected", "running", "pending-approval", "delayed"]
-TERMINAL_STATUSES = ("success", "error", "terminated")
+UNFINISHED_STATUSES = ["pending", "elected", "running", "pending-approval", "delayed", "terminating"]
+# A build whose approval was denied ends `denied` (a dashboard filters /workflow by status=denied, FIDELITY S11).
+TERMINAL_STATUSES = ("success", "error", "terminated", "denied")
 PSEUDO_STEPS = ("Initializing Process", "Initializing")
+# The status a build's last step ends with: steps end `failure`, not `error` (context revisions, KB); approval
+# steps end `approved` or `denied` (docs approval.md); a running build's last step is still `running`.
+LAST_STEP_STATUS = {"success": "success", "error": "failure", "terminated": "terminated", "denied": "denied",
+                    "pending-approval": "pending-approval"}
 
 
 class BuildState:
@@ -98,13 +107,11 @@ def make_build(g: Gen, data: Any, p: Any, created: int, status: str, final_statu
         "pendingLicense": False,
         "pendingReason": {"pending": "Waiting for an available runtime", "delayed": "Concurrency limit reached"}
         .get(status),
-        "delayed": status == "delayed",
+        "delayed": 1 if status == "delayed" else 0,
         "pendingApprovals": [{"stepName": "approve_deploy", "requestedAt": iso(updated)}]
         if status == "pending-approval" else [],
-        "terminationRequest": [{"reason": "Terminated by user", "user": person["userName"],
-                                "requestedAt": iso(finished)}] if terminated else [],
-        "systemEvents": [{"type": "OOMKilled", "message": "Step exceeded its memory limit", "date": iso(finished)}]
-        if status == "error" and g.chance(0.05) else [],
+        "terminationRequest": termination_requests(bid, person["userName"], finished) if terminated else [],
+        "systemEvents": system_events(bid, p, status, cut, finished),
         "created": iso(created),
         "started": iso(started),
         "finished": iso(finished),
@@ -142,12 +149,91 @@ def make_build(g: Gen, data: Any, p: Any, created: int, status: str, final_statu
         "useDebugger": False,
         "keepPVCsForPendingApproval": False,
         "permitRestartFromFailedSteps": True,
-        "request": {"method": "POST", "originalUrl": f"/api/pipelines/run/{p.name.replace('/', '%2F')}"}
-        if trigger_kind in ("manual", "api") else None,
+        "request": json.dumps({"method": "POST", "originalUrl": f"/api/pipelines/run/{p.name.replace('/', '%2F')}"},
+                              separators=(",", ":")) if trigger_kind in ("manual", "api") else None,
+        "steps": [],
+        "exposedVariables": {  # the lists are shared by every build: never mutated
+            "pipeline": p.doc["spec"]["variables"],
+            "pipelineTrigger": TRIGGER_VARIABLES if trigger_kind == "webhook" else [],
+            "project": PROJECT_VARIABLES,
+            "shared": SHARED_VARIABLES,
+        },
+        "exportedVariables": {},
     }
-    return BuildState(index=-1, doc=doc, seed=g.rng.getrandbits(32), pipeline=p, cut=cut, final_cut=final_cut,
-                      final_status=final_status, polls=0, is_run=is_run, created_ms=created, started_ms=started,
-                      finished_ms=finished)
+    st = BuildState(index=-1, doc=doc, seed=g.rng.getrandbits(32), pipeline=p, cut=cut, final_cut=final_cut,
+                    final_status=final_status, polls=0, is_run=is_run, created_ms=created, started_ms=started,
+                    finished_ms=finished)
+    settle(st)
+    return st
+
+
+def settle(st: BuildState) -> None:
+    """The fields that follow a build's progress: the steps it ran (names) and what it exported."""
+    d = st.doc
+    d["steps"] = [name for name, _ in st.pipeline.steps[:st.cut]] if st.started_ms is not None else []
+    d["exportedVariables"] = {"IMAGE_TAG": d["revision"][:7], "DEPLOY_ENV": "staging"} \
+        if d["status"] == "success" else {}
+
+
+TRIGGER_VARIABLES = [{"key": "TRIGGER_SOURCE", "value": "git"}]
+PROJECT_VARIABLES = [{"key": "REGION", "value": "eu-west-1"}]
+SHARED_VARIABLES = [{"key": "SLACK_CHANNEL", "value": "#builds"}]
+
+
+def _details_rng(build_id: str) -> random.Random:
+    """A build's own generator for its optional details, so that they do not shift the other records' draws; made
+    only for the builds that have such details (seeding one per build costs a second at 20,000 builds)."""
+    return random.Random(int(build_id, 16))
+
+
+def _local_oid(rng: random.Random, ms: Optional[int]) -> str:
+    return f"{(ms or 0) // 1000 & 0xFFFFFFFF:08x}{rng.getrandbits(64):016x}"
+
+
+def termination_requests(build_id: str, user: Optional[str], when: Optional[int]) -> List[Dict[str, Any]]:
+    """`terminationRequest[]` of a terminated build: `{_id, byBuildManager, cause, date, message, workflowStatus}`
+    (the shape of Airbyte's schema imported from real answers; causes and messages are the sandbox's)."""
+    rng = _details_rng(build_id)
+    by_manager = rng.random() < 0.35
+    return [{"_id": _local_oid(rng, when), "byBuildManager": by_manager,
+             "cause": "policy" if by_manager else "user",
+             "date": iso(when),
+             "message": "Terminated by the pipeline's termination policy: a newer build started on the same branch"
+             if by_manager else f"Build terminated by {user or 'a user'}",
+             "workflowStatus": rng.choice(["running", "pending", "elected"])}]
+
+
+def system_events(build_id: str, p: Any, status: str, cut: int, when: Optional[int]) -> List[Dict[str, Any]]:
+    """`systemEvents[]`: `{_id, kind, message, retriable, step, stepKind, stepName}` (Airbyte's imported schema;
+    Codefresh's own notifier keeps the `kind: error` ones). Most failed builds name their failed step; every 25th
+    finished build (by the counter part of its id) carries a warning."""
+    events: List[Dict[str, Any]] = []
+    failed = status == "error" and cut > 0
+    warned = when is not None and int(build_id[-6:], 16) % 25 == 0
+    if not (failed or warned):
+        return events
+    rng = _details_rng(build_id)
+    if failed and rng.random() < 0.6:
+        name, kind = p.steps[min(cut, len(p.steps)) - 1]
+        events.append({"_id": _local_oid(rng, when), "kind": "error",
+                       "message": f"Failed to run step {name}: the container exited with code "
+                                  f"{rng.choice([1, 2, 137])}",
+                       "retriable": rng.random() < 0.3, "step": name, "stepKind": kind,
+                       "stepName": name.replace("_", " ").capitalize()})
+    if warned:
+        events.append({"_id": _local_oid(rng, when), "kind": "warning",
+                       "message": "The build used more than 90% of its memory limit",
+                       "retriable": False, "step": None, "stepKind": None, "stepName": None})
+    return events
+
+
+def item_json(st: BuildState, doc_json: bytes) -> bytes:
+    """The build's JSON as the API answers it, list or detail: its record plus the two YAML texts of its pipeline,
+    the final one with the build's revision."""
+    p = st.pipeline
+    head, tail = p.final_yaml_json
+    return b"".join((doc_json[:-1], b',"userYamlDescriptor":"', p.yaml_json, b'","finalWorkflowYaml":"', head,
+                     st.doc["revision"].encode(), tail, b'"}'))
 
 
 def plan_cut(g: Gen, n_steps: int, status: str) -> int:
@@ -247,14 +333,18 @@ def steps_metadata(st: BuildState, now_ms: int) -> Dict[str, Dict[str, Any]]:
                      "maxAttempts": 1, "currentAttempt": 1, "containerId": container(),
                      "workingDirectory": workdir}
 
+    def put_pseudo_steps(state: str, f: Optional[int]) -> None:
+        # `Initializing Process` has no `type` and no `result`; `Initializing` holds only a container id (KB example).
+        out["Initializing Process"] = {"status": state, "startTimestamp": iso(start), "finishTimestamp": iso(f),
+                                       "totalTime": None if f is None else f - start}
+        out["Initializing"] = {"containerId": container()}
+
     init_proc = rng.randint(1_000, 4_000)
     init = rng.randint(3_000, 15_000)
     if status == "elected":
-        put("Initializing Process", "builtin", "running", start, None)
-        put("Initializing", "builtin", "pending", start, None)
+        put_pseudo_steps("running", None)
         return out
-    put("Initializing Process", "builtin", "success", start, start + init_proc)
-    put("Initializing", "builtin", "success", start + init_proc, start + init_proc + init)
+    put_pseudo_steps("success", start + init_proc)
     cursor = start + init_proc + init
     steps = st.pipeline.steps[:st.cut]
     if not steps:
@@ -267,11 +357,13 @@ def steps_metadata(st: BuildState, now_ms: int) -> Dict[str, Dict[str, Any]]:
         last = j == len(steps) - 1
         dur = max(300, int(budget * weights[j] / total_w))
         if not last:
-            put(name, kind, "success", cursor, cursor + dur)
-        elif status in ("running", "pending-approval", "delayed"):
-            put(name, kind, "pending-approval" if status == "pending-approval" else "running", cursor, None)
+            put(name, kind, "approved" if kind == "pending-approval" else "success", cursor, cursor + dur)
+        elif status not in TERMINAL_STATUSES:
+            put(name, kind, LAST_STEP_STATUS.get(status, "running"), cursor, None)
         else:
-            put(name, kind, status if status in TERMINAL_STATUSES else "success", cursor, cursor + dur)
+            state = LAST_STEP_STATUS[status]
+            put(name, kind, "approved" if kind == "pending-approval" and state == "success" else state,
+                cursor, cursor + dur)
         cursor += dur
     return out
 
@@ -282,16 +374,15 @@ def context_revisions(data: Any, st: BuildState, now_ms: int) -> List[Dict[str, 
     steps = steps_metadata(st, now_ms)
     status = st.doc["status"]
     done = st.finished_ms is not None
-    pre = steps.get("Initializing")
     proc = steps["Initializing Process"]
-    pre_start, pre_finish = proc["startTimestamp"], pre["finishTimestamp"] if pre else None
+    pre_start, pre_finish = proc["startTimestamp"], proc["finishTimestamp"]
     workflow = {
         "startTimestamp": iso(st.started_ms),
         "preStepsStartTimestamp": pre_start,
         "preStepsFinishTimestamp": pre_finish,
-        "preStepsTotalTime": (proc["totalTime"] or 0) + ((pre or {}).get("totalTime") or 0) if pre_finish else None,
+        "preStepsTotalTime": proc["totalTime"],
         "preStepsStatus": "success" if pre_finish else "running",
-        "result": status if done else None,
+        "result": LAST_STEP_STATUS.get(status, status) if done else None,
         "status": status,
         "mode": "sequential",
         "finishTimestamp": iso(st.finished_ms),
@@ -301,50 +392,52 @@ def context_revisions(data: Any, st: BuildState, now_ms: int) -> List[Dict[str, 
         "postStepsTotalTime": 1_000 if done else None,
         "postStepsStatus": "success" if done else None,
     }
-    rid = lambda k: f"{st.started_ms // 1000:08x}{random.Random(st.seed + k).getrandbits(64):016x}"  # noqa: E731
-    first = {"_id": rid(1),
-             "context": {"workflowMetadata": {**workflow, "result": None, "status": "running",
-                                              "finishTimestamp": None, "totalTime": None,
-                                              "postStepsStartTimestamp": None, "postStepsFinishTimestamp": None,
-                                              "postStepsTotalTime": None, "postStepsStatus": None},
-                         "stepsMetadata": {"Initializing Process": {**proc, "status": "running", "result": None,
-                                                                    "finishTimestamp": None, "totalTime": None}}},
-             "metadata": {"account": data.account_id, "process": st.doc["id"], "revision": 1,
-                          "description": "workflow started", "annotations": {"event": "workflow-started",
-                                                                              "final": False}}}
-    last = {"_id": rid(2),
-            "context": {"workflowMetadata": workflow, "stepsMetadata": steps},
-            "metadata": {"account": data.account_id, "process": st.doc["id"], "revision": 2,
-                         "description": "workflow finished" if done else "step updated",
-                         "annotations": {"event": "workflow-finished" if done else "step-updated", "final": done}}}
-    return [first, last]
+    workflow["flow-logger-id"] = f"{st.doc['progress']}_{st.started_ms}"
+    if done:
+        workflow["finishTimestamp-system"] = iso(st.finished_ms)
+    running_workflow = {**workflow, "result": None, "status": "running", "finishTimestamp": None, "totalTime": None,
+                        "postStepsStartTimestamp": None, "postStepsFinishTimestamp": None,
+                        "postStepsTotalTime": None, "postStepsStatus": None, "finishTimestamp-system": None}
+    begun = {name: parse_iso_ms(m["startTimestamp"]) for name, m in steps.items() if m.get("startTimestamp")}
+    ended = {name: parse_iso_ms(m["finishTimestamp"]) for name, m in steps.items() if m.get("finishTimestamp")}
 
+    def steps_at(t: int) -> Dict[str, Any]:
+        """stepsMetadata as it stood at `t`: the steps begun by then, those not ended shown running."""
+        out: Dict[str, Any] = {}
+        for name, m in steps.items():
+            if begun.get(name, t + 1) > t:
+                continue
+            out[name] = m if ended.get(name, t + 1) <= t else {
+                **m, **{k: None for k in ("result", "finishTimestamp", "totalTime") if k in m}, "status": "running"}
+        return out
 
-def detail_extras(data: Any, st: BuildState, now_ms: int) -> Dict[str, Any]:
-    p = st.pipeline
-    steps = steps_metadata(st, now_ms)
-    d = st.doc
-    header = (f"# build {d['id']} of {p.name} at {d['revision'][:7]}\n"
-              f"# CF_BRANCH={d['branchName']}\n")
-    return {
-        "userYamlDescriptor": p.yaml,
-        "finalWorkflowYaml": header + p.yaml,
-        "steps": [{"name": name, "title": name, "type": m["type"], "status": m["status"],
-                   "creationTimeStamp": _epoch_s(m["startTimestamp"]),
-                   "finishTimeStamp": _epoch_s(m["finishTimestamp"])} for name, m in steps.items()],
-        "exposedVariables": {
-            "pipeline": p.doc["spec"]["variables"],
-            "pipelineTrigger": [{"key": "TRIGGER_SOURCE", "value": "git"}] if d["webhookTriggered"] else [],
-            "project": [{"key": "REGION", "value": "eu-west-1"}],
-            "shared": [{"key": "SLACK_CHANNEL", "value": "#builds"}],
-        },
-        "exportedVariables": {"IMAGE_TAG": d["revision"][:7], "DEPLOY_ENV": "staging"}
-        if d["status"] == "success" else {},
-    }
-
-
-def _epoch_s(text: Optional[str]) -> Optional[int]:
-    return None if text is None else parse_iso_ms(text) // 1000
+    # Revisions: the start, the end of the pre-steps, up to two finished steps, then the workflow's end and its
+    # post operations (`workflow.finish-system`, the last and final one, as in Codefresh's KB example, revision 6);
+    # an unfinished build's last revision is its current state.
+    snapshots = [("workflow.start", "Workflow started", st.started_ms, {**running_workflow, "preStepsFinishTimestamp":
+                  None, "preStepsTotalTime": None, "preStepsStatus": "running"})]
+    pre_end = ended.get("Initializing Process")
+    if pre_end is not None:
+        snapshots.append(("pre-steps.finish", "Pre-steps completed", pre_end, running_workflow))
+    real_ends = sorted(t for name, t in ended.items()
+                       if name not in PSEUDO_STEPS and (not done or t < st.finished_ms - 1_000))
+    for t in sorted(set(real_ends[:1] + real_ends[-1:])):
+        snapshots.append(("step.finish", "Step completed", t, running_workflow))
+    if done:
+        snapshots.append(("workflow.finish", "Workflow completed", st.finished_ms - 1_000,
+                          {**workflow, "postStepsFinishTimestamp": None, "postStepsTotalTime": None,
+                           "postStepsStatus": "running", "finishTimestamp-system": None}))
+        snapshots.append(("workflow.finish-system", "Workflow post operations completed", st.finished_ms, workflow))
+    elif len(snapshots) == 1 or status != "elected":
+        snapshots.append(("step.update", "Step updated", max(now_ms, st.started_ms), workflow))
+    out = []
+    for revision, (event, description, t, meta) in enumerate(snapshots, start=1):
+        last = revision == len(snapshots)
+        out.append({"_id": f"{t // 1000 & 0xFFFFFFFF:08x}{random.Random(st.seed + revision).getrandbits(64):016x}",
+                    "context": {"workflowMetadata": meta, "stepsMetadata": steps if last else steps_at(t)},
+                    "metadata": {"account": data.account_id, "process": st.doc["id"], "description": description,
+                                 "revision": revision, "annotations": {"event": event, "final": last and done}}})
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -376,10 +469,11 @@ def list_builds(req: Request) -> Response:
 
     snap = req.app.sessions.turn("workflow", req, page, snapshot)
     window = snap[(page - 1) * limit: page * limit]
-    parts = data.build_json
-    next_page = str(page + 1).encode() if page * limit < len(snap) else b"false"
-    return raw_json(envelope(b'{"workflows":{"docs":[', [parts[i] for i in window],
-                             b']},"pagination":{"page":%d,"nextPage":%s,"pageSize":%d}}' % (page, next_page, limit)))
+    parts = [data.build_item(i) for i in window]
+    next_page = b"true" if page * limit < len(snap) else b"false"
+    return raw_json(envelope(b'{"workflows":{"docs":[', parts,
+                             b'],"total":%d},"pagination":{"page":%d,"nextPage":%s,"pageSize":%d}}'
+                             % (len(snap), page, next_page, limit)))
 
 
 def _live_build(req: Request) -> BuildState:

@@ -20,6 +20,8 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 SANDBOX_API_KEY = "sandbox-key.7f3a9c1e5b2d4f608a1c3e5f7b9d0a2c"
 SANDBOX_LIMITED_API_KEY = "sandbox-limited.0b1c2d3e4f5061728394a5b6c7d8e9f0"
+# A key Codefresh restricted for unusual activity: 403 to every request, GET /user included (rate-limiter docs).
+SANDBOX_RESTRICTED_API_KEY = "sandbox-restricted.5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d"
 
 # ---------------------------------------------------------------------------------------------------------------
 # time

@@ -55,6 +55,11 @@ class SandboxConfig:
     registries: int = 7                       # GET /registries (one of each kind)
     clusters: int = 4                         # GET /clusters
     run_polls_to_finish: int = 2              # GET /builds/{id} polls until a pipeline run is terminal
+    # readings of the API the evidence leaves open (README "Readings"); the defaults are the best-supported ones
+    images_paging: str = "offset"             # offset | cursor | ignores_paging (images.IMAGES_PAGING)
+    audit_time_format: str = "ms"             # /audit reads from/to as `ms` (epoch ms) or `iso`; the other is ignored
+    audit_cap: int = 50_000                   # /audit lists at most this many entries per query (docs: 50,000)
+    analytics_empty_range: str = "error_500"  # a report range without data: `error_500` (documented) or `empty_200`
     # server options
     host: str = "127.0.0.1"
     port: int = 0                             # 0 = an ephemeral port
@@ -72,9 +77,18 @@ class SandboxConfig:
     storage_port: int = 0                     # the log storage's own port (0 = an ephemeral port)
 
 
+READINGS = {"images_paging": images.IMAGES_PAGING, "audit_time_format": ("ms", "iso"),
+            "analytics_empty_range": ("error_500", "empty_200")}
+
+
 class SandboxData:
     def __init__(self, config: Optional[SandboxConfig] = None):
         cfg = config or SandboxConfig()
+        for name, allowed in READINGS.items():
+            if getattr(cfg, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {getattr(cfg, name)!r}")
+        if cfg.audit_cap < 1:
+            raise ValueError("audit_cap must be at least 1")
         if cfg.build_log_shape not in progress.LOG_SHAPES:
             shapes = ", ".join(progress.LOG_SHAPES)
             raise ValueError(f"build_log_shape must be one of {shapes}, not {cfg.build_log_shape!r}")
@@ -97,7 +111,7 @@ class SandboxData:
         self.pack_id = g.oid(self.anchor_ms - 400 * DAY_MS)
         self.annotations: List[Dict[str, Any]] = []
         self.builds: List[BuildState] = []        # oldest first (ascending `created`)
-        self.build_json: List[bytes] = []         # the serialized list item of each build
+        self.build_json: List[bytes] = []         # the serialized record of each build, without its YAML texts
         self.created_ms: List[int] = []
         self.by_id: Dict[str, BuildState] = {}
         self.by_progress: Dict[str, BuildState] = {}  # by the build's progress (logs) job id
@@ -130,11 +144,16 @@ class SandboxData:
         d = st.doc
         d["created"], d["started"], d["finished"] = iso(st.created_ms), iso(st.started_ms), iso(st.finished_ms)
         d["updated"] = iso(st.finished_ms or st.started_ms or st.created_ms)
+        builds.settle(st)
         self.build_json[st.index] = dumps(d)
         if st.finished:
             self.unfinished.discard(st.index)
         else:
             self.unfinished.add(st.index)
+
+    def build_item(self, index: int) -> bytes:
+        """The JSON of build `index` as GET /workflow and GET /builds/{id} answer it."""
+        return builds.item_json(self.builds[index], self.build_json[index])
 
     def find_build(self, build_id: str) -> Optional[BuildState]:
         return self.by_id.get(build_id)
@@ -178,11 +197,11 @@ class SandboxData:
         d = st.doc
         d["status"] = st.final_status
         d["pendingReason"] = None
-        d["delayed"] = False
+        d["delayed"] = 0
         d["pendingApprovals"] = []
         if st.final_status == "terminated":
-            d["terminationRequest"] = [{"reason": "Terminated by user", "user": d["initiator"],
-                                        "requestedAt": iso(st.finished_ms)}]
+            d["terminationRequest"] = builds.termination_requests(d["id"], d["initiator"], st.finished_ms)
+        d["systemEvents"] = builds.system_events(d["id"], st.pipeline, st.final_status, st.cut, st.finished_ms)
         self._store(st)
 
     def _poll(self, st: BuildState) -> None:
@@ -198,13 +217,11 @@ class SandboxData:
             self._store(st)
 
     def build_detail(self, st: BuildState) -> bytes:
-        """GET /builds/{id}: moves a pipeline run on, then answers the list item plus the detail fields."""
+        """GET /builds/{id}: moves a pipeline run on, then answers the build (the same object the list holds)."""
         with self.lock:
             if st.is_run and not st.finished:
                 self._poll(st)
-            body = self.build_json[st.index]
-            extras = dumps(builds.detail_extras(self, st, self.clock_ms))
-        return body[:-1] + b"," + extras[1:]
+            return self.build_item(st.index)
 
     def start_run(self, p: Any, body: Dict[str, Any]) -> str:
         """POST /pipelines/run/{name}: a new `pending` build carrying the body's annotations."""
@@ -215,7 +232,10 @@ class SandboxData:
             wanted = body.get("trigger")
             trigger = next((t for t in p.git_triggers if wanted in (t["id"], t["name"])), None) if wanted else None
             n_steps = len(p.steps)
-            final_cut = n_steps if p.outcome == "success" else g.randint(1, n_steps)
+            kinds = [k for _, k in p.steps]
+            final_cut = (n_steps if p.outcome == "success"
+                         else kinds.index("pending-approval") + 1 if p.outcome == "denied" and "pending-approval" in kinds
+                         else g.randint(1, n_steps))
             st = builds.make_build(g, self, p, created, "pending", p.outcome, None, None, 0, final_cut,
                                    trigger_kind="manual", branch=str(body.get("branch") or "main"),
                                    sha=str(body["sha"]) if body.get("sha") else None, initiator=self.people[0],
@@ -286,7 +306,8 @@ class SandboxData:
                 "step_types": len(self.step_types),
                 "runtime_environments": len(self.runtime_environments),
                 "hermes_triggers": len(self.hermes_triggers),
-                "hermes_events": len(self.hermes_events),
+                "hermes_events": sum(1 for e in self.hermes_events.records if e["account"] != "000000000000"),
+                "hermes_public_events": sum(1 for e in self.hermes_events.records if e["account"] == "000000000000"),
                 "contexts": len(self.contexts),
                 "execution_contexts": len(self.execution_contexts),
                 "agents": len(self.agents),

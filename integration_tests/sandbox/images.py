@@ -1,14 +1,25 @@
-"""Images family: the account's Docker images, paged like builds (cursor-backed pages).
+"""Images family: the account's Docker images, paged in one of three readings of the evidence
+(`SandboxConfig.images_paging`, docs/api-notes.md 8.1):
 
-    GET /images     cursor pages   {"docs": [...], "pagination": {"page", "nextPage", "pageSize"}}
-        limit (<= 100), page = 1, 2, 3 ... in order within a pagination session; newest first.
+    GET /images   offset (default)   {"docs": [...], "total", "limit", "offset"}    limit (<= 100), offset; no
+                                     pagination object (the spec's parameters, the CLI, every client seen)
+                  cursor             {"docs": [...], "pagination": {"page", "nextPage": true|false, "pageSize"}}
+                                     limit (<= 100), page = 1, 2, 3 ... in order within a pagination session, like
+                                     /workflow (Codefresh's 2021 paging KB says images moved to that cursor)
+                  ignores_paging     {"docs": [...], "total", "limit", "offset"}: always the newest 25 images,
+                                     whatever limit, offset or page say (a server that ignores the parameters)
+
+Newest first in every reading.
 """
 
 from __future__ import annotations
 
 from typing import Any, Dict
 
-from .common import DAY_MS, Collection, Gen, Request, Response, capped_limit, iso, raw_json, route, BRANCHES
+from .common import (DAY_MS, DEFAULT_LIMIT, Collection, Gen, Request, Response, capped_limit, iso, offset_window,
+                     raw_json, route, BRANCHES)
+
+IMAGES_PAGING = ("offset", "cursor", "ignores_paging")
 
 
 def make_image(g: Gen, created: int) -> Dict[str, Any]:
@@ -54,13 +65,24 @@ def generate(g: Gen, cfg: Any, data: Any) -> None:
 
 def list_images(req: Request) -> Response:
     images = req.data.images
-    limit = capped_limit(req)
-    page = req.int_arg("page", 1, minimum=-10**9)
-    snap = req.app.sessions.turn("images", req, page, lambda: range(len(images) - 1, -1, -1))
-    window = snap[(page - 1) * limit: page * limit]
-    next_page = str(page + 1).encode() if page * limit < len(snap) else b"false"
-    return raw_json(images.wrap(b'{"docs":[', window, b'],"pagination":{"page":%d,"nextPage":%s,"pageSize":%d}}'
-                                % (page, next_page, limit)))
+    newest_first = range(len(images) - 1, -1, -1)
+    mode = req.data.config.images_paging
+    if mode == "cursor":
+        limit = capped_limit(req)
+        page = req.int_arg("page", 1, minimum=-10**9)
+        snap = req.app.sessions.turn("images", req, page, lambda: newest_first)
+        window = snap[(page - 1) * limit: page * limit]
+        next_page = b"true" if page * limit < len(snap) else b"false"
+        return raw_json(images.wrap(b'{"docs":[', window, b'],"pagination":{"page":%d,"nextPage":%s,"pageSize":%d}}'
+                                    % (page, next_page, limit)))
+    if mode == "ignores_paging":
+        limit, offset, window = DEFAULT_LIMIT, 0, newest_first[:DEFAULT_LIMIT]
+    else:
+        window = offset_window(req, len(images))
+        limit, offset = capped_limit(req), window.start
+        window = newest_first[window.start:window.stop]
+    return raw_json(images.wrap(b'{"docs":[', window, b'],"total":%d,"limit":%d,"offset":%d}'
+                                % (len(images), limit, offset)))
 
 
 ROUTES = [route("GET", "/images", list_images)]

@@ -4,24 +4,27 @@ the one write, running a pipeline.
     GET  /projects                 offset paging   {"projects": [...]}
     GET  /pipelines                offset paging   {"docs": [...], "count": <total matching>}
     GET  /pipelines/names          offset paging   {"docs": [{"metadata": {id, name, ...}}], "count"} (the names only)
-    GET  /hermes/triggers          bare array      {event, pipeline, filters, event-data}
-    GET  /hermes/events            bare array      {uri, type, kind, account, secret, status, endpoint, ...}
+    GET  /hermes/triggers          bare array      {event, pipeline, filters (absent when empty), event-data (empty)}
+    GET  /hermes/events            bare array      {uri, type, kind, account, secret, status, endpoint, ...}; public
+                                                   events (account 000000000000) only with ?public=true
     POST /pipelines/run/{name}     JSON string     the new build id (name = project%2Fpipeline or the id)
 
-Three well-known pipelines exist in project `demo` whatever the seed: `demo/hello-world` (runs end in `success`),
-`demo/failing-build` (`error`) and `demo/terminated-build` (`terminated`). No other pipeline name contains
-`failing` or `terminated`.
+Four well-known pipelines exist in project `demo` whatever the seed: `demo/hello-world` (runs end in `success`),
+`demo/failing-build` (`error`), `demo/terminated-build` (`terminated`) and `demo/denied-approval` (`denied`: its
+approval step is denied). No other pipeline name contains `failing`, `terminated` or `denied`.
 """
 
 from __future__ import annotations
 
 import json
+import random
 from typing import Any, Dict, List, Optional
 
 from .common import (Collection, Gen, Request, Response, bad_request, dumps, iso, json_response, not_found,
                      offset_window, raw_json, route)
 
-WELL_KNOWN = ["hello-world", "failing-build", "terminated-build"]
+WELL_KNOWN = ["hello-world", "failing-build", "terminated-build", "denied-approval"]
+PUBLIC_ACCOUNT = "000000000000"  # hermes: events every account may use
 PIPELINE_WORDS = ["ci", "cd", "build", "deploy", "release", "nightly", "pr-checks", "e2e", "lint", "publish",
                   "canary", "rollback", "docs", "perf", "security-scan", "helm-release", "smoke", "migrate"]
 PROJECT_WORDS = ["payments", "checkout", "search", "platform", "data", "web", "mobile", "infra", "identity",
@@ -47,7 +50,8 @@ CRON_EXPRESSIONS = [("0 3 * * *", "nightly"), ("*/30 * * * *", "half-hourly"), (
 class PipelineInfo:
     """What builds and runs need to know about a pipeline (the record itself is `doc`)."""
     __slots__ = ("index", "id", "name", "short_name", "project", "project_id", "repo", "steps", "git_triggers",
-                 "cron_triggers", "runtime", "yaml", "doc", "outcome", "last_executed")
+                 "cron_triggers", "runtime", "yaml", "yaml_json", "final_yaml_json", "doc", "outcome",
+                 "last_executed")
 
     def __init__(self, **kw: Any):
         for k in self.__slots__:
@@ -79,29 +83,128 @@ def to_yaml(value: Any, indent: int = 0) -> str:
     return "\n".join(lines)
 
 
-def step_spec(name: str, kind: str, stage: str, repo: Dict[str, str]) -> Dict[str, Any]:
+def step_spec(name: str, kind: str, stage: str, repo: Dict[str, str], rng: random.Random) -> Dict[str, Any]:
+    """One step of a pipeline's `spec.steps`, with the options real pipelines carry (environment, conditions,
+    retries), so that a pipeline's YAML is several kB like a real one."""
     full = f"{repo['owner']}/{repo['name']}"
     if kind == "git-clone":
         return {"title": "Cloning repository", "type": kind, "repo": full, "revision": "${{CF_BRANCH}}",
-                "git": "github", "stage": stage}
+                "git": "github", "stage": stage, "depth": rng.choice([None, 1, 50]),
+                "exclude_blobs": False}
     if kind == "build":
         return {"title": "Building Docker image", "type": kind, "image_name": full,
-                "tag": "${{CF_SHORT_REVISION}}", "dockerfile": "Dockerfile", "stage": stage}
+                "tag": "${{CF_SHORT_REVISION}}", "dockerfile": "Dockerfile", "stage": stage,
+                "working_directory": "${{main_clone}}", "registry": "dockerhub", "disable_push": True,
+                "build_arguments": [f"NODE_VERSION={rng.choice(['18', '20', '22'])}",
+                                    "BUILD_DATE=${{CF_BUILD_TIMESTAMP}}",
+                                    "GIT_COMMIT=${{CF_REVISION}}", f"SERVICE={repo['name']}"],
+                "tags": ["${{CF_BRANCH_TAG_NORMALIZED}}", "${{CF_SHORT_REVISION}}"],
+                "metadata": {"set": [{"CF_QUALITY": True}, {"owner": f"team-{rng.choice(['a', 'b', 'c'])}"}]},
+                "buildkit": rng.random() < 0.5}
     if kind == "push":
         return {"title": "Pushing image", "type": kind, "candidate": "${{build}}",
-                "tag": "${{CF_BRANCH_TAG_NORMALIZED}}", "registry": "dockerhub", "stage": stage}
+                "tag": "${{CF_BRANCH_TAG_NORMALIZED}}", "registry": "dockerhub", "stage": stage,
+                "tags": ["${{CF_SHORT_REVISION}}", "latest"],
+                "when": {"branch": {"only": ["main", "/^release\\/.*/"]}}}
     if kind == "pending-approval":
         return {"title": "Approve deployment", "type": kind, "timeout": {"duration": 2, "finalState": "denied"},
-                "stage": stage}
+                "stage": stage, "when": {"branch": {"only": ["main"]}},
+                "description": "A platform engineer approves production deployments during office hours."}
     if kind == "helm":
         return {"title": "Deploying with Helm", "type": kind, "stage": stage,
+                "working_directory": "${{main_clone}}",
                 "arguments": {"action": "install", "chart_name": f"charts/{repo['name']}",
-                              "release_name": repo["name"], "kube_context": "prod-cluster", "helm_version": "3.14.0"}}
-    commands = {"lint": ["npm ci", "npm run lint"], "unit_tests": ["npm ci", "npm test -- --ci"],
-                "security_scan": ["trivy fs --exit-code 1 ."], "integration_tests": ["make integration"],
-                "notify": ["curl -sf -X POST \"$SLACK_WEBHOOK\" -d @message.json"]}.get(name, ["echo done"])
-    return {"title": name.replace("_", " ").capitalize(), "type": "freestyle", "image": "node:20-alpine",
-            "working_directory": "${{main_clone}}", "commands": commands, "stage": stage}
+                              "release_name": repo["name"], "kube_context": "prod-cluster", "helm_version": "3.14.0",
+                              "namespace": rng.choice(["default", "apps", repo["name"]]),
+                              "custom_values": ["image.tag=${{CF_SHORT_REVISION}}",
+                                                f"replicaCount={rng.randint(2, 6)}",
+                                                "ingress.enabled=true",
+                                                f"ingress.host={repo['name']}.acme.example"],
+                              "cmd_ps": "--wait --timeout 10m0s --atomic"},
+                "retry": {"maxAttempts": 2, "delay": 10, "exponentialFactor": 2},
+                "when": {"condition": {"all": {
+                    "mainBranch": "'${{CF_BRANCH}}' == 'main'",
+                    "noSkip": "includes('${{CF_COMMIT_MESSAGE}}', '[skip deploy]') == false"}}}}
+    commands = {"lint": ["npm ci --prefer-offline --no-audit", "npm run lint -- --max-warnings 0",
+                         "npm run format:check"],
+                "unit_tests": ["npm ci --prefer-offline --no-audit", "npm test -- --ci --coverage --reporters=default",
+                               "cp coverage/lcov.info ${{CF_VOLUME_PATH}}/lcov.info",
+                               "cf_export COVERAGE_FILE=${{CF_VOLUME_PATH}}/lcov.info"],
+                "security_scan": ["trivy fs --exit-code 1 --severity HIGH,CRITICAL --ignore-unfixed .",
+                                  "trivy config --exit-code 0 ./charts"],
+                "integration_tests": ["make integration SERVICE_URL=http://app:8080",
+                                      "make report > ${{CF_VOLUME_PATH}}/integration-report.txt"],
+                "notify": ["curl -sf -X POST \"$SLACK_WEBHOOK\" -d @message.json",
+                           "echo \"Notified ${{CF_BUILD_INITIATOR}} about ${{CF_BUILD_URL}}\""]
+                }.get(name, ["echo done"])
+    step: Dict[str, Any] = {
+        "title": name.replace("_", " ").capitalize(), "type": "freestyle",
+        "image": rng.choice(["node:20-alpine", "node:22-bookworm-slim", "aquasec/trivy:0.50.1", "alpine:3.19"]),
+        "working_directory": "${{main_clone}}", "commands": commands, "stage": stage,
+        "environment": ["CI=true", "NODE_ENV=test", f"SERVICE_NAME={repo['name']}",
+                        "NPM_CONFIG_CACHE=${{CF_VOLUME_PATH}}/.npm"] + (["DEBUG=app:*"] if rng.random() < 0.3 else []),
+    }
+    if rng.random() < 0.4:
+        step["retry"] = {"maxAttempts": 3, "delay": 5, "exponentialFactor": 2}
+    if rng.random() < 0.3:
+        step["when"] = {"branch": {"ignore": ["/^renovate\\/.*/", "/^dependabot\\/.*/"]}}
+    if name == "integration_tests":
+        step["services"] = {"composition": {"app": {"image": "${{build}}", "ports": [8080]},
+                                            "db": {"image": "postgres:16-alpine",
+                                                   "environment": ["POSTGRES_PASSWORD=test"]}},
+                            "readiness": {"timeoutSeconds": 30, "periodSeconds": 5,
+                                          "image": "byrnedo/alpine-curl",
+                                          "commands": ["curl -sf http://app:8080/health"]}}
+    return step
+
+
+def hooks_spec(repo: Dict[str, str]) -> Dict[str, Any]:
+    return {"on_elected": {"exec": {"image": "alpine:3.19", "commands": ["echo \"Build ${{CF_BUILD_ID}} elected\""]}},
+            "on_fail": {"exec": {"image": "curlimages/curl:8.7.1",
+                                 "commands": ["curl -sf -X POST \"$SLACK_WEBHOOK\" -d '{\"text\": \""
+                                              + repo["name"] + " build ${{CF_BUILD_ID}} failed\"}'"]}},
+            "on_finish": {"cleanup": {"image": "alpine:3.19", "commands": ["rm -rf ${{CF_VOLUME_PATH}}/tmp"]}}}
+
+
+def user_yaml(name: str, repo: Dict[str, str], spec: Dict[str, Any]) -> str:
+    """The pipeline as its author wrote it (`originalYamlString`, a build's `userYamlDescriptor`)."""
+    header = (f"# {name}: build, test and ship {repo['owner']}/{repo['name']}.\n"
+              "# More about Codefresh pipelines: https://codefresh.io/docs/docs/pipelines/what-is-the-codefresh-yaml/\n"
+              "# Stages run in order; steps of a stage run one after the other unless marked parallel.\n")
+    body = {"version": spec["version"], "stages": spec["stages"], "hooks": spec["hooks"], "steps": spec["steps"]}
+    return header + to_yaml(body) + "\n"
+
+
+REVISION_PLACEHOLDER = "__SANDBOX_BUILD_REVISION__"
+
+
+def processed_yaml(spec: Dict[str, Any]) -> str:
+    """The YAML Codefresh runs (a build's `finalWorkflowYaml`): the author's steps with every default spelled out,
+    no comments, and the clone step's revision resolved (`REVISION_PLACEHOLDER`, replaced per build)."""
+    steps: Dict[str, Any] = {}
+    for step_name, step in spec["steps"].items():
+        full = {"title": step.get("title"), "type": step["type"], "fail_fast": True, "stage": step.get("stage"),
+                **{k: v for k, v in step.items() if k not in ("title", "type", "stage")},
+                "retry": step.get("retry") or {"maxAttempts": 1, "delay": 5, "exponentialFactor": 1},
+                "timeout": step.get("timeout") or "60m",
+                "docker_machine": None, "registry_context": None, "strict_fail_fast": False,
+                "metadata": step.get("metadata") or {"set": []},
+                "annotations": {"set": [], "unset": []}}
+        if step["type"] == "git-clone":
+            full["revision"] = REVISION_PLACEHOLDER
+            full["credentials"] = {"username": "${{CF_REPO_OWNER}}", "password": "${{GITHUB_TOKEN}}"}
+        if step["type"] == "freestyle":
+            full.setdefault("shell", "sh")
+            full["volumes"] = ["${{CF_VOLUME_NAME}}:/codefresh/volume"]
+        steps[step_name] = full
+    body = {"version": spec["version"], "mode": "sequential", "fail_fast": True, "stages": spec["stages"],
+            "hooks": spec["hooks"], "success_criteria": {"steps": {"ignore": []}}, "steps": steps}
+    return to_yaml(body) + "\n"
+
+
+def json_string_body(text: str) -> bytes:
+    """`text` as the inside of a JSON string (escaped, without the quotes): such pieces can be concatenated."""
+    return json.dumps(text, ensure_ascii=False)[1:-1].encode("utf-8")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -183,8 +286,11 @@ def make_pipeline(g: Gen, i: int, project: Dict[str, Any], account_id: str, runt
         else f"{g.pick(PIPELINE_WORDS)}-{i:03d}"
     name = f"{project['projectName']}/{short}"
     repo = g.repo()
-    chosen = [s for s in STEP_CATALOG if s[0] in ("main_clone", "build") or g.chance(0.45)]
-    steps = {n: step_spec(n, k, st, repo) for n, k, st in chosen}
+    # `denied-approval` always has the approval step: its runs end `denied` there.
+    chosen = [s for s in STEP_CATALOG if s[0] in ("main_clone", "build")
+              or (short == "denied-approval" and s[0] == "approve_deploy") or g.chance(0.45)]
+    local = random.Random(int(pid, 16))  # the YAML's details, without shifting the other records' draws
+    steps = {n: step_spec(n, k, st, repo, local) for n, k, st in chosen}
     stages = list(dict.fromkeys(st for _, _, st in chosen))
     n_git = 0 if g.chance(0.15) else (1 if g.chance(0.6) else 2)
     git = [make_git_trigger(g, pid, repo, t, created) for t in range(n_git)]
@@ -193,8 +299,8 @@ def make_pipeline(g: Gen, i: int, project: Dict[str, Any], account_id: str, runt
                  {"key": "SERVICE_PORT", "value": str(g.pick([8080, 3000, 5000]))}]
     if g.chance(0.3):
         variables.append({"key": "NPM_TOKEN", "value": "*****", "encrypted": True})
-    spec = {"version": "1.0", "stages": stages, "steps": steps}
-    yaml = to_yaml(spec) + "\n"
+    spec = {"version": "1.0", "stages": stages, "hooks": hooks_spec(repo), "steps": steps}
+    yaml = user_yaml(name, repo, spec)
     runtime = g.pick(runtimes)
     doc = {
         "version": "1.0",
@@ -237,11 +343,15 @@ def make_pipeline(g: Gen, i: int, project: Dict[str, Any], account_id: str, runt
         },
         "last_executed": None,
     }
-    outcome = "error" if "failing" in name else "terminated" if "terminated" in name else "success"
+    outcome = ("error" if "failing" in name else "terminated" if "terminated" in name
+               else "denied" if "denied" in name else "success")
+    final_head, final_tail = processed_yaml(spec).split(REVISION_PLACEHOLDER, 1)
     return PipelineInfo(index=i, id=pid, name=name, short_name=short, project=project["projectName"],
                         project_id=project["id"], repo=repo, steps=[(n, k) for n, k, _ in chosen],
-                        git_triggers=git, cron_triggers=cron, runtime=runtime, yaml=yaml, doc=doc,
-                        outcome=outcome, last_executed=None)
+                        git_triggers=git, cron_triggers=cron, runtime=runtime, yaml=yaml,
+                        yaml_json=json_string_body(yaml),
+                        final_yaml_json=(json_string_body(final_head), json_string_body(final_tail)),
+                        doc=doc, outcome=outcome, last_executed=None)
 
 
 def make_event(g: Gen, i: int, account_id: str, cron: Optional[Dict[str, Any]]) -> Dict[str, Any]:
@@ -261,6 +371,16 @@ def make_event(g: Gen, i: int, account_id: str, cron: Optional[Dict[str, Any]]) 
             "endpoint": f"https://g.codefresh.io/nomios/{kind}?account={account_id[:12]}&secret={secret}",
             "description": f"{kind} {repo['owner']}/{repo['name']} push",
             "help": None if g.chance(0.5) else f"Add the endpoint as a webhook of the {kind} repository"}
+
+
+def make_public_event(g: Gen, i: int) -> Dict[str, Any]:
+    """A public event of GET /hermes/events?public=true (account 000000000000)."""
+    kind = g.pick(["dockerhub", "quay"])
+    repo = g.repo()
+    return {"uri": f"registry:{kind}:{repo['owner']}:{repo['name']}:push:{g.hex(12)}", "type": "registry",
+            "kind": kind, "account": PUBLIC_ACCOUNT, "secret": g.hex(16), "status": "active",
+            "endpoint": f"https://g.codefresh.io/nomios/{kind}?public=true", "description":
+            f"{kind} {repo['owner']}/{repo['name']} push (public)", "help": None}
 
 
 def generate(g: Gen, cfg: Any, data: Any) -> None:
@@ -308,12 +428,23 @@ def generate(g: Gen, cfg: Any, data: Any) -> None:
             seen.add((e["uri"], p.id))
             links.append(_link(g, e, p))
     data.hermes_triggers = Collection(links)
+    # Public events (every account may use them) come on top, listed only with ?public=true.
+    public = [make_public_event(g, i) for i in range(cfg.hermes_events // 10 + 1)]
+    data.hermes_events = Collection(events + public)
+
+
+# GET /hermes/triggers fills only event, pipeline and filters: `event-data` is Go's zero-value Event (empty strings,
+# its omitempty fields left out) and `filters` (a map with omitempty) is left out when empty (cf-triggers server code).
+EMPTY_EVENT_DATA = {"uri": "", "type": "", "kind": "", "account": "", "secret": ""}
 
 
 def _link(g: Gen, event: Dict[str, Any], p: PipelineInfo) -> Dict[str, Any]:
-    return {"event": event["uri"], "pipeline": p.id,
-            "filters": {} if event["type"] == "cron" or g.chance(0.5) else {"tag": g.pick(["latest", "^v\\d+"])},
-            "event-data": {k: event[k] for k in ("uri", "type", "kind", "account", "secret")}}
+    filters = {} if event["type"] == "cron" or g.chance(0.5) else {"tag": g.pick(["latest", "^v\\d+"])}
+    link: Dict[str, Any] = {"event": event["uri"], "pipeline": p.id}
+    if filters:
+        link["filters"] = filters
+    link["event-data"] = dict(EMPTY_EVENT_DATA)
+    return link
 
 
 def finalize(data: Any) -> None:
@@ -372,8 +503,14 @@ def get_hermes_triggers(req: Request) -> Response:
 
 
 def get_hermes_events(req: Request) -> Response:
+    """The account's events; public ones (account 000000000000) only with `public=true`, as the server does.
+    `type` and `kind` filter exactly."""
     events = req.data.hermes_events
-    return raw_json(events.array(range(len(events))))
+    public, kind, event_type = req.arg("public") == "true", req.arg("kind"), req.arg("type")
+    indexes = [i for i, e in enumerate(events.records)
+               if (public or e["account"] != PUBLIC_ACCOUNT) and (not kind or e["kind"] == kind)
+               and (not event_type or e["type"] == event_type)]
+    return raw_json(events.array(indexes))
 
 
 def run_pipeline(req: Request) -> Response:

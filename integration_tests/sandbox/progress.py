@@ -170,7 +170,12 @@ def log_steps(data: Any, st: Any) -> List[Dict[str, Any]]:
         steps = steps_metadata(st, data.clock_ms)
     huge_at = 2 if is_huge(data, st) and len(steps) > 2 else None  # the first pipeline step after the pseudo-steps
     out = []
+    process = steps.get("Initializing Process") or {}
     for j, (name, meta) in enumerate(steps.items()):
+        if name in ("Initializing Process", "Initializing"):
+            # The log archive lists both pseudo-steps with a type and times; in stepsMetadata `Initializing Process`
+            # has no type and `Initializing` only a container id (the KB's example), so they take the process's.
+            meta = {**process, "type": "builtin"}
         out.append(
             {
                 "name": name,

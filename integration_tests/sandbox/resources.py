@@ -63,6 +63,7 @@ def make_step_type(g: Gen, i: int) -> Dict[str, Any]:
             "maintainers": [{"name": "Codefresh" if official else "Acme Platform Team",
                              "email": "steps@codefresh.io" if official else "platform@acme.example"}],
             "sources": [f"https://github.com/codefresh-io/steps/tree/master/incubating/{name}"],
+            "sourceURL": f"https://github.com/codefresh-io/steps/tree/master/incubating/{name}/step.yaml",
             "tags": g.sample(["docker", "k8s", "cloud", "notification", "security", "git"], g.randint(0, 3)),
             "icon": {"type": "svg", "url": f"https://cdn.example.com/steps/{vendor}.svg",
                      "background": g.pick(["#f4f4f4", "#ffffff", "#0b5394"])} if g.chance(0.8) else None,
@@ -196,13 +197,16 @@ def make_helm_repo(g: Gen, i: int) -> Dict[str, Any]:
 # environments-v2 and views
 # ---------------------------------------------------------------------------------------------------------------
 def make_environment(g: Gen, i: int, account_id: str) -> Dict[str, Any]:
+    """A GitOps environment: `spec{type: "argo", application, context, project}` as Codefresh's Go SDK reads and
+    creates them ([GO] `gitops.go`); `_id` and the dates are the sandbox's (no source shows them)."""
     created = g.past_ms(300, 10)
     name = ["production", "staging", "qa", "dev", "preview", "perf", "dr", "sandbox"][i % 8] \
         + ("" if i < 8 else f"-{i}")
+    app = g.pick(["checkout", "payments", "search", "web", "gateway"])
     return {"_id": g.oid(created), "accountId": account_id,
             "metadata": {"name": name, "labels": {"tier": g.pick(["prod", "non-prod"])}},
-            "spec": {"type": g.pick(["non-helm", "helm-releases"]),
-                     "clusters": [{"name": f"acme-cluster-{g.randint(1, 9):02d}", "namespace": name}]},
+            "spec": {"type": "argo", "application": f"{app}-{name}",
+                     "context": f"argocd-acme-cluster-{g.randint(1, 9):02d}", "project": g.pick(["default", app])},
             "createdAt": iso(created), "updatedAt": iso(max(created, g.past_ms(10))), "__v": 0}
 
 

@@ -28,8 +28,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import accounts, analytics, audit, builds, images, pipelines, progress, resources
-from .common import (SANDBOX_API_KEY, SANDBOX_LIMITED_API_KEY, ApiError, Request, Response, Route, dumps,
-                     json_response)
+from .common import (SANDBOX_API_KEY, SANDBOX_LIMITED_API_KEY, SANDBOX_RESTRICTED_API_KEY, ApiError, Request,
+                     Response, Route, dumps, json_response)
 from .data import SandboxConfig, SandboxData
 from .faults import FaultEngine, FaultRule
 
@@ -233,7 +233,7 @@ class _Handler(BaseHTTPRequestHandler):
             elif resp.body:
                 self.wfile.write(resp.body)
             if self.counts_api_status:
-                self.server.app._count_status(resp.status)
+                self.server.app._count_status(resp.status, len(resp.body))
         except OSError:
             self.close_connection = True
 
@@ -292,6 +292,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _process(self, app: "SandboxServer", method: str, path: str, query: str, route: Optional[Route],
                  params: Dict[str, str], body: bytes) -> Response:
         key = self.headers.get("Authorization")
+        if key == SANDBOX_RESTRICTED_API_KEY:
+            # The body of this 403 is the sandbox's guess (the docs give only the status): a client must not rely
+            # on it; GET /user answering 403 too is what tells a restricted key from a missing scope.
+            return error_response(ApiError(403, "FORBIDDEN", "Forbidden: access for this API key has been restricted "
+                                           "due to unusual activity", code="1003"))
         if key not in (SANDBOX_API_KEY, SANDBOX_LIMITED_API_KEY):
             return error_response(ApiError(401, "UNAUTHORIZED", "Unauthorized: invalid API key", code="1001"))
         if route is None:
@@ -503,6 +508,7 @@ class SandboxServer:
             self._requests = 0
             self._by_route: Dict[str, int] = {}
             self._by_status: Dict[int, int] = {}
+            self._response_bytes = 0
             self._posts: Dict[str, int] = {}
             self._pagination_errors = 0
             self._progress_deletes = 0
@@ -510,11 +516,12 @@ class SandboxServer:
         self.faults.reset_fired()
 
     def stats(self) -> Dict[str, Any]:
-        """{requests, by_route, by_status, posts, pagination_errors, progress_deletes, faults_fired} of /api
-        requests, and storage: {requests, with_authorization} of the log storage's port. by_status and faults_fired
-        have int keys here (strings in the JSON of /_sandbox/stats)."""
+        """{requests, by_route, by_status, response_bytes, posts, pagination_errors, progress_deletes, faults_fired}
+        of /api requests (response_bytes: the answers' bodies), and storage: {requests, with_authorization} of the log
+        storage's port. by_status and faults_fired have int keys here (strings in the JSON of /_sandbox/stats)."""
         with self._stats_lock:
             out = {"requests": self._requests, "by_route": dict(self._by_route), "by_status": dict(self._by_status),
+                   "response_bytes": self._response_bytes,
                    "posts": dict(self._posts), "pagination_errors": self._pagination_errors,
                    "progress_deletes": self._progress_deletes, "storage": dict(self._storage)}
         out["faults_fired"] = self.faults.fired_counts()
@@ -525,8 +532,9 @@ class SandboxServer:
             self._requests += 1
             self._by_route[route_name] = self._by_route.get(route_name, 0) + 1
 
-    def _count_status(self, status: int) -> None:
+    def _count_status(self, status: int, body_bytes: int = 0) -> None:
         with self._stats_lock:
+            self._response_bytes += body_bytes
             self._by_status[status] = self._by_status.get(status, 0) + 1
 
     def _count_pagination_error(self) -> None:

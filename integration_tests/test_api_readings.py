@@ -1,0 +1,302 @@
+"""The connector against the sandbox under each reading of the API the evidence leaves open (FIDELITY.md; the
+sandbox's switches are in integration_tests/sandbox/README.md "Readings"): analytics ranges without data, analytics
+windows per report, the audit list's time form and entry cap, a restricted key, the status vocabulary, Hermes.
+
+Each test compares what the connector emits with what the sandbox holds."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from typing import Any, Dict, List, Optional
+
+import jsonschema
+import pytest
+from airbyte_cdk.models import AirbyteStateMessage, SyncMode
+from airbyte_cdk.test.catalog_builder import CatalogBuilder
+from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, discover, read
+from airbyte_cdk.test.models.outcome import ExpectedOutcome
+
+from integration_tests.sandbox import (
+    SANDBOX_API_KEY,
+    SANDBOX_LIMITED_API_KEY,
+    SANDBOX_RESTRICTED_API_KEY,
+    SandboxConfig,
+    SandboxServer,
+)
+from integration_tests.sandbox import analytics as sandbox_analytics
+from source_codefresh import SourceCodefresh
+from source_codefresh import source as source_module
+
+SMALL = dict(
+    builds=60,
+    pipelines=12,
+    projects=4,
+    step_types=10,
+    runtime_environments=6,
+    images=30,
+    audit=300,
+    hermes_triggers=8,
+    hermes_events=12,
+    account_users=4,
+    views=3,
+)
+
+
+def sync(
+    server: SandboxServer,
+    streams: List[str],
+    sync_mode: SyncMode = SyncMode.full_refresh,
+    state: Optional[List[AirbyteStateMessage]] = None,
+    api_key: str = SANDBOX_API_KEY,
+    expect_failure: bool = False,
+    **config: Any,
+) -> EntrypointOutput:
+    cfg = {
+        "api_key": api_key,
+        "base_url": server.base_url,
+        "max_requests_per_minute": 100000,
+        "num_workers": 8,
+        **config,
+    }
+    builder = CatalogBuilder()
+    for name in streams:
+        builder = builder.with_stream(name, sync_mode)
+    catalog = builder.build()
+    outcome = ExpectedOutcome.EXPECT_EXCEPTION if expect_failure else ExpectedOutcome.EXPECT_SUCCESS
+    return read(
+        SourceCodefresh(catalog=catalog, config=cfg, state=state), cfg, catalog, state, expected_outcome=outcome
+    )
+
+
+def records(output: EntrypointOutput, stream: str) -> List[Dict[str, Any]]:
+    return [m.record.data for m in output.records if m.record.stream == stream]
+
+
+def logs(output: EntrypointOutput) -> List[str]:
+    return [m.log.message for m in output.logs]
+
+
+def final_state(output: EntrypointOutput) -> List[AirbyteStateMessage]:
+    latest: Dict[str, AirbyteStateMessage] = {}
+    for message in output.state_messages:
+        latest[message.state.stream.stream_descriptor.name] = message.state
+    return list(latest.values())
+
+
+_SCHEMAS: Dict[str, Dict[str, Any]] = {}
+
+
+def schemas(server: SandboxServer) -> Dict[str, Dict[str, Any]]:
+    """The discovered schemas (read once: they do not depend on the sandbox)."""
+    if not _SCHEMAS:
+        cfg = {"api_key": SANDBOX_API_KEY, "base_url": server.base_url}
+        catalog = discover(SourceCodefresh(config=cfg), cfg).catalog.catalog
+        _SCHEMAS.update({stream.name: stream.json_schema for stream in catalog.streams})
+    return _SCHEMAS
+
+
+def assert_valid(server: SandboxServer, stream: str, rows: List[Dict[str, Any]]) -> None:
+    schema = schemas(server)[stream]
+    for row in rows:
+        jsonschema.validate(row, schema)
+
+
+# --- analytics -------------------------------------------------------------------------------------------------------
+
+
+def _ground_truth(server: SandboxServer, granularity: str) -> Dict[tuple, Dict[str, Any]]:
+    """Every row the connector should emit: each report that supports `granularity`, from the first whole bucket
+    within a year back to today, as the sandbox computes it in one piece (no window limits)."""
+    today = datetime.now(timezone.utc).date()
+    earliest = today - timedelta(days=365)
+    first = {"day": earliest, "week": earliest - timedelta(days=earliest.weekday()), "month": earliest.replace(day=1)}[
+        granularity
+    ]
+    if first < earliest:
+        first = first + timedelta(days=7) if granularity == "week" else (first + timedelta(days=32)).replace(day=1)
+    truth = {}
+    for name, report in sandbox_analytics.REPORTS.items():
+        if granularity not in {d["granularity"] for d in report["dims"]}:
+            continue
+        for row in sandbox_analytics.report_rows(server.data, name, first, today, granularity):
+            truth[(name, row["time"][:10], row.get("key", "-"))] = row
+    return truth
+
+
+@pytest.mark.parametrize("empty_range", ["error_500", "empty_200"])
+@pytest.mark.parametrize("granularity", ["day", "week", "month"])
+def test_analytics_rows_are_exactly_the_reports_data_in_windows_every_report_accepts(granularity, empty_range):
+    with SandboxServer(SandboxConfig(analytics_empty_range=empty_range, **SMALL)) as server:
+        output = sync(server, ["analytics_report_rows"], analytics_granularity=granularity)
+
+        rows = records(output, "analytics_report_rows")
+        emitted = Counter((r["reportName"], r["time"][:10], r["key"]) for r in rows)
+        truth = _ground_truth(server, granularity)
+        assert set(emitted) == set(truth) and set(emitted.values()) == {1}, "every row once, none missing"
+        for row in rows:
+            expected = truth[(row["reportName"], row["time"][:10], row["key"])]
+            assert {k: row[k] for k in expected if k != "key"} == {k: v for k, v in expected.items() if k != "key"}
+        stats = server.stats()["by_status"]
+        assert 400 not in stats, "no window a report rejects was sent"
+        assert (500 in stats) == (empty_range == "error_500")  # ranges before the first build have no data
+        assert not output.errors
+        skipped_reports = {
+            name
+            for name, r in sandbox_analytics.REPORTS.items()
+            if granularity not in {d["granularity"] for d in r["dims"]}
+        }
+        for name in skipped_reports:
+            assert len([line for line in logs(output) if f"Skipping report '{name}'" in line]) == 1
+        assert_valid(server, "analytics_report_rows", rows)
+
+
+def test_analytics_incremental_reads_the_last_bucket_again_in_a_window_the_report_accepts():
+    with SandboxServer(SandboxConfig(**SMALL)) as server:
+        first = sync(server, ["analytics_report_rows"], SyncMode.incremental, analytics_granularity="month")
+        server.reset_stats()
+        second = sync(
+            server,
+            ["analytics_report_rows"],
+            SyncMode.incremental,
+            state=final_state(first),
+            analytics_granularity="month",
+        )
+
+        this_month = datetime.now(timezone.utc).date().replace(day=1).isoformat()
+        again = records(second, "analytics_report_rows")
+        assert {r["time"][:10] for r in again} <= {this_month}, "only the last (running) bucket again"
+        assert 400 not in server.stats()["by_status"], "activeCommitters still got at least three months"
+        assert not second.errors
+
+
+# --- audit -------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("time_format", ["ms", "iso"])
+def test_audit_logs_hold_every_entry_once_whichever_form_the_list_reads(time_format):
+    with SandboxServer(SandboxConfig(audit_time_format=time_format, **SMALL)) as server:
+        first = sync(server, ["audit_logs"], SyncMode.incremental)
+        ids = Counter(r["id"] for r in records(first, "audit_logs"))
+        assert set(ids) == {e["id"] for e in server.data.audit.records} and set(ids.values()) == {1}
+        form = "milliseconds" if time_format == "ms" else "ISO"
+        assert len([line for line in logs(first) if "filters the audit log by" in line and form in line]) == 1
+
+        second = sync(server, ["audit_logs"], SyncMode.incremental, state=final_state(first))
+        assert not records(second, "audit_logs"), "nothing new: nothing emitted again"
+        assert_valid(server, "audit_logs", records(first, "audit_logs"))
+
+
+@pytest.fixture
+def manifest_with_cap(tmp_path, monkeypatch):
+    """The connector's manifest with the documented 50,000-entry cap lowered to the sandbox's small one."""
+    text = source_module.manifest_path().read_text()
+    assert "        entry_cap: 50000\n" in text
+    patched = tmp_path / "manifest.yaml"
+    patched.write_text(text.replace("        entry_cap: 50000\n", "        entry_cap: 100\n"))
+    monkeypatch.setattr(source_module, "manifest_path", lambda: patched)
+    return 100
+
+
+def test_an_audit_window_at_the_cap_is_split_not_truncated(manifest_with_cap):
+    with SandboxServer(SandboxConfig(audit_cap=manifest_with_cap, **SMALL)) as server:
+        output = sync(server, ["audit_logs"])
+
+        ids = Counter(r["id"] for r in records(output, "audit_logs"))
+        assert set(ids) == {e["id"] for e in server.data.audit.records} and set(ids.values()) == {1}
+        assert len(server.data.audit.records) > 2 * manifest_with_cap
+        assert any("reading it in two halves" in line for line in logs(output))
+
+
+# --- 403: a restricted key, a missing scope ------------------------------------------------------------------------
+
+ALL_STREAMS = [
+    "current_user",
+    "account_users",
+    "teams",
+    "account_settings",
+    "api_keys",
+    "projects",
+    "pipelines",
+    "pipeline_triggers",
+    "builds",
+    "build_details",
+    "build_steps",
+    "triggers",
+    "trigger_events",
+    "step_types",
+    "contexts",
+    "execution_contexts",
+    "runtime_environments",
+    "agents",
+    "helm_repositories",
+    "environments",
+    "views",
+    "images",
+    "audit_logs",
+    "analytics_reports",
+    "analytics_report_rows",
+]
+
+
+def test_a_restricted_key_fails_the_sync_saying_so_and_empties_nothing():
+    with SandboxServer(SandboxConfig(**SMALL)) as server:
+        output = sync(server, ALL_STREAMS, api_key=SANDBOX_RESTRICTED_API_KEY, expect_failure=True)
+
+        assert not output.records, "nothing emitted: a full refresh would have overwritten the tables with nothing"
+        failures = [m.trace.error for m in output.errors if m.trace.error.stream_descriptor is not None]
+        assert {f.stream_descriptor.name for f in failures} == set(ALL_STREAMS)
+        assert {f.message for f in failures} == {failures[0].message}, "one sentence"
+        assert "restricted the key" in failures[0].message and "unusual activity" in failures[0].message
+        assert not [line for line in logs(output) if "Skipping stream" in line]
+        # At most one request per stream and endpoint, plus the question to GET /user.
+        assert server.stats()["requests"] <= 2 * len(ALL_STREAMS)
+
+
+def test_a_key_without_two_scopes_skips_just_those_streams_with_one_request_and_one_line_each():
+    with SandboxServer(SandboxConfig(**SMALL)) as server:
+        output = sync(
+            server,
+            ["audit_logs", "account_users", "teams", "builds"],
+            SyncMode.incremental,
+            api_key=SANDBOX_LIMITED_API_KEY,
+        )
+
+        assert not output.errors
+        assert not records(output, "audit_logs") and not records(output, "account_users")
+        assert records(output, "teams") and records(output, "builds")
+        for stream in ("audit_logs", "account_users"):
+            assert len([line for line in logs(output) if f"Skipping stream '{stream}'" in line]) == 1
+        routes = server.stats()["by_route"]
+        assert routes["GET /api/audit"] == 1, "one request, not one per 180-day window"
+        assert routes["GET /api/accounts/{accountId}/users"] == 1
+        assert not [line for line in logs(output) if "Ignoring response" in line]
+
+
+# --- status vocabulary, Hermes --------------------------------------------------------------------------------------
+
+
+def test_build_steps_carry_the_real_step_vocabulary():
+    with SandboxServer(SandboxConfig(**SMALL)) as server:
+        output = sync(server, ["build_steps"], start_date="2026-07-01T00:00:00Z")
+        steps = records(output, "build_steps")
+        statuses = {s.get("status") for s in steps}
+        assert "failure" in statuses and "error" not in statuses
+        assert "approved" in statuses
+        assert "Initializing" not in {s["name"] for s in steps}
+        init = [s for s in steps if s["name"] == "Initializing Process"]
+        assert init and all("type" not in s and "result" not in s for s in init)
+        assert_valid(server, "build_steps", steps)
+
+
+def test_trigger_events_are_the_accounts_own_and_triggers_keep_their_empty_event_data():
+    with SandboxServer(SandboxConfig(**SMALL)) as server:
+        output = sync(server, ["triggers", "trigger_events"])
+
+        events = records(output, "trigger_events")
+        assert len(events) == server.expected()["hermes_events"]
+        assert all(e["account"] != "000000000000" and "secret" not in e for e in events)
+        links = records(output, "triggers")
+        assert len(links) == server.expected()["hermes_triggers"]
+        assert all(link["event-data"] == {"uri": "", "type": "", "kind": "", "account": ""} for link in links)
+        assert_valid(server, "triggers", links)

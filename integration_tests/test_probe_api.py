@@ -1,0 +1,99 @@
+"""scripts/probe_api.py against the sandbox: under each reading a sandbox switch offers, the probe names that reading
+(the sandbox is the executable spec of the readings, so this checks the probe's requests and its classification end to
+end); a key without a scope gets "could not tell" for the questions that need it, and the other answers still come."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Dict
+
+import pytest
+
+from integration_tests.sandbox import SANDBOX_API_KEY, SANDBOX_LIMITED_API_KEY, SandboxConfig, SandboxServer
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "probe_api.py"
+spec = importlib.util.spec_from_file_location("probe_api_script", SCRIPT)
+probe_api = importlib.util.module_from_spec(spec)
+sys.modules["probe_api_script"] = probe_api
+spec.loader.exec_module(probe_api)
+
+SMALL = dict(
+    builds=60,
+    pipelines=12,
+    projects=4,
+    step_types=10,
+    runtime_environments=6,
+    images=30,
+    audit=40,
+    hermes_triggers=5,
+    hermes_events=5,
+    account_users=4,
+    views=3,
+)
+
+
+def readings(server: SandboxServer, key: str = SANDBOX_API_KEY) -> Dict[str, probe_api.Finding]:
+    client = probe_api.Client(server.base_url, key, pause_seconds=0)
+    return {finding.question: finding for finding in probe_api.probe(client)}
+
+
+# Each sandbox switch for a question of the probe, and the reading the probe must name under each of its values (the
+# probe's names are the switch's values). Only the switches this sandbox has are tested: the list grows by itself as
+# switches land, with no skipped cases.
+SWITCHES = {
+    "images_paging": (probe_api.Q_IMAGES, ("offset", "cursor", "ignores_paging")),
+    "workflow_dates": (probe_api.Q_WORKFLOW, ("exact", "date_only", "date_first_instant")),
+    "audit_time_format": (probe_api.Q_AUDIT_FORMAT, ("ms", "iso")),
+    "analytics_empty_range": (probe_api.Q_ANALYTICS_EMPTY, ("error_500", "empty_200")),
+}
+PRESENT = {f.name for f in dataclasses.fields(SandboxConfig)}
+CASES = [(switch, value) for switch, (_, values) in SWITCHES.items() if switch in PRESENT for value in values]
+
+
+def test_the_images_switch_is_among_the_cases():
+    assert {value for switch, value in CASES if switch == "images_paging"} == {"offset", "cursor", "ignores_paging"}
+
+
+@pytest.mark.parametrize("switch, value", CASES, ids=[f"{s}={v}" for s, v in CASES])
+def test_the_probe_names_the_reading_of_each_sandbox_switch(switch, value):
+    with SandboxServer(SandboxConfig(**{**SMALL, switch: value})) as server:
+        found = readings(server)
+        assert server.stats()["pagination_errors"] == 0
+        assert set(server.stats()["by_route"]) <= {
+            f"GET /api{path}"
+            for path in (
+                "/images",
+                "/workflow",
+                "/audit",
+                "/analytics/reports/{name}",
+                "/hermes/triggers",
+                "/hermes/events",
+            )
+        }
+    question, _ = SWITCHES[switch]
+    assert found[question].reading == value, found[question].seen
+
+
+def test_the_probe_reads_the_sandbox_defaults():
+    defaults = SandboxConfig()
+    with SandboxServer(SandboxConfig(**SMALL)) as server:
+        found = readings(server)
+    expected = {question: getattr(defaults, switch, values[0]) for switch, (question, values) in SWITCHES.items()}
+    # The sandbox's fallbacks where a switch does not exist (yet): exact dates, ms audit bounds, an empty 200.
+    expected[probe_api.Q_ANALYTICS_EMPTY] = getattr(defaults, "analytics_empty_range", "empty_200")
+    assert {q: found[q].reading for q in expected} == expected
+    assert found[probe_api.Q_AUDIT_PAGE].reading == "1"
+    assert found[probe_api.Q_COMMITTERS].reading in ("accepts", "rejects")
+    assert found[probe_api.Q_HERMES].reading == "observed" and found[probe_api.Q_RETRY_AFTER].reading == "unknown"
+
+
+def test_a_key_without_the_audit_scope_cannot_tell_the_audit_answers_and_tells_the_rest():
+    with SandboxServer(SandboxConfig(**SMALL)) as server:
+        found = readings(server, SANDBOX_LIMITED_API_KEY)
+    for question in (probe_api.Q_AUDIT_FORMAT, probe_api.Q_AUDIT_PAGE):
+        assert found[question].fits is None and "HTTP 403" in found[question].seen
+        assert "'audit' scope" in found[question].seen
+    assert found[probe_api.Q_IMAGES].reading == "offset" and found[probe_api.Q_WORKFLOW].reading == "exact"

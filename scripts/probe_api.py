@@ -1,0 +1,697 @@
+"""Ask a real Codefresh account the questions the evidence leaves open, and say whether the connector fits the answers.
+
+    python scripts/probe_api.py --api-key KEY                    # https://g.codefresh.io/api
+    CODEFRESH_API_KEY=KEY python scripts/probe_api.py --base-url https://codefresh.example.com/api
+
+Read-only: it sends about 25 GET requests, each to an endpoint on a fixed list of safe reads (the user, images,
+builds, audit, analytics and Hermes listings), one at a time with a short pause, never a write and never a GET with a
+side effect, and it is done in under a minute. It never prints the key, nor any id, name or record it reads: the
+output holds what the answers had in common (counts, statuses, which parameters moved a listing) and the date-times
+it asked about, so it can be pasted into an issue as is. A key without a scope answers that question with "could not tell" and the others go on.
+
+The questions are those of docs/api-notes.md, sections 8 and 10 (issue 13 of this project):
+  1. How does GET /images page: `page` + session (cursor pages) or `offset`, and is there a pagination object?
+  2. Does GET /workflow honour the time of day in startDate/endDate, or only the date?
+  3. Which time format filters GET /audit (epoch milliseconds or ISO datetimes), and is its first page 0 or 1?
+  4. Does an analytics range without data answer 500, and does activeCommitters reject a 30-day window?
+  5. Do 429 answers carry Retry-After (only if one is seen: the probe never provokes one)?
+  6. Do Hermes triggers carry empty event-data, and are public events listed only with public=true?
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from urllib.parse import urlsplit
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from source_codefresh.paging import ISSUE_TRACKER  # noqa: E402
+
+DEFAULT_BASE_URL = "https://g.codefresh.io/api"
+TIME_BUDGET_SECONDS = 50.0  # the whole probe, so that it ends in under a minute
+REQUEST_TIMEOUT_SECONDS = 10.0
+PAUSE_SECONDS = 0.2  # between requests: a handful of requests a second never nears a rate limit
+
+# Every request goes to one of these paths (GET only); none of them changes anything in the account.
+SAFE_READS = (
+    re.compile(r"^/user$"),
+    re.compile(r"^/images$"),
+    re.compile(r"^/workflow$"),
+    re.compile(r"^/audit$"),
+    re.compile(r"^/analytics/metadata$"),
+    re.compile(r"^/analytics/reports/[A-Za-z0-9]+$"),
+    re.compile(r"^/hermes/triggers$"),
+    re.compile(r"^/hermes/events$"),
+)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# answers and findings
+# ---------------------------------------------------------------------------------------------------------------------
+@dataclass
+class Answer:
+    """What one GET got: the status (None when no answer came), the parsed JSON body and the headers."""
+
+    status: Optional[int]
+    body: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    problem: str = ""  # why there is no usable answer (a connection error, the time budget, a 429 earlier)
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    @property
+    def message(self) -> str:
+        body = self.body
+        if isinstance(body, Mapping):
+            return str(body.get("message") or body.get("error") or "")
+        return ""
+
+
+@dataclass
+class Finding:
+    """The answer to one question: what was seen, the reading of the API it shows, and whether the connector fits."""
+
+    question: str
+    reading: str  # e.g. "offset", "cursor", "exact"; "unknown" when the answers could not tell
+    seen: str  # one sentence of what the answers showed
+    fits: Optional[bool]  # None: could not tell, or nothing to fit
+    connector: str  # what the connector does under this reading
+
+
+# What the connector does under each reading, and whether that is right. Readings the connector is not (yet) right
+# under say so, so that a user who sees one reports it.
+CONNECTOR = {
+    "images": {
+        "cursor": (True, "follows pagination.nextPage with page numbers in one pagination session"),
+        "offset": (
+            True,
+            "pages by offset (records so far) until an empty page, since the answer has no pagination object",
+        ),
+        "both": (True, "follows pagination.nextPage, or pages by offset until an empty page without it"),
+        "offset_with_pagination_object": (
+            False,
+            "sends only page numbers when the answer has pagination.nextPage, "
+            "which this server ignores: the sync fails with a message",
+        ),
+        "ignores_paging": (
+            False,
+            "fails the sync with one sentence (the same page twice) instead of reading only the first page",
+        ),
+        "bare_array": (False, "expects the images under `docs`; the sync fails with a message"),
+    },
+    "workflow_dates": {
+        "exact": (True, "sends millisecond date-times and windows that meet at the millisecond"),
+        "date_only": (
+            False,
+            "sends millisecond date-times: builds of a window's boundary days would be read in two "
+            "windows (issue 13 item 3)",
+        ),
+        "date_first_instant": (
+            False,
+            "sends millisecond date-times: builds of a window's last day after midnight "
+            "would be read in no window (issue 13 item 3)",
+        ),
+    },
+    "audit_time_format": {
+        "ms": (True, "sends from/to in epoch milliseconds"),
+        "both": (True, "sends from/to in epoch milliseconds"),
+        "iso": (True, "asks once per sync which form filters, then sends ISO date-times"),
+    },
+    "audit_first_page": {
+        "1": (True, "reads pages 1, 2, 3 ..."),
+        "0": (False, "starts at page 1: the first page (page 0) would be skipped"),
+    },
+    "analytics_empty_range": {
+        "empty_200": (True, "takes an empty answer as a range without rows"),
+        "error_500": (True, "skips a window answered 500 'Could not get analytics report' with one line, no retry"),
+    },
+    "active_committers_30_days": {
+        "accepts": (True, "asks for windows within the report's own metadata bounds"),
+        "rejects": (True, "asks for windows within the report's own metadata bounds (at least 3 months here)"),
+    },
+    "retry_after": {
+        "with": (True, "waits what Retry-After asks"),
+        "without": (True, "backs off exponentially when a 429 has no Retry-After"),
+    },
+}
+
+
+def finding(question: str, key: str, reading: str, seen: str) -> Finding:
+    fits, what = CONNECTOR[key].get(reading, (None, "no verdict for this reading"))
+    return Finding(question, reading, seen, fits, what)
+
+
+def cannot_tell(question: str, seen: str) -> Finding:
+    return Finding(question, "unknown", seen, None, "-")
+
+
+def refused(question: str, answer: Answer, path: str, scope: str) -> Optional[Finding]:
+    """A finding for a question whose request Codefresh refused or did not answer, else None."""
+    if answer.status in (401, 403):
+        return cannot_tell(
+            question,
+            f"Codefresh answered {path} with HTTP {answer.status}: the key may not read it "
+            f"(it needs the '{scope}' scope); add the scope to answer this question",
+        )
+    if answer.status == 429:
+        return cannot_tell(question, f"Codefresh rate-limited {path} (HTTP 429); run the probe again later")
+    if not answer.ok and answer.status is None:
+        return cannot_tell(question, f"no answer from {path} ({answer.problem})")
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the questions: pure functions of the answers (unit-tested with canned answers)
+# ---------------------------------------------------------------------------------------------------------------------
+Q_IMAGES = "How does GET /images page?"
+Q_WORKFLOW = "Does GET /workflow honour the time of day in startDate/endDate?"
+Q_AUDIT_FORMAT = "Which from/to format filters GET /audit?"
+Q_AUDIT_PAGE = "Is the first page of GET /audit page 0 or page 1?"
+Q_ANALYTICS_EMPTY = "What does an analytics range without data answer?"
+Q_COMMITTERS = "Does the activeCommitters report accept a 30-day window?"
+Q_RETRY_AFTER = "Do 429 answers carry Retry-After?"
+Q_HERMES = "Do Hermes triggers carry empty event-data, and which events does /hermes/events list?"
+
+
+def record_ids(body: Any, key: Optional[str] = "docs") -> Optional[List[str]]:
+    """The ids of the records of an answer (`docs`, `workflows.docs`, `data`, or a bare array), in order."""
+    node = body
+    for part in key.split(".") if key else []:
+        node = node.get(part) if isinstance(node, Mapping) else None
+    if not isinstance(node, list):
+        return None
+    return [str(r.get("id", r.get("_id"))) if isinstance(r, Mapping) else json.dumps(r, sort_keys=True) for r in node]
+
+
+def classify_images(first: Answer, by_page: Answer, by_offset: Answer, limit: int) -> Finding:
+    """`first`: limit=N&page=1; `by_page`: limit=N&page=2 (same session); `by_offset`: limit=N&offset=N."""
+    for answer in (first, by_page, by_offset):
+        problem = refused(Q_IMAGES, answer, "/images", "images")
+        if problem:
+            return problem
+        if not answer.ok:
+            return cannot_tell(Q_IMAGES, f"/images answered HTTP {answer.status} {answer.message}".strip())
+    if isinstance(first.body, list):
+        return finding(Q_IMAGES, "images", "bare_array", "/images answers a bare array, not {docs: [...]}")
+    ids, page_ids, offset_ids = record_ids(first.body), record_ids(by_page.body), record_ids(by_offset.body)
+    if ids is None or page_ids is None or offset_ids is None:
+        return cannot_tell(Q_IMAGES, "/images answered JSON without a `docs` list")
+    pagination = first.body.get("pagination") if isinstance(first.body, Mapping) else None
+    has_next = isinstance(pagination, Mapping) and "nextPage" in pagination
+    described = (
+        f"answers carry a pagination object (nextPage: {json.dumps(pagination.get('nextPage'))})"
+        if has_next
+        else "answers carry no pagination object"
+        + (
+            f" (keys: {', '.join(sorted(k for k in first.body if k != 'docs'))})"
+            if isinstance(first.body, Mapping) and len(first.body) > 1
+            else ""
+        )
+    )
+    if len(ids) < limit:
+        return cannot_tell(
+            Q_IMAGES,
+            f"the account has {len(ids)} image(s), fewer than one page of {limit}: "
+            f"paging cannot be told apart; {described}",
+        )
+    page_moves = bool(page_ids) and page_ids != ids
+    offset_moves = bool(offset_ids) and offset_ids != ids
+    seen = (
+        f"page=2 {'returns other images' if page_moves else 'returns the first page again'}; "
+        f"offset={limit} {'returns other images' if offset_moves else 'returns the first page again'}; {described}"
+    )
+    if page_moves and offset_moves:
+        return finding(Q_IMAGES, "images", "both", seen)
+    if page_moves:
+        return finding(Q_IMAGES, "images", "cursor", seen)
+    if offset_moves:
+        return finding(Q_IMAGES, "images", "offset_with_pagination_object" if has_next else "offset", seen)
+    return finding(Q_IMAGES, "images", "ignores_paging", seen)
+
+
+def iso_ms(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+
+
+def workflow_windows(created: str) -> Dict[str, Tuple[str, str]]:
+    """The windows asked about the newest build (created at T on day D): [T, T], [T + 1 ms, end of D], [D, D]."""
+    t = parse_time(created)
+    day = t.strftime("%Y-%m-%d")
+    end_of_day = t.replace(hour=23, minute=59, second=59, microsecond=999_000)
+    return {
+        "exact": (iso_ms(t), iso_ms(t)),
+        "after": (iso_ms(t + timedelta(milliseconds=1)), iso_ms(end_of_day)),
+        "dates": (day, day),
+    }
+
+
+def classify_workflow_dates(newest: Answer, exact: Answer, after: Answer, dates: Answer) -> Finding:
+    """`newest`: the newest build; the others list the windows of `workflow_windows` of its creation time."""
+    for answer in (newest, exact, after, dates):
+        problem = refused(Q_WORKFLOW, answer, "/workflow", "workflow")
+        if problem:
+            return problem
+        if not answer.ok:
+            return cannot_tell(Q_WORKFLOW, f"/workflow answered HTTP {answer.status} {answer.message}".strip())
+    docs = ((newest.body or {}).get("workflows") or {}).get("docs") if isinstance(newest.body, Mapping) else None
+    if not docs:
+        return cannot_tell(Q_WORKFLOW, "the account has no build to test the date filter with")
+    build = docs[0]
+    t = parse_time(build["created"])
+    if (t.hour, t.minute, t.second, t.microsecond) == (0, 0, 0, 0) or (t.hour, t.minute, t.second) == (23, 59, 59):
+        return cannot_tell(Q_WORKFLOW, "the newest build was created at a day's edge; run the probe again later")
+    target = str(build.get("id"))
+    found = {
+        name: target in (record_ids(a.body, "workflows.docs") or [])
+        for name, a in (("exact", exact), ("after", after), ("dates", dates))
+    }
+    seen = (
+        f"the newest build {'is' if found['exact'] else 'is not'} listed for [its created, its created], "
+        f"{'is' if found['after'] else 'is not'} listed from 1 ms later to the end of its day, and "
+        f"{'is' if found['dates'] else 'is not'} listed for startDate=endDate=<its day> (YYYY-MM-DD)"
+    )
+    if found["exact"] and not found["after"]:
+        return finding(Q_WORKFLOW, "workflow_dates", "exact", seen)
+    if found["exact"] and found["after"]:
+        return finding(Q_WORKFLOW, "workflow_dates", "date_only", seen)
+    if not found["exact"] and not found["after"]:
+        return finding(Q_WORKFLOW, "workflow_dates", "date_first_instant", seen)
+    return cannot_tell(Q_WORKFLOW, seen)
+
+
+def audit_windows(created: str) -> Dict[str, Tuple[str, str]]:
+    """From/to around the newest audit entry (created at T), as epoch ms and as ISO: a day before T to 1 ms before
+    T (leaves it out) and a day before T to 1 ms after T (takes it in)."""
+    t = parse_time(created)
+    before, excl, incl = t - timedelta(days=1), t - timedelta(milliseconds=1), t + timedelta(milliseconds=1)
+    ms = lambda moment: str(int(moment.timestamp() * 1000))  # noqa: E731
+    return {
+        "ms_excluding": (ms(before), ms(excl)),
+        "ms_including": (ms(before), ms(incl)),
+        "iso_excluding": (iso_ms(before), iso_ms(excl)),
+        "iso_including": (iso_ms(before), iso_ms(incl)),
+    }
+
+
+def _filters(excluding: Answer, including: Answer, target: str) -> Tuple[bool, str]:
+    if not excluding.ok or not including.ok:
+        bad = excluding if not excluding.ok else including
+        return False, f"refused (HTTP {bad.status}{': ' + bad.message if bad.message else ''})"
+    left_out = target not in (record_ids(excluding.body, "data") or [])
+    taken_in = target in (record_ids(including.body, "data") or [])
+    if left_out and taken_in:
+        return True, "filters"
+    if not left_out:
+        return False, "is ignored (a window before the entry still lists it)"
+    return False, "lists nothing (a window around the entry does not list it)"
+
+
+def classify_audit_format(
+    newest: Answer, ms_excluding: Answer, ms_including: Answer, iso_excluding: Answer, iso_including: Answer
+) -> Finding:
+    for answer in (newest, ms_excluding, ms_including, iso_excluding, iso_including):
+        problem = refused(Q_AUDIT_FORMAT, answer, "/audit", "audit")
+        if problem:
+            return problem
+    if not newest.ok or not record_ids(newest.body, "data"):
+        return cannot_tell(Q_AUDIT_FORMAT, "the audit log is empty (or refused): nothing to filter")
+    target = record_ids(newest.body, "data")[0]
+    ms_ok, ms_seen = _filters(ms_excluding, ms_including, target)
+    iso_ok, iso_seen = _filters(iso_excluding, iso_including, target)
+    seen = f"epoch milliseconds {ms_seen}; ISO date-times {iso_seen}"
+    if ms_ok and iso_ok:
+        return finding(Q_AUDIT_FORMAT, "audit_time_format", "both", seen)
+    if ms_ok:
+        return finding(Q_AUDIT_FORMAT, "audit_time_format", "ms", seen)
+    if iso_ok:
+        return finding(Q_AUDIT_FORMAT, "audit_time_format", "iso", seen)
+    return cannot_tell(Q_AUDIT_FORMAT, seen)
+
+
+def classify_audit_first_page(no_page: Answer, page0: Answer, page1: Answer, page2: Answer) -> Finding:
+    """The same page size each time: no `page`, page=0, page=1, page=2."""
+    for answer in (no_page, page1):
+        problem = refused(Q_AUDIT_PAGE, answer, "/audit", "audit")
+        if problem:
+            return problem
+    first, one, two = (record_ids(a.body, "data") if a.ok else None for a in (no_page, page1, page2))
+    zero = record_ids(page0.body, "data") if page0.ok else None
+    if not first or one is None:
+        return cannot_tell(Q_AUDIT_PAGE, "the audit log is empty (or refused): no pages to compare")
+    seen = (
+        "page=0 is refused"
+        if page0.status == 400
+        else f"page=0 {'equals' if zero == first else 'differs from'} the first page"
+        if zero is not None
+        else f"page=0 answered HTTP {page0.status}"
+    )
+    seen += f"; page=1 {'equals' if one == first else 'differs from'} the first page"
+    if two is not None:
+        seen += f"; page=2 {'differs from' if two != one else 'equals'} page=1"
+    if one == first and two != one:
+        return finding(Q_AUDIT_PAGE, "audit_first_page", "1", seen)
+    if zero == first and one != first:
+        return finding(Q_AUDIT_PAGE, "audit_first_page", "0", seen)
+    return cannot_tell(Q_AUDIT_PAGE, seen)
+
+
+def classify_analytics_empty(answer: Answer) -> Finding:
+    """`answer`: a report for the two days after today, which cannot hold data."""
+    problem = refused(Q_ANALYTICS_EMPTY, answer, "/analytics/reports", "account admin")
+    if problem:
+        return problem
+    if answer.status == 500:
+        return finding(
+            Q_ANALYTICS_EMPTY,
+            "analytics_empty_range",
+            "error_500",
+            f"a range without data answers HTTP 500 ({answer.message or 'no message'})",
+        )
+    if answer.ok:
+        rows = (answer.body or {}).get("data") if isinstance(answer.body, Mapping) else None
+        if rows == [] or rows is None:
+            return finding(
+                Q_ANALYTICS_EMPTY,
+                "analytics_empty_range",
+                "empty_200",
+                "a range without data answers HTTP 200 with no rows",
+            )
+        return cannot_tell(Q_ANALYTICS_EMPTY, f"a range after today answered {len(rows)} row(s)")
+    return cannot_tell(
+        Q_ANALYTICS_EMPTY,
+        f"a range after today answered HTTP {answer.status} "
+        f"({answer.message or 'no message'}), so emptiness could not be tested",
+    )
+
+
+def classify_active_committers(days30: Answer, days120: Answer) -> Finding:
+    """activeCommitters by month over the last 30 days, and over the last 120 days (within its documented 3 months to
+    1 year): a 400 for 30 days is a rejected window only if the longer window is accepted."""
+    for answer in (days30, days120):
+        problem = refused(Q_COMMITTERS, answer, "/analytics/reports/activeCommitters", "account admin")
+        if problem:
+            return problem
+    said = lambda a: f"HTTP {a.status}" + (f" ({a.message})" if a.message else "")  # noqa: E731
+    seen = f"30 days answer {said(days30)}; 120 days answer {said(days120)}"
+    # A 500 means "no data for this range" (documented), not a rejected window.
+    accepted = lambda a: a.ok or a.status == 500  # noqa: E731
+    if days30.status == 400 and accepted(days120):
+        return finding(Q_COMMITTERS, "active_committers_30_days", "rejects", seen)
+    if accepted(days30):
+        return finding(Q_COMMITTERS, "active_committers_30_days", "accepts", seen)
+    return cannot_tell(Q_COMMITTERS, seen)
+
+
+def classify_retry_after(rate_limited: Sequence[Optional[str]]) -> Finding:
+    """The Retry-After header (or None) of every 429 the probe met."""
+    if not rate_limited:
+        return Finding(
+            Q_RETRY_AFTER,
+            "unknown",
+            "no 429 was met (the probe never provokes one)",
+            None,
+            "waits what Retry-After asks, else backs off exponentially",
+        )
+    with_header = [value for value in rate_limited if value]
+    seen = f"{len(rate_limited)} answer(s) were 429, {len(with_header)} with Retry-After"
+    if with_header:
+        return finding(Q_RETRY_AFTER, "retry_after", "with", seen + f" (e.g. {with_header[0]!r})")
+    return finding(Q_RETRY_AFTER, "retry_after", "without", seen)
+
+
+def classify_hermes(triggers: Answer, events: Answer, public_events: Answer) -> Finding:
+    problem = refused(Q_HERMES, triggers, "/hermes/triggers", "pipeline")
+    if problem:
+        return problem
+    items = triggers.body if triggers.ok and isinstance(triggers.body, list) else None
+    if items is None:
+        return cannot_tell(Q_HERMES, f"/hermes/triggers answered HTTP {triggers.status} without a list")
+    empty = sum(
+        1
+        for t in items
+        if isinstance(t, Mapping) and isinstance(t.get("event-data"), Mapping) and not any(t["event-data"].values())
+    )
+    seen = f"{empty} of {len(items)} trigger(s) have an empty event-data"
+    own = events.body if events.ok and isinstance(events.body, list) else None
+    public = public_events.body if public_events.ok and isinstance(public_events.body, list) else None
+    if own is not None and public is not None:
+        seen += f"; /hermes/events lists {len(own)} event(s), with public=true {len(public)}"
+    return Finding(
+        Q_HERMES,
+        "observed",
+        seen,
+        None,
+        "keeps triggers with empty event-data (the schema allows them); lists /hermes/events without public=true",
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the network: GET only, to SAFE_READS only, never following redirects, the key only in the Authorization header
+# ---------------------------------------------------------------------------------------------------------------------
+class UnsafeRequest(ValueError):
+    pass
+
+
+class Client:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        session: Optional[requests.Session] = None,
+        budget_seconds: float = TIME_BUDGET_SECONDS,
+        pause_seconds: float = PAUSE_SECONDS,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self._key = api_key
+        self._session = session or requests.Session()
+        self._deadline = time.monotonic() + budget_seconds
+        self._pause = pause_seconds
+        self.sent: List[str] = []  # "GET /path?query" of every request, for the summary
+        self.rate_limited: List[Optional[str]] = []  # Retry-After of every 429 met (None: no header)
+
+    @staticmethod
+    def new_session() -> str:
+        """A pagination session of the probe's own, never the key's shared cursor."""
+        return f"source-codefresh-probe-{uuid.uuid4()}"
+
+    def get(self, path: str, params: Optional[Mapping[str, Any]] = None, session: Optional[str] = None) -> Answer:
+        if not any(pattern.match(path) for pattern in SAFE_READS):
+            raise UnsafeRequest(f"{path} is not on the probe's list of safe reads")
+        if self.rate_limited:
+            return Answer(None, problem="not sent: Codefresh answered 429 earlier, the probe stops to spare the key")
+        if time.monotonic() > self._deadline:
+            return Answer(None, problem="not sent: the probe's time budget is spent")
+        headers = {"Authorization": self._key, "Accept": "application/json"}
+        if session:
+            headers["X-Pagination-Session-Id"] = session
+        if self.sent:
+            time.sleep(self._pause)
+        request = requests.Request("GET", self.base_url + path, params=params or {}, headers=headers).prepare()
+        self.sent.append(f"GET {path}" + (f"?{request.url.split('?', 1)[1]}" if "?" in request.url else ""))
+        try:
+            response = self._session.send(request, timeout=REQUEST_TIMEOUT_SECONDS, allow_redirects=False)
+        except requests.RequestException as exc:
+            return Answer(None, problem=type(exc).__name__)
+        if response.status_code == 429:
+            self.rate_limited.append(response.headers.get("Retry-After"))
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        return Answer(response.status_code, body, dict(response.headers))
+
+
+def check_base_url(base_url: str) -> Optional[str]:
+    """One sentence if the key must not be sent to this URL, else None."""
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return f"--base-url '{base_url}' is not an http(s) URL; use e.g. {DEFAULT_BASE_URL}."
+    if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+        return (
+            f"--base-url '{base_url}' uses plain http, which would send the API key unencrypted; "
+            f"use https:// (plain http is accepted only for localhost)."
+        )
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the probe
+# ---------------------------------------------------------------------------------------------------------------------
+IMAGES_PAGE = 5
+
+
+def probe(client: Client, today: Optional[datetime] = None) -> List[Finding]:
+    today = today or datetime.now(timezone.utc)
+    findings: List[Finding] = []
+
+    # 1. images: page 1, page 2 in the same session, and offset = one page in a session of its own
+    session = client.new_session()
+    first = client.get("/images", {"limit": IMAGES_PAGE, "page": 1}, session)
+    by_page = client.get("/images", {"limit": IMAGES_PAGE, "page": 2}, session)
+    by_offset = client.get("/images", {"limit": IMAGES_PAGE, "offset": IMAGES_PAGE}, client.new_session())
+    findings.append(classify_images(first, by_page, by_offset, IMAGES_PAGE))
+
+    # 2. builds: the newest build, then three windows around its creation time
+    newest = client.get("/workflow", {"limit": 1, "page": 1}, client.new_session())
+    docs = ((newest.body or {}).get("workflows") or {}).get("docs") if isinstance(newest.body, Mapping) else None
+    if newest.ok and docs and isinstance(docs[0], Mapping) and docs[0].get("created"):
+        windows = workflow_windows(docs[0]["created"])
+        listed = {
+            name: client.get(
+                "/workflow", {"limit": 20, "page": 1, "startDate": start, "endDate": end}, client.new_session()
+            )
+            for name, (start, end) in windows.items()
+        }
+        findings.append(classify_workflow_dates(newest, listed["exact"], listed["after"], listed["dates"]))
+    else:
+        findings.append(classify_workflow_dates(newest, newest, newest, newest))
+
+    # 3. audit: the newest entry, windows around it in both formats, then the first pages
+    audit_first = client.get("/audit", {"pageSize": IMAGES_PAGE})
+    entries = (audit_first.body or {}).get("data") if isinstance(audit_first.body, Mapping) else None
+    if audit_first.ok and entries and isinstance(entries[0], Mapping) and entries[0].get("createdAt"):
+        windows = audit_windows(entries[0]["createdAt"])
+        filtered = {
+            name: client.get("/audit", {"page": 1, "pageSize": IMAGES_PAGE, "from": start, "to": end})
+            for name, (start, end) in windows.items()
+        }
+        findings.append(classify_audit_format(audit_first, **filtered))
+        pages = [client.get("/audit", {"page": page, "pageSize": IMAGES_PAGE}) for page in (0, 1, 2)]
+        findings.append(classify_audit_first_page(audit_first, *pages))
+    else:
+        findings.append(classify_audit_format(audit_first, audit_first, audit_first, audit_first, audit_first))
+        findings.append(classify_audit_first_page(audit_first, audit_first, audit_first, audit_first))
+
+    # 4. analytics: a range after today (no data can exist), and activeCommitters over 30 and 120 days
+    day = lambda d: d.strftime("%Y-%m-%d")  # noqa: E731
+    tomorrow = today + timedelta(days=1)
+    empty = client.get(
+        "/analytics/reports/buildAvgDuration",
+        {"dateRange": [day(tomorrow), day(tomorrow + timedelta(days=1))], "granularity": "day"},
+    )
+    findings.append(classify_analytics_empty(empty))
+    committers = [
+        client.get(
+            "/analytics/reports/activeCommitters",
+            {"dateRange": [day(today - timedelta(days=span - 1)), day(today)], "granularity": "month"},
+        )
+        for span in (30, 120)
+    ]
+    findings.append(classify_active_committers(*committers))
+
+    # 6. hermes
+    findings.append(
+        classify_hermes(
+            client.get("/hermes/triggers"),
+            client.get("/hermes/events"),
+            client.get("/hermes/events", {"public": "true"}),
+        )
+    )
+
+    # 5. 429s, last: whatever the other questions met
+    findings.append(classify_retry_after(client.rate_limited))
+    return findings
+
+
+def report(findings: Sequence[Finding], client: Client, elapsed: float) -> str:
+    verdict = {True: "fits", False: "DOES NOT FIT", None: "could not tell"}
+    lines = [
+        f"Codefresh API probe of {client.base_url}: {len(client.sent)} GET requests in {elapsed:.1f} s "
+        f"(read-only; no key, id, name or record in this output, only the date-times asked about)",
+        "",
+    ]
+    for number, item in enumerate(findings, start=1):
+        lines += [
+            f"{number}. {item.question}",
+            f"   seen:      {item.seen}",
+            f"   reading:   {item.reading}",
+            f"   connector: {item.connector} -> {'noted' if item.reading == 'observed' else verdict[item.fits]}",
+            "",
+        ]
+    misfits = [f for f in findings if f.fits is False]
+    lines.append(
+        f"{len(misfits)} of {len(findings)} answers do not fit the connector."
+        if misfits
+        else "Every answer the probe could get fits the connector."
+    )
+    lines.append(
+        f"Please report this output at {ISSUE_TRACKER}, naming the connector version; it helps whichever "
+        f"way it came out."
+    )
+    lines += ["", "Requests sent:"] + [f"  {line}" for line in client.sent]
+    return "\n".join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--api-key", help="a Codefresh API key (default: $CODEFRESH_API_KEY)")
+    parser.add_argument("--base-url", default=DEFAULT_BASE_URL, help=f"the API root (default {DEFAULT_BASE_URL})")
+    args = parser.parse_args(argv)
+    key = (args.api_key or os.environ.get("CODEFRESH_API_KEY") or "").strip()
+    if not key:
+        print("Give the API key with --api-key KEY or in the CODEFRESH_API_KEY environment variable.", file=sys.stderr)
+        return 2
+    hide_key_in_tracebacks(key)
+    problem = check_base_url(args.base_url)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    client = Client(args.base_url, key)
+    started = time.monotonic()
+    user = client.get("/user")
+    if user.status == 401:
+        print(
+            f"Codefresh rejected the API key (HTTP 401) at {client.base_url}/user; check the key and --base-url.",
+            file=sys.stderr,
+        )
+        return 1
+    if user.status == 403:
+        print(
+            f"Codefresh answered 403 Forbidden at {client.base_url}/user, which any valid key may read: it may have "
+            f"restricted the key for unusual activity; wait, or create a new key, and run the probe again.",
+            file=sys.stderr,
+        )
+        return 1
+    if user.status is None:
+        print(
+            f"No answer from {client.base_url}/user ({user.problem}); check --base-url and the network.",
+            file=sys.stderr,
+        )
+        return 1
+    findings = probe(client)
+    print(report(findings, client, time.monotonic() - started).replace(key, "<api key>"))
+    return 0
+
+
+def hide_key_in_tracebacks(key: str) -> None:
+    """An unexpected error prints its traceback with every occurrence of the key replaced."""
+    import traceback
+
+    def excepthook(kind: Any, value: Any, tb: Any) -> None:
+        text = "".join(traceback.format_exception(kind, value, tb))
+        sys.stderr.write(text.replace(key, "<api key>"))
+
+    sys.excepthook = excepthook
+
+
+if __name__ == "__main__":
+    sys.exit(main())
