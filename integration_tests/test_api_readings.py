@@ -25,6 +25,7 @@ from integration_tests.sandbox import (
     SandboxServer,
 )
 from integration_tests.sandbox import analytics as sandbox_analytics
+from integration_tests.sandbox import audit as sandbox_audit
 from source_codefresh import SourceCodefresh
 from source_codefresh import source as source_module
 
@@ -173,18 +174,44 @@ def test_analytics_incremental_reads_the_last_bucket_again_in_a_window_the_repor
 # --- audit -------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("time_format", ["ms", "iso"])
-def test_audit_logs_hold_every_entry_once_whichever_form_the_list_reads(time_format):
-    with SandboxServer(SandboxConfig(audit_time_format=time_format, **SMALL)) as server:
-        first = sync(server, ["audit_logs"], SyncMode.incremental)
-        ids = Counter(r["id"] for r in records(first, "audit_logs"))
-        assert set(ids) == {e["id"] for e in server.data.audit.records} and set(ids.values()) == {1}
-        form = "milliseconds" if time_format == "ms" else "ISO"
-        assert len([line for line in logs(first) if "filters the audit log by" in line and form in line]) == 1
+def audit_ids(output: EntrypointOutput) -> Counter:
+    return Counter(r["id"] for r in records(output, "audit_logs"))
 
+
+def audit_lines(output: EntrypointOutput) -> List[str]:
+    """What the connector said about the audit log, and every warning or error of the sync."""
+    return [
+        m.log.message
+        for m in output.logs
+        if m.log.message.startswith("Stream 'audit_logs'") or m.log.level.name in ("WARN", "ERROR", "FATAL")
+    ]
+
+
+@pytest.mark.parametrize("time_format", ["ms", "iso"])
+@pytest.mark.parametrize("first_page", ["1", "0"], ids=["pages from 1", "pages from 0"])
+def test_audit_logs_hold_every_entry_once_whichever_page_numbering_and_time_form(first_page, time_format):
+    config = SandboxConfig(audit_first_page=first_page, audit_time_format=time_format, **SMALL)
+    with SandboxServer(config) as server:
+        every = {e["id"] for e in server.data.audit.records}
+        form = "epoch milliseconds" if time_format == "ms" else "ISO date-times"
+        said = [f"Stream 'audit_logs': Codefresh filters the audit log by {form}"]
+
+        full = sync(server, ["audit_logs"])
+        assert audit_ids(full) == Counter(every), "every entry exactly once"
+        first = sync(server, ["audit_logs"], SyncMode.incremental)
+        assert audit_ids(first) == Counter(every)
+        for output in (full, first):
+            assert [line[: len(said[0])] for line in audit_lines(output)] == said, "one line, nothing else"
+
+        # Newer actions, more than one page of them (the connector reads 100 a page): the next sync emits just them.
+        server.data.advance(minutes=60)
+        added = sandbox_audit.add_entries(server.data, 130)
         second = sync(server, ["audit_logs"], SyncMode.incremental, state=final_state(first))
-        assert not records(second, "audit_logs"), "nothing new: nothing emitted again"
-        assert_valid(server, "audit_logs", records(first, "audit_logs"))
+        assert audit_ids(second) == Counter(e["id"] for e in added)
+        assert [line[: len(said[0])] for line in audit_lines(second)] == said
+        third = sync(server, ["audit_logs"], SyncMode.incremental, state=final_state(second))
+        assert not records(third, "audit_logs"), "nothing new: nothing emitted again"
+        assert_valid(server, "audit_logs", records(first, "audit_logs") + records(second, "audit_logs"))
 
 
 @pytest.fixture
@@ -198,8 +225,9 @@ def manifest_with_cap(tmp_path, monkeypatch):
     return 100
 
 
-def test_an_audit_window_at_the_cap_is_split_not_truncated(manifest_with_cap):
-    with SandboxServer(SandboxConfig(audit_cap=manifest_with_cap, **SMALL)) as server:
+@pytest.mark.parametrize("first_page", ["1", "0"], ids=["pages from 1", "pages from 0"])
+def test_an_audit_window_at_the_cap_is_split_not_truncated(manifest_with_cap, first_page):
+    with SandboxServer(SandboxConfig(audit_cap=manifest_with_cap, audit_first_page=first_page, **SMALL)) as server:
         output = sync(server, ["audit_logs"])
 
         ids = Counter(r["id"] for r in records(output, "audit_logs"))

@@ -1,25 +1,30 @@
-"""Incremental builds and their per-build children against the sandbox: two consecutive syncs, an interrupted sync,
-the exact boundary of the state, and the size of the state."""
+"""Incremental builds and their per-build children against the sandbox: what the second sync reads (new and
+unfinished builds only), a state of the previous release, an interrupted sync, a build waiting days on an approval,
+every reading of the listing's dates, and the size of the state."""
 
 from __future__ import annotations
 
 import json
-from collections import Counter
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set
 
 import pytest
-
 from airbyte_cdk.models import AirbyteStateMessage, SyncMode, Type
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, read
+from airbyte_cdk.test.state_builder import StateBuilder
+
 from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer
 from source_codefresh import SourceCodefresh
 
 BUILD_STREAMS = ("builds", "build_details", "build_steps")
+DETAILS = "GET /api/builds/{id}"
+REVISIONS = "GET /api/workflow/{id}/context-revision"
+LISTING = "GET /api/workflow"
 
 
-def sync(server: SandboxServer, state: Optional[List[AirbyteStateMessage]] = None,
-         streams=BUILD_STREAMS, **config: Any) -> EntrypointOutput:
+def sync(
+    server: SandboxServer, state: Optional[List[AirbyteStateMessage]] = None, streams=BUILD_STREAMS, **config: Any
+) -> EntrypointOutput:
     cfg = {"api_key": SANDBOX_API_KEY, "base_url": server.base_url, "max_requests_per_minute": 100000, **config}
     builder = CatalogBuilder()
     for name in streams:
@@ -32,12 +37,29 @@ def ids(output: EntrypointOutput, stream: str = "builds", key: str = "id") -> Li
     return [m.record.data[key] for m in output.records if m.record.stream == stream]
 
 
+def step_builds(output: EntrypointOutput) -> Set[str]:
+    return set(ids(output, "build_steps", "build_id"))
+
+
 def final_state(output: EntrypointOutput) -> List[AirbyteStateMessage]:
     """The last state message of each stream: what a platform would store after the sync."""
     latest: Dict[str, AirbyteStateMessage] = {}
     for message in output.state_messages:
         latest[message.state.stream.stream_descriptor.name] = message.state
     return list(latest.values())
+
+
+def state_of(output: EntrypointOutput, stream: str = "builds") -> Dict[str, Any]:
+    (state,) = [s for s in final_state(output) if s.stream.stream_descriptor.name == stream]
+    return state.stream.stream_state.__dict__
+
+
+def unfinished_now(server: SandboxServer, build_ids) -> Set[str]:
+    return {b for b in build_ids if server.data.get_build(b)["finished"] is None}
+
+
+def with_steps(server: SandboxServer, build_ids) -> Set[str]:
+    return {b for b in build_ids if server.data.get_build(b)["started"] is not None}
 
 
 @pytest.fixture
@@ -47,63 +69,151 @@ def sandbox():
     server.stop()
 
 
-def test_two_consecutive_syncs_hold_every_build_once_plus_the_lookback_rereads(sandbox):
+def test_the_second_sync_reads_only_the_new_builds_and_those_that_were_unfinished(sandbox):
     first = sync(sandbox)
     first_ids = ids(first)
     assert sorted(first_ids) == sorted(sandbox.data.build_ids()) and len(set(first_ids)) == len(first_ids)
-    was_unfinished = {b for b in first_ids if sandbox.data.get_build(b)["finished"] is None}
-    assert was_unfinished, "the sandbox has builds still running at the first sync"
+    was_unfinished = unfinished_now(sandbox, first_ids)
+    assert len(was_unfinished) == 10, "the sandbox has builds still running at the first sync"
 
-    advanced = sandbox.advance(new_builds=25, finish_running=True, minutes=60)
+    added = sandbox.advance(new_builds=50, finish_running=True, minutes=60)["added"]
+    sandbox.reset_stats()
     second = sync(sandbox, final_state(first))
-    second_ids = ids(second)
+    requests = sandbox.stats()["by_route"]
 
-    assert len(set(second_ids)) == len(second_ids)
-    assert set(advanced["added"]) <= set(second_ids), "every new build is read"
-    assert was_unfinished <= set(second_ids), "builds that were running are read again, now finished"
+    wanted = set(added) | was_unfinished
+    for stream in ("builds", "build_details"):
+        assert sorted(ids(second, stream)) == sorted(wanted), f"{stream}: exactly the new and the unfinished builds"
+    assert step_builds(second) == with_steps(sandbox, wanted)
     statuses = {m.record.data["id"]: m.record.data["status"] for m in second.records if m.record.stream == "builds"}
-    assert all(statuses[b] in ("success", "error", "terminated") for b in was_unfinished)
-    # Only the documented lookback window (builds_lookback_hours, default 24) is read again.
-    newest_first = max(sandbox.data.get_build(b)["created"] for b in first_ids)
-    rereads = set(second_ids) - set(advanced["added"])
-    assert len(rereads) < len(first_ids) / 4
-    assert all(hours_between(sandbox.data.get_build(b)["created"], newest_first) <= 24 for b in rereads)
-    # Together they hold every build.
-    assert set(first_ids) | set(second_ids) == set(sandbox.data.build_ids())
-    # The children follow their parent: details of exactly the builds listed.
-    assert sorted(ids(second, "build_details")) == sorted(second_ids)
+    assert all(statuses[b] in ("success", "error", "terminated") for b in was_unfinished), "now with their end"
+    # One request per build read again or new, per child stream, and one listing page per stream (60 builds).
+    assert requests[DETAILS] == requests[REVISIONS] == len(wanted)
+    assert requests[LISTING] == 3
+    for stream in BUILD_STREAMS:
+        assert state_of(second, stream)["unfinished"] == []
+
+    third = sync(sandbox, final_state(second))
+    assert [m for m in third.records] == [], "nothing new, nothing unfinished: nothing read again"
 
 
-def test_a_record_at_the_state_boundary_is_neither_lost_nor_emitted_twice(sandbox):
-    first = sync(sandbox, builds_lookback_hours=0)
-    assert sorted(ids(first)) == sorted(sandbox.data.build_ids())
+def test_the_first_sync_after_the_upgrade_reads_what_the_previous_release_would_have(sandbox):
+    """A state of the previous release, {"created": <newest build>}: its next sync read the builds of the last
+    builds_lookback_hours before it again. The first sync after the upgrade does the same, the next ones do not."""
+    newest = max(sandbox.data.get_build(b)["created"] for b in sandbox.data.build_ids())
+    old_state = [
+        StateBuilder().with_stream_state(s, {"created" if s != "build_steps" else "build_created": newest}).build()[0]
+        for s in BUILD_STREAMS
+    ]
+    added = sandbox.advance(new_builds=20, finish_running=True, minutes=60)["added"]
 
-    unchanged = sync(sandbox, final_state(first), builds_lookback_hours=0)
-    assert ids(unchanged) == [], "the newest build (cursor == state) is not emitted again"
+    sandbox.reset_stats()
+    upgraded = sync(sandbox, old_state, builds_lookback_hours=24)
+    requests = sandbox.stats()["by_route"]
 
-    added = sandbox.advance(new_builds=5, finish_running=False, minutes=10)["added"]
-    after = sync(sandbox, final_state(unchanged) or final_state(first), builds_lookback_hours=0)
-    assert sorted(ids(after)) == sorted(added)
+    in_lookback = {
+        b
+        for b in sandbox.data.build_ids()
+        if hours_between(sandbox.data.get_build(b)["created"], newest) <= 24
+        and sandbox.data.get_build(b)["created"] <= newest
+    }
+    assert len(in_lookback) > 10
+    for stream in ("builds", "build_details"):
+        assert sorted(ids(upgraded, stream)) == sorted(in_lookback | set(added))
+    assert requests[DETAILS] == requests[REVISIONS] == len(in_lookback | set(added))
+    assert state_of(upgraded) == {"created": sandbox.data.get_build(added[-1])["created"], "unfinished": []}
+
+    # The previous release read those 24 hours again at every sync; this one reads what is new, here nothing.
+    sandbox.reset_stats()
+    after = sync(sandbox, final_state(upgraded), builds_lookback_hours=24)
+    assert after.records == []
+    assert DETAILS not in sandbox.stats()["by_route"]
 
 
-def test_an_interrupted_sync_resumes_from_its_last_checkpoint(sandbox):
-    full = sync(sandbox, streams=("builds",))
-    messages = list(full.get_message_iterator())
-    states = [i for i, m in enumerate(messages) if m.type == Type.STATE]
-    assert len(states) >= 3, "the sync checkpoints as it goes"
-    # Kill the sync right after its middle checkpoint: the platform keeps what it got until then.
-    cut = states[len(states) // 2]
-    delivered = [m.record.data["id"] for m in messages[:cut] if m.type == Type.RECORD]
-    checkpoint = [messages[cut].state]
+def test_an_interrupted_sync_resumes_from_its_last_checkpoint_without_passing_an_unfinished_build():
+    # start_date puts a window boundary among the builds, so the sync checkpoints between builds.
+    with SandboxServer(SandboxConfig(builds=500)) as server:
+        full = sync(server, streams=("builds",), start_date="2026-05-01T12:00:00Z")
+        messages = list(full.get_message_iterator())
+        states = [i for i, m in enumerate(messages) if m.type == Type.STATE]
+        assert len(states) >= 2, "the sync checkpoints as it goes"
+        for cut in states[:-1]:  # the sync killed right after each checkpoint but the last
+            delivered = [m.record.data["id"] for m in messages[:cut] if m.type == Type.RECORD]
+            checkpoint = [messages[cut].state]
+            resumed = ids(sync(server, checkpoint, streams=("builds",), start_date="2026-05-01T12:00:00Z"))
+            assert set(delivered) | set(resumed) == set(server.data.build_ids()), "no build is lost"
+            assert len(resumed) == len(set(resumed))
+            delivered_unfinished = unfinished_now(server, delivered)
+            assert delivered_unfinished <= set(resumed), "a build unfinished when delivered is read again"
+            # What is read twice: builds read after the checkpoint (one window) and the unfinished ones.
+            after_checkpoint = {
+                b
+                for b in delivered
+                if b not in delivered_unfinished
+                and server.data.get_build(b)["created"] > messages[cut].state.stream.stream_state.created
+            }
+            assert set(delivered) & set(resumed) <= after_checkpoint | delivered_unfinished
 
-    resumed = sync(sandbox, checkpoint, streams=("builds",))
-    resumed_ids = ids(resumed)
-    assert set(delivered) | set(resumed_ids) == set(sandbox.data.build_ids()), "no build is lost"
-    reread = set(delivered) & set(resumed_ids)
-    largest_slice = max(Counter(slice_index(sandbox.data.get_build(b)["created"]) for b in sandbox.data.build_ids()).values())
-    assert len(reread) <= largest_slice + lookback_count(sandbox, checkpoint), (
-        f"re-read {len(reread)} builds, more than one slice"
-    )
+
+def test_a_build_waiting_days_on_an_approval_is_followed_for_builds_lookback_hours(sandbox):
+    first = sync(sandbox, builds_lookback_hours=72)
+    approval = next(b for b in ids(first) if sandbox.data.get_build(b)["status"] == "pending-approval")
+    others = unfinished_now(sandbox, ids(first)) - {approval}
+    followed, let_go = [], []
+    state = final_state(first)
+    for day in range(1, 6):
+        # A day passes: 10 new builds, every other build finishes, the approval build keeps waiting.
+        added = sandbox.advance(new_builds=10, minutes=24 * 60, keep_running=[approval])["added"]
+        sandbox.reset_stats()
+        output = sync(sandbox, state, builds_lookback_hours=72)
+        state = final_state(output)
+        expected = set(added) | (others if day == 1 else set())
+        if approval in ids(output):
+            followed.append(day)
+            expected.add(approval)
+        assert sorted(ids(output)) == sorted(expected), f"day {day}: new builds and the followed ones, nothing else"
+        assert sorted(ids(output, "build_details")) == sorted(expected)
+        assert sandbox.stats()["by_route"][DETAILS] == len(expected), "no detail request for a finished build"
+        if any("no longer read again" in m.log.message for m in output.logs):
+            let_go.append(day)
+    # Read again while it was created less than 72 hours before the newest build of the previous sync (the new builds
+    # of a day are up to 22 hours after its start), then let go with one log line.
+    assert followed == [1, 2, 3, 4]
+    assert let_go == [4]
+    assert state_of(output)["unfinished"] == []
+
+
+@pytest.mark.parametrize("reading", ["exact", "date_only", "date_first_instant"])
+def test_every_build_once_whatever_part_of_the_dates_the_server_reads(reading):
+    """startDate/endDate may be read to the millisecond, as whole days, or as the first instant of their date:
+    every build comes exactly once, across window boundaries and in two consecutive syncs, for the builds and the
+    per-build streams."""
+    with SandboxServer(SandboxConfig(builds=600, workflow_dates=reading)) as server:
+        # A window boundary (2026-10-28T12:00Z, 180 days after the start) falls among the builds, mid-day.
+        first = sync(server, start_date="2026-05-01T12:00:00Z")
+        boundary_day = [
+            b for b in server.data.build_ids() if server.data.get_build(b)["created"].startswith("2026-10-28")
+        ]
+        assert len(boundary_day) > 3
+        expected = set(server.data.build_ids())
+        for stream in ("builds", "build_details"):
+            assert len(ids(first, stream)) == len(expected) and set(ids(first, stream)) == expected, stream
+        assert step_builds(first) == with_steps(server, expected)
+        steps = [
+            (r["build_id"], r["name"])
+            for r in (m.record.data for m in first.records if m.record.stream == "build_steps")
+        ]
+        assert len(steps) == len(set(steps)) == server.expected()["build_steps"]
+
+        was_unfinished = unfinished_now(server, expected)
+        added = server.advance(new_builds=30, minutes=90)["added"]
+        server.reset_stats()
+        second = sync(server, final_state(first), start_date="2026-05-01T12:00:00Z")
+        wanted = set(added) | was_unfinished
+        for stream in ("builds", "build_details"):
+            assert len(ids(second, stream)) == len(wanted) and set(ids(second, stream)) == wanted, stream
+        assert step_builds(second) == with_steps(server, wanted)
+        assert server.stats()["by_route"][DETAILS] == len(wanted), "no detail request outside the window"
 
 
 def test_build_details_skip_deleted_builds_with_one_line_each(sandbox):
@@ -114,7 +224,9 @@ def test_build_details_skip_deleted_builds_with_one_line_each(sandbox):
     deleted = sorted(set(listed) - set(details))
     assert len(details) == len(set(details)) == sandbox.expected()["build_details"]
     assert deleted and len(deleted) == sandbox.expected()["builds_deleted"]
-    skipped_lines = [m.log.message for m in output.logs if "Skipping" in m.log.message and "build_details" in m.log.message]
+    skipped_lines = [
+        m.log.message for m in output.logs if "Skipping" in m.log.message and "build_details" in m.log.message
+    ]
     for build_id in deleted:
         assert sum(build_id in line for line in skipped_lines) == 1, f"one log line names deleted build {build_id}"
     assert not output.errors
@@ -124,28 +236,22 @@ def test_state_stays_small_with_20000_builds():
     with SandboxServer(SandboxConfig(builds=20000, pipelines=50, images=10, audit=10)) as server:
         output = sync(server, streams=("builds", "build_details"), num_workers=32)
         assert len(ids(output)) == 20000 and len(ids(output, "build_details")) == 20000
-        sizes = {s.stream.stream_descriptor.name: len(json.dumps(s.stream.stream_state.__dict__)) for s in final_state(output)}
-    assert all(size < 2048 for size in sizes.values()), sizes
+        assert server.expected()["builds_unfinished"] == 400
+        sizes = {
+            s.stream.stream_descriptor.name: len(json.dumps(s.stream.stream_state.__dict__))
+            for s in final_state(output)
+        }
+    assert all(size < 1024 for size in sizes.values()), sizes
 
 
 # --- helpers -----------------------------------------------------------------------------------------------------
 
+
 def _parse(value: str):
     from datetime import datetime
+
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def hours_between(earlier: str, later: str) -> float:
     return (_parse(later) - _parse(earlier)).total_seconds() / 3600
-
-
-def slice_index(created: str) -> int:
-    """The builds cursor's slice of a build: 180-day steps from the default start, 2014-01-01."""
-    return (_parse(created) - _parse("2014-01-01T00:00:00Z")).days // 180
-
-
-def lookback_count(server: SandboxServer, checkpoint: List[AirbyteStateMessage]) -> int:
-    value = checkpoint[0].stream.stream_state.__dict__.get("created")
-    if not value:
-        return 0
-    return sum(1 for b in server.data.build_ids() if 0 <= hours_between(server.data.get_build(b)["created"], value) <= 24)

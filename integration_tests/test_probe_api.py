@@ -47,6 +47,7 @@ SWITCHES = {
     "images_paging": (probe_api.Q_IMAGES, ("offset", "cursor", "ignores_paging")),
     "workflow_dates": (probe_api.Q_WORKFLOW, ("exact", "date_only", "date_first_instant")),
     "audit_time_format": (probe_api.Q_AUDIT_FORMAT, ("ms", "iso")),
+    "audit_first_page": (probe_api.Q_AUDIT_PAGE, ("1", "0")),
     "analytics_empty_range": (probe_api.Q_ANALYTICS_EMPTY, ("error_500", "empty_200")),
 }
 PRESENT = {f.name for f in dataclasses.fields(SandboxConfig)}
@@ -77,6 +78,16 @@ def test_the_probe_names_the_reading_of_each_sandbox_switch(switch, value):
     assert found[question].reading == value, found[question].seen
 
 
+@pytest.mark.parametrize("time_format", ["ms", "iso"])
+@pytest.mark.parametrize("first_page", ["1", "0"])
+def test_the_probe_tells_both_audit_answers_under_each_page_numbering(first_page, time_format):
+    with SandboxServer(SandboxConfig(**SMALL, audit_first_page=first_page, audit_time_format=time_format)) as server:
+        found = readings(server)
+    assert found[probe_api.Q_AUDIT_PAGE].reading == first_page, found[probe_api.Q_AUDIT_PAGE].seen
+    assert found[probe_api.Q_AUDIT_FORMAT].reading == time_format, found[probe_api.Q_AUDIT_FORMAT].seen
+    assert found[probe_api.Q_AUDIT_PAGE].fits and found[probe_api.Q_AUDIT_FORMAT].fits
+
+
 def test_the_probe_reads_the_sandbox_defaults():
     defaults = SandboxConfig()
     with SandboxServer(SandboxConfig(**SMALL)) as server:
@@ -85,7 +96,6 @@ def test_the_probe_reads_the_sandbox_defaults():
     # The sandbox's fallbacks where a switch does not exist (yet): exact dates, ms audit bounds, an empty 200.
     expected[probe_api.Q_ANALYTICS_EMPTY] = getattr(defaults, "analytics_empty_range", "empty_200")
     assert {q: found[q].reading for q in expected} == expected
-    assert found[probe_api.Q_AUDIT_PAGE].reading == "1"
     assert found[probe_api.Q_COMMITTERS].reading in ("accepts", "rejects")
     assert found[probe_api.Q_HERMES].reading == "observed" and found[probe_api.Q_RETRY_AFTER].reading == "unknown"
 

@@ -19,6 +19,7 @@ import requests
 
 from integration_tests.sandbox import (SANDBOX_API_KEY, SANDBOX_LIMITED_API_KEY, SANDBOX_RESTRICTED_API_KEY,
                                       SandboxConfig, SandboxServer)
+from integration_tests.sandbox import audit as audit_module
 from integration_tests.sandbox.common import parse_iso_ms
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -479,6 +480,29 @@ def test_workflow_date_filters(srv, http):
     assert get(http, srv, "/workflow?endDate=2026-13-01").status_code == 400
 
 
+@pytest.mark.parametrize("reading, first, last", [
+    # startDate=2026-10-20T10:00:00.000Z, endDate=2026-10-21T10:00:00.000Z read as:
+    ("exact", "2026-10-20T10:00:00.000Z", "2026-10-21T10:00:00.000Z"),
+    ("date_only", "2026-10-20T00:00:00.000Z", "2026-10-21T23:59:59.999Z"),
+    ("date_first_instant", "2026-10-20T00:00:00.000Z", "2026-10-21T00:00:00.000Z"),
+])
+def test_workflow_date_readings(http, reading, first, last):
+    with SandboxServer(SandboxConfig(builds=2000, workflow_dates=reading)) as srv:
+        got = walk(http, srv, "/workflow?startDate=2026-10-20T10:00:00.000Z&endDate=2026-10-21T10:00:00.000Z", reading)
+        expected = sorted((st.doc["created"] for st in srv.data.builds if first <= st.doc["created"] <= last),
+                          reverse=True)
+        assert [b["created"] for b in got] == expected and len(expected) > 10
+        # A bare date covers its whole day except under date_first_instant, where both bounds are its first instant.
+        day = walk(http, srv, "/workflow?startDate=2026-10-20&endDate=2026-10-20", reading + "-day")
+        assert all(b["created"].startswith("2026-10-20") for b in day)
+        assert (len(day) <= 1) == (reading == "date_first_instant")
+
+
+def test_workflow_dates_must_be_a_known_reading():
+    with pytest.raises(ValueError, match="workflow_dates must be one of exact, date_only, date_first_instant"):
+        SandboxServer(SandboxConfig(workflow_dates="hours"))
+
+
 def test_audit_from_to(srv, http):
     entries = srv.data.audit.records
     target = entries[600]
@@ -519,6 +543,33 @@ def test_audit_time_format_iso_and_cap():
         assert [len(page) for page in listed] == [100, 20, 0]
         assert requests.get(f"{s.base_url}/audit?pageSize=1&page=120", headers=h, timeout=10).json()["data"]
         assert not requests.get(f"{s.base_url}/audit?pageSize=1&page=121", headers=h, timeout=10).json()["data"]
+
+
+@pytest.mark.parametrize("first_page", ["1", "0"])
+def test_audit_pages_numbered_from_the_configured_first_page(first_page):
+    with SandboxServer(SandboxConfig(**{**SMALL, "audit": 25}, audit_first_page=first_page)) as s:
+        newest_first = [e["id"] for e in reversed(s.data.audit.records)]
+        page = lambda **params: requests.get(f"{s.base_url}/audit", params={"pageSize": 10, **params},  # noqa: E731
+                                             headers=AUTH, timeout=10)
+        first = int(first_page)
+        assert [e["id"] for e in page().json()["data"]] == newest_first[:10], "without `page`: the first page"
+        listed = [e["id"] for n in range(first, first + 3) for e in page(page=n).json()["data"]]
+        assert listed == newest_first
+        assert page(page=first + 3).json() == {"data": []}, "past the end: empty"
+        below = page(page=first - 1)
+        assert below.status_code == 400 and "page" in below.json()["message"]
+
+
+def test_audit_add_entries_are_newer_than_every_entry_and_listed_first(small):
+    before = [e["id"] for e in small.data.audit.records]
+    small.data.advance(minutes=60)
+    added = audit_module.add_entries(small.data, 3)
+    assert [e["id"] for e in small.data.audit.records] == before + [e["id"] for e in added]
+    assert len(set(before + [e["id"] for e in added])) == len(before) + 3
+    assert all(parse_iso_ms(e["createdAt"]) <= small.data.clock_ms for e in added)
+    listed = requests.get(f"{small.base_url}/audit?pageSize=3", headers=AUTH, timeout=10).json()["data"]
+    assert [e["id"] for e in listed] == [e["id"] for e in reversed(added)]
+    assert small.data.expected_counts()["audit"] == len(before) + 3
 
 
 def test_analytics(srv, http):
@@ -835,7 +886,7 @@ def test_keep_alive_and_speed(srv):
 def test_cli(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "integration_tests.sandbox", "--port", "0", "--builds", "40",
-                             "--images-paging", "cursor",
+                             "--images-paging", "cursor", "--audit-first-page", "0",
                              "--fault", json.dumps({"match": {"path": "^/api/team$"}, "kind": "status",
                                                     "status": 500})],
                             cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -846,6 +897,7 @@ def test_cli(tmp_path):
         assert requests.get(base + "/user", headers=AUTH, timeout=5).status_code == 200
         assert requests.get(base + "/team", headers=AUTH, timeout=5).status_code == 500
         assert requests.get(base + "/images", headers=AUTH, timeout=5).json()["pagination"]["nextPage"] is True
+        assert requests.get(base + "/audit?page=0", headers=AUTH, timeout=5).json()["data"]  # pages from 0
         assert requests.get(base.replace("/api", "/_sandbox/expected"), timeout=5).json()["builds"] == 40
     finally:
         proc.send_signal(signal.SIGTERM)

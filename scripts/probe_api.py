@@ -115,16 +115,16 @@ CONNECTOR = {
         "bare_array": (False, "expects the images under `docs`; the sync fails with a message"),
     },
     "workflow_dates": {
-        "exact": (True, "sends millisecond date-times and windows that meet at the millisecond"),
+        "exact": (True, "asks from the window's start to the next midnight and keeps exactly the window's builds"),
         "date_only": (
-            False,
-            "sends millisecond date-times: builds of a window's boundary days would be read in two "
-            "windows (issue 13 item 3)",
+            True,
+            "asks from the window's start to the next midnight and keeps exactly the window's builds: the whole "
+            "days this server answers hold them all, and a build of a boundary day is kept by one window only",
         ),
         "date_first_instant": (
-            False,
-            "sends millisecond date-times: builds of a window's last day after midnight "
-            "would be read in no window (issue 13 item 3)",
+            True,
+            "asks up to the midnight after the window's end, so the day this server cuts at its first instant still "
+            "holds the window's last builds; it keeps exactly the window's builds",
         ),
     },
     "audit_time_format": {
@@ -133,8 +133,16 @@ CONNECTOR = {
         "iso": (True, "asks once per sync which form filters, then sends ISO date-times"),
     },
     "audit_first_page": {
-        "1": (True, "reads pages 1, 2, 3 ..."),
-        "0": (False, "starts at page 1: the first page (page 0) would be skipped"),
+        "1": (
+            True,
+            "reads each window's first page without `page`, then pages 1, 2, 3 ...; page 1 repeats the first page "
+            "and its entries are not emitted again (one extra request per window of more than one page)",
+        ),
+        "0": (
+            True,
+            "reads each window's first page without `page`, then pages 1, 2, 3 ...; page 1 is the second page; "
+            "it never sends page 0",
+        ),
     },
     "analytics_empty_range": {
         "empty_200": (True, "takes an empty answer as a range without rows"),
@@ -570,8 +578,9 @@ def probe(client: Client, today: Optional[datetime] = None) -> List[Finding]:
     entries = (audit_first.body or {}).get("data") if isinstance(audit_first.body, Mapping) else None
     if audit_first.ok and entries and isinstance(entries[0], Mapping) and entries[0].get("createdAt"):
         windows = audit_windows(entries[0]["createdAt"])
+        # Each window's first page without `page`: whichever number it has (page=1 is the second page if from 0).
         filtered = {
-            name: client.get("/audit", {"page": 1, "pageSize": IMAGES_PAGE, "from": start, "to": end})
+            name: client.get("/audit", {"pageSize": IMAGES_PAGE, "from": start, "to": end})
             for name, (start, end) in windows.items()
         }
         findings.append(classify_audit_format(audit_first, **filtered))

@@ -121,6 +121,8 @@ def _cursor(stream: Mapping[str, Any]) -> str:
         details.append(f"{cursor['step']} windows")
     if cursor.get("lookback_window"):
         details.append("lookback")
+    if (cursor.get("$parameters") or {}).get("finished_statuses"):
+        details.append("unfinished builds followed")
     return f"`{field}`" + (f" ({', '.join(details)})" if details else "")
 
 
@@ -130,14 +132,14 @@ def _filter(stream: Mapping[str, Any]) -> str:
     parts: List[str] = []
     if cursor.get("is_client_side_incremental"):
         parts.append("client-side on the cursor")
-    options = [cursor.get(key, {}).get("field_name") for key in ("start_time_option", "end_time_option")]
-    if any(options):
-        parts.append("server-side " + "/".join(_code(o) for o in options if o))
+    server_side = [cursor.get(key, {}).get("field_name") for key in ("start_time_option", "end_time_option")]
     for requester in _requesters(retriever):
         for name, value in (requester.get("request_parameters") or {}).items():
             # The cursor's interval, or a window a custom retriever cut from it (in the slice's extra fields).
             if "stream_interval" in str(value) or "extra_fields" in str(value):
-                parts.append(f"server-side `{name}`")
+                server_side.append(name)
+    if any(server_side):
+        parts.append("server-side " + "/".join(_code(name) for name in server_side if name))
     condition = ((retriever.get("record_selector") or {}).get("record_filter") or {}).get("condition")
     if condition:
         parts.append("record filter")
@@ -145,8 +147,9 @@ def _filter(stream: Mapping[str, Any]) -> str:
 
 
 def _requesters(retriever: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
-    """The retriever's requester, the one a gate wraps (`requester.requester`), and those of its `pages`."""
-    for holder in (retriever, retriever.get("pages") or {}):
+    """The retriever's requester, the one a gate wraps (`requester.requester`), and those of its `pages` and its
+    `listing` (a per-build stream's builds listing)."""
+    for holder in (retriever, retriever.get("pages") or {}, retriever.get("listing") or {}):
         requester = holder.get("requester") or {}
         while isinstance(requester, Mapping) and requester:
             yield requester

@@ -1,7 +1,7 @@
 """The audit log (`GET /audit`): its time bounds in whichever form Codefresh reads, and windows split below the
 documented 50,000-entry cap instead of truncated.
 
-Two things about the list endpoint are not proven (FIDELITY 1.6, 1.7):
+Three things about the list endpoint are not proven (FIDELITY 1.6, 1.7, section 2 audit_logs):
 
 - whether `from`/`to` are read as epoch milliseconds (the spec and Codefresh's own step, for /audit/download) or as
   ISO date-times (the only real caller of the list sent those and got records). A value in the other form is
@@ -10,10 +10,19 @@ Two things about the list endpoint are not proven (FIDELITY 1.6, 1.7):
   log is not empty). Milliseconds are tried first. If neither form filters, every window reads the whole log and
   keeps its own entries, with a warning. Entries outside a window's bounds are dropped in any case, so an ignored
   or loosely read bound never emits an entry twice.
-- whether a listing stops at 50,000 entries (the docs' cap). Before a window is read, one entry is asked for at
-  position 50,000 (`page=50000&pageSize=1`): if it exists the window reaches the cap and is split in two halves,
-  each checked the same way, until every window holds fewer entries. A window of one minute that still reaches the
-  cap is read anyway, with a warning that Codefresh may have left entries out.
+- whether a listing stops at 50,000 entries (the docs' cap). Before a window is read, one entry is asked for near
+  position 50,000 (`page=49999&pageSize=1`, see below): if it exists the window reaches the cap and is split in
+  two halves, each checked the same way, until every window holds fewer entries. A window of one minute that still
+  reaches the cap is read anyway, with a warning that Codefresh may have left entries out.
+- whether pages are numbered from 1 or from 0 (AB's tested read sent no `page` on its first request). The
+  connector never sends page 0 and never depends on the numbering: a window's first page is asked for without
+  `page` (the server's own first page under either numbering, as AB's read did), then pages 1, 2, 3 ... (the
+  manifest's `page_with_page_size` paginator). Numbered from 0, page 1 is the second page; numbered from 1, it
+  repeats the first page, and an entry the window already emitted is not emitted again: one extra request per
+  window that holds more than one page, no question asked. The time-form questions ask for the first page the same
+  way, and the cap question asks for page `cap - 1` of single entries: the cap-th entry when pages are numbered
+  from 0, the one before it when from 1 (a window of exactly cap - 1 entries is then split without need, which
+  loses nothing), never an entry past the cap, which a capped listing would never hold.
 """
 
 from __future__ import annotations
@@ -22,14 +31,17 @@ import logging
 import threading
 from dataclasses import InitVar, dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable, List, Mapping, Optional, Union
+from typing import Any, Hashable, Iterable, List, Mapping, Optional, Set, Union
 
+from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.declarative.interpolation.interpolated_string import InterpolatedString
 from airbyte_cdk.sources.declarative.requesters.requester import Requester
 from airbyte_cdk.sources.declarative.retrievers.retriever import Retriever
 from airbyte_cdk.sources.streams.core import StreamData
 from airbyte_cdk.sources.types import Config, Record, StreamSlice
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from source_codefresh.paging import ISSUE_TRACKER
 from source_codefresh.responses import response_json
 from source_codefresh.state import format_iso_ms, parse_iso
 
@@ -76,6 +88,8 @@ class AuditLogRetriever(Retriever):
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         self._cap = int(InterpolatedString.create(str(self.entry_cap), parameters=parameters).eval(self.config))
+        if self._cap < 2:
+            raise ValueError(f"entry_cap must be at least 2, not {self._cap}")  # page `cap - 1` must not be page 0
         self._smallest = int(self.smallest_window_ms)
         self._format_lock = threading.Lock()
         self._format: Optional[str] = None
@@ -114,6 +128,7 @@ class AuditLogRetriever(Retriever):
                 f"{_iso(end)}, too many to split further; Codefresh may list only {self._cap:,} of them."
             )
         window = self._window_slice(stream_slice, start, end, time_format)
+        emitted: Set[Hashable] = set()  # the ids this window emitted: page 1 repeats the first page if numbered from 1
         for record in self.pages.read_records(records_schema, window):
             entry = record.data if isinstance(record, Record) else record
             if not isinstance(entry, Mapping):
@@ -122,6 +137,11 @@ class AuditLogRetriever(Retriever):
             created = created_ms(entry)
             if created is not None and not start <= created <= end:
                 continue  # outside this window: another window emits it (a bound read loosely, or no filter)
+            entry_id = entry.get("id")
+            if isinstance(entry_id, (int, str)):
+                if entry_id in emitted:
+                    continue
+                emitted.add(entry_id)
             yield dict(entry)
 
     def _window_slice(self, stream_slice: StreamSlice, start: int, end: int, time_format: str) -> StreamSlice:
@@ -142,8 +162,17 @@ class AuditLogRetriever(Retriever):
             if time_format == NO_FILTER
             else {"from": format_bound(start, time_format), "to": format_bound(end, time_format)}
         )
-        entries = self._probe(page=self._cap, bounds=bounds)
-        return bool(entries)
+        # Page `cap - 1` of single entries: the cap-th entry if pages are numbered from 0, the one before it if from 1.
+        entries = self._probe(page=self._cap - 1, bounds=bounds)
+        if not entries:
+            return False
+        # A server that ignores `page` answers the first entry here too: splitting would never end, and neither would
+        # the listing (each page full, each a repeat of the first), so say so and stop.
+        first = self._probe(bounds=bounds)
+        if first and isinstance(first[0], Mapping) and isinstance(entries[0], Mapping):
+            if first[0].get("id") is not None and first[0].get("id") == entries[0].get("id"):
+                raise _ignores_paging(self.name, start, end)
+        return True
 
     # -- which form filters ------------------------------------------------------------------------------------
 
@@ -176,11 +205,12 @@ class AuditLogRetriever(Retriever):
         )
         return NO_FILTER
 
-    def _probe(self, page: int = 1, bounds: Optional[Mapping[str, str]] = None) -> Optional[List[Any]]:
-        """The entries of one single-entry page, or None when Codefresh did not answer it with a list."""
+    def _probe(self, page: Optional[int] = None, bounds: Optional[Mapping[str, str]] = None) -> Optional[List[Any]]:
+        """The entries of one single-entry page (without `page`: the first, whatever the numbering), or None when
+        Codefresh did not answer it with a list."""
         response = self.probe_requester.send_request(
             stream_slice=StreamSlice(partition={}, cursor_slice={}),
-            request_params={"page": page, "pageSize": 1, **(bounds or {})},
+            request_params={**({} if page is None else {"page": page}), "pageSize": 1, **(bounds or {})},
         )
         if not response:
             return None
@@ -197,3 +227,12 @@ _FORMS = {MILLISECONDS: "epoch milliseconds (from/to)", ISO: "ISO date-times (fr
 
 def _iso(epoch_ms: int) -> str:
     return format_bound(epoch_ms, ISO)
+
+
+def _ignores_paging(stream: str, start: int, end: int) -> AirbyteTracedException:
+    message = (
+        f"Stream '{stream}': Codefresh answered the audit log's pages between {_iso(start)} and {_iso(end)} with the "
+        "same first entry for any page number, so it ignores the `page` parameter; the read stopped instead of asking for ever "
+        f"(nothing was emitted twice). Please report this at {ISSUE_TRACKER} with the output of scripts/probe_api.py."
+    )
+    return AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.system_error)

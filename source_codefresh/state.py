@@ -1,18 +1,169 @@
-"""Incremental state: the exclusive start of a sync, and the millisecond timestamps Codefresh uses."""
+"""Incremental state: where a sync starts, which builds it reads again, and one sentence for a state it cannot read.
+
+- `CursorStartsAfterState` (projects, pipelines, images, audit_logs): a sync starts just after the newest record
+  already emitted.
+- `FollowsUnfinishedBuildsState` and `FollowsUnfinishedBuildsCursor` (builds, build_details, build_steps): the state
+  keeps the newest build creation time read and where the builds that were not finished when read were created,
+  so the next sync reads those builds again and what is new, and nothing else.
+- `ReadableState` (analytics_report_rows): only checks that the saved state can be read.
+
+Why the cursor is Python: the CDK turns a manifest's `DatetimeBasedCursor` into a `ConcurrentCursor` whose state is
+the greatest cursor value read (`{"created": <newest>}`), which cannot say "an older build is still running". A
+`CustomIncrementalSync` cannot say it either in this CDK (7.39.1): the concurrent factory only builds cursors for
+`DatetimeBasedCursor` and `IncrementingCountCursor` and rejects any other type. So the manifest declares a
+`DatetimeBasedCursor` (windows, request options, start date, formats, client-side filtering) and marks it with
+`$parameters.finished_statuses`; `ComponentFactory` builds such a cursor as `FollowsUnfinishedBuildsCursor`, the
+CDK's `ConcurrentCursor` with a different state and record filter.
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import InitVar, dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping, MutableMapping, Optional, Union
+from typing import Any, Dict, Iterable, List, Mapping, MutableMapping, Optional, Sequence, Set, Tuple, Union
 
+from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.declarative.interpolation.interpolated_string import InterpolatedString
 from airbyte_cdk.sources.declarative.migrations.state_migration import StateMigration
-from airbyte_cdk.sources.types import Config
+from airbyte_cdk.sources.declarative.parsers.model_to_component_factory import ModelToComponentFactory
+from airbyte_cdk.sources.streams.concurrent.cursor import ConcurrentCursor
+from airbyte_cdk.sources.streams.concurrent.partitions.partition import Partition
+from airbyte_cdk.sources.types import Config, Record
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+LOGGER = logging.getLogger("airbyte")
+
+UNFINISHED_KEY = "unfinished"
+# At most this many [first, last] ranges of unfinished builds are kept; more are merged across their smallest gaps,
+# so the state stays under about 1 kB whatever the account (a merged range re-reads the finished builds inside it).
+MAX_UNFINISHED_RANGES = 10
+MILLISECOND = timedelta(milliseconds=1)
+
+Range = Tuple[datetime, datetime]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Reading saved states
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def parse_iso(value: Any) -> Optional[datetime]:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def format_iso_ms(value: datetime) -> str:
+    value = value.astimezone(timezone.utc)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def parse_cursor_value(value: Any, datetime_format: str) -> Optional[datetime]:
+    """A saved cursor value as a datetime: ISO-8601 text, or epoch milliseconds (a number or digits) for `%ms`."""
+    if datetime_format == "%ms":
+        if isinstance(value, bool):
+            return None
+        try:
+            return datetime.fromtimestamp(int(value) / 1000, tz=timezone.utc)
+        except (TypeError, ValueError, OverflowError, OSError):
+            return None
+    return parse_iso(value)
+
+
+def unreadable_state(stream: str, what: str) -> AirbyteTracedException:
+    message = (
+        f"The saved state of stream '{stream}' cannot be read ({what}): reset that stream in Airbyte (Clear data), "
+        "and its next sync reads it again from start_date."
+    )
+    return AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.config_error)
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_cursor_value(stream: str, state_key: str, value: Any, datetime_format: str) -> datetime:
+    parsed = parse_cursor_value(value, datetime_format)
+    if parsed is None:
+        kind = "epoch milliseconds" if datetime_format == "%ms" else "an ISO-8601 date-time"
+        raise unreadable_state(stream, f"'{state_key}' is {_describe(value)}, not {kind}")
+    return parsed
+
+
+def check_state(stream: str, state: Mapping[str, Any], cursor_field: str, datetime_format: str) -> None:
+    """Raises the one-sentence error for a state whose cursor values cannot be read; any readable shape passes:
+    `{cursor: value}`, the CDK's `{"state_type": "date-range", "slices": [...]}`, and the per-partition
+    `{"states": [{"partition": ..., "cursor": {...}}], "state": {...}}`."""
+    if not isinstance(state, Mapping):
+        raise unreadable_state(stream, f"it is {_describe(state)}, not an object")
+    if cursor_field in state:
+        check_cursor_value(stream, cursor_field, state[cursor_field], datetime_format)
+    if state.get("state_type") is not None:
+        slices = state.get("slices")
+        if state.get("state_type") not in ("date-range", "integer") or not isinstance(slices, list):
+            raise unreadable_state(
+                stream, f"'state_type' {_describe(state.get('state_type'))} without a list of slices"
+            )
+        for number, interval in enumerate(slices, start=1):
+            for key in ("start", "end", "most_recent_cursor_value"):
+                if not isinstance(interval, Mapping) or (key != "most_recent_cursor_value" and key not in interval):
+                    raise unreadable_state(stream, f"slice {number} has no '{key}'")
+                if interval.get(key) is not None:
+                    check_cursor_value(stream, f"slices[{number - 1}].{key}", interval[key], datetime_format)
+    if "states" in state:
+        partitions = state["states"]
+        if not isinstance(partitions, list):
+            raise unreadable_state(stream, "'states' is not a list")
+        for number, partition in enumerate(partitions, start=1):
+            cursor = partition.get("cursor") if isinstance(partition, Mapping) else None
+            if not isinstance(cursor, Mapping):
+                raise unreadable_state(stream, f"partition {number} has no cursor")
+            if cursor_field in cursor:
+                check_cursor_value(
+                    stream, f"states[{number - 1}].cursor.{cursor_field}", cursor[cursor_field], datetime_format
+                )
+    if isinstance(state.get("state"), Mapping) and cursor_field in state["state"]:
+        check_cursor_value(stream, f"state.{cursor_field}", state["state"][cursor_field], datetime_format)
+
+
+def _interpolated(value: Any, parameters: Mapping[str, Any], config: Config) -> Any:
+    return InterpolatedString.create(str(value), parameters=parameters).eval(config)
 
 
 @dataclass
-class CursorStartsAfterState(StateMigration):
+class ReadableState(StateMigration):
+    """Changes nothing; a state whose cursor values cannot be read fails the sync with one sentence instead of the
+    CDK's "Something went wrong in the connector"."""
+
+    cursor_field: str
+    config: Config
+    parameters: InitVar[Mapping[str, Any]]
+    datetime_format: str = "iso"
+    stream: str = "{{ parameters.name }}"
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        # Custom components get their fields uninterpolated.
+        self.cursor_field = _interpolated(self.cursor_field, parameters, self.config)
+        self.datetime_format = _interpolated(self.datetime_format, parameters, self.config)
+        self.stream = _interpolated(self.stream, parameters, self.config)
+
+    def should_migrate(self, stream_state: Mapping[str, Any]) -> bool:
+        if stream_state:
+            check_state(self.stream, stream_state, self.cursor_field, self.datetime_format)
+        return False
+
+    def migrate(self, stream_state: Mapping[str, Any]) -> Mapping[str, Any]:
+        return stream_state
+
+
+@dataclass
+class CursorStartsAfterState(ReadableState):
     """Starts a sync one unit after the state's cursor value, so the record that set it is not emitted again.
 
     The state holds the cursor value of the newest record emitted so far; the CDK starts the next sync *at* that value
@@ -22,19 +173,13 @@ class CursorStartsAfterState(StateMigration):
     by 1 ms per empty sync, far less than the time between two syncs.
     """
 
-    cursor_field: str
-    datetime_format: str
-    config: Config
-    parameters: InitVar[Mapping[str, Any]]
     unit_milliseconds: Union[int, str] = 1
 
-    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
-        # The manifest passes `{{ parameters.cursor_field }}`: custom components get their fields uninterpolated.
-        self.cursor_field = InterpolatedString.create(str(self.cursor_field), parameters=parameters).eval(self.config)
-        self.datetime_format = InterpolatedString.create(str(self.datetime_format), parameters=parameters).eval(self.config)
-
     def should_migrate(self, stream_state: Mapping[str, Any]) -> bool:
-        return bool(stream_state) and self.cursor_field in stream_state and "state_type" not in stream_state
+        if not stream_state:
+            return False
+        check_state(self.stream, stream_state, self.cursor_field, self.datetime_format)
+        return self.cursor_field in stream_state and "state_type" not in stream_state
 
     def migrate(self, stream_state: Mapping[str, Any]) -> Mapping[str, Any]:
         value = stream_state[self.cursor_field]
@@ -52,14 +197,309 @@ def _shift_cursor_value(value: Any, datetime_format: str, milliseconds: int) -> 
     return format_iso_ms(parsed + timedelta(milliseconds=milliseconds))
 
 
-def parse_iso(value: str) -> Optional[datetime]:
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+# ---------------------------------------------------------------------------------------------------------------------
+# Builds: the state that follows unfinished builds
+# ---------------------------------------------------------------------------------------------------------------------
 
 
-def format_iso_ms(value: datetime) -> str:
-    value = value.astimezone(timezone.utc)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+@dataclass
+class FollowsUnfinishedBuildsState(StateMigration):
+    """Every saved state of builds, build_details and build_steps, in the shape `FollowsUnfinishedBuildsCursor` reads:
+
+        {"created": "<newest build created>", "unfinished": [["<first>", "<last>"], ...]}
+
+    A state of the releases before it (`{"created": X}`, or the CDK's `{"state_type": "date-range", ...}`) meant
+    "the next sync reads again the builds created in the last `lookback_hours` before X": that is the range
+    [X - lookback, X] of builds that may still change, so the first sync after the upgrade reads what the old release
+    would have, and the syncs after it only what can still change. A state without a cursor value (for example a
+    full refresh's `{"__ab_no_cursor_state_message": true}`) is no state; a value that is not a date fails the sync
+    with one sentence."""
+
+    cursor_field: str
+    lookback_hours: Union[int, str]
+    config: Config
+    parameters: InitVar[Mapping[str, Any]]
+    stream: str = "{{ parameters.name }}"
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        self.cursor_field = _interpolated(self.cursor_field, parameters, self.config)
+        self.stream = _interpolated(self.stream, parameters, self.config)
+        self._lookback = timedelta(hours=float(_interpolated(self.lookback_hours, parameters, self.config) or 0))
+
+    def should_migrate(self, stream_state: Mapping[str, Any]) -> bool:
+        return bool(stream_state)
+
+    def migrate(self, stream_state: Mapping[str, Any]) -> Mapping[str, Any]:
+        if not isinstance(stream_state, Mapping):
+            raise unreadable_state(self.stream, f"it is {_describe(stream_state)}, not an object")
+        check_state(self.stream, stream_state, self.cursor_field, "iso")
+        if UNFINISHED_KEY in stream_state:
+            newest = parse_iso(stream_state.get(self.cursor_field))
+            ranges = read_ranges(self.stream, stream_state[UNFINISHED_KEY])
+            return state_value(self.cursor_field, newest, ranges)
+        newest = self._newest_of_an_older_release(stream_state)
+        if newest is None:
+            return {}
+        lookback = self._lookback
+        return state_value(self.cursor_field, newest, [(newest - lookback, newest)] if lookback else [])
+
+    def _newest_of_an_older_release(self, stream_state: Mapping[str, Any]) -> Optional[datetime]:
+        if stream_state.get("state_type") == "date-range":
+            slices = stream_state.get("slices") or []
+            if not slices:
+                return None
+            # The CDK reads the first (merged) slice: all before its end was synced. (check_state read every value.)
+            first = min(
+                slices, key=lambda interval: parse_iso(interval["start"]) or datetime.min.replace(tzinfo=timezone.utc)
+            )
+            return parse_iso(first.get("most_recent_cursor_value") or first["end"])
+        return parse_iso(stream_state.get(self.cursor_field))
+
+
+def read_ranges(stream: str, value: Any) -> List[Range]:
+    if not isinstance(value, list):
+        raise unreadable_state(stream, f"'{UNFINISHED_KEY}' is {_describe(value)}, not a list of [first, last] pairs")
+    ranges: List[Range] = []
+    for number, pair in enumerate(value):
+        first, last = (
+            (parse_iso(pair[0]), parse_iso(pair[1])) if isinstance(pair, list) and len(pair) == 2 else (None, None)
+        )
+        if first is None or last is None or first > last:
+            raise unreadable_state(stream, f"'{UNFINISHED_KEY}[{number}]' is {_describe(pair)}, not [first, last]")
+        ranges.append((first, last))
+    return ranges
+
+
+def state_value(cursor_field: str, newest: Optional[datetime], ranges: Iterable[Range]) -> Dict[str, Any]:
+    state: Dict[str, Any] = {cursor_field: format_iso_ms(newest)} if newest is not None else {}
+    state[UNFINISHED_KEY] = [[format_iso_ms(first), format_iso_ms(last)] for first, last in ranges]
+    return state
+
+
+def merge_ranges(ranges: Iterable[Range], limit: int = MAX_UNFINISHED_RANGES) -> List[Range]:
+    """Sorted, overlapping ranges joined, then at most `limit` of them: the ranges separated by the smallest gaps are
+    joined first (the finished builds in a joined gap are read again, nothing is lost)."""
+    joined: List[List[datetime]] = []
+    for first, last in sorted(ranges):
+        if joined and first <= joined[-1][1] + MILLISECOND:
+            joined[-1][1] = max(joined[-1][1], last)
+        else:
+            joined.append([first, last])
+    if len(joined) > limit:
+        gaps = sorted(range(len(joined) - 1), key=lambda i: joined[i + 1][0] - joined[i][1], reverse=True)
+        cuts = set(gaps[: limit - 1])
+        merged: List[List[datetime]] = [list(joined[0])]
+        for index in range(1, len(joined)):
+            if index - 1 in cuts:
+                merged.append(list(joined[index]))
+            else:
+                merged[-1][1] = joined[index][1]
+        joined = merged
+    return [(first, last) for first, last in joined]
+
+
+class _Window:
+    """What one window's listing showed: its newest build and the creation times of its unfinished builds."""
+
+    __slots__ = ("end", "newest", "start", "unfinished")
+
+    def __init__(self, start: datetime, end: datetime) -> None:
+        self.start, self.end = start, end
+        self.newest: Optional[datetime] = None
+        self.unfinished: List[datetime] = []
+
+
+class FollowsUnfinishedBuildsCursor(ConcurrentCursor):
+    """The CDK's ConcurrentCursor over build creation times (windows, checkpoints, request options as declared), with a
+    state that says which builds can still change.
+
+    State: `{cursor: <newest build created that was read>, "unfinished": [[first, last], ...]}`: the ranges of creation
+    times of the builds that were not finished when they were read (a status outside `finished_statuses`, so an
+    unknown status is followed too, or no `finished` time). A sync reads from the first unfinished range (or just
+    after the newest build) to now, and keeps exactly the builds that are new (created after the newest one read) or
+    inside an unfinished range; the others were finished when read and are left out before any per-build request is
+    made. A range ends `follow_hours` after the newest build: a build unfinished for longer is no longer followed (one
+    log line).
+
+    The record filter sees every build of a window's listing (the builds stream's own records, or the listing that
+    the per-build streams fan out from), so they all follow the builds the same way; it also keeps
+    each build in exactly the window it was listed for, whatever part of its dates the server honoured. Checkpoints
+    only cover the windows read without a gap from the start, and keep every range not read yet, so an interrupted
+    sync never moves past an unfinished build."""
+
+    def __init__(self, *, finished_statuses: Sequence[str], follow_hours: float, **cursor_arguments: Any) -> None:
+        self._finished_statuses = frozenset(finished_statuses)
+        self._follow = timedelta(hours=follow_hours)
+        self._previous_newest: Optional[datetime] = None
+        self._previous_ranges: List[Range] = []
+        self._read_from: Optional[datetime] = None
+        self._windows: Dict[Tuple[Any, Any], _Window] = {}
+        self._closed: Set[Tuple[Any, Any]] = set()
+        self._reported_drops: Set[Range] = set()
+        super().__init__(**cursor_arguments)
+
+    @classmethod
+    def like(
+        cls, cursor: ConcurrentCursor, stream_state: Mapping[str, Any], **arguments: Any
+    ) -> "FollowsUnfinishedBuildsCursor":
+        """This cursor configured as `cursor` (the argument list of the CDK's ConcurrentCursor.copy_without_state)."""
+        return cls(
+            stream_name=cursor._stream_name,
+            stream_namespace=cursor._stream_namespace,
+            stream_state=stream_state,
+            message_repository=cursor._message_repository,
+            connector_state_manager=cursor._connector_state_manager,
+            connector_state_converter=cursor._connector_state_converter,
+            cursor_field=cursor._cursor_field,
+            slice_boundary_fields=cursor._slice_boundary_fields,
+            start=cursor._start,
+            end_provider=cursor._end_provider,
+            lookback_window=None,
+            slice_range=cursor._slice_range,
+            cursor_granularity=cursor._cursor_granularity,
+            clamping_strategy=cursor._clamping_strategy,
+            is_compare_strictly=cursor._is_compare_strictly,
+            **arguments,
+        )
+
+    # -- where the sync starts ------------------------------------------------------------------------------------
+
+    def _get_concurrent_state(self, state: MutableMapping[str, Any]) -> Tuple[Any, MutableMapping[str, Any]]:
+        key = self._cursor_field.cursor_field_key
+        self._previous_newest = parse_iso(state.get(key)) if state else None
+        ranges = read_ranges(self._stream_name, state.get(UNFINISHED_KEY, [])) if state else []
+        self._previous_ranges = self._followed(ranges, self._previous_newest)
+        starts = [first for first, _ in self._previous_ranges]
+        if self._previous_newest is not None:
+            starts.append(self._previous_newest + MILLISECOND)
+        floor: datetime = self._start or self._connector_state_converter.zero_value  # type: ignore[assignment]
+        read_from = max(min(starts), floor) if starts else floor
+        self._read_from = read_from
+        # One synced interval that ends where this sync starts reading: the CDK's windows then run from `read_from`.
+        return read_from, {
+            "state_type": "date-range",
+            "slices": [{"start": floor, "end": read_from, "most_recent_cursor_value": read_from}],
+        }
+
+    # -- which builds a window keeps -------------------------------------------------------------------------------
+
+    def should_be_synced(self, record: Record) -> bool:
+        data = record.data
+        created = parse_iso(data.get("created"))
+        if created is None:
+            self._log_for_record_without_cursor_value()
+            return True
+        window = self._window(record.associated_slice)
+        if window is not None and not window.start <= created <= window.end:
+            return False  # another window's build (the server widened the dates to whole days)
+        if (
+            self._previous_newest is not None
+            and created <= self._previous_newest
+            and not any(first <= created <= last for first, last in self._previous_ranges)
+        ):
+            return False  # read before, and finished then
+        if window is not None:
+            if window.newest is None or created > window.newest:
+                window.newest = created
+            if data.get("status") not in self._finished_statuses or not data.get("finished"):
+                window.unfinished.append(created)
+        return True
+
+    def observe(self, record: Record) -> None:
+        """The state follows the listed builds (in `should_be_synced`), not the emitted records: a build without
+        steps emits no build_steps record but is followed all the same."""
+
+    def _window(self, stream_slice: Any) -> Optional[_Window]:
+        if not stream_slice:
+            return None
+        start_field, end_field = self._slice_boundary_fields_wrapper
+        bounds = stream_slice.cursor_slice if hasattr(stream_slice, "cursor_slice") else stream_slice
+        key = (bounds.get(start_field), bounds.get(end_field))
+        window = self._windows.get(key)
+        if window is None:
+            start, end = parse_iso(key[0]), parse_iso(key[1])
+            if start is None or end is None:
+                return None
+            window = self._windows.setdefault(key, _Window(start, end))
+        return window
+
+    # -- the state -------------------------------------------------------------------------------------------------
+
+    def _add_slice_to_state(self, partition: Partition) -> None:
+        # Called under the cursor's lock before the state is emitted.
+        window = self._window(partition.to_slice())
+        if window is not None:
+            self._closed.add((window.start, window.end))
+        super()._add_slice_to_state(partition)
+
+    @property
+    def state(self) -> MutableMapping[str, Any]:
+        done_until = self._read_without_gap_until()
+        newest = self._previous_newest
+        points: List[datetime] = []
+        for window in list(self._windows.values()):  # a copy: other windows may be added while this runs
+            if done_until is not None and (window.start, window.end) in self._closed and window.end <= done_until:
+                if window.newest is not None and (newest is None or window.newest > newest):
+                    newest = window.newest
+                points.extend(window.unfinished)
+        ranges = [(point, point) for point in points]
+        for first, last in self._previous_ranges:
+            if done_until is None or last > done_until:  # not read again yet
+                ranges.append((first if done_until is None else max(first, done_until + MILLISECOND), last))
+        if newest is None and self._read_from is not None:
+            newest = self._read_from - MILLISECOND  # nothing read yet: the next sync starts where this one did
+        return state_value(self._cursor_field.cursor_field_key, newest, self._followed(merge_ranges(ranges), newest))
+
+    def _read_without_gap_until(self) -> Optional[datetime]:
+        """The end of the windows read in this sync without a gap from its start, or None if there are none yet."""
+        slices = self._connector_state_converter.merge_intervals(list(self._concurrent_state.get("slices", [])))
+        if not slices:
+            return None
+        first_end = slices[0]["end"]
+        ends = [end for start, end in self._closed if end <= first_end]
+        return max(ends) if ends else None
+
+    def _followed(self, ranges: Iterable[Range], newest: Optional[datetime]) -> List[Range]:
+        """The ranges still followed: those ending less than `follow_hours` before the newest build."""
+        kept: List[Range] = []
+        for first, last in ranges:
+            if newest is not None and last < newest - self._follow:
+                if (first, last) not in self._reported_drops:
+                    self._reported_drops.add((first, last))
+                    LOGGER.info(
+                        f"Stream '{self._stream_name}': builds created between {format_iso_ms(first)} and "
+                        f"{format_iso_ms(last)} were still unfinished {self._follow.total_seconds() / 3600:g} hours "
+                        "(builds_lookback_hours) after the newest build, and are no longer read again; a full refresh "
+                        "reads their final state."
+                    )
+                continue
+            kept.append((first, last))
+        return kept
+
+
+class ComponentFactory(ModelToComponentFactory):
+    """The CDK's factory, building a `DatetimeBasedCursor` whose `$parameters` set `finished_statuses` as a
+    FollowsUnfinishedBuildsCursor (`follow_hours` from `$parameters.follow_hours`)."""
+
+    def create_concurrent_cursor_from_datetime_based_cursor(  # type: ignore[override]
+        self,
+        model_type: Any,
+        component_definition: Any,
+        stream_name: str,
+        stream_namespace: Optional[str],
+        stream_state: MutableMapping[str, Any],
+        config: Config,
+        **kwargs: Any,
+    ) -> ConcurrentCursor:
+        cursor = super().create_concurrent_cursor_from_datetime_based_cursor(
+            model_type, component_definition, stream_name, stream_namespace, stream_state, config, **kwargs
+        )
+        parameters = component_definition.get("$parameters") or component_definition.get("parameters") or {}
+        if parameters.get("finished_statuses") is None:
+            return cursor
+        return FollowsUnfinishedBuildsCursor.like(
+            cursor,
+            stream_state,
+            finished_statuses=list(parameters["finished_statuses"]),
+            follow_hours=float(_interpolated(parameters.get("follow_hours", 0), parameters, config) or 0),
+        )

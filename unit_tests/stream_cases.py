@@ -7,7 +7,7 @@
 - `expected`: the records the sync emits, with the keys the manifest stamps and without the secrets it drops,
 - `config`: overrides, e.g. a start date three days ago so that time-windowed streams read exactly one window,
 - `first_params`: for requests matched with ANY_QUERY_PARAMS (unknown end of window, session header), query
-  parameters the first request must carry.
+  parameters the first request must carry (None: must not carry).
 """
 
 from __future__ import annotations
@@ -311,7 +311,7 @@ def _audit_logs() -> StreamCase:
         "audit_logs", [(any_params("audit"), {"data": entries})],
         [_strip(e, ("req_body",), ("res_body",)) for e in entries],
         config={"start_date": RECENT_ISO}, scope="audit", records_key="data",
-        first_params={"page": "1", "pageSize": "100", "from": RECENT_MS},
+        first_params={"page": None, "pageSize": "100", "from": RECENT_MS},  # the first page: without `page`
         secrets=["audit-secret-body", "audit-secret-response"],
         install=install,
     )

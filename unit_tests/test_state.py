@@ -1,10 +1,37 @@
-"""CursorStartsAfterState: a sync starts just after the newest record already emitted (source_codefresh/state.py)."""
+"""source_codefresh/state.py: where a sync starts, which builds it reads again, and states it cannot read."""
 
 from __future__ import annotations
 
-import pytest
+from datetime import datetime, timedelta, timezone
+from typing import Any, Dict, List, Mapping, Optional
 
-from source_codefresh.state import CursorStartsAfterState
+import pytest
+from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.connector_state_manager import ConnectorStateManager
+from airbyte_cdk.sources.message import InMemoryMessageRepository
+from airbyte_cdk.sources.streams.concurrent.cursor import ConcurrentCursor, CursorField
+from airbyte_cdk.sources.streams.concurrent.state_converters.datetime_stream_state_converter import (
+    CustomFormatConcurrentStreamStateConverter,
+)
+from airbyte_cdk.sources.types import Record, StreamSlice
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+from source_codefresh.state import (
+    CursorStartsAfterState,
+    FollowsUnfinishedBuildsCursor,
+    FollowsUnfinishedBuildsState,
+    ReadableState,
+    merge_ranges,
+)
+
+UTC = timezone.utc
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+# --- CursorStartsAfterState ------------------------------------------------------------------------------------------
 
 
 def test_iso_state_moves_one_millisecond():
@@ -19,7 +46,370 @@ def test_epoch_millisecond_state_moves_one_millisecond():
     assert migration.migrate({"createdAt": 1759667696789}) == {"createdAt": 1759667696790}
 
 
-@pytest.mark.parametrize("state", [{}, {"other": "x"}, {"state_type": "date-range", "created": "x"}])
+@pytest.mark.parametrize(
+    "state",
+    [
+        {},
+        {"other": "x"},
+        {
+            "state_type": "date-range",
+            "slices": [{"start": "2026-10-01T00:00:00.000Z", "end": "2026-10-05T00:00:00.000Z"}],
+        },
+    ],
+)
 def test_states_without_a_plain_cursor_are_left_alone(state):
     migration = CursorStartsAfterState(cursor_field="created", datetime_format="iso", config={}, parameters={})
     assert not migration.should_migrate(state)
+
+
+# --- states that cannot be read: one sentence naming the stream ------------------------------------------------------
+
+UNREADABLE = [
+    ("iso", {"created": "not-a-date"}, "'created' is 'not-a-date', not an ISO-8601 date-time"),
+    ("iso", {"created": 17}, "'created' is 17, not an ISO-8601 date-time"),
+    ("%ms", {"created": "2026-10-05T12:00:00Z"}, "not epoch milliseconds"),
+    (
+        "iso",
+        {"state_type": "date-range", "slices": [{"start": "x", "end": "2026-10-05T00:00:00.000Z"}]},
+        "'slices[0].start' is 'x'",
+    ),
+    ("iso", {"state_type": "date-range", "slices": "no"}, "without a list of slices"),
+    (
+        "iso",
+        {"states": [{"partition": {"parent_id": "r"}, "cursor": {"created": "yesterday"}}]},
+        "'states[0].cursor.created' is 'yesterday'",
+    ),
+    ("iso", {"state": {"created": "soon"}}, "'state.created' is 'soon'"),
+]
+
+
+@pytest.mark.parametrize("datetime_format, state, detail", UNREADABLE)
+def test_an_unreadable_state_fails_with_one_sentence_naming_the_stream(datetime_format, state, detail):
+    migration = ReadableState(
+        cursor_field="created", datetime_format=datetime_format, config={}, parameters={"name": "some_stream"}
+    )
+    with pytest.raises(AirbyteTracedException) as raised:
+        migration.should_migrate(state)
+    message = raised.value.message
+    assert message.startswith("The saved state of stream 'some_stream' cannot be read (")
+    assert detail in message
+    assert message.endswith(
+        "reset that stream in Airbyte (Clear data), and its next sync reads it again from start_date."
+    )
+    assert raised.value.failure_type == FailureType.config_error
+
+
+# --- FollowsUnfinishedBuildsState: every older shape becomes the new one ----------------------------------------------
+
+
+def builds_migration(lookback_hours: Any = 24, cursor_field: str = "created") -> FollowsUnfinishedBuildsState:
+    return FollowsUnfinishedBuildsState(
+        cursor_field=cursor_field, lookback_hours=lookback_hours, config={}, parameters={"name": "builds"}
+    )
+
+
+def test_a_state_of_the_previous_release_becomes_its_lookback_range():
+    migration = builds_migration(24)
+    state = {"created": "2026-10-05T12:00:00.000Z"}
+    assert migration.should_migrate(state)
+    assert migration.migrate(state) == {
+        "created": "2026-10-05T12:00:00.000Z",
+        "unfinished": [["2026-10-04T12:00:00.000Z", "2026-10-05T12:00:00.000Z"]],
+    }
+
+
+def test_a_previous_state_with_a_lookback_of_zero_has_no_range():
+    assert builds_migration(0).migrate({"created": "2026-10-05T12:00:00.000Z"}) == {
+        "created": "2026-10-05T12:00:00.000Z",
+        "unfinished": [],
+    }
+
+
+def test_the_lookback_comes_from_the_config():
+    migration = FollowsUnfinishedBuildsState(
+        cursor_field="{{ parameters.cursor_field }}",
+        lookback_hours="{{ config['builds_lookback_hours'] if config.get('builds_lookback_hours') is not none "
+        "else 72 }}",
+        config={"builds_lookback_hours": 6},
+        parameters={"name": "build_steps", "cursor_field": "build_created"},
+    )
+    assert migration.migrate({"build_created": "2026-10-05T12:00:00.000Z"})["unfinished"] == [
+        ["2026-10-05T06:00:00.000Z", "2026-10-05T12:00:00.000Z"]
+    ]
+
+
+def test_a_date_range_state_of_the_cdk_becomes_the_range_before_its_first_slice():
+    state = {
+        "state_type": "date-range",
+        "slices": [
+            {"start": "2026-10-06T00:00:00.000Z", "end": "2026-10-07T00:00:00.000Z"},
+            {
+                "start": "2014-01-01T00:00:00.000Z",
+                "end": "2026-10-05T12:00:00.000Z",
+                "most_recent_cursor_value": "2026-10-05T11:00:00.000Z",
+            },
+        ],
+    }
+    assert builds_migration(1).migrate(state) == {
+        "created": "2026-10-05T11:00:00.000Z",
+        "unfinished": [["2026-10-05T10:00:00.000Z", "2026-10-05T11:00:00.000Z"]],
+    }
+
+
+def test_a_new_state_is_kept_as_it_is():
+    state = {
+        "created": "2026-10-05T12:00:00.000Z",
+        "unfinished": [["2026-10-05T09:00:00.000Z", "2026-10-05T09:30:00.000Z"]],
+    }
+    assert builds_migration().migrate(state) == state
+
+
+@pytest.mark.parametrize("state", [{"__ab_no_cursor_state_message": True}, {"other": 1}])
+def test_a_state_without_a_cursor_value_is_no_state(state):
+    assert builds_migration().migrate(state) == {}
+
+
+@pytest.mark.parametrize(
+    "state, detail",
+    [
+        ({"created": "not-a-date"}, "'created' is 'not-a-date'"),
+        ({"created": "2026-10-05T12:00:00.000Z", "unfinished": "all"}, "'unfinished' is 'all', not a list"),
+        ({"created": "2026-10-05T12:00:00.000Z", "unfinished": [["2026-10-05T12:00:00.000Z"]]}, "'unfinished[0]'"),
+        (
+            {
+                "created": "2026-10-05T12:00:00.000Z",
+                "unfinished": [["2026-10-05T12:00:00.000Z", "2026-10-04T00:00:00.000Z"]],
+            },
+            "'unfinished[0]'",
+        ),
+    ],
+)
+def test_an_unreadable_builds_state_fails_with_one_sentence(state, detail):
+    with pytest.raises(AirbyteTracedException) as raised:
+        builds_migration().migrate(state)
+    assert raised.value.message.startswith("The saved state of stream 'builds' cannot be read (")
+    assert detail in raised.value.message
+
+
+# --- merge_ranges --------------------------------------------------------------------------------------------------
+
+
+def test_overlapping_and_touching_ranges_are_joined():
+    ranges = [
+        (at("2026-10-05T10:00:00Z"), at("2026-10-05T11:00:00Z")),
+        (at("2026-10-05T10:30:00Z"), at("2026-10-05T12:00:00Z")),
+        (at("2026-10-05T12:00:00.001Z"), at("2026-10-05T12:00:00.001Z")),
+        (at("2026-10-01T00:00:00Z"), at("2026-10-01T00:00:00Z")),
+    ]
+    assert merge_ranges(ranges) == [
+        (at("2026-10-01T00:00:00Z"), at("2026-10-01T00:00:00Z")),
+        (at("2026-10-05T10:00:00Z"), at("2026-10-05T12:00:00.001Z")),
+    ]
+
+
+def test_more_ranges_than_the_limit_are_joined_across_their_smallest_gaps():
+    base = at("2026-10-05T00:00:00Z")
+    gaps_in_minutes = [0, 10, 11, 100, 101, 1000]  # points at these minutes
+    points = [(base + timedelta(minutes=m), base + timedelta(minutes=m)) for m in gaps_in_minutes]
+    merged = merge_ranges(points, limit=3)
+    assert merged == [
+        (base, base + timedelta(minutes=11)),
+        (base + timedelta(minutes=100), base + timedelta(minutes=101)),
+        (base + timedelta(minutes=1000), base + timedelta(minutes=1000)),
+    ]
+    covered = [m for m in gaps_in_minutes if any(a <= base + timedelta(minutes=m) <= b for a, b in merged)]
+    assert covered == gaps_in_minutes, "joining never drops a point"
+
+
+# --- FollowsUnfinishedBuildsCursor, driven like the CDK drives it -----------------------------------------------------
+
+START = at("2026-01-01T00:00:00Z")
+NOW = at("2026-10-10T00:00:00Z")
+
+
+class Window:
+    """A partition as the CDK hands it to a cursor: its slice."""
+
+    def __init__(self, stream_slice: StreamSlice) -> None:
+        self._slice = stream_slice
+
+    def to_slice(self) -> StreamSlice:
+        return self._slice
+
+
+def make_cursor(
+    state: Optional[Mapping[str, Any]] = None,
+    follow_hours: float = 72,
+    repository: Optional[InMemoryMessageRepository] = None,
+) -> FollowsUnfinishedBuildsCursor:
+    converter = CustomFormatConcurrentStreamStateConverter(
+        datetime_format="%Y-%m-%dT%H:%M:%S.%_msZ",
+        input_datetime_formats=["%Y-%m-%dT%H:%M:%S.%fZ"],
+        is_sequential_state=True,
+        cursor_granularity=timedelta(milliseconds=1),
+    )
+    base = ConcurrentCursor(
+        stream_name="builds",
+        stream_namespace=None,
+        stream_state={},
+        message_repository=repository or InMemoryMessageRepository(),
+        connector_state_manager=ConnectorStateManager(),
+        connector_state_converter=converter,
+        cursor_field=CursorField("created"),
+        slice_boundary_fields=("start_time", "end_time"),
+        start=START,
+        end_provider=lambda: NOW,
+        slice_range=timedelta(days=180),
+        cursor_granularity=timedelta(milliseconds=1),
+    )
+    return FollowsUnfinishedBuildsCursor.like(
+        base, dict(state or {}), finished_statuses=["success", "error"], follow_hours=follow_hours
+    )
+
+
+def build(created: str, status: str = "success", finished: Optional[str] = "set") -> Dict[str, Any]:
+    """A listed build; a finished status gets a finish time unless `finished` is None."""
+    done = status in ("success", "error") and finished is not None
+    return {"id": created, "created": created, "status": status, "finished": created if done else None}
+
+
+def listed(cursor: FollowsUnfinishedBuildsCursor, window: StreamSlice, builds: List[Dict[str, Any]]) -> List[str]:
+    """What the record filter keeps of a window's listing (in listing order)."""
+    return [
+        b["created"]
+        for b in builds
+        if cursor.should_be_synced(Record(data=b, stream_name="builds", associated_slice=window))
+    ]
+
+
+def test_a_first_sync_reads_from_the_start_date_in_windows_and_keeps_each_build_in_its_window():
+    cursor = make_cursor()
+    windows = list(cursor.stream_slices())
+    assert [w.cursor_slice["start_time"] for w in windows] == ["2026-01-01T00:00:00.000Z", "2026-06-30T00:00:00.000Z"]
+    assert windows[0].cursor_slice["end_time"] == "2026-06-29T23:59:59.999Z"
+    # A server that read only the dates answers both windows with the builds of 2026-06-29 and 2026-06-30.
+    edge = [build("2026-06-30T00:00:00.000Z"), build("2026-06-29T23:59:59.999Z"), build("2026-06-29T08:00:00.000Z")]
+    assert listed(cursor, windows[0], edge) == ["2026-06-29T23:59:59.999Z", "2026-06-29T08:00:00.000Z"]
+    assert listed(cursor, windows[1], edge) == ["2026-06-30T00:00:00.000Z"]
+
+
+def test_the_state_keeps_the_newest_build_and_where_unfinished_builds_were_created():
+    repository = InMemoryMessageRepository()
+    cursor = make_cursor(repository=repository, follow_hours=24 * 365)
+    first, second = cursor.stream_slices()
+    listed(cursor, first, [build("2026-05-01T00:00:00.000Z", "running"), build("2026-04-01T00:00:00.000Z")])
+    cursor.close_partition(Window(first))
+    assert cursor.state == {
+        "created": "2026-05-01T00:00:00.000Z",
+        "unfinished": [["2026-05-01T00:00:00.000Z", "2026-05-01T00:00:00.000Z"]],
+    }
+    listed(
+        cursor,
+        second,
+        [
+            build("2026-10-09T00:00:00.000Z"),
+            build("2026-10-08T00:00:00.000Z", "some-new-status"),
+            build("2026-10-07T00:00:00.000Z", "pending-approval"),
+        ],
+    )
+    cursor.close_partition(Window(second))
+    emitted = [m.state.stream.stream_state.__dict__ for m in repository.consume_queue()]
+    assert emitted[-1] == {
+        "created": "2026-10-09T00:00:00.000Z",
+        "unfinished": [
+            ["2026-05-01T00:00:00.000Z", "2026-05-01T00:00:00.000Z"],
+            ["2026-10-07T00:00:00.000Z", "2026-10-07T00:00:00.000Z"],
+            ["2026-10-08T00:00:00.000Z", "2026-10-08T00:00:00.000Z"],
+        ],
+    }
+
+
+def test_a_build_with_a_final_status_but_no_finish_time_is_followed_too():
+    cursor = make_cursor(follow_hours=24 * 365)
+    first, second = cursor.stream_slices()
+    listed(
+        cursor, second, [build("2026-10-09T00:00:00.000Z", "success", finished=None), build("2026-10-08T00:00:00.000Z")]
+    )
+    cursor.close_partition(Window(first))
+    cursor.close_partition(Window(second))
+    assert cursor.state == {
+        "created": "2026-10-09T00:00:00.000Z",
+        "unfinished": [["2026-10-09T00:00:00.000Z", "2026-10-09T00:00:00.000Z"]],
+    }
+
+
+def test_a_checkpoint_never_moves_past_a_window_not_read_yet():
+    cursor = make_cursor(follow_hours=24 * 365)
+    first, second = cursor.stream_slices()
+    listed(cursor, second, [build("2026-10-09T00:00:00.000Z")])
+    cursor.close_partition(Window(second))  # the newer window first: the older one is still being read
+    assert cursor.state == {"created": "2025-12-31T23:59:59.999Z", "unfinished": []}, "nothing read without a gap yet"
+    listed(cursor, first, [build("2026-03-01T00:00:00.000Z", "running")])
+    cursor.close_partition(Window(first))
+    assert cursor.state == {
+        "created": "2026-10-09T00:00:00.000Z",
+        "unfinished": [["2026-03-01T00:00:00.000Z", "2026-03-01T00:00:00.000Z"]],
+    }
+
+
+def test_the_next_sync_reads_unfinished_and_new_builds_only():
+    state = {
+        "created": "2026-10-09T00:00:00.000Z",
+        "unfinished": [["2026-10-07T00:00:00.000Z", "2026-10-08T00:00:00.000Z"]],
+    }
+    cursor = make_cursor(state)
+    (window,) = cursor.stream_slices()
+    assert window.cursor_slice["start_time"] == "2026-10-07T00:00:00.000Z"
+    builds = [
+        build("2026-10-09T12:00:00.000Z"),
+        build("2026-10-09T00:00:00.000Z"),
+        build("2026-10-08T12:00:00.000Z"),
+        build("2026-10-08T00:00:00.000Z", "running"),
+        build("2026-10-07T12:00:00.000Z"),
+        build("2026-10-07T00:00:00.000Z"),
+    ]
+    kept = listed(cursor, window, builds)
+    assert kept == [
+        "2026-10-09T12:00:00.000Z",
+        "2026-10-08T00:00:00.000Z",
+        "2026-10-07T12:00:00.000Z",
+        "2026-10-07T00:00:00.000Z",
+    ]
+    cursor.close_partition(Window(window))
+    assert cursor.state == {
+        "created": "2026-10-09T12:00:00.000Z",
+        "unfinished": [["2026-10-08T00:00:00.000Z", "2026-10-08T00:00:00.000Z"]],
+    }
+
+
+def test_a_sync_that_reads_nothing_keeps_the_state():
+    state = {
+        "created": "2026-10-09T00:00:00.000Z",
+        "unfinished": [["2026-10-08T00:00:00.000Z", "2026-10-08T00:00:00.000Z"]],
+    }
+    cursor = make_cursor(state)
+    (window,) = cursor.stream_slices()
+    assert cursor.state == state, "a checkpoint before the window is read keeps the unfinished range"
+    listed(cursor, window, [build("2026-10-08T00:00:00.000Z", "running")])
+    cursor.close_partition(Window(window))
+    assert cursor.state == state
+
+
+def test_an_unfinished_build_is_followed_for_follow_hours_after_the_newest_build(caplog):
+    state = {
+        "created": "2026-10-09T00:00:00.000Z",
+        "unfinished": [["2026-10-06T00:00:00.000Z", "2026-10-06T00:00:00.000Z"]],
+    }
+    cursor = make_cursor(state, follow_hours=72)
+    (window,) = cursor.stream_slices()
+    assert window.cursor_slice["start_time"] == "2026-10-06T00:00:00.000Z"
+    listed(cursor, window, [build("2026-10-09T01:00:00.000Z"), build("2026-10-06T00:00:00.000Z", "pending-approval")])
+    cursor.close_partition(Window(window))
+    assert cursor.state["unfinished"] == [], "more than 72 hours before the newest build: no longer followed"
+    assert any("2026-10-06T00:00:00.000Z" in line and "no longer read again" in line for line in caplog.messages)
+
+    still = make_cursor(state, follow_hours=80)
+    (window,) = still.stream_slices()
+    listed(still, window, [build("2026-10-09T01:00:00.000Z"), build("2026-10-06T00:00:00.000Z", "pending-approval")])
+    still.close_partition(Window(window))
+    assert still.state["unfinished"] == [["2026-10-06T00:00:00.000Z", "2026-10-06T00:00:00.000Z"]]

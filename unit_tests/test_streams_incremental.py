@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-
 from airbyte_cdk.models import SyncMode
 from airbyte_cdk.test.entrypoint_wrapper import discover
+
+from source_codefresh import SourceCodefresh
 from unit_tests import builders as b
 from unit_tests.audit_server import AuditLog
 from unit_tests.conftest import (
@@ -21,7 +22,6 @@ from unit_tests.conftest import (
     stream_state,
 )
 from unit_tests.stream_cases import ALL_STREAMS, RECENT_ISO, case, recent
-from source_codefresh import SourceCodefresh
 
 pytestmark = pytest.mark.usefixtures("parse_manifest_once", "slept")
 
@@ -45,45 +45,82 @@ def test_every_stream_of_the_manifest_has_a_case():
     assert sorted(s.name for s in output.catalog.catalog.streams) == sorted(ALL_STREAMS)
 
 
-# --- builds: a server-side window on `created` ------------------------------------------------------------------
+# --- builds: a server-side window on `created`, following the builds that were not finished ---------------------------
 
 
-@pytest.mark.parametrize("lookback_hours", [0, 24])
-def test_builds_start_one_millisecond_after_the_state_minus_the_lookback(http_mocker, lookback_hours):
-    state = recent(20)
-    http_mocker.get(any_params("workflow"), response(b.cursor_page([], 1, False, "workflows")))
-
-    run_read("builds", sync_mode=INCREMENTAL, state=stream_state("builds", {"created": state}),
-             builds_lookback_hours=lookback_hours)
-
-    (sent,) = sent_requests(http_mocker, "workflow")
-    expected = b.utc(state) + timedelta(milliseconds=1) - timedelta(hours=lookback_hours)
-    assert sent["params"]["startDate"] == [b.iso(expected)]
+def _next_midnight_after_now() -> str:
+    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    return b.iso(today + timedelta(days=1))
 
 
-def test_builds_state_advances_to_the_newest_build(http_mocker):
-    builds = [b.build(3, recent(50)), b.build(2, recent(30)), b.build(1, recent(21))]
+def test_first_builds_sync_starts_at_the_start_date_and_asks_up_to_the_next_midnight(http_mocker):
+    builds = [b.build(2, recent(10), "running"), b.build(1, recent(5))]
     http_mocker.get(any_params("workflow"), response(b.cursor_page(builds, 1, False, "workflows")))
-
-    output = run_read("builds", sync_mode=INCREMENTAL, state=stream_state("builds", {"created": recent(20)}),
-                      builds_lookback_hours=0)
-
-    assert {r["id"] for r in records_of(output)} == {build["id"] for build in builds}
-    assert _state_of(output, "builds") == {"created": recent(50)}
-    (sent,) = sent_requests(http_mocker, "workflow")
-    # The window ends now.
-    end = b.utc(sent["params"]["endDate"][0])
-    assert abs(end - datetime.now(timezone.utc)) < timedelta(minutes=5)
-
-
-def test_first_builds_sync_starts_at_the_start_date(http_mocker):
-    http_mocker.get(any_params("workflow"), response(b.cursor_page([b.build(1, recent(10))], 1, False, "workflows")))
 
     output = run_read("builds", sync_mode=INCREMENTAL, start_date=RECENT_ISO)
 
     (sent,) = sent_requests(http_mocker, "workflow")
     assert sent["params"]["startDate"] == [RECENT_ISO]
-    assert _state_of(output, "builds") == {"created": recent(10)}
+    # The window ends now; endDate is the midnight after it, so a server that reads only the date (or reads it as its
+    # first instant) still answers every build of the window.
+    assert sent["params"]["endDate"] == [_next_midnight_after_now()]
+    assert _state_of(output, "builds") == {"created": recent(10), "unfinished": [[recent(10), recent(10)]]}
+
+
+def test_builds_sync_reads_again_from_the_first_unfinished_build_and_emits_only_those_and_new_ones(http_mocker):
+    state = {"created": recent(30), "unfinished": [[recent(20), recent(20)]]}
+    listing = [
+        b.build(5, recent(40)),
+        b.build(4, recent(30)),
+        b.build(3, recent(25)),
+        b.build(2, recent(20)),
+        b.build(1, recent(19)),
+    ]
+    http_mocker.get(any_params("workflow"), response(b.cursor_page(listing, 1, False, "workflows")))
+
+    output = run_read("builds", sync_mode=INCREMENTAL, state=stream_state("builds", state))
+
+    (sent,) = sent_requests(http_mocker, "workflow")
+    assert sent["params"]["startDate"] == [recent(20)]
+    # new (40), and the one that was unfinished (20, now finished); 30 and 25 were finished when read, 19 is before
+    # the window (a server that reads only dates answers the whole day).
+    assert [r["id"] for r in records_of(output)] == [b.oid(5, "b"), b.oid(2, "b")]
+    assert _state_of(output, "builds") == {"created": recent(40), "unfinished": []}
+
+
+def test_a_state_of_the_previous_release_reads_its_lookback_once(http_mocker):
+    http_mocker.get(
+        any_params("workflow"),
+        response(
+            b.cursor_page(
+                [b.build(3, recent(40)), b.build(2, recent(30)), b.build(1, recent(5))], 1, False, "workflows"
+            )
+        ),
+    )
+
+    output = run_read(
+        "builds", sync_mode=INCREMENTAL, state=stream_state("builds", {"created": recent(30)}), builds_lookback_hours=24
+    )
+
+    (sent,) = sent_requests(http_mocker, "workflow")
+    assert sent["params"]["startDate"] == [recent(6)]
+    # As the previous release would have: every build of the 24 hours before the state, and the new ones.
+    assert [r["id"] for r in records_of(output)] == [b.oid(3, "b"), b.oid(2, "b")]
+    assert _state_of(output, "builds") == {"created": recent(40), "unfinished": []}
+
+
+def test_a_date_range_state_of_the_cdk_keeps_working(http_mocker):
+    http_mocker.get(any_params("workflow"), response(b.cursor_page([b.build(1, recent(40))], 1, False, "workflows")))
+    state = {
+        "state_type": "date-range",
+        "slices": [{"start": RECENT_ISO, "end": recent(30), "most_recent_cursor_value": recent(29)}],
+    }
+
+    output = run_read("builds", sync_mode=INCREMENTAL, state=stream_state("builds", state), builds_lookback_hours=2)
+
+    (sent,) = sent_requests(http_mocker, "workflow")
+    assert sent["params"]["startDate"] == [recent(27)]
+    assert _state_of(output, "builds") == {"created": recent(40), "unfinished": []}
 
 
 # --- audit_logs: a server-side window in epoch milliseconds ----------------------------------------------------------
@@ -112,8 +149,12 @@ def test_audit_logs_start_one_millisecond_after_the_state_and_advance_it(http_mo
 CLIENT_SIDE = {
     # stream: (request, envelope, record builder (index, cursor value) -> raw record, cursor field of the record)
     "projects": (request("projects", {"limit": "100"}), lambda items: {"projects": items}, b.project, "updatedAt"),
-    "pipelines": (request("pipelines", {"limit": "100"}), lambda items: {"docs": items, "count": len(items)},
-                  b.pipeline, "updated_at"),
+    "pipelines": (
+        request("pipelines", {"limit": "100"}),
+        lambda items: {"docs": items, "count": len(items)},
+        b.pipeline,
+        "updated_at",
+    ),
     "images": (any_params("images"), lambda items: b.cursor_page(items, 1, False), b.image, "created"),
 }
 
@@ -163,7 +204,7 @@ def test_per_build_streams_read_the_builds_listed_since_the_state_and_advance_it
     last = recent(5)
     cursor = "created" if stream == "build_details" else "build_created"
 
-    output = run_read(stream, sync_mode=INCREMENTAL, state=stream_state(stream, {cursor: last}), builds_lookback_hours=0)
+    output = run_read(stream, sync_mode=INCREMENTAL, state=stream_state(stream, {cursor: last, "unfinished": []}))
 
     assert {r.get("build_id", r.get("id")) for r in records_of(output)} == {b.oid(1, "b"), b.oid(2, "b")}
     (listing,) = sent_requests(http_mocker, "workflow")
@@ -171,4 +212,99 @@ def test_per_build_streams_read_the_builds_listed_since_the_state_and_advance_it
     # Like the builds stream, the listing starts one millisecond after the newest build already read.
     assert start == b.utc(last) + timedelta(milliseconds=1)
     # The state has the shape of the builds stream's: the newest build creation time read, nothing per build.
-    assert _state_of(output, stream) == {cursor: recent(34)}
+    assert _state_of(output, stream) == {cursor: recent(34), "unfinished": []}
+
+
+@pytest.mark.parametrize("stream", ["build_details", "build_steps"])
+def test_per_build_streams_request_only_the_builds_that_are_new_or_were_unfinished(http_mocker, stream):
+    cursor = "created" if stream == "build_details" else "build_created"
+    listing = [b.build(3, recent(40)), b.build(2, recent(30)), b.build(1, recent(20))]  # 2 was finished when read
+    http_mocker.get(any_params("workflow"), response(b.cursor_page(listing, 1, False, "workflows")))
+    for i, created in ((3, recent(40)), (1, recent(20))):
+        path = f"builds/{b.oid(i, 'b')}" if stream == "build_details" else f"workflow/{b.oid(i, 'b')}/context-revision"
+        body = (
+            b.build_detail(i, created)
+            if stream == "build_details"
+            else b.context_revisions(b.oid(i, "b"), b.default_steps())
+        )
+        http_mocker.get(request(path), response(body))
+    state = {cursor: recent(30), "unfinished": [[recent(20), recent(20)]]}
+
+    output = run_read(stream, sync_mode=INCREMENTAL, state=stream_state(stream, state))
+
+    assert {r.get("build_id", r.get("id")) for r in records_of(output)} == {b.oid(3, "b"), b.oid(1, "b")}
+    requested = {s["path"] for s in sent_requests(http_mocker) if s["path"] != "workflow"}
+    assert not any(b.oid(2, "b") in path for path in requested), "no request for a build finished when read"
+    assert _state_of(output, stream) == {cursor: recent(40), "unfinished": []}
+
+
+# --- a state that cannot be read: one sentence, for every incremental stream -----------------------------------------
+
+BAD_STATES = {
+    "builds": {"created": "not-a-date"},
+    "build_details": {"created": "not-a-date"},
+    "build_steps": {"build_created": "not-a-date"},
+    "projects": {"updatedAt": "not-a-date"},
+    "pipelines": {"updated_at": "not-a-date"},
+    "images": {"created": "not-a-date"},
+    "audit_logs": {"createdAt": "not-a-date"},
+    "analytics_report_rows": {
+        "states": [{"partition": {"parent_id": "creditConsumption"}, "cursor": {"time": "not-a-date"}}]
+    },
+}
+
+
+# Streams that exist only with a setting: the setting, and the state of the stream.
+OPTIONAL_BAD_STATES = {
+    "build_logs": ({"sync_build_logs": True}, {"build_created": "not-a-date"}),
+    "registries": (
+        {
+            "custom_streams": [
+                {
+                    "name": "registries",
+                    "path": "registries",
+                    "primary_key": "_id",
+                    "pagination": "none",
+                    "cursor_field": "updatedAt",
+                }
+            ]
+        },
+        {"updatedAt": "not-a-date"},
+    ),
+}
+
+
+@pytest.mark.parametrize("stream", sorted(BAD_STATES) + sorted(OPTIONAL_BAD_STATES))
+def test_an_unreadable_state_ends_the_sync_with_one_sentence_naming_the_stream(http_mocker, stream):
+    settings, state = OPTIONAL_BAD_STATES.get(stream, ({}, BAD_STATES.get(stream)))
+    output = run_read(stream, sync_mode=INCREMENTAL, state=stream_state(stream, state), expect_failure=True, **settings)
+
+    (error,) = [m.trace.error for m in output.errors]
+    assert error.message.startswith(f"The saved state of stream '{stream}' cannot be read (")
+    assert "'not-a-date'" in error.message
+    assert error.message.endswith(
+        "reset that stream in Airbyte (Clear data), and its next sync reads it again from start_date."
+    )
+    assert error.failure_type.value == "config_error"
+    assert records_of(output) == []
+
+
+def test_an_unreadable_unfinished_list_ends_the_sync_with_one_sentence(http_mocker):
+    state = {"created": recent(30), "unfinished": [[recent(20)]]}
+
+    output = run_read("builds", sync_mode=INCREMENTAL, state=stream_state("builds", state), expect_failure=True)
+
+    (error,) = [m.trace.error for m in output.errors]
+    assert error.message.startswith("The saved state of stream 'builds' cannot be read ('unfinished[0]' is")
+
+
+def test_a_stream_not_in_the_catalog_is_not_built_so_its_unreadable_state_does_not_fail_the_sync(http_mocker):
+    http_mocker.get(any_params("workflow"), response(b.cursor_page([b.build(1, recent(40))], 1, False, "workflows")))
+    state = stream_state("builds", {"created": recent(30), "unfinished": []}) + stream_state(
+        "projects", {"updatedAt": "not-a-date"}
+    )
+
+    output = run_read("builds", sync_mode=INCREMENTAL, state=state)
+
+    assert [r["id"] for r in records_of(output)] == [b.oid(1, "b")]
+    assert not output.errors

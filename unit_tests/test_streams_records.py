@@ -6,6 +6,7 @@ be sent (the `http_mocker` fixture checks it) and no unmocked request may be sen
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 
 import pytest
@@ -104,9 +105,14 @@ def test_audit_logs_are_read_page_by_page_with_page_size(http_mocker):
 
     records = records_of(run_read("audit_logs", start_date=RECENT_ISO))
 
-    assert len({r["id"] for r in records}) == 103
+    assert len(records) == len({r["id"] for r in records}) == 103
     pages = [s for s in sent_requests(http_mocker, "audit") if s["params"]["pageSize"] != ["1"]]
-    assert [(s["params"]["page"], s["params"]["pageSize"]) for s in pages] == [(["1"], ["100"]), (["2"], ["100"])]
+    # The first page without `page`, then 1, 2: page 1 repeats the first page on this server (numbered from 1).
+    assert [(s["params"].get("page"), s["params"]["pageSize"]) for s in pages] == [
+        (None, ["100"]),
+        (["1"], ["100"]),
+        (["2"], ["100"]),
+    ]
     # Both pages belong to the same window.
     assert len({(s["params"]["from"][0], s["params"]["to"][0]) for s in pages}) == 1
 
@@ -143,7 +149,7 @@ def test_each_builds_window_is_its_own_pagination_session(http_mocker):
     # From 2025-06-01 to today: several 180-day windows, each one listing that starts at page 1.
     http_mocker.get(any_params("workflow"), response(b.cursor_page([], 1, False, "workflows")))
 
-    run_read("builds", builds_lookback_hours=0, start_date="2025-06-01T00:00:00Z")
+    run_read("builds", start_date="2025-06-01T00:00:00Z")
 
     sent = sent_requests(http_mocker, "workflow")
     assert len(sent) >= 3
@@ -152,8 +158,12 @@ def test_each_builds_window_is_its_own_pagination_session(http_mocker):
     assert len(set(sessions)) == len(sent)
     windows = sorted((s["params"]["startDate"][0], s["params"]["endDate"][0]) for s in sent)
     assert windows[0][0] == "2025-06-01T00:00:00.000Z"
-    for (_, end), (start, _) in zip(windows, windows[1:]):
-        assert b.utc(start) - b.utc(end) == timedelta(milliseconds=1)  # contiguous, no overlap
+    for (start, end), (next_start, _) in itertools.pairwise(windows):
+        assert b.utc(next_start) - b.utc(start) == timedelta(days=180)  # contiguous windows
+        # endDate: the midnight after the window's last millisecond (next_start - 1 ms), so any reading of the
+        # date returns the whole window; the cursor keeps exactly its builds.
+        last = b.utc(next_start) - timedelta(milliseconds=1)
+        assert b.utc(end) == last.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
 
 
 def test_a_cursor_backed_listing_stops_on_an_empty_page(http_mocker):

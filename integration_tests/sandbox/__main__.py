@@ -1,9 +1,12 @@
 """Run the Codefresh sandbox from the command line.
 
     python -m integration_tests.sandbox [--host 127.0.0.1] [--port 8765] [--builds 500] [--seed 42]
+                                        [--build-days 90] [--unfinished-fraction 0.02]
                                         [--latency-ms 0] [--audit-time-format ms|iso] [--audit-cap 50000]
+                                        [--audit-first-page 1|0]
                                         [--analytics-empty-range error_500|empty_200]
                                         [--images-paging offset|cursor|ignores_paging] [--fault JSON ...] [--verbose]
+                                        [--workflow-dates exact|date_only|date_first_instant]
                                         [--storage-port 0] [--build-log-shape mixed] [--build-log-huge-every N]
                                         [--build-log-huge-mb 50] [--build-log-missing-every N]
                                         [--build-log-expired-every N]
@@ -22,6 +25,7 @@ import sys
 import threading
 from typing import Any, List, Optional
 
+from .audit import FIRST_PAGES
 from .data import DEFAULT_ANCHOR, SandboxConfig
 from .images import IMAGES_PAGING
 from .server import SandboxServer
@@ -43,6 +47,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     ap.add_argument("--builds", type=int, default=SandboxConfig.builds)
+    ap.add_argument("--build-days", type=int, default=SandboxConfig.build_days, help="days the builds span")
+    ap.add_argument("--unfinished-fraction", type=float, default=SandboxConfig.unfinished_fraction,
+                    help="share of the builds (the newest) not finished yet")
     ap.add_argument("--seed", type=int, default=SandboxConfig.seed)
     ap.add_argument("--anchor", default=DEFAULT_ANCHOR, help="the data's 'now' (ISO-8601)")
     ap.add_argument("--latency-ms", type=float, default=0.0)
@@ -52,6 +59,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                     help="how /audit reads from/to (the other form is ignored)")
     ap.add_argument("--audit-cap", type=int, default=SandboxConfig.audit_cap,
                     help="most entries one /audit query lists (docs: 50,000)")
+    ap.add_argument("--audit-first-page", choices=FIRST_PAGES, default=SandboxConfig.audit_first_page,
+                    help="the number of the first /audit page (without `page`: the first)")
     ap.add_argument("--analytics-empty-range", choices=("error_500", "empty_200"),
                     default=SandboxConfig.analytics_empty_range,
                     help="the answer to an analytics range without data")
@@ -59,6 +68,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--verbose", action="store_true", help="log one line per request (never headers)")
     ap.add_argument("--images-paging", choices=IMAGES_PAGING, default=SandboxConfig.images_paging,
                     help="how GET /images pages (a reading of the API; see README)")
+    ap.add_argument("--workflow-dates", default=SandboxConfig.workflow_dates,
+                    choices=["exact", "date_only", "date_first_instant"],
+                    help="how /workflow reads startDate/endDate (see the README)")
     ap.add_argument("--storage-port", type=int, default=0, help="the build log storage's port (0 picks a free one)")
     ap.add_argument("--build-log-shape", choices=["list", "object", "mixed"], default=SandboxConfig.build_log_shape,
                     help="build log archives: `steps` and `logs` as arrays, objects, or both across builds")
@@ -70,10 +82,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = ap.parse_args(argv)
 
     config = SandboxConfig(host=args.host, port=args.port, builds=args.builds, seed=args.seed, anchor=args.anchor,
+                           build_days=args.build_days, unfinished_fraction=args.unfinished_fraction,
                            latency_ms=args.latency_ms, run_polls_to_finish=args.run_polls,
                            audit_time_format=args.audit_time_format, audit_cap=args.audit_cap,
+                           audit_first_page=args.audit_first_page,
                            analytics_empty_range=args.analytics_empty_range, images_paging=args.images_paging,
                            faults=_rules(args.fault), verbose=args.verbose, storage_port=args.storage_port,
+                           workflow_dates=args.workflow_dates,
                            build_log_shape=args.build_log_shape, build_log_huge_every=args.build_log_huge_every,
                            build_log_huge_mb=args.build_log_huge_mb,
                            build_log_missing_every=args.build_log_missing_every,

@@ -1,8 +1,8 @@
 """Audit family: the account's audit log (the limited key gets 403).
 
     GET /audit      page/pageSize   {"data": [...]}
-        page from 1; pageSize defaults to 25, capped at 100; from/to bound `createdAt` (both inclusive). Newest
-        first. `id` is a number.
+        page from 1 (or 0, see below; without `page`: the first page); pageSize defaults to 25, capped at 100;
+        from/to bound `createdAt` (both inclusive). Newest first. `id` is a number.
 
 Readings the evidence leaves open (SandboxConfig, README "Readings"):
 - `audit_time_format`: `ms` (default) reads from/to as epoch milliseconds, `iso` as ISO-8601 date-times. A value in
@@ -10,14 +10,33 @@ Readings the evidence leaves open (SandboxConfig, README "Readings"):
   sent ISO bounds and got records, so a wrong form is not an error there).
 - `audit_cap`: one query lists at most this many entries (the docs' 50,000); the entries after it are silently not
   listed, the way a capped query would drop them.
+- `audit_first_page`: `1` (default) or `0`, the number of the first page (no source shows it: Airbyte's tested read
+  sent no `page` on its first request). A request without `page` gets the first page in both. A page below the first
+  is a 400, as a validated query parameter would be (with `1`, page=0; a server that treats 0 as 1, or answers it
+  with an empty page or a 500 from a negative skip, is covered by the connector's unit tests: the connector never
+  sends page 0). A page past the end is an empty `data` in both, as a skip beyond the count finds nothing.
 """
 
 from __future__ import annotations
 
 import bisect
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
-from .common import DAY_MS, Collection, Gen, Request, Response, capped_limit, iso, parse_iso_ms, raw_json, route
+from .common import (
+    DAY_MS,
+    Collection,
+    Gen,
+    Request,
+    Response,
+    capped_limit,
+    dumps,
+    iso,
+    parse_iso_ms,
+    raw_json,
+    route,
+)
+
+FIRST_PAGES = ("1", "0")  # the `audit_first_page` reading: the number of the first page
 
 # (entity, action, method, url template, status)
 ACTIONS = [
@@ -83,6 +102,24 @@ def generate(g: Gen, cfg: Any, data: Any) -> None:
     data.audit_ms = createds
 
 
+def add_entries(data: Any, count: int) -> List[Dict[str, Any]]:
+    """Record `count` new actions, created after the newest entry and no later than the sandbox clock (move it on
+    with `advance()` first), for a test of the next incremental sync. Returns the new entries."""
+    with data.lock:
+        g = data._live
+        newest = data.audit_ms[-1] if data.audit_ms else data.clock_ms - DAY_MS
+        step = max(1, (data.clock_ms - newest) // (count + 1))
+        added = []
+        for j in range(count):
+            created = newest + (j + 1) * step
+            entry = make_entry(g, len(data.audit), created, data)
+            data.audit.records.append(entry)
+            data.audit.parts.append(dumps(entry))
+            data.audit_ms.append(created)
+            added.append(entry)
+        return added
+
+
 def _bound(req: Request, name: str) -> Optional[int]:
     """A `from`/`to` value as the configured reading parses it (epoch ms), or None: absent, or in the other form."""
     raw = (req.arg(name) or "").strip()
@@ -100,13 +137,14 @@ def _bound(req: Request, name: str) -> Optional[int]:
 
 def list_audit(req: Request) -> Response:
     audit = req.data.audit
-    page = req.int_arg("page", 1, minimum=1)
+    first = int(req.data.config.audit_first_page)
+    page = req.int_arg("page", first, minimum=first)
     size = capped_limit(req, "pageSize", default=25)
     lo_ms, hi_ms = _bound(req, "from"), _bound(req, "to")
     lo = 0 if lo_ms is None else bisect.bisect_left(req.data.audit_ms, lo_ms)
     hi = len(audit) if hi_ms is None else bisect.bisect_right(req.data.audit_ms, hi_ms)
     newest_first = range(hi - 1, lo - 1, -1)[: req.data.config.audit_cap]
-    window = newest_first[(page - 1) * size: page * size]
+    window = newest_first[(page - first) * size: (page - first + 1) * size]
     return raw_json(audit.wrap(b'{"data":[', window, b"]}"))
 
 

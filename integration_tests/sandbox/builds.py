@@ -2,7 +2,8 @@
 
     GET /workflow                            cursor pages   {"workflows": {"docs": [...], "total"},
                                                              "pagination": {"page", "nextPage": true|false, ...}}
-        limit (<= 100), page = 1, 2, 3 ...; startDate/endDate bound `created`; status, pipeline (ids),
+        limit (<= 100), page = 1, 2, 3 ...; startDate/endDate bound `created` (read as
+        `workflow_dates` says); status, pipeline (ids),
         branchName, revision, trigger, pipelineTriggerId filter. Newest first.
     GET /builds/{id}                         object         the build, as in the list: with userYamlDescriptor and
                                                             finalWorkflowYaml (several kB each), steps (names),
@@ -446,14 +447,26 @@ def context_revisions(data: Any, st: BuildState, now_ms: int) -> List[Dict[str, 
 FILTER_PARAMS = ("status", "pipeline", "branchName", "revision", "trigger", "pipelineTriggerId")
 
 
+# How the server reads startDate/endDate (SandboxConfig.workflow_dates); FIDELITY.md 1.2 leaves it open:
+#   exact               a datetime bound is applied to the millisecond; a bare date covers its whole UTC day
+#   date_only           only the date of either bound is read: both cover whole UTC days (inclusive)
+#   date_first_instant  only the date is read, as its first instant (00:00:00.000 UTC) for both bounds
+WORKFLOW_DATES = ("exact", "date_only", "date_first_instant")
+
+
 def _bound(req: Request, name: str, upper: bool) -> Optional[int]:
     raw = req.arg(name)
     if raw is None or raw == "":
         return None
     try:
-        return parse_bound(raw, upper)
+        value = parse_bound(raw, upper)
     except ValueError:
         raise bad_request(f"Invalid {name} '{raw}': expected YYYY-MM-DD or an ISO-8601 datetime")
+    reading = req.data.config.workflow_dates
+    if reading == "exact":
+        return value
+    day = value - value % DAY_MS
+    return day + DAY_MS - 1 if reading == "date_only" and upper else day
 
 
 def list_builds(req: Request) -> Response:

@@ -59,7 +59,9 @@ class SandboxConfig:
     images_paging: str = "offset"             # offset | cursor | ignores_paging (images.IMAGES_PAGING)
     audit_time_format: str = "ms"             # /audit reads from/to as `ms` (epoch ms) or `iso`; the other is ignored
     audit_cap: int = 50_000                   # /audit lists at most this many entries per query (docs: 50,000)
+    audit_first_page: str = "1"               # /audit numbers its pages from `1` or from `0` (no `page`: the first)
     analytics_empty_range: str = "error_500"  # a report range without data: `error_500` (documented) or `empty_200`
+    workflow_dates: str = "exact"             # /workflow startDate/endDate: exact | date_only | date_first_instant
     # server options
     host: str = "127.0.0.1"
     port: int = 0                             # 0 = an ephemeral port
@@ -78,7 +80,8 @@ class SandboxConfig:
 
 
 READINGS = {"images_paging": images.IMAGES_PAGING, "audit_time_format": ("ms", "iso"),
-            "analytics_empty_range": ("error_500", "empty_200")}
+            "audit_first_page": audit.FIRST_PAGES, "analytics_empty_range": ("error_500", "empty_200"),
+            "workflow_dates": builds.WORKFLOW_DATES}
 
 
 class SandboxData:
@@ -246,9 +249,11 @@ class SandboxData:
             return st.doc["id"]
 
     def advance(self, new_builds: int = 0, finish_running: bool = True, minutes: float = 60,
-                new_unfinished: int = 0) -> Dict[str, Any]:
-        """Move the sandbox clock on by `minutes`; finish every unfinished build (if `finish_running`); then add
-        `new_builds` builds created in the elapsed interval (the newest `new_unfinished` of them still running)."""
+                new_unfinished: int = 0, keep_running: Any = ()) -> Dict[str, Any]:
+        """Move the sandbox clock on by `minutes`; finish every unfinished build (if `finish_running`) but those whose
+        id is in `keep_running` (a build waiting on an approval for days); then add `new_builds` builds created in
+        the elapsed interval (the newest `new_unfinished` of them still running)."""
+        keep = set(keep_running or ())
         with self.lock:
             g = self._live
             old = self.clock_ms
@@ -257,6 +262,8 @@ class SandboxData:
             if finish_running:
                 for i in sorted(self.unfinished):
                     st = self.builds[i]
+                    if st.doc["id"] in keep:
+                        continue
                     self._finish(st, max(new - 1_000, (st.started_ms or st.created_ms) + 1_000))
                     finished.append(st.doc["id"])
             added: List[str] = []

@@ -556,10 +556,10 @@ class SandboxServer:
 
     # data -----------------------------------------------------------------------------------------------------
     def advance(self, new_builds: int = 0, finish_running: bool = True, minutes: float = 60,
-                new_unfinished: int = 0) -> Dict[str, Any]:
+                new_unfinished: int = 0, keep_running: Any = ()) -> Dict[str, Any]:
         """See SandboxData.advance."""
         return self.data.advance(new_builds=new_builds, finish_running=finish_running, minutes=minutes,
-                                 new_unfinished=new_unfinished)
+                                 new_unfinished=new_unfinished, keep_running=keep_running)
 
     def expected(self) -> Dict[str, int]:
         return self.data.expected_counts()
@@ -591,7 +591,8 @@ class SandboxServer:
                 out = self.advance(new_builds=int(p.get("new_builds", 0)),
                                    finish_running=bool(p.get("finish_running", True)),
                                    minutes=float(p.get("minutes", 60)),
-                                   new_unfinished=int(p.get("new_unfinished", 0)))
+                                   new_unfinished=int(p.get("new_unfinished", 0)),
+                                   keep_running=[str(i) for i in p.get("keep_running") or []])
             except (TypeError, ValueError) as exc:
                 return json_response({"error": str(exc)}, status=400)
             return json_response(out)
