@@ -3,9 +3,13 @@
 #   docker build -t airbyte/source-codefresh:dev .
 #   docker run --rm -v "$PWD/secrets:/secrets" airbyte/source-codefresh:dev check --config /secrets/config.json
 #
-# Two stages on the same base image: `builder` builds the package wheel (hatchling, force-including manifest.yaml
-# into the package) and installs it with its dependencies into a virtual environment; the final stage copies only
-# that environment. No compiler, build backend, wheel, test, sandbox or pip cache reaches the final image.
+# Reproducible: every dependency is installed from requirements.lock (exact releases, each file checked against its
+# sha256) and the wheel is built with the backend pinned in requirements-build.lock, so a rebuild next month holds
+# the same releases. scripts/update_lock.sh rewrites both files (README, "Dependencies and the lock files").
+#
+# Two stages on the same base image: `builder` installs the locked dependencies and the package wheel into a virtual
+# environment; the final stage copies only that environment. No pip, build backend, wheel, test, sandbox or pip
+# cache reaches the final image, and byte-code only for the modules the connector loads.
 # BASE_IMAGE is the pinned Airbyte Python connector base (Python 3.11, non-root `airbyte` user, uid 1000); the
 # same value is connectorBuildOptions.baseImage in metadata.yaml. Override it to build on a stand-in:
 #   docker build --build-arg BASE_IMAGE=airbyte/python-connector-base:standin ...
@@ -16,24 +20,33 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /build
-RUN python -m venv /opt/source-codefresh
-# 1. The dependencies, from pyproject.toml alone (a stub package stands in for the code), so that this slow layer
-#    is rebuilt only when pyproject.toml changes, not on every manifest or code change.
-COPY pyproject.toml ./
-RUN mkdir source_codefresh \
- && touch source_codefresh/__init__.py manifest.yaml README.md \
- && /opt/source-codefresh/bin/python -m pip install --no-cache-dir . \
- && rm -rf source_codefresh manifest.yaml README.md build
-# 2. The package itself: build its wheel (manifest.yaml force-included) and install it over the stub.
-COPY README.md manifest.yaml ./
+# 1. The dependencies, exactly as locked. This slow layer depends on requirements.lock alone, so a code or manifest
+#    change does not rebuild it. The environment gets no pip of its own (the base image's pip installs into it), and
+#    no byte-code yet (--no-compile): step 3 writes it for what the connector imports, a tenth of the whole.
+COPY requirements.lock ./
+RUN python -m venv --without-pip /opt/source-codefresh \
+ && python -m pip --python /opt/source-codefresh/bin/python install --no-deps --require-hashes --no-compile \
+        -r requirements.lock
+# 2. The build backend, locked the same way, in an environment of the builder stage only.
+COPY requirements-build.lock ./
+RUN python -m venv /build/backend \
+ && /build/backend/bin/python -m pip install --no-deps --require-hashes --no-compile -r requirements-build.lock
+# 3. The package: its wheel (manifest.yaml force-included), installed without dependencies (all are above); then
+#    `spec` and `discover` run once, which writes the byte-code of every module the connector imports (a full read
+#    imports no other), and the tests that some dependencies ship are removed.
+COPY pyproject.toml README.md manifest.yaml ./
 COPY source_codefresh ./source_codefresh
-RUN python -m pip wheel --no-cache-dir --no-deps --wheel-dir /build/dist . \
- && /opt/source-codefresh/bin/python -m pip install --no-cache-dir --no-deps --force-reinstall /build/dist/source_codefresh-*.whl \
+RUN /build/backend/bin/python -m pip wheel --no-build-isolation --no-deps --wheel-dir /build/dist . \
+ && python -m pip --python /opt/source-codefresh/bin/python install --no-deps --no-compile \
+        /build/dist/source_codefresh-*.whl \
  && /opt/source-codefresh/bin/python -I -c "import importlib.resources as r; assert r.files('source_codefresh').joinpath('manifest.yaml').is_file(), 'manifest.yaml missing from the wheel'" \
- && /opt/source-codefresh/bin/python -m pip check \
- && /opt/source-codefresh/bin/python -m pip uninstall --yes pip \
+ && python -m pip --python /opt/source-codefresh/bin/python check \
  && find /opt/source-codefresh/lib -depth -type d -name tests -path '*/site-packages/*/tests' -exec rm -rf {} + \
- && cd / && /opt/source-codefresh/bin/source-codefresh spec >/dev/null
+ && cd / && echo '{"api_key": "build-time-placeholder"}' > /build/config.json \
+ && env -u PYTHONDONTWRITEBYTECODE /opt/source-codefresh/bin/source-codefresh spec >/dev/null \
+ && env -u PYTHONDONTWRITEBYTECODE /opt/source-codefresh/bin/source-codefresh discover --config /build/config.json \
+        > /build/catalog.jsonl \
+ && grep -q '"type":"CATALOG"' /build/catalog.jsonl
 
 FROM ${BASE_IMAGE}
 # Everything but the environment first: these layers stay cached, so a code change rebuilds only the last COPY.

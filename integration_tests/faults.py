@@ -272,15 +272,16 @@ run()
 
 
 def manifest_copy_command(
-    workdir: Path, changes: Sequence[Tuple[str, str]]
+    workdir: Path, changes: Sequence[Tuple[str, str]], every_match: bool = False
 ) -> Tuple[List[str], Dict[str, str]]:
     """A command running the connector's own entry point (`source_codefresh.run`) with a test-only copy of
-    manifest.yaml. `changes` are (regex, replacement) pairs applied line-wise; each must match exactly once, so a
-    change to the manifest makes the test fail loudly instead of testing something else."""
+    manifest.yaml. `changes` are (regex, replacement) pairs applied line-wise; each must match exactly once (or, with
+    `every_match`, at least once: every match is changed), so a change to the manifest makes the test fail loudly
+    instead of testing something else."""
     text = MANIFEST.read_text()
     for pattern, replacement in changes:
         text, count = re.subn(pattern, replacement, text, flags=re.MULTILINE)
-        if count != 1:
+        if count != 1 and not (every_match and count > 1):
             raise RuntimeError(f"expected one match of {pattern!r} in {MANIFEST}, found {count}")
     manifest = workdir / "manifest.test-copy.yaml"
     manifest.write_text(text)
@@ -290,10 +291,13 @@ def manifest_copy_command(
 
 
 def short_timeout_command(workdir: Path, read_timeout: float) -> Tuple[List[str], Dict[str, str]]:
-    """The connector with `read_timeout_in_seconds` lowered. The manifest's timeout is a literal number (the CDK
-    does not interpolate it), so no config field can lower it for a test; the copy changes nothing else."""
+    """The connector with every requester's `read_timeout_in_seconds` lowered (the API's, and the log storage's,
+    which a read without build logs does not use). The manifest's timeout is a literal number (the CDK does not
+    interpolate it), so no config field can lower it for a test; the copy changes nothing else."""
     return manifest_copy_command(
-        workdir, [(r"^(\s*read_timeout_in_seconds:\s*)\d+(\.\d+)?\s*$", rf"\g<1>{read_timeout:g}")]
+        workdir,
+        [(r"^(\s*read_timeout_in_seconds:\s*)\d+(\.\d+)?\s*$", rf"\g<1>{read_timeout:g}")],
+        every_match=True,
     )
 
 
@@ -373,15 +377,20 @@ def discovered_catalog(base_url: str, workdir: Path) -> Dict[str, Any]:
 def _discover_once(base_url: str, workdir: Path) -> Dict[str, Any]:
     global _CATALOG
     if _CATALOG is None:
-        config_file = workdir / "discover-config.json"
-        config_file.write_text(json.dumps(sandbox_config(base_url, SANDBOX_API_KEY)))
-        run = run_connector(["discover", "--config", str(config_file)], workdir, "discover", timeout=120)
-        catalogs = run.of_type("CATALOG")
-        if not catalogs:
-            raise RuntimeError(f"discover gave no catalog: {run.stderr.decode(errors='replace')[-2000:]}")
-        _CATALOG = catalogs[0]["catalog"]
-        config_file.unlink()
+        _CATALOG = fresh_catalog(base_url, workdir)
     return _CATALOG
+
+
+def fresh_catalog(base_url: str, workdir: Path) -> Dict[str, Any]:
+    """The connector's catalog from a `discover` run now (as a platform does before each sync)."""
+    config_file = workdir / "discover-config.json"
+    config_file.write_text(json.dumps(sandbox_config(base_url, SANDBOX_API_KEY)))
+    run = run_connector(["discover", "--config", str(config_file)], workdir, "discover", timeout=120)
+    config_file.unlink()
+    catalogs = run.of_type("CATALOG")
+    if not catalogs:
+        raise RuntimeError(f"discover gave no catalog: {run.stderr.decode(errors='replace')[-2000:]}")
+    return catalogs[0]["catalog"]
 
 
 def full_refresh_catalog(catalog: Mapping[str, Any]) -> Dict[str, Any]:
@@ -456,21 +465,30 @@ def compare_stream(expected: Any, keys: List[Any]) -> StreamResult:
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def run_scenario(scenario: Scenario, workdir: Path) -> ScenarioResult:
-    """Start a fresh sandbox, install the scenario's faults, run a full read, compare with the sandbox."""
+def run_scenario(
+    scenario: Scenario,
+    workdir: Path,
+    command: Optional[List[str]] = None,
+    extra_env: Optional[Mapping[str, str]] = None,
+    rediscover: bool = False,
+) -> ScenarioResult:
+    """Start a fresh sandbox, install the scenario's faults, run a full read, compare with the sandbox.
+
+    `command` (and `extra_env`) run the read with another launcher of the connector (default: the installed
+    executable); `rediscover` runs `discover` against this sandbox first instead of reusing the process's catalog."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     server = SandboxServer(SandboxConfig(builds=scenario.builds)).start()
     try:
-        catalog = discovered_catalog(server.base_url, workdir)
+        discover = fresh_catalog if rediscover else discovered_catalog
+        catalog = discover(server.base_url, workdir)
         configured = full_refresh_catalog(catalog)
         config_file, catalog_file = workdir / "config.json", workdir / "catalog.json"
         config_file.write_text(json.dumps(sandbox_config(server.base_url, scenario.api_key,
                                                          **dict(scenario.config_overrides)), indent=2))
         catalog_file.write_text(json.dumps(configured, indent=2))
 
-        command, extra_env = None, None
-        if scenario.short_read_timeout is not None:
+        if scenario.short_read_timeout is not None and command is None:
             command, extra_env = short_timeout_command(workdir, scenario.short_read_timeout)
 
         server.set_faults(scenario.rules())

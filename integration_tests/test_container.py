@@ -288,6 +288,45 @@ print("\n".join(found))
     assert proc.stdout.strip() == "", f"the image holds what it should not:\n{proc.stdout}"
 
 
+def test_image_holds_exactly_the_locked_releases(container: Container):
+    """Every distribution in the image is the release requirements.lock pins for the image's Python and platform
+    (plus the connector itself), and nothing else: a rebuild installs the same dependencies."""
+    lock = container.secrets_dir / "requirements.lock"
+    lock.write_text((REPO_ROOT / "requirements.lock").read_text())
+    lock.chmod(0o644)
+    script = r"""
+import importlib.metadata as md, json, re
+from packaging.markers import Marker
+from packaging.utils import canonicalize_name
+locked = {}
+for line in open("/secrets/requirements.lock"):
+    match = re.match(r"^([A-Za-z0-9_.-]+)==([^ ;\\]+)\s*(?:;([^\\]+))?", line)
+    if match and (not match.group(3) or Marker(match.group(3).strip()).evaluate()):
+        locked[canonicalize_name(match.group(1))] = match.group(2)
+installed = {canonicalize_name(d.metadata["Name"]): d.version for d in md.distributions()}
+installed.pop("source-codefresh")
+print(json.dumps({"locked": locked, "installed": installed}))
+"""
+    proc = container.run("-c", script, entrypoint="python")
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(proc.stdout)
+    locked, installed = found["locked"], found["installed"]
+    assert len(locked) > 50, locked
+    differ = {name: (locked.get(name), installed.get(name)) for name in set(locked) | set(installed)
+              if locked.get(name) != installed.get(name)}
+    assert differ == {}, f"(locked, installed) releases that differ: {differ}"
+
+
+def test_image_guards_against_the_interpreter_race(container: Container):
+    """The base image's Python decides whether the gh-106905 guard is needed; importing the connector installs it
+    exactly then (the stand-in's Debian 3.11.2 needs it)."""
+    script = ("from source_codefresh import ast_guard; print(ast_guard.describe()); "
+              "assert ast_guard.installed() == ast_guard.is_affected()")
+    proc = container.run("-c", script, entrypoint="python")
+    assert proc.returncode == 0, proc.stderr
+    print(f"\n{proc.stdout.strip()}", file=sys.stderr)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # the Airbyte protocol inside the container
 # ---------------------------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
-"""The error policy's Python parts: Retry-After in both of its forms, 2xx answers that are not the JSON we expect,
-and what a 403 means: a missing scope (skip that stream, once, with no further request) or a key Codefresh has
-restricted for unusual activity (fail the sync, saying so).
+"""The error policy's Python parts: Retry-After in both of its forms (with jitter), 2xx answers that are not the JSON
+we expect, and what a 403 means: a missing scope (skip that stream, once, with no further request) or a key Codefresh
+has restricted for unusual activity (fail the sync, saying so).
 
 The policy itself (which status does what, and the messages) is declared once in manifest.yaml
 (`definitions.error_handler`)."""
@@ -10,6 +10,8 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import logging
+import math
+import random
 import threading
 import time
 from collections import OrderedDict
@@ -37,16 +39,26 @@ logger = logging.getLogger("airbyte")
 
 @dataclass
 class RetryAfterBackoffStrategy(BackoffStrategy):
-    """Waits as long as `Retry-After` asks, in seconds or as an HTTP date, capped at `max_wait_seconds`.
+    """Waits as long as `Retry-After` asks, in seconds or as an HTTP date, plus a random jitter; capped at
+    `max_wait_seconds`.
 
     The CDK's WaitTimeFromHeader reads numbers only and stops the stream above its cap; Codefresh documents neither
     the header nor its form, so both forms are honoured and a long wait is shortened to the cap instead of failing.
     Without the header this returns None and the next strategy (exponential backoff) decides.
+
+    Jitter: concurrent readers (up to `num_workers` of them) that were all answered `Retry-After: 1` would otherwise
+    come back in the same instant and be throttled together again. Each wait is lengthened by a random amount of
+    up to `max_jitter_seconds`, never shortened, and never beyond `max_wait_seconds`. (The CDK adds one second of
+    its own to every such wait, the same for everyone.)
     """
 
     config: Config
     parameters: InitVar[Mapping[str, Any]]
     max_wait_seconds: Union[float, str] = 300
+    max_jitter_seconds: Union[float, str] = 1.0
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        self._random = random.Random()
 
     def backoff_time(
         self,
@@ -58,8 +70,12 @@ class RetryAfterBackoffStrategy(BackoffStrategy):
         wait = parse_retry_after(response_or_exception.headers.get("Retry-After"))
         if wait is None:
             return None
+        cap = float(self.max_wait_seconds)
         # Never 0: the HTTP client treats a zero wait as "no wait given" and falls back to exponential backoff.
-        return min(max(wait, 1.0), float(self.max_wait_seconds))
+        asked = min(max(wait, 1.0), cap)
+        jittered = asked + self._random.uniform(0.0, float(self.max_jitter_seconds))
+        # Rounded up to hundredths, as the CDK logs it ("Retrying in 2.37 seconds").
+        return min(math.ceil(jittered * 100) / 100, cap)
 
 
 def parse_retry_after(value: Optional[str], now: Optional[datetime] = None) -> Optional[float]:

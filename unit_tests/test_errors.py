@@ -37,10 +37,29 @@ def test_retry_after_absent_or_unreadable(value):
 
 def test_backoff_follows_retry_after_and_is_capped():
     strategy = RetryAfterBackoffStrategy(config={}, parameters={}, max_wait_seconds=60)
-    assert strategy.backoff_time(make_response({}, 429, {"Retry-After": "5"}), 1) == 5.0
+    assert 5.0 <= strategy.backoff_time(make_response({}, 429, {"Retry-After": "5"}), 1) <= 6.0
     assert strategy.backoff_time(make_response({}, 429, {"Retry-After": "3600"}), 1) == 60.0
+    assert 59.5 <= strategy.backoff_time(make_response({}, 429, {"Retry-After": "59.5"}), 1) <= 60.0
     # Zero would read as "no wait given"; the smallest wait is one second.
-    assert strategy.backoff_time(make_response({}, 429, {"Retry-After": "0"}), 1) == 1.0
+    assert 1.0 <= strategy.backoff_time(make_response({}, 429, {"Retry-After": "0"}), 1) <= 2.0
+
+
+def test_readers_told_to_wait_one_second_come_back_spread_over_the_next_second_never_sooner():
+    strategy = RetryAfterBackoffStrategy(config={}, parameters={}, max_wait_seconds=300)
+    waits = [strategy.backoff_time(make_response({}, 429, {"Retry-After": "1"}), 1) for _ in range(1000)]
+
+    assert min(waits) >= 1.0 and max(waits) <= 2.0  # never less than asked, at most max_jitter_seconds more
+    assert min(waits) < 1.1 and max(waits) > 1.9  # spread over the whole second, not in lock-step
+    assert len(set(waits)) > 80
+    assert all(round(wait, 2) == wait for wait in waits)  # hundredths, as the CDK logs them
+
+
+def test_jitter_can_be_set_or_turned_off():
+    no_jitter = RetryAfterBackoffStrategy(config={}, parameters={}, max_jitter_seconds=0)
+    assert {no_jitter.backoff_time(make_response({}, 429, {"Retry-After": "2"}), 1) for _ in range(50)} == {2.0}
+    wide = RetryAfterBackoffStrategy(config={}, parameters={}, max_jitter_seconds="5")
+    waits = [wide.backoff_time(make_response({}, 429, {"Retry-After": "2"}), 1) for _ in range(500)]
+    assert min(waits) >= 2.0 and max(waits) <= 7.0 and max(waits) > 6.0
 
 
 def test_backoff_defers_to_the_next_strategy_without_retry_after():
