@@ -105,15 +105,18 @@ SCENARIOS: List[Scenario] = [
     Scenario("baseline", "no faults", min_faults_fired=0),
     Scenario(
         # The named acceptance ("completes with every record exactly once"): read to the end, however long it takes.
-        "rate_limit_retry_after_seconds", "429 every 3rd request, Retry-After: 1",
+        "rate_limit_retry_after_seconds",
+        "429 every 3rd request, Retry-After: 1",
         faults=({"kind": "rate_limit", "every": 3, "retry_after": "1"},),
     ),
     Scenario(
-        "rate_limit_retry_after_http_date", "429 every 3rd request, Retry-After: <HTTP date +2 s>",
+        "rate_limit_retry_after_http_date",
+        "429 every 3rd request, Retry-After: <HTTP date +2 s>",
         faults=({"kind": "rate_limit", "every": 3, "retry_after": "http-date"},),
     ),
     Scenario(
-        "rate_limit_no_retry_after", "429 every 3rd request, no Retry-After",
+        "rate_limit_no_retry_after",
+        "429 every 3rd request, no Retry-After",
         faults=({"kind": "rate_limit", "every": 3, "retry_after": None},),
     ),
     Scenario("status_502", "502 every 5th request", faults=({"kind": "status", "status": 502, "every": 5},)),
@@ -126,35 +129,40 @@ SCENARIOS: List[Scenario] = [
         short_read_timeout=TEST_READ_TIMEOUT,
     ),
     Scenario(
-        "deleted_builds", "every 10th build deleted after listing (404 on details and steps)",
+        "deleted_builds",
+        "every 10th build deleted after listing (404 on details and steps)",
         faults=({"kind": "deleted_builds", "every": 10},),
         per_deleted_build_line=True,
     ),
     Scenario(
-        "malformed_workflow", "cut-off JSON on /workflow, 3 times",
-        faults=({"match": {"method": "GET", "path": "^/api/workflow$"}, "kind": "malformed", "every": 2,
-                 "times": 3},),
+        "malformed_workflow",
+        "cut-off JSON on /workflow, 3 times",
+        faults=({"match": {"method": "GET", "path": "^/api/workflow$"}, "kind": "malformed", "every": 2, "times": 3},),
     ),
     Scenario(
-        "html_pipelines", "HTML login page (200) on /pipelines",
+        "html_pipelines",
+        "HTML login page (200) on /pipelines",
         faults=({"match": {"method": "GET", "path": "^/api/pipelines$"}, "kind": "html"},),
         outcome="config_error",
         message_contains=("not json", "base_url"),
         not_delivered=frozenset({"pipelines", "pipeline_triggers"}),
     ),
     Scenario(
-        "forbidden_audit", "403 on /audit (key without the audit scope)",
+        "forbidden_audit",
+        "403 on /audit (key without the audit scope)",
         faults=({"match": {"method": "GET", "path": "^/api/audit$"}, "kind": "forbidden"},),
         not_delivered=frozenset({"audit_logs"}),
         # The stream's own skip line, or the CDK's "Ignoring response ... /api/audit ... 403": one in all.
         skip_lines=((r"'audit_logs'", r"'audit' scope", 1),),
     ),
     Scenario(
-        "analytics_not_ready", "analytics 432 (report still computing) on each report and range",
+        "analytics_not_ready",
+        "analytics 432 (report still computing) on each report and range",
         faults=({"match": {"method": "GET", "path": "^/api/analytics/reports/"}, "kind": "analytics_not_ready"},),
     ),
     Scenario(
-        "unauthorized", "401: wrong API key in the config",
+        "unauthorized",
+        "401: wrong API key in the config",
         api_key=WRONG_API_KEY,
         outcome="config_error",
         message_contains=("rejected",),
@@ -179,7 +187,7 @@ class StreamResult:
     missing: int
     duplicated: int
     unexpected: int = 0
-    exact: bool = False                 # compared as an exact key set (else by count)
+    exact: bool = False  # compared as an exact key set (else by count)
     missing_keys: List[Any] = field(default_factory=list)  # a few examples
 
 
@@ -187,10 +195,10 @@ class StreamResult:
 class ScenarioResult:
     scenario: Scenario
     streams: Dict[str, StreamResult]
-    outcome: str                       # "success", a failure type, or "timeout"
-    message: Optional[str]             # the first error TRACE message
-    errors: List[Dict[str, Any]]       # every error TRACE: {failure_type, message, stream}
-    logs: List[Tuple[str, str]]        # every LOG message: (level, message)
+    outcome: str  # "success", a failure type, or "timeout"
+    message: Optional[str]  # the first error TRACE message
+    errors: List[Dict[str, Any]]  # every error TRACE: {failure_type, message, stream}
+    logs: List[Tuple[str, str]]  # every LOG message: (level, message)
     exit_code: Optional[int]
     seconds: float
     requests: int
@@ -304,7 +312,7 @@ def short_timeout_command(workdir: Path, read_timeout: float) -> Tuple[List[str]
 @dataclass
 class ConnectorRun:
     args: List[str]
-    exit_code: Optional[int]           # None when it timed out
+    exit_code: Optional[int]  # None when it timed out
     stdout: bytes
     stderr: bytes
     seconds: float
@@ -454,8 +462,16 @@ def compare_stream(expected: Any, keys: List[Any]) -> StreamResult:
     if isinstance(expected, set):
         missing = expected - set(counts)
         unexpected = set(counts) - expected
-        return StreamResult(len(expected), len(keys), unique, len(missing), duplicated, len(unexpected), True,
-                            sorted(missing, key=str)[:5])
+        return StreamResult(
+            len(expected),
+            len(keys),
+            unique,
+            len(missing),
+            duplicated,
+            len(unexpected),
+            True,
+            sorted(missing, key=str)[:5],
+        )
     want = int(expected or 0)
     return StreamResult(want, len(keys), unique, max(0, want - unique), duplicated, max(0, unique - want))
 
@@ -484,8 +500,9 @@ def run_scenario(
         catalog = discover(server.base_url, workdir)
         configured = full_refresh_catalog(catalog)
         config_file, catalog_file = workdir / "config.json", workdir / "catalog.json"
-        config_file.write_text(json.dumps(sandbox_config(server.base_url, scenario.api_key,
-                                                         **dict(scenario.config_overrides)), indent=2))
+        config_file.write_text(
+            json.dumps(sandbox_config(server.base_url, scenario.api_key, **dict(scenario.config_overrides)), indent=2)
+        )
         catalog_file.write_text(json.dumps(configured, indent=2))
 
         if scenario.short_read_timeout is not None and command is None:
@@ -494,8 +511,14 @@ def run_scenario(
         server.set_faults(scenario.rules())
         server.reset_stats()
         read_day = datetime.now(timezone.utc).date()
-        run = run_connector(["read", "--config", str(config_file), "--catalog", str(catalog_file)], workdir,
-                            "read", timeout=scenario.timeout, command=command, extra_env=extra_env)
+        run = run_connector(
+            ["read", "--config", str(config_file), "--catalog", str(catalog_file)],
+            workdir,
+            "read",
+            timeout=scenario.timeout,
+            command=command,
+            extra_env=extra_env,
+        )
         stats = server.stats()
         counts = server.expected()
         deleted = deleted_build_ids(server)
@@ -515,7 +538,7 @@ def run_scenario(
         }
         streams: Dict[str, StreamResult] = {}
         for name in pks:
-            if ALL_STREAMS_FAIL <= scenario.not_delivered or name in scenario.not_delivered:
+            if scenario.not_delivered >= ALL_STREAMS_FAIL or name in scenario.not_delivered:
                 want: Any = set() if name in exact else 0
             elif name in exact:
                 want = exact[name]
@@ -524,8 +547,11 @@ def run_scenario(
             streams[name] = compare_stream(want, keys.get(name, []))
 
         errors = [
-            {"failure_type": e.get("failure_type"), "message": e.get("message"),
-             "stream": (e.get("stream_descriptor") or {}).get("name")}
+            {
+                "failure_type": e.get("failure_type"),
+                "message": e.get("message"),
+                "stream": (e.get("stream_descriptor") or {}).get("name"),
+            }
             for e in run.error_traces()
         ]
         if run.exit_code is None:
@@ -538,10 +564,20 @@ def run_scenario(
             outcome, message = "success", None
         logs = [(m["log"]["level"], m["log"]["message"]) for m in run.of_type("LOG")]
         return ScenarioResult(
-            scenario=scenario, streams=streams, outcome=outcome, message=message, errors=errors, logs=logs,
-            exit_code=run.exit_code, seconds=run.seconds, requests=stats["requests"],
-            faults_fired=sum(stats["faults_fired"].values()), by_status=stats["by_status"],
-            pagination_errors=stats["pagination_errors"], deleted_build_ids=deleted, workdir=workdir,
+            scenario=scenario,
+            streams=streams,
+            outcome=outcome,
+            message=message,
+            errors=errors,
+            logs=logs,
+            exit_code=run.exit_code,
+            seconds=run.seconds,
+            requests=stats["requests"],
+            faults_fired=sum(stats["faults_fired"].values()),
+            by_status=stats["by_status"],
+            pagination_errors=stats["pagination_errors"],
+            deleted_build_ids=deleted,
+            workdir=workdir,
         )
     finally:
         server.clear_faults()
@@ -580,8 +616,10 @@ def evaluate(result: ScenarioResult) -> List[str]:
     for where, pattern, count in s.skip_lines:
         lines = result.log_lines(where, pattern)
         if len(lines) != count:
-            problems.append(f"{len(lines)} log lines match {where!r} and {pattern!r}, expected {count}"
-                            + (f" (first: {lines[0]!r})" if lines else ""))
+            problems.append(
+                f"{len(lines)} log lines match {where!r} and {pattern!r}, expected {count}"
+                + (f" (first: {lines[0]!r})" if lines else "")
+            )
     if s.per_deleted_build_line:
         if not result.deleted_build_ids:
             problems.append("no build was deleted")
@@ -592,8 +630,10 @@ def evaluate(result: ScenarioResult) -> List[str]:
                 if n != 1:
                     wrong[build_id] = n
             if wrong:
-                problems.append(f"{len(wrong)} of {len(result.deleted_build_ids)} deleted builds do not have "
-                                f"exactly one log line in {stream}: {dict(list(wrong.items())[:3])}")
+                problems.append(
+                    f"{len(wrong)} of {len(result.deleted_build_ids)} deleted builds do not have "
+                    f"exactly one log line in {stream}: {dict(list(wrong.items())[:3])}"
+                )
     return problems
 
 
@@ -617,9 +657,11 @@ def describe(result: ScenarioResult) -> str:
     ]
     for name, st in result.streams.items():
         if st.missing or st.duplicated or st.unexpected:
-            lines.append(f"  {name}: expected {st.expected}, emitted {st.emitted}, unique {st.unique}, missing "
-                         f"{st.missing}, duplicated {st.duplicated}, unexpected {st.unexpected}"
-                         + (f", e.g. missing {st.missing_keys}" if st.missing_keys else ""))
+            lines.append(
+                f"  {name}: expected {st.expected}, emitted {st.emitted}, unique {st.unique}, missing "
+                f"{st.missing}, duplicated {st.duplicated}, unexpected {st.unexpected}"
+                + (f", e.g. missing {st.missing_keys}" if st.missing_keys else "")
+            )
     for error in result.errors[:5]:
         lines.append(f"  error [{error['failure_type']}] ({error['stream']}): {error['message']}")
     return "\n".join(lines)

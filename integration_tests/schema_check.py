@@ -19,7 +19,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 from jsonschema import Draft7Validator, FormatChecker, validators
 from jsonschema.exceptions import ValidationError
 
-MAX_ERRORS_SHOWN = 8          # distinct schema rules shown per stream; the count of bad records is always shown
+MAX_ERRORS_SHOWN = 8  # distinct schema rules shown per stream; the count of bad records is always shown
 MAX_VALUE_CHARS = 120
 UNSUPPORTED_KEYWORDS = ("$ref", "allOf", "not")
 
@@ -114,8 +114,14 @@ def short(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
 
 
 def _json_type(value: Any) -> str:
-    for kind, name in ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"), (list, "array"),
-                       (dict, "object")):
+    for kind, name in (
+        (bool, "boolean"),
+        (int, "integer"),
+        (float, "number"),
+        (str, "string"),
+        (list, "array"),
+        (dict, "object"),
+    ):
         if isinstance(value, kind):
             return name
     return "null" if value is None else type(value).__name__
@@ -138,7 +144,7 @@ class RecordChecker:
         self.primary_key = [list(key) for key in primary_key or []]
         self.records = 0
         self.invalid = 0
-        self.errors: Dict[Tuple[Any, ...], str] = {}   # first error per schema rule
+        self.errors: Dict[Tuple[Any, ...], str] = {}  # first error per schema rule
 
     def _describe_record(self, number: int, record: Mapping[str, Any]) -> str:
         keys = []

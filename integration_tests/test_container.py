@@ -57,9 +57,17 @@ pytestmark = [pytest.mark.container, pytest.mark.timeout(ENGINE_TIMEOUT_S + BUIL
 def _loud_skip(request: pytest.FixtureRequest, what: str, detail: str = "") -> None:
     """Skip every test of this module with a banner on the real stderr (outside pytest's capture)."""
     reason = f"CONTAINER TESTS NOT RUN: {what}"
-    banner = "\n".join(["", "!" * 100, f"!!! {reason}", *[f"!!!   {line}" for line in detail.strip().splitlines()[-15:]],
-                        "!!! The connector image was NOT built or tested; these tests are reported as SKIPPED.",
-                        "!" * 100, ""])
+    banner = "\n".join(
+        [
+            "",
+            "!" * 100,
+            f"!!! {reason}",
+            *[f"!!!   {line}" for line in detail.strip().splitlines()[-15:]],
+            "!!! The connector image was NOT built or tested; these tests are reported as SKIPPED.",
+            "!" * 100,
+            "",
+        ]
+    )
     capman = request.config.pluginmanager.getplugin("capturemanager")
     if capman is not None:
         with capman.global_and_fixture_disabled():
@@ -92,8 +100,9 @@ def _of_type(messages: List[Dict[str, Any]], kind: str) -> List[Dict[str, Any]]:
 
 
 def _errors(messages: List[Dict[str, Any]]) -> List[str]:
-    return [m["trace"]["error"].get("message", "") for m in _of_type(messages, "TRACE")
-            if m["trace"].get("type") == "ERROR"]
+    return [
+        m["trace"]["error"].get("message", "") for m in _of_type(messages, "TRACE") if m["trace"].get("type") == "ERROR"
+    ]
 
 
 class Container:
@@ -103,8 +112,9 @@ class Container:
         self.image = image
         self.secrets_dir = secrets_dir
 
-    def run(self, *args: str, entrypoint: Optional[str] = None, timeout: int = RUN_TIMEOUT_S,
-            name: Optional[str] = None) -> subprocess.CompletedProcess:
+    def run(
+        self, *args: str, entrypoint: Optional[str] = None, timeout: int = RUN_TIMEOUT_S, name: Optional[str] = None
+    ) -> subprocess.CompletedProcess:
         cmd = ["docker", "run", "--rm", "--network", "host", "-v", f"{self.secrets_dir}:/secrets:ro"]
         if entrypoint is not None:
             cmd += ["--entrypoint", entrypoint]
@@ -118,8 +128,10 @@ class Container:
     def protocol(self, name: str, *args: str) -> List[Dict[str, Any]]:
         proc = self.run(*args, name=name)
         messages = _messages(proc.stdout)
-        assert messages, (f"`{' '.join(args)}` in the container printed no Airbyte message "
-                          f"(exit {proc.returncode}):\n{_tail(proc.stderr)}\n{_tail(proc.stdout)}")
+        assert messages, (
+            f"`{' '.join(args)}` in the container printed no Airbyte message "
+            f"(exit {proc.returncode}):\n{_tail(proc.stderr)}\n{_tail(proc.stdout)}"
+        )
         return messages
 
 
@@ -144,16 +156,23 @@ def base_image(request: pytest.FixtureRequest) -> str:
     if not os.access(ENGINE_TOOL, os.X_OK):
         _loud_skip(request, f"the container engine tool is not executable: {ENGINE_TOOL}")
     try:
-        proc = subprocess.run([str(ENGINE_TOOL)], capture_output=True, text=True, timeout=ENGINE_TIMEOUT_S,
-                              cwd=REPO_ROOT)
+        proc = subprocess.run(
+            [str(ENGINE_TOOL)], capture_output=True, text=True, timeout=ENGINE_TIMEOUT_S, cwd=REPO_ROOT
+        )
     except subprocess.TimeoutExpired as exc:
-        _loud_skip(request, f"{ENGINE_TOOL} did not finish within {ENGINE_TIMEOUT_S} s",
-                   (exc.stderr or b"").decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or ""))
+        _loud_skip(
+            request,
+            f"{ENGINE_TOOL} did not finish within {ENGINE_TIMEOUT_S} s",
+            (exc.stderr or b"").decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or ""),
+        )
     except OSError as exc:
         _loud_skip(request, f"{ENGINE_TOOL} could not be started: {exc}")
     if proc.returncode != 0:
-        _loud_skip(request, f"{ENGINE_TOOL} failed with exit code {proc.returncode} (its output follows; it names its log)",
-                   proc.stderr + proc.stdout)
+        _loud_skip(
+            request,
+            f"{ENGINE_TOOL} failed with exit code {proc.returncode} (its output follows; it names its log)",
+            proc.stderr + proc.stdout,
+        )
     # Checked after the tool ran: on a fresh machine the tool installs the engine and its CLI.
     if shutil.which("docker") is None:
         _loud_skip(request, "the `docker` CLI is not on PATH (after running the container engine tool)")
@@ -161,14 +180,16 @@ def base_image(request: pytest.FixtureRequest) -> str:
     if not lines:
         _loud_skip(request, f"{ENGINE_TOOL} printed no stand-in image name", proc.stderr)
     standin = lines[-1].strip()
-    info = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True,
-                          timeout=120)
+    info = subprocess.run(
+        ["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, timeout=120
+    )
     if info.returncode != 0:
         _loud_skip(request, "the container engine is not answering `docker info`", info.stderr)
     inspect = subprocess.run(["docker", "image", "inspect", standin], capture_output=True, text=True, timeout=120)
     if inspect.returncode != 0:
-        _loud_skip(request, f"the stand-in base image {standin!r} printed by {ENGINE_TOOL.name} does not exist",
-                   inspect.stderr)
+        _loud_skip(
+            request, f"the stand-in base image {standin!r} printed by {ENGINE_TOOL.name} does not exist", inspect.stderr
+        )
     return standin
 
 
@@ -178,9 +199,14 @@ def image(base_image: str) -> str:
     previous = _image_id(IMAGE)
     proc = subprocess.run(
         ["docker", "build", "--network", "host", "--build-arg", f"BASE_IMAGE={base_image}", "-t", IMAGE, "."],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT_S,
     )
-    assert proc.returncode == 0, f"docker build failed (exit {proc.returncode}):\n{_tail(proc.stdout + proc.stderr, 60)}"
+    assert proc.returncode == 0, (
+        f"docker build failed (exit {proc.returncode}):\n{_tail(proc.stdout + proc.stderr, 60)}"
+    )
     if previous and previous != _image_id(IMAGE):
         # The image this build replaced: with the engine's vfs storage every stale image costs its full size on disk.
         subprocess.run(["docker", "image", "rm", previous], capture_output=True, text=True, timeout=300)
@@ -188,8 +214,9 @@ def image(base_image: str) -> str:
 
 
 def _image_id(name: str) -> Optional[str]:
-    proc = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", name], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{.Id}}", name], capture_output=True, text=True, timeout=120
+    )
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
@@ -240,11 +267,20 @@ def _metadata() -> Mapping[str, Any]:
 # the image
 # ---------------------------------------------------------------------------------------------------------------
 def test_image_size_labels_and_entrypoint(image: str):
-    size = int(subprocess.run(["docker", "image", "inspect", "--format", "{{.Size}}", image], capture_output=True,
-                              text=True, check=True).stdout.strip())
+    size = int(
+        subprocess.run(
+            ["docker", "image", "inspect", "--format", "{{.Size}}", image], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    )
     print(f"\nimage {image}: {size} bytes ({size / 1e6:.0f} MB)", file=sys.stderr)
-    config = json.loads(subprocess.run(["docker", "image", "inspect", "--format", "{{json .Config}}", image],
-                                       capture_output=True, text=True, check=True).stdout)
+    config = json.loads(
+        subprocess.run(
+            ["docker", "image", "inspect", "--format", "{{json .Config}}", image],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     metadata = _metadata()
     labels = config.get("Labels") or {}
     assert labels.get("io.airbyte.name") == metadata["dockerRepository"]
@@ -312,16 +348,21 @@ print(json.dumps({"locked": locked, "installed": installed}))
     found = json.loads(proc.stdout)
     locked, installed = found["locked"], found["installed"]
     assert len(locked) > 50, locked
-    differ = {name: (locked.get(name), installed.get(name)) for name in set(locked) | set(installed)
-              if locked.get(name) != installed.get(name)}
+    differ = {
+        name: (locked.get(name), installed.get(name))
+        for name in set(locked) | set(installed)
+        if locked.get(name) != installed.get(name)
+    }
     assert differ == {}, f"(locked, installed) releases that differ: {differ}"
 
 
 def test_image_guards_against_the_interpreter_race(container: Container):
     """The base image's Python decides whether the gh-106905 guard is needed; importing the connector installs it
     exactly then (the stand-in's Debian 3.11.2 needs it)."""
-    script = ("from source_codefresh import ast_guard; print(ast_guard.describe()); "
-              "assert ast_guard.installed() == ast_guard.is_affected()")
+    script = (
+        "from source_codefresh import ast_guard; print(ast_guard.describe()); "
+        "assert ast_guard.installed() == ast_guard.is_affected()"
+    )
     proc = container.run("-c", script, entrypoint="python")
     assert proc.returncode == 0, proc.stderr
     print(f"\n{proc.stdout.strip()}", file=sys.stderr)
@@ -361,8 +402,13 @@ def test_check_fails_with_a_wrong_key(container: Container):
 def test_discover_lists_every_stream(discovered: Dict[str, Any], container: Container):
     names = sorted(s["name"] for s in discovered["streams"])
     # The same manifest, discovered by the package installed on this machine: the image must ship all of it.
-    host = subprocess.run(_host_connector() + ["discover", "--config", str(container.secrets_dir / "config.json")],
-                          capture_output=True, text=True, timeout=RUN_TIMEOUT_S, cwd=container.secrets_dir.parent)
+    host = subprocess.run(
+        _host_connector() + ["discover", "--config", str(container.secrets_dir / "config.json")],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        cwd=container.secrets_dir.parent,
+    )
     host_catalogs = _of_type(_messages(host.stdout), "CATALOG")
     assert host_catalogs, f"discover on the host failed:\n{_tail(host.stderr)}"
     assert names == sorted(s["name"] for s in host_catalogs[0]["catalog"]["streams"])
@@ -376,20 +422,23 @@ def test_read_every_stream(container: Container, discovered: Dict[str, Any], san
     configured = []
     for stream in discovered["streams"]:
         incremental = "incremental" in stream["supported_sync_modes"]
-        configured.append({
-            "stream": stream,
-            "sync_mode": "incremental" if incremental else "full_refresh",
-            "destination_sync_mode": "append_dedup" if incremental else "overwrite",
-            **({"cursor_field": stream.get("default_cursor_field", [])} if incremental else {}),
-            "primary_key": stream.get("source_defined_primary_key", []),
-        })
+        configured.append(
+            {
+                "stream": stream,
+                "sync_mode": "incremental" if incremental else "full_refresh",
+                "destination_sync_mode": "append_dedup" if incremental else "overwrite",
+                **({"cursor_field": stream.get("default_cursor_field", [])} if incremental else {}),
+                "primary_key": stream.get("source_defined_primary_key", []),
+            }
+        )
     catalog_file = container.secrets_dir / "catalog.json"
     catalog_file.write_text(json.dumps({"streams": configured}, indent=2))
     catalog_file.chmod(0o644)
     sandbox.reset_stats()
 
-    messages = container.protocol("read", "read", "--config", "/secrets/config.json",
-                                  "--catalog", "/secrets/catalog.json")
+    messages = container.protocol(
+        "read", "read", "--config", "/secrets/config.json", "--catalog", "/secrets/catalog.json"
+    )
 
     errors = _errors(messages)
     assert not errors, "the read reported errors:\n" + "\n".join(errors)
@@ -407,10 +456,14 @@ def test_read_every_stream(container: Container, discovered: Dict[str, Any], san
     print("\n  stream                   mode         records sandbox\n" + "\n".join(lines), file=sys.stderr)
     assert not mismatches, "records read in the container differ from the sandbox:\n" + "\n".join(mismatches)
 
-    states = {m["state"]["stream"]["stream_descriptor"]["name"] for m in _of_type(messages, "STATE")
-              if m["state"].get("type") == "STREAM"}
-    missing_state = [e["stream"]["name"] for e in configured
-                     if e["sync_mode"] == "incremental" and e["stream"]["name"] not in states]
+    states = {
+        m["state"]["stream"]["stream_descriptor"]["name"]
+        for m in _of_type(messages, "STATE")
+        if m["state"].get("type") == "STREAM"
+    }
+    missing_state = [
+        e["stream"]["name"] for e in configured if e["sync_mode"] == "incremental" and e["stream"]["name"] not in states
+    ]
     assert not missing_state, f"incremental streams without a STATE message: {missing_state}"
     assert sandbox.stats()["pagination_errors"] == 0
     assert SANDBOX_API_KEY not in json.dumps(messages), "the API key leaked into the output"
@@ -420,34 +473,60 @@ def test_pipeline_run_starts_one_build(container: Container, sandbox: SandboxSer
     """The one write, inside the container: one configured run posts once, polls the build and emits it."""
     pipeline = "demo/hello-world"
     secrets = container.secrets_dir
-    (secrets / "runs_config.json").write_text(json.dumps(sandbox_config(
-        sandbox.base_url, SANDBOX_API_KEY, pipeline_runs_poll_seconds=1,
-        pipeline_runs=[{"pipeline": pipeline, "branch": "main", "variables": {"SECRET_VALUE": "s3cr3t-value"},
-                        "wait_timeout_minutes": 5}],
-    ), indent=2))
+    (secrets / "runs_config.json").write_text(
+        json.dumps(
+            sandbox_config(
+                sandbox.base_url,
+                SANDBOX_API_KEY,
+                pipeline_runs_poll_seconds=1,
+                pipeline_runs=[
+                    {
+                        "pipeline": pipeline,
+                        "branch": "main",
+                        "variables": {"SECRET_VALUE": "s3cr3t-value"},
+                        "wait_timeout_minutes": 5,
+                    }
+                ],
+            ),
+            indent=2,
+        )
+    )
     discover = container.protocol("discover_runs", "discover", "--config", "/secrets/runs_config.json")
     catalogs = _of_type(discover, "CATALOG")
     assert catalogs, f"discover with pipeline_runs failed: {_errors(discover)}"
     stream = next((s for s in catalogs[0]["catalog"]["streams"] if s["name"] == "pipeline_runs"), None)
     assert stream is not None, "the pipeline_runs stream is missing although pipeline_runs is configured"
-    (secrets / "runs_catalog.json").write_text(json.dumps({"streams": [{
-        "stream": stream, "sync_mode": "full_refresh", "destination_sync_mode": "append",
-        "primary_key": stream.get("source_defined_primary_key", []),
-    }]}))
+    (secrets / "runs_catalog.json").write_text(
+        json.dumps(
+            {
+                "streams": [
+                    {
+                        "stream": stream,
+                        "sync_mode": "full_refresh",
+                        "destination_sync_mode": "append",
+                        "primary_key": stream.get("source_defined_primary_key", []),
+                    }
+                ]
+            }
+        )
+    )
     for f in ("runs_config.json", "runs_catalog.json"):
         (secrets / f).chmod(0o644)
     posts_before = sandbox.stats().get("posts", {}).get(pipeline, 0)
 
-    messages = container.protocol("read_runs", "read", "--config", "/secrets/runs_config.json",
-                                  "--catalog", "/secrets/runs_catalog.json")
+    messages = container.protocol(
+        "read_runs", "read", "--config", "/secrets/runs_config.json", "--catalog", "/secrets/runs_catalog.json"
+    )
 
     errors = _errors(messages)
     assert not errors, "the pipeline run reported errors:\n" + "\n".join(errors)
     records = [m["record"]["data"] for m in _of_type(messages, "RECORD") if m["record"]["stream"] == "pipeline_runs"]
     assert len(records) == 1, f"expected one pipeline_runs record, got {len(records)}"
     run = records[0]
-    print(f"\npipeline run: build {run.get('id')} status {run.get('status')} after {run.get('polls')} polls",
-          file=sys.stderr)
+    print(
+        f"\npipeline run: build {run.get('id')} status {run.get('status')} after {run.get('polls')} polls",
+        file=sys.stderr,
+    )
     assert run.get("status") == "success" and run.get("timed_out") is False
     assert run.get("pipeline") == pipeline and run.get("run_id")
     assert sandbox.stats().get("posts", {}).get(pipeline, 0) == posts_before + 1, "the run was not posted exactly once"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 import pytest
-
 from airbyte_cdk.models import SyncMode
 from airbyte_cdk.test.catalog_builder import CatalogBuilder, ConfiguredAirbyteStreamBuilder
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, discover, read
 from airbyte_cdk.test.models.outcome import ExpectedOutcome
+
 from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer
 from source_codefresh import SourceCodefresh
 
@@ -35,9 +35,16 @@ def config(server: SandboxServer, runs: Optional[List[Dict[str, Any]]]) -> Dict[
 
 def read_runs(server: SandboxServer, runs: List[Dict[str, Any]]) -> EntrypointOutput:
     cfg = config(server, runs)
-    catalog = CatalogBuilder().with_stream(
-        ConfiguredAirbyteStreamBuilder().with_name("pipeline_runs").with_sync_mode(SyncMode.full_refresh).with_primary_key([["id"]])
-    ).build()
+    catalog = (
+        CatalogBuilder()
+        .with_stream(
+            ConfiguredAirbyteStreamBuilder()
+            .with_name("pipeline_runs")
+            .with_sync_mode(SyncMode.full_refresh)
+            .with_primary_key([["id"]])
+        )
+        .build()
+    )
     return read(SourceCodefresh(catalog=catalog, config=cfg), cfg, catalog, expected_outcome=ExpectedOutcome.ALLOW_ANY)
 
 
@@ -55,7 +62,9 @@ def test_each_configured_run_is_posted_once_and_emitted_with_its_final_status(sa
     assert sandbox.stats()["posts"] == {"demo/hello-world": 1, "demo/failing-build": 1, "demo/terminated-build": 1}
     runs = by_pipeline(output)
     assert {name: run["status"] for name, run in runs.items()} == {
-        "demo/hello-world": "success", "demo/failing-build": "error", "demo/terminated-build": "terminated",
+        "demo/hello-world": "success",
+        "demo/failing-build": "error",
+        "demo/terminated-build": "terminated",
     }
     assert not output.errors, "a failed or terminated build is data, not a sync error"
     hello = runs["demo/hello-world"]
@@ -120,7 +129,9 @@ def test_a_429_on_the_run_request_is_retried_safely(sandbox):
 
 
 def test_polling_rides_through_server_errors(sandbox):
-    sandbox.set_faults([{"match": {"method": "GET", "path": "^/api/builds/"}, "kind": "status", "status": 503, "every": 2}])
+    sandbox.set_faults(
+        [{"match": {"method": "GET", "path": "^/api/builds/"}, "kind": "status", "status": 503, "every": 2}]
+    )
     output = read_runs(sandbox, [HELLO])
 
     assert sandbox.stats()["posts"] == {"demo/hello-world": 1}

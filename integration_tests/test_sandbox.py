@@ -17,15 +17,31 @@ from pathlib import Path
 import pytest
 import requests
 
-from integration_tests.sandbox import (SANDBOX_API_KEY, SANDBOX_LIMITED_API_KEY, SANDBOX_RESTRICTED_API_KEY,
-                                      SandboxConfig, SandboxServer)
+from integration_tests.sandbox import (
+    SANDBOX_API_KEY,
+    SANDBOX_LIMITED_API_KEY,
+    SANDBOX_RESTRICTED_API_KEY,
+    SandboxConfig,
+    SandboxServer,
+)
 from integration_tests.sandbox import audit as audit_module
 from integration_tests.sandbox.common import parse_iso_ms
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 AUTH = {"Authorization": SANDBOX_API_KEY}
-SMALL = dict(builds=60, pipelines=12, projects=4, step_types=10, runtime_environments=6, images=30, audit=40,
-             hermes_triggers=5, hermes_events=5, account_users=4, views=3)
+SMALL = dict(
+    builds=60,
+    pipelines=12,
+    projects=4,
+    step_types=10,
+    runtime_environments=6,
+    images=30,
+    audit=40,
+    hermes_triggers=5,
+    hermes_events=5,
+    account_users=4,
+    views=3,
+)
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +95,12 @@ def test_auth_rejected(srv, header):
     headers = {} if header is None else {"Authorization": header}
     r = requests.get(srv.base_url + "/pipelines", headers=headers, timeout=10)
     assert r.status_code == 401
-    assert r.json() == {"status": 401, "code": "1001", "name": "UNAUTHORIZED", "message": "Unauthorized: invalid API key"}
+    assert r.json() == {
+        "status": 401,
+        "code": "1001",
+        "name": "UNAUTHORIZED",
+        "message": "Unauthorized: invalid API key",
+    }
 
 
 def test_restricted_key_gets_403_everywhere(srv):
@@ -100,8 +121,7 @@ def test_hermes_events_are_the_accounts_unless_public_is_asked(srv, http):
 
 def test_hermes_triggers_carry_empty_event_data_and_no_empty_filters(srv, http):
     links = get(http, srv, "/hermes/triggers").json()
-    assert all(link["event-data"] == {"uri": "", "type": "", "kind": "", "account": "", "secret": ""}
-               for link in links)
+    assert all(link["event-data"] == {"uri": "", "type": "", "kind": "", "account": "", "secret": ""} for link in links)
     assert any("filters" not in link for link in links) and all(link.get("filters", {"x": 1}) for link in links)
 
 
@@ -133,10 +153,38 @@ ENVELOPES = [
     ("/contexts", list, {"apiVersion", "kind", "owner", "metadata", "spec"}),
     ("/agents", list, {"id", "name", "account", "runtimes", "status", "tokenName", "lastReported"}),
     ("/helm/repos", list, {"Name", "Public", "CreatedAt", "UpdatedAt"}),
-    ("/runtime-environments", list, {"metadata", "version", "description", "accountId", "isDefault", "isPublic",
-                                     "plan", "runtimeScheduler", "dockerDaemonScheduler", "status"}),
-    ("/registries", list, {"_id", "name", "kind", "provider", "domain", "default", "primary", "internal",
-                           "behindFirewall", "repositoryPrefix"}),
+    (
+        "/runtime-environments",
+        list,
+        {
+            "metadata",
+            "version",
+            "description",
+            "accountId",
+            "isDefault",
+            "isPublic",
+            "plan",
+            "runtimeScheduler",
+            "dockerDaemonScheduler",
+            "status",
+        },
+    ),
+    (
+        "/registries",
+        list,
+        {
+            "_id",
+            "name",
+            "kind",
+            "provider",
+            "domain",
+            "default",
+            "primary",
+            "internal",
+            "behindFirewall",
+            "repositoryPrefix",
+        },
+    ),
     ("/clusters", list, {"_id", "selector", "provider", "providerAgent"}),
 ]
 
@@ -152,14 +200,43 @@ def test_plain_envelopes(srv, http, path, kind, fields):
 def test_wrapped_envelopes(srv, http):
     account = srv.data.account_id
     users = get(http, srv, f"/accounts/{account}/users").json()
-    assert len(users) == 12 and {"_id", "userName", "email", "notificationEmail", "status", "roles", "account",
-                                 "register_date", "last_login_date", "logins", "settings", "user_data",
-                                 "notifications", "shortProfile", "hasPassword", "defaultAccount"} <= set(users[0])
+    assert len(users) == 12 and {
+        "_id",
+        "userName",
+        "email",
+        "notificationEmail",
+        "status",
+        "roles",
+        "account",
+        "register_date",
+        "last_login_date",
+        "logins",
+        "settings",
+        "user_data",
+        "notifications",
+        "shortProfile",
+        "hasPassword",
+        "defaultAccount",
+    } <= set(users[0])
     pipes = get(http, srv, "/pipelines").json()
     assert set(pipes) == {"docs", "count"} and pipes["count"] == 250 and len(pipes["docs"]) == 25
     md = pipes["docs"][0]["metadata"]
-    assert {"id", "name", "shortName", "project", "projectId", "accountId", "created_at", "updated_at", "labels",
-            "isPublic", "revision", "originalYamlString", "deprecate", "template"} <= set(md)
+    assert {
+        "id",
+        "name",
+        "shortName",
+        "project",
+        "projectId",
+        "accountId",
+        "created_at",
+        "updated_at",
+        "labels",
+        "isPublic",
+        "revision",
+        "originalYamlString",
+        "deprecate",
+        "template",
+    } <= set(md)
     assert set(get(http, srv, "/projects").json()) == {"projects"}
     step_type = get(http, srv, "/step-types").json()["docs"][0]
     assert {"version", "kind", "metadata", "spec", "metrics"} <= set(step_type)
@@ -167,8 +244,9 @@ def test_wrapped_envelopes(srv, http):
     assert set(get(http, srv, "/execution-contexts").json()) == {"docs"}
     env = get(http, srv, "/environments-v2").json()
     assert set(env) == {"docs", "count"} and env["count"] == 8
-    assert all(e["spec"]["type"] == "argo" and {"application", "context", "project"} <= set(e["spec"])
-               for e in env["docs"])
+    assert all(
+        e["spec"]["type"] == "argo" and {"application", "context", "project"} <= set(e["spec"]) for e in env["docs"]
+    )
     views = get(http, srv, "/views/?page=2&limit=10").json()
     assert set(views) == {"docs", "total", "limit", "page", "pages", "offset"}
     assert (views["total"], views["pages"], views["page"], views["offset"], len(views["docs"])) == (15, 2, 2, 10, 5)
@@ -189,15 +267,42 @@ def test_wrapped_envelopes(srv, http):
 def test_build_shapes(srv, http):
     build = get(http, srv, "/workflow?limit=100", headers={"X-Pagination-Session-Id": "shape"}).json()
     docs = build["workflows"]["docs"]
-    for f in ("id", "created", "started", "finished", "updated", "status", "pipelineName", "serviceId", "repoOwner",
-              "repoName", "branchName", "revision", "commitMessage", "pipelineTriggerName", "pipelineTriggerId",
-              "webhookTriggered", "progress", "annotations", "account", "serviceName", "project", "projectId",
-              "trigger", "triggerType", "committer", "runtime", "pendingApprovals", "terminationRequest"):
+    for f in (
+        "id",
+        "created",
+        "started",
+        "finished",
+        "updated",
+        "status",
+        "pipelineName",
+        "serviceId",
+        "repoOwner",
+        "repoName",
+        "branchName",
+        "revision",
+        "commitMessage",
+        "pipelineTriggerName",
+        "pipelineTriggerId",
+        "webhookTriggered",
+        "progress",
+        "annotations",
+        "account",
+        "serviceName",
+        "project",
+        "projectId",
+        "trigger",
+        "triggerType",
+        "committer",
+        "runtime",
+        "pendingApprovals",
+        "terminationRequest",
+    ):
         assert f in docs[0], f
     unfinished = [d for d in docs if d["finished"] is None]
-    assert unfinished and all(d["status"] in ("pending", "elected", "running", "pending-approval", "delayed",
-                                              "terminating")
-                              for d in unfinished)
+    assert unfinished and all(
+        d["status"] in ("pending", "elected", "running", "pending-approval", "delayed", "terminating")
+        for d in unfinished
+    )
     assert all(d["started"] is None for d in unfinished if d["status"] == "pending")
     finished = next(d for d in docs if d["status"] == "success")
     detail = get(http, srv, f"/builds/{finished['id']}").json()
@@ -210,8 +315,9 @@ def test_build_shapes(srv, http):
     assert set(steps["Initializing"]) == {"containerId"}
     assert {"type", "result"}.isdisjoint(steps["Initializing Process"]) and steps["Initializing Process"]["status"]
     real = [step for name, step in steps.items() if name not in ("Initializing", "Initializing Process")]
-    assert real and all({"type", "result", "status", "startTimestamp", "finishTimestamp", "totalTime"} <= set(step)
-                        for step in real)
+    assert real and all(
+        {"type", "result", "status", "startTimestamp", "finishTimestamp", "totalTime"} <= set(step) for step in real
+    )
     assert get(http, srv, "/builds/ffffffffffffffffffffffff").status_code == 404
     no_rev = next(st for st in srv.data.builds if st.started_ms is None and st.finished)
     assert get(http, srv, f"/workflow/{no_rev.doc['id']}/context-revision").json() == []
@@ -230,12 +336,14 @@ def test_builds_carry_the_heavy_real_fields(srv, http):
     assert all(isinstance(d["request"], (str, type(None))) for d in docs) and any(d["request"] for d in docs)
     assert all(isinstance(s, str) for d in docs for s in d["steps"]) and any(d["steps"] for d in docs)
     events = [e for d in docs for e in d["systemEvents"]]
-    assert events and all(set(e) == {"_id", "kind", "message", "retriable", "step", "stepKind", "stepName"}
-                          for e in events)
+    assert events and all(
+        set(e) == {"_id", "kind", "message", "retriable", "step", "stepKind", "stepName"} for e in events
+    )
     assert any(e["kind"] == "error" for e in events)
     requests_ = [t for d in docs for t in d["terminationRequest"]]
-    assert requests_ and all(set(t) == {"_id", "byBuildManager", "cause", "date", "message", "workflowStatus"}
-                             for t in requests_)
+    assert requests_ and all(
+        set(t) == {"_id", "byBuildManager", "cause", "date", "message", "workflowStatus"} for t in requests_
+    )
     assert all(d["terminationRequest"] for d in docs if d["status"] == "terminated")
 
 
@@ -263,26 +371,43 @@ def test_context_revisions_end_with_the_post_operations(srv, http):
 def test_step_and_build_status_vocabulary(srv, http):
     """Steps end `failure` (not `error`), approval steps `approved`/`denied`; builds also `terminating`."""
     statuses = {d["status"] for d in (st.doc for st in srv.data.builds)}
-    assert {"success", "error", "terminated", "pending", "elected", "running", "pending-approval", "delayed",
-            "terminating"} <= statuses
+    assert {
+        "success",
+        "error",
+        "terminated",
+        "pending",
+        "elected",
+        "running",
+        "pending-approval",
+        "delayed",
+        "terminating",
+    } <= statuses
     failed = next(st for st in srv.data.builds if st.doc["status"] == "error" and st.started_ms is not None)
     steps = get(http, srv, f"/workflow/{failed.doc['id']}/context-revision").json()[-1]["context"]["stepsMetadata"]
     step_statuses = {step.get("status") for step in steps.values()}
     assert "failure" in step_statuses and "error" not in step_statuses
-    approved = next(st for st in srv.data.builds if st.doc["status"] == "success"
-                    and any(k == "pending-approval" for _, k in st.pipeline.steps) and st.started_ms is not None)
+    approved = next(
+        st
+        for st in srv.data.builds
+        if st.doc["status"] == "success"
+        and any(k == "pending-approval" for _, k in st.pipeline.steps)
+        and st.started_ms is not None
+    )
     steps = get(http, srv, f"/workflow/{approved.doc['id']}/context-revision").json()[-1]["context"]["stepsMetadata"]
     assert [s["status"] for s in steps.values() if s.get("type") == "pending-approval"] == ["approved"]
 
 
 def test_a_denied_approval_ends_the_build_denied(small, http):
-    build_id = requests.post(f"{small.base_url}/pipelines/run/demo%2Fdenied-approval", json={}, headers=AUTH,
-                             timeout=10).json()
-    statuses = [requests.get(f"{small.base_url}/builds/{build_id}", headers=AUTH, timeout=10).json()["status"]
-                for _ in range(3)]
+    build_id = requests.post(
+        f"{small.base_url}/pipelines/run/demo%2Fdenied-approval", json={}, headers=AUTH, timeout=10
+    ).json()
+    statuses = [
+        requests.get(f"{small.base_url}/builds/{build_id}", headers=AUTH, timeout=10).json()["status"] for _ in range(3)
+    ]
     assert statuses[-1] == "denied"
-    steps = requests.get(f"{small.base_url}/workflow/{build_id}/context-revision", headers=AUTH,
-                         timeout=10).json()[-1]["context"]["stepsMetadata"]
+    steps = requests.get(f"{small.base_url}/workflow/{build_id}/context-revision", headers=AUTH, timeout=10).json()[-1][
+        "context"
+    ]["stepsMetadata"]
     assert [s["status"] for s in steps.values() if s.get("type") == "pending-approval"] == ["denied"]
 
 
@@ -410,8 +535,10 @@ def test_images_cursor_reading(http):
 
 def test_images_from_a_server_that_ignores_paging(http):
     with SandboxServer(SandboxConfig(images_paging="ignores_paging", **SMALL)) as ignoring:
-        answers = [get(http, ignoring, f"/images?{query}").json()
-                   for query in ("", "limit=100&offset=0&page=1", "limit=100&offset=25&page=2", "limit=5&offset=5")]
+        answers = [
+            get(http, ignoring, f"/images?{query}").json()
+            for query in ("", "limit=100&offset=0&page=1", "limit=100&offset=25&page=2", "limit=5&offset=5")
+        ]
         assert all(a == answers[0] for a in answers)
         assert [i["_id"] for i in answers[0]["docs"]] == newest_images(ignoring)[:25] and "pagination" not in answers[0]
 
@@ -480,17 +607,21 @@ def test_workflow_date_filters(srv, http):
     assert get(http, srv, "/workflow?endDate=2026-13-01").status_code == 400
 
 
-@pytest.mark.parametrize("reading, first, last", [
-    # startDate=2026-10-20T10:00:00.000Z, endDate=2026-10-21T10:00:00.000Z read as:
-    ("exact", "2026-10-20T10:00:00.000Z", "2026-10-21T10:00:00.000Z"),
-    ("date_only", "2026-10-20T00:00:00.000Z", "2026-10-21T23:59:59.999Z"),
-    ("date_first_instant", "2026-10-20T00:00:00.000Z", "2026-10-21T00:00:00.000Z"),
-])
+@pytest.mark.parametrize(
+    "reading, first, last",
+    [
+        # startDate=2026-10-20T10:00:00.000Z, endDate=2026-10-21T10:00:00.000Z read as:
+        ("exact", "2026-10-20T10:00:00.000Z", "2026-10-21T10:00:00.000Z"),
+        ("date_only", "2026-10-20T00:00:00.000Z", "2026-10-21T23:59:59.999Z"),
+        ("date_first_instant", "2026-10-20T00:00:00.000Z", "2026-10-21T00:00:00.000Z"),
+    ],
+)
 def test_workflow_date_readings(http, reading, first, last):
     with SandboxServer(SandboxConfig(builds=2000, workflow_dates=reading)) as srv:
         got = walk(http, srv, "/workflow?startDate=2026-10-20T10:00:00.000Z&endDate=2026-10-21T10:00:00.000Z", reading)
-        expected = sorted((st.doc["created"] for st in srv.data.builds if first <= st.doc["created"] <= last),
-                          reverse=True)
+        expected = sorted(
+            (st.doc["created"] for st in srv.data.builds if first <= st.doc["created"] <= last), reverse=True
+        )
         assert [b["created"] for b in got] == expected and len(expected) > 10
         # A bare date covers its whole day except under date_first_instant, where both bounds are its first instant.
         day = walk(http, srv, "/workflow?startDate=2026-10-20&endDate=2026-10-20", reading + "-day")
@@ -526,20 +657,29 @@ def test_audit_from_to(srv, http):
 
 
 def test_audit_time_format_iso_and_cap():
-    with SandboxServer(SandboxConfig(audit=300, audit_time_format="iso", audit_cap=120, **{
-            k: v for k, v in SMALL.items() if k != "audit"})) as s:
+    with SandboxServer(
+        SandboxConfig(
+            audit=300, audit_time_format="iso", audit_cap=120, **{k: v for k, v in SMALL.items() if k != "audit"}
+        )
+    ) as s:
         h = {"Authorization": SANDBOX_API_KEY}
         entries = s.data.audit.records
         target = entries[100]
-        one = requests.get(f"{s.base_url}/audit", params={"from": target["createdAt"], "to": target["createdAt"]},
-                           headers=h, timeout=10).json()["data"]
+        one = requests.get(
+            f"{s.base_url}/audit",
+            params={"from": target["createdAt"], "to": target["createdAt"]},
+            headers=h,
+            timeout=10,
+        ).json()["data"]
         assert [e["id"] for e in one] == [target["id"]]
         ms = parse_iso_ms(target["createdAt"])
         ignored = requests.get(f"{s.base_url}/audit?pageSize=100&from={ms}&to={ms}", headers=h, timeout=10)
         assert ignored.status_code == 200 and len(ignored.json()["data"]) == 100  # the ms bounds were ignored
         # The cap: one query lists at most 120 entries, the rest silently left out.
-        listed = [requests.get(f"{s.base_url}/audit?pageSize=100&page={p}", headers=h, timeout=10).json()["data"]
-                  for p in (1, 2, 3)]
+        listed = [
+            requests.get(f"{s.base_url}/audit?pageSize=100&page={p}", headers=h, timeout=10).json()["data"]
+            for p in (1, 2, 3)
+        ]
         assert [len(page) for page in listed] == [100, 20, 0]
         assert requests.get(f"{s.base_url}/audit?pageSize=1&page=120", headers=h, timeout=10).json()["data"]
         assert not requests.get(f"{s.base_url}/audit?pageSize=1&page=121", headers=h, timeout=10).json()["data"]
@@ -549,8 +689,10 @@ def test_audit_time_format_iso_and_cap():
 def test_audit_pages_numbered_from_the_configured_first_page(first_page):
     with SandboxServer(SandboxConfig(**{**SMALL, "audit": 25}, audit_first_page=first_page)) as s:
         newest_first = [e["id"] for e in reversed(s.data.audit.records)]
-        page = lambda **params: requests.get(f"{s.base_url}/audit", params={"pageSize": 10, **params},  # noqa: E731
-                                             headers=AUTH, timeout=10)
+
+        def page(**params):
+            return requests.get(f"{s.base_url}/audit", params={"pageSize": 10, **params}, headers=AUTH, timeout=10)
+
         first = int(first_page)
         assert [e["id"] for e in page().json()["data"]] == newest_first[:10], "without `page`: the first page"
         listed = [e["id"] for n in range(first, first + 3) for e in page(page=n).json()["data"]]
@@ -575,35 +717,45 @@ def test_audit_add_entries_are_newer_than_every_entry_and_listed_first(small):
 def test_analytics(srv, http):
     r = get(http, srv, "/analytics/reports/creditConsumption?dateRange=2026-10-01&dateRange=2026-10-10&granularity=day")
     body = r.json()
-    assert r.status_code == 200 and body["timeDimensions"] == {"dateRange": ["2026-10-01", "2026-10-10"],
-                                                              "granularity": "day"}
+    assert r.status_code == 200 and body["timeDimensions"] == {
+        "dateRange": ["2026-10-01", "2026-10-10"],
+        "granularity": "day",
+    }
     assert len(body["data"]) == 10 * 3 and {"time", "key", "value"} <= set(body["data"][0])
     invalid = "Passed structure is invalid - [Time dimensions are not supported for target report: {}]"
-    bad = get(http, srv, "/analytics/reports/creditConsumption?dateRange=2026-10-01&dateRange=2026-10-03"
-                         "&granularity=hour")
+    bad = get(
+        http, srv, "/analytics/reports/creditConsumption?dateRange=2026-10-01&dateRange=2026-10-03&granularity=hour"
+    )
     assert bad.status_code == 400 and bad.json()["name"] == "BadRequestError"
     assert bad.json()["message"] == invalid.format("creditConsumption")
-    assert get(http, srv, "/analytics/reports/activeCommitters?dateRange=2026-08-01&dateRange=2026-10-31"
-                          "&granularity=day").status_code == 400
+    assert (
+        get(
+            http, srv, "/analytics/reports/activeCommitters?dateRange=2026-08-01&dateRange=2026-10-31&granularity=day"
+        ).status_code
+        == 400
+    )
     assert get(http, srv, "/analytics/reports/nope?dateRange=2026-10-01&dateRange=2026-10-02").status_code == 400
     assert get(http, srv, "/analytics/reports/creditConsumption?dateRange=2026-10-01").status_code == 400
     agg = get(http, srv, "/analytics/reports/creditConsumption?dateRange=2026-10-01&dateRange=2026-10-10").json()
     assert len(agg["data"]) == 3 and agg["timeDimensions"]["granularity"] is None
 
 
-@pytest.mark.parametrize("report, granularity, first, last, allowed", [
-    # Documented bounds, read the strictest way: last - first >= minimum, first..last (both counted) <= maximum.
-    ("creditConsumption", "day", "2026-10-01", "2026-10-02", False),   # 2 days: minimum not reached
-    ("creditConsumption", "day", "2026-10-01", "2026-10-03", True),
-    ("creditConsumption", "day", "2026-09-01", "2026-10-15", True),    # 45 days
-    ("creditConsumption", "day", "2026-09-01", "2026-10-16", False),   # 46 days
-    ("activeCommitters", "month", "2026-08-01", "2026-10-31", False),  # not quite 3 months
-    ("activeCommitters", "month", "2026-08-01", "2026-11-01", True),
-    ("activeCommitters", "month", "2025-11-01", "2026-10-31", True),   # a year
-    ("activeCommitters", "month", "2025-11-01", "2026-11-01", False),
-    ("buildAvgDuration", "day", "2026-08-01", "2026-10-31", True),     # day: up to 3 months
-    ("buildAvgDuration", "day", "2026-07-31", "2026-10-31", False),
-])
+@pytest.mark.parametrize(
+    "report, granularity, first, last, allowed",
+    [
+        # Documented bounds, read the strictest way: last - first >= minimum, first..last (both counted) <= maximum.
+        ("creditConsumption", "day", "2026-10-01", "2026-10-02", False),  # 2 days: minimum not reached
+        ("creditConsumption", "day", "2026-10-01", "2026-10-03", True),
+        ("creditConsumption", "day", "2026-09-01", "2026-10-15", True),  # 45 days
+        ("creditConsumption", "day", "2026-09-01", "2026-10-16", False),  # 46 days
+        ("activeCommitters", "month", "2026-08-01", "2026-10-31", False),  # not quite 3 months
+        ("activeCommitters", "month", "2026-08-01", "2026-11-01", True),
+        ("activeCommitters", "month", "2025-11-01", "2026-10-31", True),  # a year
+        ("activeCommitters", "month", "2025-11-01", "2026-11-01", False),
+        ("buildAvgDuration", "day", "2026-08-01", "2026-10-31", True),  # day: up to 3 months
+        ("buildAvgDuration", "day", "2026-07-31", "2026-10-31", False),
+    ],
+)
 def test_analytics_range_bounds(srv, http, report, granularity, first, last, allowed):
     r = get(http, srv, f"/analytics/reports/{report}?dateRange={first}&dateRange={last}&granularity={granularity}")
     assert (r.status_code != 400) == allowed, r.text
@@ -612,14 +764,17 @@ def test_analytics_range_bounds(srv, http, report, granularity, first, last, all
 def test_analytics_metadata_bounds_are_strings(srv, http):
     reports = get(http, srv, "/analytics/metadata").json()["reports"]
     committers = reports["activeCommitters"]["supportedTimeDimensions"]
-    assert committers == [{"granularity": "month", "minDateRangeInterval": "3 months", "maxDateRangeInterval": "1 year"}]
+    assert committers == [
+        {"granularity": "month", "minDateRangeInterval": "3 months", "maxDateRangeInterval": "1 year"}
+    ]
     day = next(d for d in reports["creditConsumption"]["supportedTimeDimensions"] if d["granularity"] == "day")
     assert (day["minDateRangeInterval"], day["maxDateRangeInterval"]) == ("2 days", "45 days")
 
 
 def test_analytics_build_report_rows_have_the_real_shape(srv, http):
-    rows = get(http, srv, "/analytics/reports/buildAvgDuration?dateRange=2026-10-01&dateRange=2026-10-03"
-                          "&granularity=day").json()["data"]
+    rows = get(
+        http, srv, "/analytics/reports/buildAvgDuration?dateRange=2026-10-01&dateRange=2026-10-03&granularity=day"
+    ).json()["data"]
     assert len(rows) == 3 and all("key" not in row and "value" not in row for row in rows)
     assert all(isinstance(row["totalBuilds"], str) and isinstance(row["successfulBuilds"], str) for row in rows)
     assert all(0 <= row["successRate"] <= 100 for row in rows)
@@ -631,9 +786,12 @@ def test_analytics_build_report_rows_have_the_real_shape(srv, http):
 def test_analytics_range_without_data(reading):
     with SandboxServer(SandboxConfig(analytics_empty_range=reading, **SMALL)) as s:
         before = s.data.analytics_first_day.replace(year=s.data.analytics_first_day.year - 1)
-        r = requests.get(f"{s.base_url}/analytics/reports/creditConsumption?dateRange={before}"
-                         f"&dateRange={before.replace(day=28) if before.day < 26 else before}&granularity=month",
-                         headers={"Authorization": SANDBOX_API_KEY}, timeout=10)
+        r = requests.get(
+            f"{s.base_url}/analytics/reports/creditConsumption?dateRange={before}"
+            f"&dateRange={before.replace(day=28) if before.day < 26 else before}&granularity=month",
+            headers={"Authorization": SANDBOX_API_KEY},
+            timeout=10,
+        )
         if reading == "error_500":
             assert r.status_code == 500 and r.json()["message"] == "Could not get analytics report"
         else:
@@ -644,8 +802,17 @@ def test_analytics_range_without_data(reading):
 # faults
 # ---------------------------------------------------------------------------------------------------------------
 def test_fault_status_every(srv, http):
-    srv.set_faults([{"match": {"method": "GET", "path": "^/api/pipelines$"}, "kind": "status", "status": 502,
-                     "every": 3, "times": 2}])
+    srv.set_faults(
+        [
+            {
+                "match": {"method": "GET", "path": "^/api/pipelines$"},
+                "kind": "status",
+                "status": 502,
+                "every": 3,
+                "times": 2,
+            }
+        ]
+    )
     codes = [get(http, srv, "/pipelines").status_code for _ in range(9)]
     assert codes == [200, 200, 502, 200, 200, 502, 200, 200, 200]
     assert get(http, srv, "/projects").status_code == 200
@@ -685,8 +852,7 @@ def test_fault_slow(srv, http):
 
 
 def test_fault_malformed_html_forbidden(srv, http):
-    srv.set_faults([{"kind": "malformed", "times": 1}, {"kind": "html", "times": 1},
-                    {"kind": "forbidden", "times": 1}])
+    srv.set_faults([{"kind": "malformed", "times": 1}, {"kind": "html", "times": 1}, {"kind": "forbidden", "times": 1}])
     r = get(http, srv, "/pipelines")
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/json")
     with pytest.raises(ValueError):
@@ -748,8 +914,14 @@ def run(http, srv, name, **body):
 
 
 def test_pipeline_run_lifecycle(small, http):
-    r = run(http, small, "demo/hello-world", branch="main", annotations={"source_codefresh_run_id": "run-1"},
-            variables=[{"key": "A", "value": "1"}])
+    r = run(
+        http,
+        small,
+        "demo/hello-world",
+        branch="main",
+        annotations={"source_codefresh_run_id": "run-1"},
+        variables=[{"key": "A", "value": "1"}],
+    )
     assert r.status_code == 200
     build_id = r.json()
     assert isinstance(build_id, str) and len(build_id) == 24
@@ -775,15 +947,28 @@ def test_pipeline_run_lifecycle(small, http):
     assert by_id.status_code == 200
     missing = run(http, small, "demo/nope")
     assert missing.status_code == 404
-    assert small.stats()["posts"] == {"demo/hello-world": 2, "demo/failing-build": 1,
-                                      "demo/terminated-build": 1, "demo/nope": 1}
+    assert small.stats()["posts"] == {
+        "demo/hello-world": 2,
+        "demo/failing-build": 1,
+        "demo/terminated-build": 1,
+        "demo/nope": 1,
+    }
     assert small.expected()["pipeline_runs"] == 4
 
 
 def test_pipeline_run_after_processing(small, http):
-    small.set_faults([{"match": {"method": "POST", "path": "^/api/pipelines/run/"}, "kind": "status",
-                       "status": 504, "after_processing": True, "times": 1},
-                      {"match": {"method": "POST"}, "kind": "drop", "after_processing": True, "times": 1}])
+    small.set_faults(
+        [
+            {
+                "match": {"method": "POST", "path": "^/api/pipelines/run/"},
+                "kind": "status",
+                "status": 504,
+                "after_processing": True,
+                "times": 1,
+            },
+            {"match": {"method": "POST"}, "kind": "drop", "after_processing": True, "times": 1},
+        ]
+    )
     r = run(http, small, "demo/hello-world", annotations={"rid": "x1"})
     assert r.status_code == 504
     with pytest.raises(requests.ConnectionError):
@@ -817,12 +1002,32 @@ def test_advance(small, http):
 
 
 def test_determinism():
-    paths = ["/user", "/team", "/auth/keys", "/pipelines?limit=100", "/projects?limit=100", "/step-types",
-             "/runtime-environments", "/hermes/triggers", "/hermes/events", "/contexts", "/agents", "/helm/repos",
-             "/execution-contexts", "/environments-v2", "/views/", "/workflow?limit=100", "/images?limit=100",
-             "/audit?pageSize=100", "/analytics/metadata", "/annotations", "/registries", "/clusters",
-             "/pipelines/names?limit=100",
-             "/analytics/reports/pipelineCreditConsumption?dateRange=2026-09-01&dateRange=2026-09-30&granularity=day"]
+    paths = [
+        "/user",
+        "/team",
+        "/auth/keys",
+        "/pipelines?limit=100",
+        "/projects?limit=100",
+        "/step-types",
+        "/runtime-environments",
+        "/hermes/triggers",
+        "/hermes/events",
+        "/contexts",
+        "/agents",
+        "/helm/repos",
+        "/execution-contexts",
+        "/environments-v2",
+        "/views/",
+        "/workflow?limit=100",
+        "/images?limit=100",
+        "/audit?pageSize=100",
+        "/analytics/metadata",
+        "/annotations",
+        "/registries",
+        "/clusters",
+        "/pipelines/names?limit=100",
+        "/analytics/reports/pipelineCreditConsumption?dateRange=2026-09-01&dateRange=2026-09-30&granularity=day",
+    ]
 
     def snapshot(seed):
         with SandboxServer(SandboxConfig(seed=seed, **SMALL)) as s, requests.Session() as h:
@@ -846,8 +1051,12 @@ def test_stats_and_expected(srv, http):
     get(http, srv, "/nope")
     stats = requests.get(srv.url + "/_sandbox/stats", timeout=5).json()
     assert stats["requests"] == 4 and stats["pagination_errors"] == 0
-    assert stats["by_route"] == {"GET /api/user": 1, "GET /api/pipelines": 1, "GET /api/builds/{id}": 1,
-                                 "GET (unmatched)": 1}
+    assert stats["by_route"] == {
+        "GET /api/user": 1,
+        "GET /api/pipelines": 1,
+        "GET /api/builds/{id}": 1,
+        "GET (unmatched)": 1,
+    }
     assert stats["by_status"] == {"200": 3, "404": 1} and stats["posts"] == {} and stats["faults_fired"] == {}
     assert requests.post(srv.url + "/_sandbox/reset-stats", timeout=5).json() == {"ok": True}
     assert srv.stats()["requests"] == 0
@@ -885,11 +1094,28 @@ def test_keep_alive_and_speed(srv):
 
 def test_cli(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "integration_tests.sandbox", "--port", "0", "--builds", "40",
-                             "--images-paging", "cursor", "--audit-first-page", "0",
-                             "--fault", json.dumps({"match": {"path": "^/api/team$"}, "kind": "status",
-                                                    "status": 500})],
-                            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "integration_tests.sandbox",
+            "--port",
+            "0",
+            "--builds",
+            "40",
+            "--images-paging",
+            "cursor",
+            "--audit-first-page",
+            "0",
+            "--fault",
+            json.dumps({"match": {"path": "^/api/team$"}, "kind": "status", "status": 500}),
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline().strip()
         assert line.startswith("SANDBOX_BASE_URL=http://127.0.0.1:") and line.endswith("/api")

@@ -31,8 +31,18 @@ Records = Dict[str, List[Dict[str, Any]]]
 
 # Small enough for CI (one page per listing), large enough for every stream to have records.
 SMALL_SANDBOX: Dict[str, Any] = dict(
-    builds=40, pipelines=15, projects=10, step_types=12, runtime_environments=8, hermes_triggers=6, hermes_events=5,
-    contexts=8, images=25, audit=40, account_users=4, views=4,
+    builds=40,
+    pipelines=15,
+    projects=10,
+    step_types=12,
+    runtime_environments=8,
+    hermes_triggers=6,
+    hermes_events=5,
+    contexts=8,
+    images=25,
+    audit=40,
+    account_users=4,
+    views=4,
 )
 
 
@@ -65,23 +75,47 @@ MODES: List[Mode] = [
         # The real shapes are the sandbox's default (docs/api-notes.md 8.3, 8.11).
         "default",
         shows=(
-            ("builds carrying both YAML texts and step names",
-             _any("builds", lambda r: len(r.get("finalWorkflowYaml") or "") > 2000
-                  and all(isinstance(s, str) for s in r.get("steps") or []) and isinstance(r.get("delayed"), int))),
-            ("a system event of kind error", _any("build_details", lambda r: any(
-                e.get("kind") == "error" for e in r.get("systemEvents") or []))),
+            (
+                "builds carrying both YAML texts and step names",
+                _any(
+                    "builds",
+                    lambda r: (
+                        len(r.get("finalWorkflowYaml") or "") > 2000
+                        and all(isinstance(s, str) for s in r.get("steps") or [])
+                        and isinstance(r.get("delayed"), int)
+                    ),
+                ),
+            ),
+            (
+                "a system event of kind error",
+                _any("build_details", lambda r: any(e.get("kind") == "error" for e in r.get("systemEvents") or [])),
+            ),
             ("an argo environment", _any("environments", lambda r: (r.get("spec") or {}).get("type") == "argo")),
-            ("account users as real answers show them", _any("account_users", lambda r: r.get("status") == "new"
-                                                              and all(isinstance(e, str) for e in
-                                                                      (r.get("user_data") or {}).get("emails") or []))),
+            (
+                "account users as real answers show them",
+                _any(
+                    "account_users",
+                    lambda r: (
+                        r.get("status") == "new"
+                        and all(isinstance(e, str) for e in (r.get("user_data") or {}).get("emails") or [])
+                    ),
+                ),
+            ),
             # Build-report rows without key, counts as strings; steps that end `failure`; the pseudo-step without
             # type; Hermes links with empty event-data (docs/api-notes.md).
-            ("a build-report row with its counts as strings", _any(
-                "analytics_report_rows", lambda r: r.get("key") == "-" and isinstance(r.get("totalBuilds"), str))),
+            (
+                "a build-report row with its counts as strings",
+                _any("analytics_report_rows", lambda r: r.get("key") == "-" and isinstance(r.get("totalBuilds"), str)),
+            ),
             ("a step that failed", _any("build_steps", lambda r: r.get("status") == "failure")),
-            ("Initializing Process without type", _any(
-                "build_steps", lambda r: r.get("name") == "Initializing Process" and "type" not in r)),
-            ("a trigger with empty event-data", _any("triggers", lambda r: (r.get("event-data") or {}).get("uri") == "")),
+            (
+                "Initializing Process without type",
+                _any("build_steps", lambda r: r.get("name") == "Initializing Process" and "type" not in r),
+            ),
+            (
+                "a trigger with empty event-data",
+                _any("triggers", lambda r: (r.get("event-data") or {}).get("uri") == ""),
+            ),
         ),
     ),
     Mode(
@@ -90,8 +124,10 @@ MODES: List[Mode] = [
         sandbox={"unfinished_fraction": 0.5},
         shows=(
             ("a build waiting for approval", _any("builds", lambda r: bool(r.get("pendingApprovals")))),
-            ("a pending build not started",
-             _any("builds", lambda r: r["status"] == "pending" and r.get("started") is None)),
+            (
+                "a pending build not started",
+                _any("builds", lambda r: r["status"] == "pending" and r.get("started") is None),
+            ),
             ("a step still running", _any("build_steps", lambda r: r.get("finishTimestamp") is None)),
         ),
     ),
@@ -113,26 +149,42 @@ MODES: List[Mode] = [
         config={
             "pipeline_runs_poll_seconds": 1,
             "pipeline_runs": [
-                {"pipeline": "demo/hello-world", "branch": "main", "variables": {"REPORT_DAYS": "7"},
-                 "options": {"noCache": True}},
+                {
+                    "pipeline": "demo/hello-world",
+                    "branch": "main",
+                    "variables": {"REPORT_DAYS": "7"},
+                    "options": {"noCache": True},
+                },
                 {"pipeline": "demo/failing-build"},
                 {"pipeline": "demo/terminated-build"},
                 {"pipeline": "demo/denied-approval"},
             ],
         },
         shows=(
-            ("a run per terminal status", lambda rs: {r.get("status") for r in rs.get("pipeline_runs", [])}
-             == {"success", "error", "terminated", "denied"}),
-            ("requested variable names",
-             _any("pipeline_runs", lambda r: r.get("requested_variable_names") == ["REPORT_DAYS"])),
+            (
+                "a run per terminal status",
+                lambda rs: (
+                    {r.get("status") for r in rs.get("pipeline_runs", [])}
+                    == {"success", "error", "terminated", "denied"}
+                ),
+            ),
+            (
+                "requested variable names",
+                _any("pipeline_runs", lambda r: r.get("requested_variable_names") == ["REPORT_DAYS"]),
+            ),
         ),
     ),
     Mode(
         # Build logs on: archives whose `steps` and `logs` are lists or objects (mixed across builds), a step log
         # over the limit (cut), logs skipped for an expired URL and a missing archive.
         "build_logs",
-        sandbox={"build_log_shape": "mixed", "build_log_huge_every": 8, "build_log_huge_mb": 0.2,
-                 "build_log_expired_every": 9, "build_log_missing_every": 11},
+        sandbox={
+            "build_log_shape": "mixed",
+            "build_log_huge_every": 8,
+            "build_log_huge_mb": 0.2,
+            "build_log_expired_every": 9,
+            "build_log_missing_every": 11,
+        },
         config={"sync_build_logs": True, "build_logs_max_kb_per_step": 16},
         shows=(
             ("a step log cut at the limit", _any("build_logs", lambda r: r.get("truncated") is True)),
@@ -144,8 +196,10 @@ MODES: List[Mode] = [
         "analytics_by_month",
         config={"analytics_granularity": "month"},
         shows=(
-            ("activeCommitters rows",
-             _any("analytics_report_rows", lambda r: r.get("reportName") == "activeCommitters")),
+            (
+                "activeCommitters rows",
+                _any("analytics_report_rows", lambda r: r.get("reportName") == "activeCommitters"),
+            ),
         ),
     ),
 ]
@@ -153,10 +207,10 @@ MODES: List[Mode] = [
 
 @dataclass
 class ModeRead:
-    schemas: Dict[str, Dict[str, Any]]          # stream -> discovered json_schema
+    schemas: Dict[str, Dict[str, Any]]  # stream -> discovered json_schema
     primary_keys: Dict[str, List[List[str]]]
     records: Records
-    errors: List[str]                           # error TRACE messages and a non-zero exit, if any
+    errors: List[str]  # error TRACE messages and a non-zero exit, if any
 
 
 def read_mode(mode: Mode, workdir: Path) -> ModeRead:
@@ -174,8 +228,9 @@ def read_mode(mode: Mode, workdir: Path) -> ModeRead:
         streams = catalogs[0]["catalog"]["streams"]
         catalog_file = workdir / "catalog.json"
         catalog_file.write_text(json.dumps(full_refresh_catalog(catalogs[0]["catalog"])))
-        run = run_connector(["read", "--config", str(config_file), "--catalog", str(catalog_file)], workdir, "read",
-                            timeout=600)
+        run = run_connector(
+            ["read", "--config", str(config_file), "--catalog", str(catalog_file)], workdir, "read", timeout=600
+        )
     finally:
         server.stop()
     records: Records = {stream["name"]: [] for stream in streams}
@@ -223,8 +278,12 @@ def test_every_record_matches_its_discovered_schema(mode: Mode, tmp_path: Path) 
 
 def test_discovered_schemas_are_resolved_nullable_open_and_described(tmp_path: Path) -> None:
     # pipeline_runs and build logs on: the conditional streams are discovered too. discover sends no request.
-    config = {"api_key": SANDBOX_API_KEY, "base_url": "http://127.0.0.1:9/api", "pipeline_runs": [{"pipeline": "a/b"}],
-              "sync_build_logs": True}
+    config = {
+        "api_key": SANDBOX_API_KEY,
+        "base_url": "http://127.0.0.1:9/api",
+        "pipeline_runs": [{"pipeline": "a/b"}],
+        "sync_build_logs": True,
+    }
     (tmp_path / "config.json").write_text(json.dumps(config))
     run = run_connector(["discover", "--config", str(tmp_path / "config.json")], tmp_path, "discover", timeout=120)
     streams = run.of_type("CATALOG")[0]["catalog"]["streams"]
@@ -236,12 +295,18 @@ def test_discovered_schemas_are_resolved_nullable_open_and_described(tmp_path: P
 
 def test_a_record_off_its_schema_is_reported_with_stream_field_and_value() -> None:
     schema = {
-        "type": "object", "additionalProperties": True,
+        "type": "object",
+        "additionalProperties": True,
         "properties": {
             "id": {"type": ["string", "null"]},
             "created": {"type": ["string", "null"], "format": "date-time"},
-            "steps": {"type": ["array", "null"], "items": {"type": ["object", "null"], "properties": {
-                "creationTimeStamp": {"type": ["integer", "null"]}}}},
+            "steps": {
+                "type": ["array", "null"],
+                "items": {
+                    "type": ["object", "null"],
+                    "properties": {"creationTimeStamp": {"type": ["integer", "null"]}},
+                },
+            },
         },
     }
     checker = RecordChecker("builds", schema, [["id"]])
@@ -252,19 +317,34 @@ def test_a_record_off_its_schema_is_reported_with_stream_field_and_value() -> No
     assert checker.failures() == (
         "stream 'builds': 2 of 3 records do not match the discovered schema\n"
         '    record #1 (id="b2"): $.created = "2026-10-05 noon": not a date-time (ISO 8601 with a UTC offset)\n'
-        "    record #1 (id=\"b2\"): $.steps[0].creationTimeStamp = 1.5: expected integer or null, got number"
+        '    record #1 (id="b2"): $.steps[0].creationTimeStamp = 1.5: expected integer or null, got number'
     ), "b3 breaks the same two rules: each rule is shown once, with its first record"
 
 
 def test_a_schema_unfit_for_destinations_is_reported_field_by_field() -> None:
-    schema = {"type": "object", "additionalProperties": True, "properties": {
-        "id": {"type": "string", "description": "Id."},
-        "spec": {"type": ["object", "null"], "description": "Spec.",
-                 "properties": {"name": {"type": ["string", "null"]}}},
-        "owner": {"$ref": "#/schemas/parts/user", "type": ["object", "null"], "additionalProperties": True,
-                  "description": "Owner."},
-        "tags": {"type": ["array", "null"], "description": "Tags.", "items": {"allOf": [], "type": ["string", "null"]}},
-    }}
+    schema = {
+        "type": "object",
+        "additionalProperties": True,
+        "properties": {
+            "id": {"type": "string", "description": "Id."},
+            "spec": {
+                "type": ["object", "null"],
+                "description": "Spec.",
+                "properties": {"name": {"type": ["string", "null"]}},
+            },
+            "owner": {
+                "$ref": "#/schemas/parts/user",
+                "type": ["object", "null"],
+                "additionalProperties": True,
+                "description": "Owner.",
+            },
+            "tags": {
+                "type": ["array", "null"],
+                "description": "Tags.",
+                "items": {"allOf": [], "type": ["string", "null"]},
+            },
+        },
+    }
     assert schema_problems("pipelines", schema) == [
         "stream 'pipelines' $.id: type ['string'] does not allow null",
         "stream 'pipelines' $.spec: an object without additionalProperties: true",

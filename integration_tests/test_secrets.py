@@ -10,10 +10,9 @@ after the dot, and URL-encoded.
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Tuple
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -29,8 +28,19 @@ from integration_tests.faults import (
 )
 from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer
 
-SMALL = dict(builds=20, pipelines=12, projects=4, step_types=10, runtime_environments=6, images=30, audit=40,
-             hermes_triggers=5, hermes_events=5, account_users=4, views=3)
+SMALL = dict(
+    builds=20,
+    pipelines=12,
+    projects=4,
+    step_types=10,
+    runtime_environments=6,
+    images=30,
+    audit=40,
+    hermes_triggers=5,
+    hermes_events=5,
+    account_users=4,
+    views=3,
+)
 # Keeps the time-sliced streams (builds, audit) to a few requests; every stream is still read.
 START_DATE = "2026-10-01T00:00:00Z"
 
@@ -57,7 +67,7 @@ def leaks(key: str, run: ConnectorRun, workdir: Path, written_by_test: Tuple[Pat
         for form in forms:
             if form in content:
                 at = content.index(form)
-                found.append(f"{where}: {form.decode()!r} in ...{content[max(0, at - 160):at + 40]!r}")
+                found.append(f"{where}: {form.decode()!r} in ...{content[max(0, at - 160) : at + 40]!r}")
     skip = {p.resolve() for p in written_by_test}
     for path in sorted(workdir.rglob("*")):
         if not path.is_file() or path.resolve() in skip or path.suffix in (".stdout", ".stderr"):
@@ -74,9 +84,9 @@ class Variant:
     name: str
     faults: Tuple[Mapping[str, Any], ...] = ()
     api_key: str = SANDBOX_API_KEY
-    base_path: str = "/api"                 # appended to the sandbox root
+    base_path: str = "/api"  # appended to the sandbox root
     check_status: str = "SUCCEEDED"
-    manifest_changes: Tuple[Tuple[str, str], ...] = ()   # test-only manifest copy (see faults.manifest_copy_command)
+    manifest_changes: Tuple[Tuple[str, str], ...] = ()  # test-only manifest copy (see faults.manifest_copy_command)
     check_message: Tuple[str, ...] = ()
 
 
@@ -87,14 +97,23 @@ ALL = {"method": "GET"}
 SECOND = {"every": 2, "times": 1}
 VARIANTS = [
     Variant("401_wrong_key", api_key=WRONG_API_KEY, check_status="FAILED", check_message=("401",)),
-    Variant("403_forbidden", faults=({"match": ALL, "kind": "forbidden"},), check_status="FAILED",
-            check_message=("403",)),
+    Variant(
+        "403_forbidden", faults=({"match": ALL, "kind": "forbidden"},), check_status="FAILED", check_message=("403",)
+    ),
     Variant("404_wrong_base_url_path", base_path="/api/v9", check_status="FAILED", check_message=("404", "base_url")),
     Variant("5xx_retried", faults=({"match": ALL, "kind": "status", "status": 502, **SECOND},)),
-    Variant("5xx_retries_exhausted", faults=({"match": ALL, "kind": "status", "status": 503},),
-            check_status="FAILED", manifest_changes=((r"^    max_retries: 20$", "    max_retries: 1"),)),
-    Variant("html_login_page", faults=({"match": ALL, "kind": "html"},), check_status="FAILED",
-            check_message=("not json", "base_url")),
+    Variant(
+        "5xx_retries_exhausted",
+        faults=({"match": ALL, "kind": "status", "status": 503},),
+        check_status="FAILED",
+        manifest_changes=((r"^    max_retries: 20$", "    max_retries: 1"),),
+    ),
+    Variant(
+        "html_login_page",
+        faults=({"match": ALL, "kind": "html"},),
+        check_status="FAILED",
+        check_message=("not json", "base_url"),
+    ),
     Variant("malformed_json", faults=({"match": ALL, "kind": "malformed", **SECOND},)),
     Variant("dropped_connection", faults=({"match": ALL, "kind": "drop", **SECOND},)),
     Variant("429_rate_limit", faults=({"match": ALL, "kind": "rate_limit", "retry_after": "1", **SECOND},)),
@@ -188,28 +207,47 @@ def test_check_with_wrong_key_fails_with_one_readable_message(sandbox: SandboxSe
 # --- custom streams (the `custom_streams` setting) --------------------------------------------------------------------
 CUSTOM_STREAMS = [
     {"name": "registries", "path": "registries", "primary_key": "_id", "pagination": "none"},
-    {"name": "pipeline_names", "path": "pipelines/names", "records_key": "docs", "primary_key": "metadata.id",
-     "pagination": "offset"},
-    {"name": "failed_builds", "path": "workflow", "records_key": "workflows.docs", "primary_key": "id",
-     "pagination": "cursor", "params": {"status": ["success", "error"]}, "cursor_field": "created"},
+    {
+        "name": "pipeline_names",
+        "path": "pipelines/names",
+        "records_key": "docs",
+        "primary_key": "metadata.id",
+        "pagination": "offset",
+    },
+    {
+        "name": "failed_builds",
+        "path": "workflow",
+        "records_key": "workflows.docs",
+        "primary_key": "id",
+        "pagination": "cursor",
+        "params": {"status": ["success", "error"]},
+        "cursor_field": "created",
+    },
 ]
 # Entries whose reads fail, so that the request URL and the answer end up in error messages.
 FAILING_CUSTOM_STREAMS = [
     {"name": "no_such_path", "path": "registry", "primary_key": "_id", "pagination": "none"},
-    {"name": "wrong_records_key", "path": "clusters", "records_key": "items", "primary_key": "_id",
-     "pagination": "none"},
+    {
+        "name": "wrong_records_key",
+        "path": "clusters",
+        "records_key": "items",
+        "primary_key": "_id",
+        "pagination": "none",
+    },
 ]
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("entries,read_fails", [(CUSTOM_STREAMS, False), (FAILING_CUSTOM_STREAMS, True)],
-                         ids=["reading", "failing"])
+@pytest.mark.parametrize(
+    "entries,read_fails", [(CUSTOM_STREAMS, False), (FAILING_CUSTOM_STREAMS, True)], ids=["reading", "failing"]
+)
 def test_custom_streams_never_show_the_key_or_registry_credentials(
     sandbox: SandboxServer, tmp_path: Path, entries, read_fails
 ) -> None:
     config_file, catalog_file = tmp_path / "config.json", tmp_path / "catalog.json"
-    config_file.write_text(json.dumps(sandbox_config(sandbox.base_url, SANDBOX_API_KEY, start_date=START_DATE,
-                                                     custom_streams=entries)))
+    config_file.write_text(
+        json.dumps(sandbox_config(sandbox.base_url, SANDBOX_API_KEY, start_date=START_DATE, custom_streams=entries))
+    )
     sandbox.clear_faults()
     runs: Dict[str, ConnectorRun] = {}
     runs["check"] = run_connector(["check", "--config", str(config_file)], tmp_path, "check", timeout=120)
@@ -220,8 +258,9 @@ def test_custom_streams_never_show_the_key_or_registry_credentials(
     assert len(custom) == len(entries)
     catalog_file.write_text(json.dumps(full_refresh_catalog({"streams": custom})))
     sandbox.reset_stats()
-    runs["read"] = run_connector(["read", "--config", str(config_file), "--catalog", str(catalog_file)], tmp_path,
-                                 "read", timeout=400)
+    runs["read"] = run_connector(
+        ["read", "--config", str(config_file), "--catalog", str(catalog_file)], tmp_path, "read", timeout=400
+    )
     assert sandbox.stats()["requests"] > 0
 
     assert runs["check"].connection_status()["status"] == "SUCCEEDED"
@@ -235,8 +274,12 @@ def test_custom_streams_never_show_the_key_or_registry_credentials(
         assert {r["record"]["stream"] for r in records} == {e["name"] for e in entries}
     for name, run in runs.items():
         assert leaks(SANDBOX_API_KEY, run, tmp_path, (config_file, catalog_file)) == [], name
-    credentials = [value for registry in sandbox.data.registries.records for name, value in registry.items()
-                   if name in ("password", "token", "secretAccessKey", "clientSecret", "keyfile")]
+    credentials = [
+        value
+        for registry in sandbox.data.registries.records
+        for name, value in registry.items()
+        if name in ("password", "token", "secretAccessKey", "clientSecret", "keyfile")
+    ]
     assert len(credentials) == 7
     for value in credentials:
         assert value.encode() not in runs["read"].stdout

@@ -9,9 +9,9 @@ from typing import Iterator
 from urllib.parse import urlsplit
 
 import pytest
-
 from airbyte_cdk.test.models import ConnectorTestScenario
 from airbyte_cdk.test.standard_tests import DeclarativeSourceTestSuite
+
 from integration_tests.sandbox import SandboxConfig, SandboxServer
 from source_codefresh import SourceCodefresh
 
@@ -34,5 +34,9 @@ class TestSourceCodefresh(DeclarativeSourceTestSuite):
     # builds a ConcurrentDeclarativeSource from the manifest without one).
     @classmethod
     def create_connector(cls, scenario: ConnectorTestScenario | None) -> SourceCodefresh:
-        config = scenario.get_config_dict(empty_if_missing=True, connector_root=cls.get_connector_root_dir()) if scenario else {}
+        config = (
+            scenario.get_config_dict(empty_if_missing=True, connector_root=cls.get_connector_root_dir())
+            if scenario
+            else {}
+        )
         return SourceCodefresh(config=config)

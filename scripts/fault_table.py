@@ -37,14 +37,18 @@ def _outcome(result: ScenarioResult, width: int = 70) -> str:
 
 
 def print_table(results: List[ScenarioResult]) -> None:
-    header = (f"{'fault':<62} {'expected':>8} {'emitted':>8} {'missing':>8} {'dupl.':>6} {'seconds':>8} "
-              f"{'requests':>8} {'faults':>6}  {'verdict':<7} outcome")
+    header = (
+        f"{'fault':<62} {'expected':>8} {'emitted':>8} {'missing':>8} {'dupl.':>6} {'seconds':>8} "
+        f"{'requests':>8} {'faults':>6}  {'verdict':<7} outcome"
+    )
     print(header)
     print("-" * len(header))
     for r in results:
         verdict = "OK" if not r.problems() else "DEFECT"
-        print(f"{r.scenario.fault[:62]:<62} {r.expected:>8} {r.emitted:>8} {r.missing:>8} {r.duplicated:>6} "
-              f"{r.seconds:>8.1f} {r.requests:>8} {r.faults_fired:>6}  {verdict:<7} {_outcome(r)}")
+        print(
+            f"{r.scenario.fault[:62]:<62} {r.expected:>8} {r.emitted:>8} {r.missing:>8} {r.duplicated:>6} "
+            f"{r.seconds:>8.1f} {r.requests:>8} {r.faults_fired:>6}  {verdict:<7} {_outcome(r)}"
+        )
     print("-" * len(header))
     for r in results:
         for problem in r.problems():
@@ -56,11 +60,16 @@ def print_table(results: List[ScenarioResult]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("scenarios", nargs="*", help="scenario names (default: all)")
-    parser.add_argument("--jobs", type=int, default=3,
-                        help="scenarios run at once (default 3: a faulted read mostly waits in backoff)")
-    parser.add_argument("--timeout", type=float, default=600.0,
-                        help="seconds before a read is killed (default 600; the tests kill at 130 s, as a read "
-                             "slower than 120 s is a defect in itself, but the table shows how long it really takes)")
+    parser.add_argument(
+        "--jobs", type=int, default=3, help="scenarios run at once (default 3: a faulted read mostly waits in backoff)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        help="seconds before a read is killed (default 600; the tests kill at 130 s, as a read "
+        "slower than 120 s is a defect in itself, but the table shows how long it really takes)",
+    )
     parser.add_argument("--out", help="directory to keep each scenario's config, catalog, stdout and stderr in")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     opts = parser.parse_args()

@@ -7,7 +7,8 @@ Read-only: it sends about 25 GET requests, each to an endpoint on a fixed list o
 builds, audit, analytics and Hermes listings), one at a time with a short pause, never a write and never a GET with a
 side effect, and it is done in under a minute. It never prints the key, nor any id, name or record it reads: the
 output holds what the answers had in common (counts, statuses, which parameters moved a listing) and the date-times
-it asked about, so it can be pasted into an issue as is. A key without a scope answers that question with "could not tell" and the others go on.
+it asked about, so it can be pasted into an issue as is. A key without a scope answers that question with "could not
+tell" and the others go on.
 
 The questions are those of docs/api-notes.md, sections 8 and 10 (issue 13 of this project):
   1. How does GET /images page: `page` + session (cursor pages) or `offset`, and is there a pagination object?

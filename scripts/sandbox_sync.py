@@ -38,8 +38,14 @@ from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxSer
 # limit/offset pages with a nested primary key and a nested cursor).
 EXAMPLE_CUSTOM_STREAMS = [
     {"name": "registries", "path": "registries", "primary_key": "_id", "pagination": "none"},
-    {"name": "pipeline_names", "path": "pipelines/names", "records_key": "docs", "primary_key": "metadata.id",
-     "pagination": "offset", "cursor_field": "metadata.updated_at"},
+    {
+        "name": "pipeline_names",
+        "path": "pipelines/names",
+        "records_key": "docs",
+        "primary_key": "metadata.id",
+        "pagination": "offset",
+        "cursor_field": "metadata.updated_at",
+    },
 ]
 
 
@@ -87,14 +93,24 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=float, default=0.0, help="per-request latency of the started sandbox")
     parser.add_argument("--streams", help="comma-separated streams to read (default: all)")
     parser.add_argument("--out", help="directory to keep config, catalog, messages and state in")
-    parser.add_argument("--max-requests-per-minute", type=int,
-                        help="the connector's request budget (default: the connector's, 6000 = 100 per second)")
-    parser.add_argument("--build-logs", action="store_true",
-                        help="turn on sync_build_logs (the build_logs stream) and print its throughput")
-    parser.add_argument("--custom-streams", nargs="?", type=custom_streams_option, const=EXAMPLE_CUSTOM_STREAMS,
-                        metavar="JSON|@FILE",
-                        help="configure custom streams (the custom_streams setting); alone: registries and "
-                             "pipeline_names")
+    parser.add_argument(
+        "--max-requests-per-minute",
+        type=int,
+        help="the connector's request budget (default: the connector's, 6000 = 100 per second)",
+    )
+    parser.add_argument(
+        "--build-logs",
+        action="store_true",
+        help="turn on sync_build_logs (the build_logs stream) and print its throughput",
+    )
+    parser.add_argument(
+        "--custom-streams",
+        nargs="?",
+        type=custom_streams_option,
+        const=EXAMPLE_CUSTOM_STREAMS,
+        metavar="JSON|@FILE",
+        help="configure custom streams (the custom_streams setting); alone: registries and pipeline_names",
+    )
     opts = parser.parse_args()
 
     server = None
@@ -120,8 +136,10 @@ def main() -> int:
 
         check = run_connector(["check", "--config", str(config_file)], out_dir, "check")
         status = next((m["connectionStatus"] for m in check if m.get("type") == "CONNECTION_STATUS"), None)
-        print(f"check: {status['status'] if status else 'no answer'}"
-              + (f" - {status.get('message')}" if status and status.get("message") else ""))
+        print(
+            f"check: {status['status'] if status else 'no answer'}"
+            + (f" - {status.get('message')}" if status and status.get("message") else "")
+        )
         if not status or status["status"] != "SUCCEEDED":
             return 1
 
@@ -133,36 +151,50 @@ def main() -> int:
             if wanted and stream["name"] not in wanted:
                 continue
             incremental = "incremental" in stream["supported_sync_modes"]
-            configured.append({
-                "stream": stream,
-                "sync_mode": "incremental" if incremental else "full_refresh",
-                "destination_sync_mode": "append_dedup" if incremental else "overwrite",
-                **({"cursor_field": stream.get("default_cursor_field", [])} if incremental else {}),
-                "primary_key": stream.get("source_defined_primary_key", []),
-            })
+            configured.append(
+                {
+                    "stream": stream,
+                    "sync_mode": "incremental" if incremental else "full_refresh",
+                    "destination_sync_mode": "append_dedup" if incremental else "overwrite",
+                    **({"cursor_field": stream.get("default_cursor_field", [])} if incremental else {}),
+                    "primary_key": stream.get("source_defined_primary_key", []),
+                }
+            )
         catalog_file = out_dir / "catalog.json"
         catalog_file.write_text(json.dumps({"streams": configured}, indent=2))
 
         started = time.monotonic()
         cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        messages = run_connector(["read", "--config", str(config_file), "--catalog", str(catalog_file)], out_dir, "read")
+        messages = run_connector(
+            ["read", "--config", str(config_file), "--catalog", str(catalog_file)], out_dir, "read"
+        )
         elapsed = time.monotonic() - started
         cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
 
         records = Counter(m["record"]["stream"] for m in messages if m.get("type") == "RECORD")
         states = [m["state"] for m in messages if m.get("type") == "STATE"]
-        problems = [m["log"]["message"] for m in messages
-                    if m.get("type") == "LOG" and m["log"]["level"] in ("WARN", "ERROR")]
-        errors = [m["trace"]["error"]["message"] for m in messages
-                  if m.get("type") == "TRACE" and m["trace"].get("type") == "ERROR"]
+        problems = [
+            m["log"]["message"] for m in messages if m.get("type") == "LOG" and m["log"]["level"] in ("WARN", "ERROR")
+        ]
+        errors = [
+            m["trace"]["error"]["message"]
+            for m in messages
+            if m.get("type") == "TRACE" and m["trace"].get("type") == "ERROR"
+        ]
         final_state = {}
         for state in states:
             if state.get("type") == "STREAM":
                 final_state[state["stream"]["stream_descriptor"]["name"]] = state["stream"]["stream_state"]
-        (out_dir / "state.json").write_text(json.dumps(
-            [{"type": "STREAM", "stream": {"stream_descriptor": {"name": n}, "stream_state": s}}
-             for n, s in final_state.items()], indent=2))
+        (out_dir / "state.json").write_text(
+            json.dumps(
+                [
+                    {"type": "STREAM", "stream": {"stream_descriptor": {"name": n}, "stream_state": s}}
+                    for n, s in final_state.items()
+                ],
+                indent=2,
+            )
+        )
 
         expected = server.expected() if server else {}
         print()
@@ -177,29 +209,44 @@ def main() -> int:
                 mark, mismatches = "  <- differs", mismatches + 1
             print(f"{name:<24} {entry['sync_mode']:<12} {records[name]:>8} {'' if want is None else want:>8}{mark}")
         print("-" * 56)
-        print(f"{sum(records.values())} records from {len(configured)} streams in {elapsed:.1f} s; "
-              f"{len(states)} state messages; files in {out_dir}")
+        print(
+            f"{sum(records.values())} records from {len(configured)} streams in {elapsed:.1f} s; "
+            f"{len(states)} state messages; files in {out_dir}"
+        )
         # CPU seconds say more than wall time on a busy machine. ru_maxrss of the waited-for children is the largest
         # connector process (check, discover, read), in KiB on Linux.
-        print(f"connector: read used {cpu:.1f} s of CPU; peak RSS "
-              f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MiB")
+        print(
+            f"connector: read used {cpu:.1f} s of CPU; peak RSS "
+            f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MiB"
+        )
         if opts.build_logs:
-            logs = [m["record"]["data"] for m in messages
-                    if m.get("type") == "RECORD" and m["record"]["stream"] == "build_logs"]
+            logs = [
+                m["record"]["data"]
+                for m in messages
+                if m.get("type") == "RECORD" and m["record"]["stream"] == "build_logs"
+            ]
             kept = sum(len((row.get("log") or "").encode()) for row in logs)
             whole = sum(row.get("log_size_bytes") or 0 for row in logs)
             log_builds = len({row.get("build_id") for row in logs})
-            print(f"build_logs: {len(logs)} step logs of {log_builds} builds, {kept / 1e6:.1f} MB of text kept "
-                  f"({whole / 1e6:.1f} MB in the logs, {sum(1 for row in logs if row.get('truncated'))} cut); "
-                  f"{log_builds / elapsed:.0f} builds/s and {kept / 1e6 / elapsed:.1f} MB/s over the whole read "
-                  f"({cpu:.1f} s of connector CPU)")
+            print(
+                f"build_logs: {len(logs)} step logs of {log_builds} builds, {kept / 1e6:.1f} MB of text kept "
+                f"({whole / 1e6:.1f} MB in the logs, {sum(1 for row in logs if row.get('truncated'))} cut); "
+                f"{log_builds / elapsed:.0f} builds/s and {kept / 1e6 / elapsed:.1f} MB/s over the whole read "
+                f"({cpu:.1f} s of connector CPU)"
+            )
         if server:
             stats = server.stats()
-            print(f"sandbox: {stats['requests']} requests, {stats['response_bytes'] / 1e6:.1f} MB answered, "
-                  f"{stats['pagination_errors']} pagination errors"
-                  + (f"; log storage: {stats['storage']['requests']} requests, "
-                     f"{stats['storage']['with_authorization']} with an Authorization header, "
-                     f"{stats['progress_deletes']} DELETE /progress" if opts.build_logs else ""))
+            print(
+                f"sandbox: {stats['requests']} requests, {stats['response_bytes'] / 1e6:.1f} MB answered, "
+                f"{stats['pagination_errors']} pagination errors"
+                + (
+                    f"; log storage: {stats['storage']['requests']} requests, "
+                    f"{stats['storage']['with_authorization']} with an Authorization header, "
+                    f"{stats['progress_deletes']} DELETE /progress"
+                    if opts.build_logs
+                    else ""
+                )
+            )
         for line in problems:
             print(f"  log: {line}")
         for line in errors:

@@ -169,9 +169,9 @@ class AuditLogRetriever(Retriever):
         # A server that ignores `page` answers the first entry here too: splitting would never end, and neither would
         # the listing (each page full, each a repeat of the first), so say so and stop.
         first = self._probe(bounds=bounds)
-        if first and isinstance(first[0], Mapping) and isinstance(entries[0], Mapping):
-            if first[0].get("id") is not None and first[0].get("id") == entries[0].get("id"):
-                raise _ignores_paging(self.name, start, end)
+        first_id = first[0].get("id") if first and isinstance(first[0], Mapping) else None
+        if first_id is not None and isinstance(entries[0], Mapping) and first_id == entries[0].get("id"):
+            raise _ignores_paging(self.name, start, end)
         return True
 
     # -- which form filters ------------------------------------------------------------------------------------
@@ -232,7 +232,8 @@ def _iso(epoch_ms: int) -> str:
 def _ignores_paging(stream: str, start: int, end: int) -> AirbyteTracedException:
     message = (
         f"Stream '{stream}': Codefresh answered the audit log's pages between {_iso(start)} and {_iso(end)} with the "
-        "same first entry for any page number, so it ignores the `page` parameter; the read stopped instead of asking for ever "
-        f"(nothing was emitted twice). Please report this at {ISSUE_TRACKER} with the output of scripts/probe_api.py."
+        "same first entry for any page number, so it ignores the `page` parameter; the read stopped instead of asking "
+        f"for ever (nothing was emitted twice). Please report this at {ISSUE_TRACKER} with the output of "
+        "scripts/probe_api.py."
     )
     return AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.system_error)

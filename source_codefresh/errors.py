@@ -152,9 +152,9 @@ class CodefreshErrorHandler(DefaultErrorHandler):
         if getattr(response_or_exception, "status_code", 0) == 403:
             if resolution.response_action == ResponseAction.IGNORE:
                 return self._scoped_forbidden(resolution)
-            restricted = resolution.response_action == ResponseAction.FAIL and sync_state(self.config).key_is_restricted(
+            restricted = resolution.response_action == ResponseAction.FAIL and sync_state(
                 self.config
-            )
+            ).key_is_restricted(self.config)
             if restricted:
                 # A stream without a scope (GET /user itself): say what happened, not "may not read it".
                 message = self._restricted_message.eval(self.config)
@@ -232,7 +232,6 @@ class CodefreshErrorHandler(DefaultErrorHandler):
             ),
         )
 
-
     def _repeated_page(self, response: requests.Response, where: str, records: List[Any]) -> Optional[ErrorResolution]:
         """A custom stream whose endpoint ignores the paging parameters its `pagination` sends (say `page` on an
         offset-paged endpoint) gets the same full page for every page number, and its paginator would ask for the
@@ -265,7 +264,9 @@ class _StatusAndPredicateFilter:
     def __init__(self, response_filter: HttpResponseFilter) -> None:
         self._filter = response_filter
 
-    def matches(self, response_or_exception: Optional[Union[requests.Response, Exception]]) -> Optional[ErrorResolution]:
+    def matches(
+        self, response_or_exception: Optional[Union[requests.Response, Exception]]
+    ) -> Optional[ErrorResolution]:
         if not isinstance(response_or_exception, requests.Response):
             return None
         if response_or_exception.status_code not in (self._filter.http_codes or set()):
@@ -460,9 +461,15 @@ class ScopeGatedRequester(Requester):
     ) -> Optional[requests.Response]:
         def send() -> Optional[requests.Response]:
             return self.requester.send_request(
-                stream_state=stream_state, stream_slice=stream_slice, next_page_token=next_page_token, path=path,
-                request_headers=request_headers, request_params=request_params, request_body_data=request_body_data,
-                request_body_json=request_body_json, log_formatter=log_formatter,
+                stream_state=stream_state,
+                stream_slice=stream_slice,
+                next_page_token=next_page_token,
+                path=path,
+                request_headers=request_headers,
+                request_params=request_params,
+                request_body_data=request_body_data,
+                request_body_json=request_body_json,
+                log_formatter=log_formatter,
             )
 
         if not self._scope:
@@ -491,47 +498,85 @@ class ScopeGatedRequester(Requester):
     def get_authenticator(self) -> DeclarativeAuthenticator:
         return self.requester.get_authenticator()
 
-    def get_url(self, *, stream_state: Optional[StreamState] = None, stream_slice: Optional[StreamSlice] = None,
-                next_page_token: Optional[Mapping[str, Any]] = None) -> str:
-        return self.requester.get_url(stream_state=stream_state, stream_slice=stream_slice,
-                                      next_page_token=next_page_token)
+    def get_url(
+        self,
+        *,
+        stream_state: Optional[StreamState] = None,
+        stream_slice: Optional[StreamSlice] = None,
+        next_page_token: Optional[Mapping[str, Any]] = None,
+    ) -> str:
+        return self.requester.get_url(
+            stream_state=stream_state, stream_slice=stream_slice, next_page_token=next_page_token
+        )
 
-    def get_url_base(self, *, stream_state: Optional[StreamState] = None, stream_slice: Optional[StreamSlice] = None,
-                     next_page_token: Optional[Mapping[str, Any]] = None) -> str:
-        return self.requester.get_url_base(stream_state=stream_state, stream_slice=stream_slice,
-                                           next_page_token=next_page_token)
+    def get_url_base(
+        self,
+        *,
+        stream_state: Optional[StreamState] = None,
+        stream_slice: Optional[StreamSlice] = None,
+        next_page_token: Optional[Mapping[str, Any]] = None,
+    ) -> str:
+        return self.requester.get_url_base(
+            stream_state=stream_state, stream_slice=stream_slice, next_page_token=next_page_token
+        )
 
-    def get_path(self, *, stream_state: Optional[StreamState] = None, stream_slice: Optional[StreamSlice] = None,
-                 next_page_token: Optional[Mapping[str, Any]] = None) -> str:
-        return self.requester.get_path(stream_state=stream_state, stream_slice=stream_slice,
-                                       next_page_token=next_page_token)
+    def get_path(
+        self,
+        *,
+        stream_state: Optional[StreamState] = None,
+        stream_slice: Optional[StreamSlice] = None,
+        next_page_token: Optional[Mapping[str, Any]] = None,
+    ) -> str:
+        return self.requester.get_path(
+            stream_state=stream_state, stream_slice=stream_slice, next_page_token=next_page_token
+        )
 
     def get_method(self) -> HttpMethod:
         return self.requester.get_method()
 
-    def get_request_params(self, *, stream_state: Optional[StreamState] = None,
-                           stream_slice: Optional[StreamSlice] = None,
-                           next_page_token: Optional[Mapping[str, Any]] = None) -> MutableMapping[str, Any]:
-        return self.requester.get_request_params(stream_state=stream_state, stream_slice=stream_slice,
-                                                 next_page_token=next_page_token)
+    def get_request_params(
+        self,
+        *,
+        stream_state: Optional[StreamState] = None,
+        stream_slice: Optional[StreamSlice] = None,
+        next_page_token: Optional[Mapping[str, Any]] = None,
+    ) -> MutableMapping[str, Any]:
+        return self.requester.get_request_params(
+            stream_state=stream_state, stream_slice=stream_slice, next_page_token=next_page_token
+        )
 
-    def get_request_headers(self, *, stream_state: Optional[StreamState] = None,
-                            stream_slice: Optional[StreamSlice] = None,
-                            next_page_token: Optional[Mapping[str, Any]] = None) -> Mapping[str, Any]:
-        return self.requester.get_request_headers(stream_state=stream_state, stream_slice=stream_slice,
-                                                  next_page_token=next_page_token)
+    def get_request_headers(
+        self,
+        *,
+        stream_state: Optional[StreamState] = None,
+        stream_slice: Optional[StreamSlice] = None,
+        next_page_token: Optional[Mapping[str, Any]] = None,
+    ) -> Mapping[str, Any]:
+        return self.requester.get_request_headers(
+            stream_state=stream_state, stream_slice=stream_slice, next_page_token=next_page_token
+        )
 
-    def get_request_body_data(self, *, stream_state: Optional[StreamState] = None,
-                              stream_slice: Optional[StreamSlice] = None,
-                              next_page_token: Optional[Mapping[str, Any]] = None) -> Union[Mapping[str, Any], str]:
-        return self.requester.get_request_body_data(stream_state=stream_state, stream_slice=stream_slice,
-                                                    next_page_token=next_page_token)
+    def get_request_body_data(
+        self,
+        *,
+        stream_state: Optional[StreamState] = None,
+        stream_slice: Optional[StreamSlice] = None,
+        next_page_token: Optional[Mapping[str, Any]] = None,
+    ) -> Union[Mapping[str, Any], str]:
+        return self.requester.get_request_body_data(
+            stream_state=stream_state, stream_slice=stream_slice, next_page_token=next_page_token
+        )
 
-    def get_request_body_json(self, *, stream_state: Optional[StreamState] = None,
-                              stream_slice: Optional[StreamSlice] = None,
-                              next_page_token: Optional[Mapping[str, Any]] = None) -> Mapping[str, Any]:
-        return self.requester.get_request_body_json(stream_state=stream_state, stream_slice=stream_slice,
-                                                    next_page_token=next_page_token)
+    def get_request_body_json(
+        self,
+        *,
+        stream_state: Optional[StreamState] = None,
+        stream_slice: Optional[StreamSlice] = None,
+        next_page_token: Optional[Mapping[str, Any]] = None,
+    ) -> Mapping[str, Any]:
+        return self.requester.get_request_body_json(
+            stream_state=stream_state, stream_slice=stream_slice, next_page_token=next_page_token
+        )
 
     def __getattr__(self, name: str) -> Any:
         # Attributes the CDK reads off an HttpRequester (its name, error handler, ...) are the wrapped one's.

@@ -15,7 +15,6 @@ from airbyte_cdk.sources.declarative.retrievers.retriever import Retriever
 from airbyte_cdk.sources.streams.core import StreamData
 from airbyte_cdk.sources.types import Config, Record, StreamSlice
 
-
 _detail_pools: Dict[int, ThreadPoolExecutor] = {}
 _detail_pools_lock = threading.Lock()
 

@@ -60,15 +60,24 @@ class NoBlindRetryErrorHandler(DefaultErrorHandler):
     ) -> ErrorResolution:
         if isinstance(response_or_exception, Exception):
             if _request_never_sent(response_or_exception):
-                return ErrorResolution(ResponseAction.RETRY, FailureType.transient_error,
-                                       "Could not connect to Codefresh to start the run; retrying (nothing was sent).")
-            return ErrorResolution(ResponseAction.IGNORE, FailureType.transient_error,
-                                   "The run request got no answer; looking the build up by its run id.")
+                return ErrorResolution(
+                    ResponseAction.RETRY,
+                    FailureType.transient_error,
+                    "Could not connect to Codefresh to start the run; retrying (nothing was sent).",
+                )
+            return ErrorResolution(
+                ResponseAction.IGNORE,
+                FailureType.transient_error,
+                "The run request got no answer; looking the build up by its run id.",
+            )
         if response_or_exception is not None and response_or_exception.status_code == 429:
             return super().interpret_response(response_or_exception)
         if response_or_exception is not None and not response_or_exception.ok:
-            return ErrorResolution(ResponseAction.IGNORE, FailureType.transient_error,
-                                   f"The run request was answered {response_or_exception.status_code}.")
+            return ErrorResolution(
+                ResponseAction.IGNORE,
+                FailureType.transient_error,
+                f"The run request was answered {response_or_exception.status_code}.",
+            )
         return super().interpret_response(response_or_exception)
 
 
@@ -161,17 +170,20 @@ class PipelineRunRetriever(Retriever):
             raise _run_error(
                 f"Codefresh accepted the run of pipeline '{pipeline}' but did not answer with a build id "
                 f"({preview(response.content or b'')!r}); check Codefresh for a build annotated {RUN_ANNOTATION_KEY}="
-                f"{run_id} before syncing again.", FailureType.system_error,
+                f"{run_id} before syncing again.",
+                FailureType.system_error,
             )
         if response is not None and response.status_code == 404:
             raise _run_error(
                 f"Codefresh has no pipeline '{pipeline}' (pipeline_runs entry {index + 1}): use the full name "
-                "project/pipeline as Codefresh shows it.", FailureType.config_error,
+                "project/pipeline as Codefresh shows it.",
+                FailureType.config_error,
             )
         if response is not None and response.status_code in (401, 403):
             raise _run_error(
                 f"Codefresh refused to run pipeline '{pipeline}' (HTTP {response.status_code}): the API key needs "
-                "the pipeline:run scope.", FailureType.config_error,
+                "the pipeline:run scope.",
+                FailureType.config_error,
             )
         if response is not None and 400 <= response.status_code < 500:
             raise _run_error(
@@ -183,12 +195,15 @@ class PipelineRunRetriever(Retriever):
         what = f"HTTP {response.status_code}" if response is not None else "no answer"
         build_id = self._find_run(run_id)
         if build_id:
-            logger.info(f"The run request of '{pipeline}' got {what}, but build {build_id} carries its run id; adopted.")
+            logger.info(
+                f"The run request of '{pipeline}' got {what}, but build {build_id} carries its run id; adopted."
+            )
             return build_id
         raise _run_error(
             f"Starting pipeline '{pipeline}' got {what} and no build carrying run id {run_id} was found, so it is "
             "unknown whether a build started. The connector did not send the request again, to never start a second "
-            f"build: check the pipeline's builds in Codefresh before syncing again.", FailureType.transient_error,
+            f"build: check the pipeline's builds in Codefresh before syncing again.",
+            FailureType.transient_error,
         )
 
     def _find_run(self, run_id: str) -> Optional[str]:

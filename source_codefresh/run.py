@@ -8,7 +8,6 @@ from datetime import datetime, timezone
 from typing import List, Optional
 
 import orjson
-
 from airbyte_cdk.entrypoint import AirbyteEntrypoint, launch
 from airbyte_cdk.models import (
     AirbyteErrorTraceMessage,

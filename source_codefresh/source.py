@@ -13,7 +13,6 @@ from typing import Any, Iterator, List, Mapping, Optional
 from urllib.parse import urlsplit
 
 import requests
-
 from airbyte_cdk.models import (
     AirbyteCatalog,
     AirbyteConnectionStatus,
@@ -25,6 +24,7 @@ from airbyte_cdk.models import (
 )
 from airbyte_cdk.sources.declarative.yaml_declarative_source import YamlDeclarativeSource
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
 from source_codefresh.custom_streams import custom_streams_problem
 from source_codefresh.state import ComponentFactory
 
@@ -105,8 +105,12 @@ def config_problem(config: Mapping[str, Any]) -> Optional[str]:
         if parsed > datetime.now(timezone.utc):
             return f"start_date '{start_date}' is in the future, so nothing would be synced: use a past date."
 
-    bounds = {"num_workers": (1, 64), "max_requests_per_minute": (60, None), "builds_lookback_hours": (0, 720),
-              "build_logs_max_kb_per_step": (1, 65536)}
+    bounds = {
+        "num_workers": (1, 64),
+        "max_requests_per_minute": (60, None),
+        "builds_lookback_hours": (0, 720),
+        "build_logs_max_kb_per_step": (1, 65536),
+    }
     for name, (low, high) in bounds.items():
         value = config.get(name)
         if value is None:
@@ -204,14 +208,18 @@ class SourceCodefresh(YamlDeclarativeSource):
         try:
             for attempt in range(2):  # one retry: a single dropped connection is not an unreachable host
                 try:
-                    requests.get(f"{base_url}/user", headers={"Authorization": config["api_key"]}, timeout=_PROBE_TIMEOUT)
+                    requests.get(
+                        f"{base_url}/user", headers={"Authorization": config["api_key"]}, timeout=_PROBE_TIMEOUT
+                    )
                     break
                 except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
                     if attempt or isinstance(error, requests.exceptions.SSLError):
                         raise
                     time.sleep(1)
         except requests.exceptions.SSLError:
-            return f"The TLS certificate of {base_url} could not be verified: check base_url, or the host's certificate."
+            return (
+                f"The TLS certificate of {base_url} could not be verified: check base_url, or the host's certificate."
+            )
         except requests.exceptions.Timeout:
             return f"{base_url} did not answer within {_PROBE_TIMEOUT[1]} seconds: check base_url and the network path."
         except requests.exceptions.RequestException:

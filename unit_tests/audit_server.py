@@ -94,7 +94,9 @@ class AuditLog:
             context.status_code = 400
             return json.dumps({"status": 400, "code": "400", "name": "BAD_REQUEST", "message": str(exc)})
         matching = [
-            e for e, t in zip(self.entries, self.times) if (low is None or t >= low) and (high is None or t <= high)
+            e
+            for e, t in zip(self.entries, self.times, strict=True)
+            if (low is None or t >= low) and (high is None or t <= high)
         ][: self.cap]
         context.status_code = 200
         skip = (page - self.first_page) * size

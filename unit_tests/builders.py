@@ -214,7 +214,7 @@ def build(i: int, created: str, status: str = "success") -> Record:
 def build_detail(i: int, created: str, status: str = "success") -> Record:
     return {
         **build(i, created, status),
-        "userYamlDescriptor": "version: \"1.0\"\nsteps: {}\n",
+        "userYamlDescriptor": 'version: "1.0"\nsteps: {}\n',
         "steps": [{"name": "build", "title": "build", "type": "build", "status": status}],
         "exposedVariables": {"pipeline": [{"key": "IMAGE_NAME", "value": "acme-platform/service-0"}]},
         "exportedVariables": {},
@@ -299,7 +299,7 @@ def step_type(i: int) -> Record:
             "created_at": "2023-07-30T16:38:54.057Z",
             "updated_at": "2026-03-07T04:52:47.502Z",
         },
-        "spec": {"arguments": "{\"type\": \"object\"}", "steps": {"main": {"image": "alpine:3.20"}}},
+        "spec": {"arguments": '{"type": "object"}', "steps": {"main": {"image": "alpine:3.20"}}},
         "metrics": {"finished": 154364},
     }
 
@@ -365,8 +365,12 @@ def agent(i: int) -> Record:
 
 
 def helm_repository(i: int) -> Record:
-    return {"Name": f"helm-repo-{i}", "Public": i == 0, "CreatedAt": "2026-09-20T19:11:19.270Z",
-            "UpdatedAt": "2026-10-19T18:14:18.967Z"}
+    return {
+        "Name": f"helm-repo-{i}",
+        "Public": i == 0,
+        "CreatedAt": "2026-09-20T19:11:19.270Z",
+        "UpdatedAt": "2026-10-19T18:14:18.967Z",
+    }
 
 
 def environment(i: int) -> Record:
@@ -406,8 +410,9 @@ def image(i: int, created: str = "2026-10-31T22:59:21.139Z") -> Record:
         "internalName": f"r.cfcr.io/{name}:1b0c9ec",
         "imageName": name,
         "imageDisplayName": name,
-        "tags": [{"_id": oid(i, "tg"), "tag": "1b0c9ec", "registry": "r.cfcr.io", "repository": name,
-                  "created": created}],
+        "tags": [
+            {"_id": oid(i, "tg"), "tag": "1b0c9ec", "registry": "r.cfcr.io", "repository": name, "created": created}
+        ],
         "created": created,
         "size": 1374596942,
         "sha": f"sha256:{i:064x}",
@@ -448,8 +453,13 @@ REPORTS = {
 TIME_DIMENSIONS = {
     "credits": [(None, "1 day", "1 year"), ("month", "1 day", "1 year"), ("day", "2 days", "45 days")],
     "committers": [("month", "3 months", "1 year")],
-    "builds": [(None, "1 day", "6 months"), ("hour", "1 day", "4 days"), ("day", "1 day", "3 months"),
-               ("week", "1 day", "6 months"), ("month", "1 day", "6 months")],
+    "builds": [
+        (None, "1 day", "6 months"),
+        ("hour", "1 day", "4 days"),
+        ("day", "1 day", "3 months"),
+        ("week", "1 day", "6 months"),
+        ("month", "1 day", "6 months"),
+    ],
 }
 
 
@@ -487,9 +497,17 @@ def report_row(day: date, key: Optional[str], value: float) -> Record:
 def build_report_row(day: Optional[date], builds: int = 4, ok: int = 4) -> Record:
     """A build-duration report row as Codefresh answers it: no `key` (nor `time` without a bucket), counts as
     strings, the success rate in percent (docs.codefresh.io analytics API draft)."""
-    row: Record = {"totalBuilds": str(builds), "successfulBuilds": str(ok), "successRate": 100 * ok // max(builds, 1),
-                   "totalDuration": 72922, "initializingDuration": 19224, "runningDuration": 53698,
-                   "pendingApprovalDuration": 0, "pendingConcurrencyDuration": 0, "delayDuration": 0}
+    row: Record = {
+        "totalBuilds": str(builds),
+        "successfulBuilds": str(ok),
+        "successRate": 100 * ok // max(builds, 1),
+        "totalDuration": 72922,
+        "initializingDuration": 19224,
+        "runningDuration": 53698,
+        "pendingApprovalDuration": 0,
+        "pendingConcurrencyDuration": 0,
+        "delayDuration": 0,
+    }
     if day is not None:
         row = {"time": f"{day.isoformat()}T00:00:00.000", **row}
     return row

@@ -6,7 +6,6 @@ import json
 from typing import Any, Dict, List, Mapping, Optional
 
 import pytest
-
 from airbyte_cdk.models import AirbyteStateMessage, ConfiguredAirbyteCatalog, SyncMode
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, read
@@ -14,6 +13,7 @@ from airbyte_cdk.test.mock_http import HttpMocker, HttpRequest, HttpResponse
 from airbyte_cdk.test.mock_http.request import ANY_QUERY_PARAMS
 from airbyte_cdk.test.models.outcome import ExpectedOutcome
 from airbyte_cdk.test.state_builder import StateBuilder
+
 from source_codefresh import SourceCodefresh
 
 API = "https://g.codefresh.io/api"
@@ -198,9 +198,10 @@ def parse_manifest_once():
             validate(manifest, component_schema)
             validated.append(manifest)
 
-    with mock.patch.object(yaml_declarative_source, "safe_load_yaml", load_once), mock.patch.object(
-        concurrent_declarative_source, "get_declarative_component_schema", lambda: schema
-    ), mock.patch.object(source_class, "_pre_process_manifest", resolve_once), mock.patch.object(
-        concurrent_declarative_source, "validate_manifest", validate_once
+    with (
+        mock.patch.object(yaml_declarative_source, "safe_load_yaml", load_once),
+        mock.patch.object(concurrent_declarative_source, "get_declarative_component_schema", lambda: schema),
+        mock.patch.object(source_class, "_pre_process_manifest", resolve_once),
+        mock.patch.object(concurrent_declarative_source, "validate_manifest", validate_once),
     ):
         yield

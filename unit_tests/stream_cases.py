@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from airbyte_cdk.test.mock_http import HttpMocker, HttpRequest
+
 from unit_tests import builders as b
 from unit_tests.audit_server import AuditLog
 from unit_tests.conftest import ACCOUNT_ID, any_params, error_traces, request, response, user
@@ -126,8 +127,11 @@ def _api_keys() -> StreamCase:
 def _projects() -> StreamCase:
     projects = [b.project(0, "2026-10-22T08:49:50.162Z"), b.project(1, "2026-10-02T11:00:00.000Z")]
     return StreamCase(
-        "projects", [(request("projects", {"limit": "100"}), {"projects": projects})], projects,
-        scope="project", records_key="projects",
+        "projects",
+        [(request("projects", {"limit": "100"}), {"projects": projects})],
+        projects,
+        scope="project",
+        records_key="projects",
     )
 
 
@@ -143,8 +147,12 @@ def _pipelines() -> StreamCase:
             trigger.pop("secret")  # the webhook secret of git triggers
         expected.append(record)
     return StreamCase(
-        "pipelines", [(request("pipelines", {"limit": "100"}), {"docs": pipelines, "count": 2})], expected,
-        scope="pipeline", records_key="docs", secrets=[b.git_trigger(0, 0)["secret"]],
+        "pipelines",
+        [(request("pipelines", {"limit": "100"}), {"docs": pipelines, "count": 2})],
+        expected,
+        scope="pipeline",
+        records_key="docs",
+        secrets=[b.git_trigger(0, 0)["secret"]],
     )
 
 
@@ -158,8 +166,12 @@ def _pipeline_triggers() -> StreamCase:
     ]
     secrets = [t["secret"] for p in (first, second) for t in p["spec"]["triggers"]]
     return StreamCase(
-        "pipeline_triggers", [(request("pipelines", {"limit": "100"}), {"docs": [first, second], "count": 2})],
-        expected, scope="pipeline", records_key="docs", secrets=secrets,
+        "pipeline_triggers",
+        [(request("pipelines", {"limit": "100"}), {"docs": [first, second], "count": 2})],
+        expected,
+        scope="pipeline",
+        records_key="docs",
+        secrets=secrets,
     )
 
 
@@ -178,8 +190,13 @@ BUILDS_FIRST_PARAMS = {"page": "1", "limit": "100", "startDate": RECENT_ISO}
 def _builds() -> StreamCase:
     builds = [build for _, build in _listed_builds()]
     return StreamCase(
-        "builds", [_builds_listing(builds)], builds, config={"start_date": RECENT_ISO},
-        scope="workflow", records_key="workflows.docs", first_params=BUILDS_FIRST_PARAMS,
+        "builds",
+        [_builds_listing(builds)],
+        builds,
+        config={"start_date": RECENT_ISO},
+        scope="workflow",
+        records_key="workflows.docs",
+        first_params=BUILDS_FIRST_PARAMS,
     )
 
 
@@ -208,7 +225,11 @@ def _build_steps(partitions: int = 2) -> StreamCase:
             if name != "Initializing"
         ]
     return StreamCase(
-        "build_steps", own, expected, parents=[_builds_listing(builds)], config={"start_date": RECENT_ISO},
+        "build_steps",
+        own,
+        expected,
+        parents=[_builds_listing(builds)],
+        config={"start_date": RECENT_ISO},
         scope="workflow",
     )
 
@@ -216,24 +237,33 @@ def _build_steps(partitions: int = 2) -> StreamCase:
 def _triggers() -> StreamCase:
     links = [b.hermes_trigger(0), b.hermes_trigger(1)]
     return StreamCase(
-        "triggers", [(request("hermes/triggers"), links)], [_strip(t, ("event-data", "secret")) for t in links],
-        scope="pipeline", secrets=[t["event-data"]["secret"] for t in links],
+        "triggers",
+        [(request("hermes/triggers"), links)],
+        [_strip(t, ("event-data", "secret")) for t in links],
+        scope="pipeline",
+        secrets=[t["event-data"]["secret"] for t in links],
     )
 
 
 def _trigger_events() -> StreamCase:
     events = [b.hermes_event(0), b.hermes_event(1)]
     return StreamCase(
-        "trigger_events", [(request("hermes/events"), events)], [_strip(e, ("secret",)) for e in events],
-        scope="pipeline", secrets=[e["secret"] for e in events],
+        "trigger_events",
+        [(request("hermes/events"), events)],
+        [_strip(e, ("secret",)) for e in events],
+        scope="pipeline",
+        secrets=[e["secret"] for e in events],
     )
 
 
 def _step_types() -> StreamCase:
     types = [b.step_type(0), b.step_type(1)]
     return StreamCase(
-        "step_types", [(request("step-types", {"limit": "100"}), {"docs": types})],
-        [{**t, "id": t["metadata"]["id"]} for t in types], scope="step-type", records_key="docs",
+        "step_types",
+        [(request("step-types", {"limit": "100"}), {"docs": types})],
+        [{**t, "id": t["metadata"]["id"]} for t in types],
+        scope="step-type",
+        records_key="docs",
     )
 
 
@@ -241,25 +271,32 @@ def _contexts() -> StreamCase:
     contexts = [b.context(0), b.context(1), b.context(2)]
     secrets = ["ghp_secret", "npm_secret"]
     return StreamCase(
-        "contexts", [(request("contexts"), contexts)],  # exactly no query parameters: never `decrypt`
+        "contexts",
+        [(request("contexts"), contexts)],  # exactly no query parameters: never `decrypt`
         [{**_strip(c, ("spec", "data")), "name": c["metadata"]["name"]} for c in contexts],
-        scope="context", secrets=secrets,
+        scope="context",
+        secrets=secrets,
     )
 
 
 def _execution_contexts() -> StreamCase:
     items = [b.execution_context(0), b.execution_context(1)]
     return StreamCase(
-        "execution_contexts", [(request("execution-contexts"), {"docs": items})], items,
-        scope="execution-context", records_key="docs",
+        "execution_contexts",
+        [(request("execution-contexts"), {"docs": items})],
+        items,
+        scope="execution-context",
+        records_key="docs",
     )
 
 
 def _runtime_environments() -> StreamCase:
     items = [b.runtime_environment(0), b.runtime_environment(1)]
     return StreamCase(
-        "runtime_environments", [(request("runtime-environments", {"limit": "100"}), items)],
-        [{**r, "name": r["metadata"]["name"]} for r in items], scope="runtime-environment",
+        "runtime_environments",
+        [(request("runtime-environments", {"limit": "100"}), items)],
+        [{**r, "name": r["metadata"]["name"]} for r in items],
+        scope="runtime-environment",
     )
 
 
@@ -276,8 +313,11 @@ def _helm_repositories() -> StreamCase:
 def _environments() -> StreamCase:
     items = [b.environment(0), b.environment(1)]
     return StreamCase(
-        "environments", [(request("environments-v2"), {"docs": items, "count": 2})], items,
-        scope="environments-v2", records_key="docs",
+        "environments",
+        [(request("environments-v2"), {"docs": items, "count": 2})],
+        items,
+        scope="environments-v2",
+        records_key="docs",
     )
 
 
@@ -285,15 +325,23 @@ def _views() -> StreamCase:
     items = [b.view(0), b.view(1)]
     body = {"docs": items, "total": 2, "limit": 100, "page": 1, "pages": 1, "offset": 0}
     return StreamCase(
-        "views", [(request("views/", {"limit": "100", "page": "1"}), body)], items, scope="view", records_key="docs",
+        "views",
+        [(request("views/", {"limit": "100", "page": "1"}), body)],
+        items,
+        scope="view",
+        records_key="docs",
     )
 
 
 def _images() -> StreamCase:
     items = [b.image(0, "2026-10-31T22:59:21.139Z"), b.image(1, "2026-10-30T08:00:00.000Z")]
     return StreamCase(
-        "images", [(any_params("images"), b.cursor_page(items, 1, False))], items,
-        scope="images", records_key="docs", first_params={"page": "1", "limit": "100"},
+        "images",
+        [(any_params("images"), b.cursor_page(items, 1, False))],
+        items,
+        scope="images",
+        records_key="docs",
+        first_params={"page": "1", "limit": "100"},
     )
 
 
@@ -308,9 +356,12 @@ def _audit_logs() -> StreamCase:
         log.install(http_mocker)
 
     return StreamCase(
-        "audit_logs", [(any_params("audit"), {"data": entries})],
+        "audit_logs",
+        [(any_params("audit"), {"data": entries})],
         [_strip(e, ("req_body",), ("res_body",)) for e in entries],
-        config={"start_date": RECENT_ISO}, scope="audit", records_key="data",
+        config={"start_date": RECENT_ISO},
+        scope="audit",
+        records_key="data",
         first_params={"page": None, "pageSize": "100", "from": RECENT_MS},  # the first page: without `page`
         secrets=["audit-secret-body", "audit-secret-response"],
         install=install,
@@ -320,15 +371,16 @@ def _audit_logs() -> StreamCase:
 def _analytics_reports() -> StreamCase:
     metadata = b.analytics_metadata(["creditConsumption", "buildAvgDuration"])
     return StreamCase(
-        "analytics_reports", [(request("analytics/metadata"), metadata)], list(metadata["reports"].values()),
-        scope="account admin", records_key="reports",
+        "analytics_reports",
+        [(request("analytics/metadata"), metadata)],
+        list(metadata["reports"].values()),
+        scope="account admin",
+        records_key="reports",
     )
 
 
 def report_rows_request(report: str, first_day: str, last_day: str, granularity: str = "day") -> HttpRequest:
-    return request(
-        f"analytics/reports/{report}", {"dateRange": [first_day, last_day], "granularity": granularity}
-    )
+    return request(f"analytics/reports/{report}", {"dateRange": [first_day, last_day], "granularity": granularity})
 
 
 def _analytics_report_rows(partitions: int = 2) -> StreamCase:

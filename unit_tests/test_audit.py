@@ -97,11 +97,12 @@ NUMBERINGS = [
 
 
 def _listings(mocker):
-    """The page of each listing request (None: without `page`), window by window."""
+    """The page of each listing request (None: without `page`), window by window from the oldest (the windows are
+    read concurrently, so their requests interleave; each window's own pages come in order)."""
     by_window = {}
     for params in _pages(mocker):
         by_window.setdefault(params["from"][0], []).append((params.get("page") or [None])[0])
-    return list(by_window.values())
+    return [by_window[start] for start in sorted(by_window)]  # epoch ms (13 digits) or ISO: both sort as text
 
 
 @pytest.mark.parametrize("reads", ["ms", "iso"])

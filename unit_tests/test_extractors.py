@@ -25,7 +25,13 @@ def test_steps_come_from_the_last_revision_without_the_pseudo_step():
     )
     records = list(BuildStepsExtractor(config={}, parameters={}).extract_records(make_response([first, last])))
     assert [record["name"] for record in records] == ["Initializing Process", "build"]
-    assert records[1] == {"name": "build", "type": "build", "status": "success", "totalTime": 61000, "currentAttempt": 1}
+    assert records[1] == {
+        "name": "build",
+        "type": "build",
+        "status": "success",
+        "totalTime": 61000,
+        "currentAttempt": 1,
+    }
 
 
 @pytest.mark.parametrize("body", [[], [{"context": {}}], [{"context": {"stepsMetadata": None}}]])

@@ -12,8 +12,8 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 import yaml
-
 from airbyte_cdk.sources.declarative.parsers.manifest_reference_resolver import ManifestReferenceResolver
+
 from source_codefresh.source import manifest_path
 
 
@@ -83,5 +83,9 @@ def test_every_retriever_sends_through_the_scope_gate(resolved_manifest):
     # A requester outside the gate keeps sending after a 403 skipped its stream or found the key restricted.
     found = list(_requesters_of_retrievers(resolved_manifest))
     assert len(found) > 20
-    ungated = [path for path, requester in found if requester.get("class_name") != "source_codefresh.errors.ScopeGatedRequester"]
+    ungated = [
+        path
+        for path, requester in found
+        if requester.get("class_name") != "source_codefresh.errors.ScopeGatedRequester"
+    ]
     assert not ungated, ungated

@@ -38,15 +38,23 @@ class _Requester:
 
 class _Selector:
     def select_records(self, response, stream_state, records_schema, stream_slice=None, next_page_token=None):
-        yield Record(data={**response_json(response), "build_created": stream_slice.extra_fields["created"]},
-                     stream_name="build_details", associated_slice=stream_slice)
+        yield Record(
+            data={**response_json(response), "build_created": stream_slice.extra_fields["created"]},
+            stream_name="build_details",
+            associated_slice=stream_slice,
+        )
 
 
 def _per_build(builds, answers, workers=3, fail_on=None):
     listing, requester = _Listing(builds), _Requester(answers, fail_on)
     retriever = PerBuildRetriever(
-        listing=listing, requester=requester, record_selector=_Selector(), config={"num_workers": workers},
-        parameters={}, max_concurrency="{{ config.num_workers }}", name="build_details",
+        listing=listing,
+        requester=requester,
+        record_selector=_Selector(),
+        config={"num_workers": workers},
+        parameters={},
+        max_concurrency="{{ config.num_workers }}",
+        name="build_details",
     )
     return retriever, listing, requester
 
@@ -75,7 +83,9 @@ def test_per_build_skips_builds_the_error_policy_ignored():
 
 def test_per_build_failure_stops_the_window_and_drops_builds_not_started():
     builds = [{"id": f"b{i}", "created": "c"} for i in range(200)]
-    retriever, _, requester = _per_build(builds, {b["id"]: (200, {"id": b["id"]}) for b in builds}, workers=2, fail_on="b1")
+    retriever, _, requester = _per_build(
+        builds, {b["id"]: (200, {"id": b["id"]}) for b in builds}, workers=2, fail_on="b1"
+    )
 
     with pytest.raises(RuntimeError, match="build b1 failed"):
         list(retriever.read_records({}, StreamSlice(partition={}, cursor_slice={})))

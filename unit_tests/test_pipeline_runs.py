@@ -302,7 +302,8 @@ def test_an_accepted_run_without_a_build_id_fails_naming_the_run_id_without_a_se
     assert runs.sent[0][1]["annotations"][RUN_ANNOTATION_KEY] in error.message
     assert len(runs.sent) == 1 and annotations.lookups == [] and builds.polled == []
 
-# --- polling and the recovery lookup through the connector (the manifest's requesters, CDK HttpMocker) -----------------
+
+# --- polling and the recovery lookup through the connector (the manifest's requesters, CDK HttpMocker) ----------------
 # Polling stops at any status that is not a running one (a `denied` approval must not poll until the timeout); a 404
 # of GET /annotations means "no annotation matches", not a wrong base_url.
 
@@ -311,7 +312,12 @@ RUN_ENTRY = {"pipeline": "demo/approve-and-deploy", "wait_timeout_minutes": 30}
 
 
 def _build(status: str) -> dict:
-    return {"id": BUILD_ID, "status": status, "pipelineName": RUN_ENTRY["pipeline"], "created": "2026-11-30T06:00:00.000Z"}
+    return {
+        "id": BUILD_ID,
+        "status": status,
+        "pipelineName": RUN_ENTRY["pipeline"],
+        "created": "2026-11-30T06:00:00.000Z",
+    }
 
 
 RUN_URL = "https://g.codefresh.io/api/pipelines/run/demo%2Fapprove-and-deploy"

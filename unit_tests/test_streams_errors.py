@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import List
 
 import pytest
-
 from airbyte_cdk.models import FailureType
+
 from unit_tests import builders as b
 from unit_tests.conftest import (
     API_KEY,
@@ -28,8 +28,8 @@ from unit_tests.conftest import (
 )
 from unit_tests.stream_cases import (
     ALL_STREAMS,
-    RECENT_ISO,
     PER_BUILD_STREAMS,
+    RECENT_ISO,
     SCOPED_STREAMS,
     case,
     first_only,
@@ -64,6 +64,7 @@ def test_rejected_key_fails_the_sync_saying_so_without_showing_the_key(http_mock
 
 # --- 403: the key lacks a scope --------------------------------------------------------------------------------------
 
+
 def _answer_user(http_mocker, c, status: int = 200) -> None:
     """GET /user, which the policy asks after a 403 on a scoped stream (unless the case already reads it)."""
     if not any(req._parsed_url.path.endswith("/api/user") for req, _ in c.parents):
@@ -75,7 +76,10 @@ def _forbid_own_requests(http_mocker, c) -> List[str]:
     paths = sorted({req._parsed_url.path for req, _ in c.own})
     for path in paths:
         http_mocker._mocker.register_uri(
-            "GET", f"https://g.codefresh.io{path}", status_code=403, headers={"Content-Type": "application/json"},
+            "GET",
+            f"https://g.codefresh.io{path}",
+            status_code=403,
+            headers={"Content-Type": "application/json"},
             json={"status": 403, "code": "1003", "name": "FORBIDDEN", "message": "Forbidden: missing scope"},
         )
     return [path.split("/api/", 1)[1] for path in paths]

@@ -4,5 +4,11 @@ from .common import SANDBOX_API_KEY, SANDBOX_LIMITED_API_KEY, SANDBOX_RESTRICTED
 from .data import SandboxConfig, SandboxData
 from .server import SandboxServer
 
-__all__ = ["SandboxServer", "SandboxConfig", "SandboxData", "SANDBOX_API_KEY", "SANDBOX_LIMITED_API_KEY",
-           "SANDBOX_RESTRICTED_API_KEY"]
+__all__ = [
+    "SANDBOX_API_KEY",
+    "SANDBOX_LIMITED_API_KEY",
+    "SANDBOX_RESTRICTED_API_KEY",
+    "SandboxConfig",
+    "SandboxData",
+    "SandboxServer",
+]

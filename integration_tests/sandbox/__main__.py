@@ -48,51 +48,102 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     ap.add_argument("--builds", type=int, default=SandboxConfig.builds)
     ap.add_argument("--build-days", type=int, default=SandboxConfig.build_days, help="days the builds span")
-    ap.add_argument("--unfinished-fraction", type=float, default=SandboxConfig.unfinished_fraction,
-                    help="share of the builds (the newest) not finished yet")
+    ap.add_argument(
+        "--unfinished-fraction",
+        type=float,
+        default=SandboxConfig.unfinished_fraction,
+        help="share of the builds (the newest) not finished yet",
+    )
     ap.add_argument("--seed", type=int, default=SandboxConfig.seed)
     ap.add_argument("--anchor", default=DEFAULT_ANCHOR, help="the data's 'now' (ISO-8601)")
     ap.add_argument("--latency-ms", type=float, default=0.0)
-    ap.add_argument("--run-polls", type=int, default=SandboxConfig.run_polls_to_finish,
-                    help="GET /builds/{id} polls until a pipeline run is finished")
-    ap.add_argument("--audit-time-format", choices=("ms", "iso"), default=SandboxConfig.audit_time_format,
-                    help="how /audit reads from/to (the other form is ignored)")
-    ap.add_argument("--audit-cap", type=int, default=SandboxConfig.audit_cap,
-                    help="most entries one /audit query lists (docs: 50,000)")
-    ap.add_argument("--audit-first-page", choices=FIRST_PAGES, default=SandboxConfig.audit_first_page,
-                    help="the number of the first /audit page (without `page`: the first)")
-    ap.add_argument("--analytics-empty-range", choices=("error_500", "empty_200"),
-                    default=SandboxConfig.analytics_empty_range,
-                    help="the answer to an analytics range without data")
+    ap.add_argument(
+        "--run-polls",
+        type=int,
+        default=SandboxConfig.run_polls_to_finish,
+        help="GET /builds/{id} polls until a pipeline run is finished",
+    )
+    ap.add_argument(
+        "--audit-time-format",
+        choices=("ms", "iso"),
+        default=SandboxConfig.audit_time_format,
+        help="how /audit reads from/to (the other form is ignored)",
+    )
+    ap.add_argument(
+        "--audit-cap",
+        type=int,
+        default=SandboxConfig.audit_cap,
+        help="most entries one /audit query lists (docs: 50,000)",
+    )
+    ap.add_argument(
+        "--audit-first-page",
+        choices=FIRST_PAGES,
+        default=SandboxConfig.audit_first_page,
+        help="the number of the first /audit page (without `page`: the first)",
+    )
+    ap.add_argument(
+        "--analytics-empty-range",
+        choices=("error_500", "empty_200"),
+        default=SandboxConfig.analytics_empty_range,
+        help="the answer to an analytics range without data",
+    )
     ap.add_argument("--fault", action="append", default=[], metavar="JSON", help="a fault rule (repeatable)")
     ap.add_argument("--verbose", action="store_true", help="log one line per request (never headers)")
-    ap.add_argument("--images-paging", choices=IMAGES_PAGING, default=SandboxConfig.images_paging,
-                    help="how GET /images pages (a reading of the API; see README)")
-    ap.add_argument("--workflow-dates", default=SandboxConfig.workflow_dates,
-                    choices=["exact", "date_only", "date_first_instant"],
-                    help="how /workflow reads startDate/endDate (see the README)")
+    ap.add_argument(
+        "--images-paging",
+        choices=IMAGES_PAGING,
+        default=SandboxConfig.images_paging,
+        help="how GET /images pages (a reading of the API; see README)",
+    )
+    ap.add_argument(
+        "--workflow-dates",
+        default=SandboxConfig.workflow_dates,
+        choices=["exact", "date_only", "date_first_instant"],
+        help="how /workflow reads startDate/endDate (see the README)",
+    )
     ap.add_argument("--storage-port", type=int, default=0, help="the build log storage's port (0 picks a free one)")
-    ap.add_argument("--build-log-shape", choices=["list", "object", "mixed"], default=SandboxConfig.build_log_shape,
-                    help="build log archives: `steps` and `logs` as arrays, objects, or both across builds")
+    ap.add_argument(
+        "--build-log-shape",
+        choices=["list", "object", "mixed"],
+        default=SandboxConfig.build_log_shape,
+        help="build log archives: `steps` and `logs` as arrays, objects, or both across builds",
+    )
     ap.add_argument("--build-log-huge-every", type=int, default=0, help="every N-th build has a huge step log")
     ap.add_argument("--build-log-huge-mb", type=float, default=SandboxConfig.build_log_huge_mb)
     ap.add_argument("--build-log-missing-every", type=int, default=0, help="every N-th build's archive is gone (404)")
-    ap.add_argument("--build-log-expired-every", type=int, default=0,
-                    help="every N-th build's progress job hands out an expired signed URL (403)")
+    ap.add_argument(
+        "--build-log-expired-every",
+        type=int,
+        default=0,
+        help="every N-th build's progress job hands out an expired signed URL (403)",
+    )
     args = ap.parse_args(argv)
 
-    config = SandboxConfig(host=args.host, port=args.port, builds=args.builds, seed=args.seed, anchor=args.anchor,
-                           build_days=args.build_days, unfinished_fraction=args.unfinished_fraction,
-                           latency_ms=args.latency_ms, run_polls_to_finish=args.run_polls,
-                           audit_time_format=args.audit_time_format, audit_cap=args.audit_cap,
-                           audit_first_page=args.audit_first_page,
-                           analytics_empty_range=args.analytics_empty_range, images_paging=args.images_paging,
-                           faults=_rules(args.fault), verbose=args.verbose, storage_port=args.storage_port,
-                           workflow_dates=args.workflow_dates,
-                           build_log_shape=args.build_log_shape, build_log_huge_every=args.build_log_huge_every,
-                           build_log_huge_mb=args.build_log_huge_mb,
-                           build_log_missing_every=args.build_log_missing_every,
-                           build_log_expired_every=args.build_log_expired_every)
+    config = SandboxConfig(
+        host=args.host,
+        port=args.port,
+        builds=args.builds,
+        seed=args.seed,
+        anchor=args.anchor,
+        build_days=args.build_days,
+        unfinished_fraction=args.unfinished_fraction,
+        latency_ms=args.latency_ms,
+        run_polls_to_finish=args.run_polls,
+        audit_time_format=args.audit_time_format,
+        audit_cap=args.audit_cap,
+        audit_first_page=args.audit_first_page,
+        analytics_empty_range=args.analytics_empty_range,
+        images_paging=args.images_paging,
+        faults=_rules(args.fault),
+        verbose=args.verbose,
+        storage_port=args.storage_port,
+        workflow_dates=args.workflow_dates,
+        build_log_shape=args.build_log_shape,
+        build_log_huge_every=args.build_log_huge_every,
+        build_log_huge_mb=args.build_log_huge_mb,
+        build_log_missing_every=args.build_log_missing_every,
+        build_log_expired_every=args.build_log_expired_every,
+    )
     try:
         server = SandboxServer(config)
     except ValueError as exc:

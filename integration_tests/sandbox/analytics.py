@@ -37,23 +37,51 @@ def _dims(*entries: Tuple[Optional[str], str, str]) -> List[Dict[str, Any]]:
 
 # Documented bounds: KB retrieve-usage-data-api (credits, committers) and the analytics API draft (build reports).
 CREDIT_DIMS = _dims((None, "1 day", "1 year"), ("month", "1 day", "1 year"), ("day", "2 days", "45 days"))
-BUILD_DIMS = _dims((None, "1 day", "6 months"), ("hour", "1 day", "4 days"), ("day", "1 day", "3 months"),
-                   ("week", "1 day", "6 months"), ("month", "1 day", "6 months"))
+BUILD_DIMS = _dims(
+    (None, "1 day", "6 months"),
+    ("hour", "1 day", "4 days"),
+    ("day", "1 day", "3 months"),
+    ("week", "1 day", "6 months"),
+    ("month", "1 day", "6 months"),
+)
 # reportName -> (type, description, key name, supported time dimensions)
 REPORTS: Dict[str, Dict[str, Any]] = {
     "creditConsumption": {
-        "type": "credits", "description": "Credits consumed per runtime size", "key": "size", "dims": CREDIT_DIMS},
+        "type": "credits",
+        "description": "Credits consumed per runtime size",
+        "key": "size",
+        "dims": CREDIT_DIMS,
+    },
     "pipelineCreditConsumption": {
-        "type": "credits", "description": "Credits consumed per pipeline", "key": "pipeline", "dims": CREDIT_DIMS},
+        "type": "credits",
+        "description": "Credits consumed per pipeline",
+        "key": "pipeline",
+        "dims": CREDIT_DIMS,
+    },
     "activeCommitters": {
-        "type": "committers", "description": "Active committers per month",
-        "key": "committer", "dims": _dims(("month", "3 months", "1 year"))},
+        "type": "committers",
+        "description": "Active committers per month",
+        "key": "committer",
+        "dims": _dims(("month", "3 months", "1 year")),
+    },
     "buildAvgDuration": {
-        "type": "builds", "description": "Average build duration", "key": "pipeline", "dims": BUILD_DIMS},
+        "type": "builds",
+        "description": "Average build duration",
+        "key": "pipeline",
+        "dims": BUILD_DIMS,
+    },
     "buildP50Duration": {
-        "type": "builds", "description": "Median build duration", "key": "pipeline", "dims": BUILD_DIMS},
+        "type": "builds",
+        "description": "Median build duration",
+        "key": "pipeline",
+        "dims": BUILD_DIMS,
+    },
     "buildP90Duration": {
-        "type": "builds", "description": "90th percentile build duration", "key": "pipeline", "dims": BUILD_DIMS},
+        "type": "builds",
+        "description": "90th percentile build duration",
+        "key": "pipeline",
+        "dims": BUILD_DIMS,
+    },
 }
 GRANULARITIES = ("hour", "day", "week", "month")
 
@@ -65,15 +93,26 @@ def metadata_record(name: str) -> Dict[str, Any]:
         "reportName": name,
         "type": r["type"],
         "description": r["description"],
-        "filters": [{"name": "pipelineId", "type": "string[]", "description": "Pipeline ids"},
-                    {"name": "projectId", "type": "string[]", "description": "Project ids"}]
+        "filters": [
+            {"name": "pipelineId", "type": "string[]", "description": "Pipeline ids"},
+            {"name": "projectId", "type": "string[]", "description": "Project ids"},
+        ]
         + ([{"name": "status", "type": "string[]", "description": "Build statuses"}] if is_build else []),
-        "members": ([{"name": "time", "title": "Time"}, {"name": "totalBuilds", "title": "Total builds"},
-                     {"name": "successfulBuilds", "title": "Successful builds"},
-                     {"name": "successRate", "title": "Success rate"},
-                     {"name": "totalDuration", "title": "Total duration"}] if is_build else
-                    [{"name": "time", "title": "Time"}, {"name": "key", "title": r["key"].capitalize()},
-                     {"name": "value", "title": "Value"}]),
+        "members": (
+            [
+                {"name": "time", "title": "Time"},
+                {"name": "totalBuilds", "title": "Total builds"},
+                {"name": "successfulBuilds", "title": "Successful builds"},
+                {"name": "successRate", "title": "Success rate"},
+                {"name": "totalDuration", "title": "Total duration"},
+            ]
+            if is_build
+            else [
+                {"name": "time", "title": "Time"},
+                {"name": "key", "title": r["key"].capitalize()},
+                {"name": "value", "title": "Value"},
+            ]
+        ),
         "mandatoryNonUserFilters": [{"member": "accountId", "operator": "equals"}],
         "supportedTimeDimensions": r["dims"],
     }
@@ -101,8 +140,13 @@ def _value(seed: int, name: str, day: date, key: str) -> Dict[str, Any]:
     ok = rng.randint(0, total)
     base = {"buildAvgDuration": 1.0, "buildP50Duration": 0.9, "buildP90Duration": 1.8}[name]
     duration = int(rng.uniform(60_000, 900_000) * base) if total else 0
-    return {"totalBuilds": total, "successfulBuilds": ok, "duration": duration,
-            "initializing": duration // 4, "pendingApproval": duration // 10 if rng.random() < 0.2 else 0}
+    return {
+        "totalBuilds": total,
+        "successfulBuilds": ok,
+        "duration": duration,
+        "initializing": duration // 4,
+        "pendingApproval": duration // 10 if rng.random() < 0.2 else 0,
+    }
 
 
 def _bucket(day: date, granularity: Optional[str], first: date) -> date:
@@ -126,7 +170,9 @@ def report_rows(data: Any, name: str, first: date, last: date, granularity: Opti
         for key in keys:
             subkeys = data.analytics_keys["pipeline"] if is_build else [key]
             for sub in subkeys:  # build reports aggregate over the pipelines
-                buckets.setdefault((_bucket(day, granularity, first), key), []).append(_value(data.seed, name, day, sub))
+                buckets.setdefault((_bucket(day, granularity, first), key), []).append(
+                    _value(data.seed, name, day, sub)
+                )
         day += timedelta(days=1)
     rows = []
     for (bucket, key), values in buckets.items():
@@ -135,14 +181,23 @@ def report_rows(data: Any, name: str, first: date, last: date, granularity: Opti
             if not total:
                 continue
             ok = sum(v["successfulBuilds"] for v in values)
-            weighted = lambda field: int(sum(v[field] * v["totalBuilds"] for v in values) / total)  # noqa: E731
+
+            def weighted(field: str, values: List[Dict[str, Any]] = values, total: int = total) -> int:
+                return int(sum(v[field] * v["totalBuilds"] for v in values) / total)
+
             duration = weighted("duration")
             row: Dict[str, Any] = {} if granularity is None else {"time": iso(day_ms(bucket))[:-1]}
-            row.update(totalBuilds=str(total), successfulBuilds=str(ok), successRate=round(100 * ok / total, 2),
-                       totalDuration=duration, initializingDuration=weighted("initializing"),
-                       runningDuration=duration - weighted("initializing") - weighted("pendingApproval"),
-                       pendingApprovalDuration=weighted("pendingApproval"), pendingConcurrencyDuration=0,
-                       delayDuration=0)
+            row.update(
+                totalBuilds=str(total),
+                successfulBuilds=str(ok),
+                successRate=round(100 * ok / total, 2),
+                totalDuration=duration,
+                initializingDuration=weighted("initializing"),
+                runningDuration=duration - weighted("initializing") - weighted("pendingApproval"),
+                pendingApprovalDuration=weighted("pendingApproval"),
+                pendingConcurrencyDuration=0,
+                delayDuration=0,
+            )
         elif name == "activeCommitters":
             row = {"time": iso(day_ms(bucket)), "key": key, "value": max(v["value"] for v in values)}
         else:
@@ -184,7 +239,7 @@ def parse_report_request(req: Request) -> Tuple[str, date, date, Optional[str]]:
     try:
         first, last = parse_day(days[0]), parse_day(days[1])
     except ValueError:
-        raise _bad(f"Invalid dateRange {days!r}: expected YYYY-MM-DD")
+        raise _bad(f"Invalid dateRange {days!r}: expected YYYY-MM-DD") from None
     if last < first:
         raise _bad("dateRange: the second day is before the first")
     granularity = req.arg("granularity") or None
@@ -207,8 +262,14 @@ def get_report(req: Request) -> Response:
     rows = report_rows(req.data, name, first, last, granularity)
     if not rows and req.data.config.analytics_empty_range == "error_500":
         raise ApiError(500, "InternalServerError", "Could not get analytics report", code="500")
-    return raw_json(dumps({"data": rows, "timeDimensions": {"dateRange": [first.isoformat(), last.isoformat()],
-                                                            "granularity": granularity}}))
+    return raw_json(
+        dumps(
+            {
+                "data": rows,
+                "timeDimensions": {"dateRange": [first.isoformat(), last.isoformat()], "granularity": granularity},
+            }
+        )
+    )
 
 
 ROUTES = [

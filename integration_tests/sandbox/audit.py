@@ -62,13 +62,27 @@ def make_entry(g: Gen, i: int, created: int, data: Any) -> Dict[str, Any]:
     pipelines = data.pipeline_infos
     p = g.pick(pipelines) if pipelines else None
     entity_id = p.id if entity == "pipeline" and p else g.oid(created)
-    entity_name = p.name if entity == "pipeline" and p else {
-        "build": f"build {entity_id[:8]}", "project": "platform-009", "context": "shared-config",
-        "user": user["userName"], "apiKey": "ci-readonly", "trigger": "registry push"}.get(entity, entity)
+    entity_name = (
+        p.name
+        if entity == "pipeline" and p
+        else {
+            "build": f"build {entity_id[:8]}",
+            "project": "platform-009",
+            "context": "shared-config",
+            "user": user["userName"],
+            "apiKey": "ci-readonly",
+            "trigger": "registry push",
+        }.get(entity, entity)
+    )
     name = entity_name.replace("/", "%2F")
     req_url = url.replace("{name}", name).replace("{id}", entity_id)
-    req_body = None if method == "DELETE" else {"name": entity_name, "sandbox": True} \
-        if action != "login" else {"provider": "github"}
+    req_body = (
+        None
+        if method == "DELETE"
+        else {"name": entity_name, "sandbox": True}
+        if action != "login"
+        else {"provider": "github"}
+    )
     return {
         "id": 1_000_001 + i,
         "createdAt": iso(created),
@@ -86,8 +100,9 @@ def make_entry(g: Gen, i: int, created: int, data: Any) -> Dict[str, Any]:
         "req_query": {} if g.chance(0.8) else {"force": "false"},
         "req_params": {"name": entity_name} if "{name}" in url else {"id": entity_id} if "{id}" in url else {},
         "req_body": req_body,
-        "res_body": {"status": status, "message": "Forbidden"} if status == 403 else
-        ({"id": entity_id} if g.chance(0.7) else None),
+        "res_body": {"status": status, "message": "Forbidden"}
+        if status == 403
+        else ({"id": entity_id} if g.chance(0.7) else None),
         "rs_status": status,
     }
 
@@ -144,7 +159,7 @@ def list_audit(req: Request) -> Response:
     lo = 0 if lo_ms is None else bisect.bisect_left(req.data.audit_ms, lo_ms)
     hi = len(audit) if hi_ms is None else bisect.bisect_right(req.data.audit_ms, hi_ms)
     newest_first = range(hi - 1, lo - 1, -1)[: req.data.config.audit_cap]
-    window = newest_first[(page - first) * size: (page - first + 1) * size]
+    window = newest_first[(page - first) * size : (page - first + 1) * size]
     return raw_json(audit.wrap(b'{"data":[', window, b"]}"))
 
 

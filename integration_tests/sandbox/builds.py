@@ -25,8 +25,25 @@ import json
 import random
 from typing import Any, Dict, List, Optional
 
-from .common import (DAY_MS, HOUR_MS, MINUTE_MS, Gen, Request, Response, bad_request, capped_limit,
-                     envelope, iso, json_response, not_found, parse_bound, parse_iso_ms, raw_json, route, BRANCHES)
+from .common import (
+    BRANCHES,
+    DAY_MS,
+    HOUR_MS,
+    MINUTE_MS,
+    Gen,
+    Request,
+    Response,
+    bad_request,
+    capped_limit,
+    envelope,
+    iso,
+    json_response,
+    not_found,
+    parse_bound,
+    parse_iso_ms,
+    raw_json,
+    route,
+)
 
 UNFINISHED_STATUSES = ["pending", "elected", "running", "pending-approval", "delayed", "terminating"]
 # A build whose approval was denied ends `denied` (a dashboard filters /workflow by status=denied, FIDELITY S11).
@@ -34,14 +51,32 @@ TERMINAL_STATUSES = ("success", "error", "terminated", "denied")
 PSEUDO_STEPS = ("Initializing Process", "Initializing")
 # The status a build's last step ends with: steps end `failure`, not `error` (context revisions, KB); approval
 # steps end `approved` or `denied` (docs approval.md); a running build's last step is still `running`.
-LAST_STEP_STATUS = {"success": "success", "error": "failure", "terminated": "terminated", "denied": "denied",
-                    "pending-approval": "pending-approval"}
+LAST_STEP_STATUS = {
+    "success": "success",
+    "error": "failure",
+    "terminated": "terminated",
+    "denied": "denied",
+    "pending-approval": "pending-approval",
+}
 
 
 class BuildState:
     """One build: `doc` is exactly what the list returns; the rest drives its details and lifecycle."""
-    __slots__ = ("index", "doc", "seed", "pipeline", "cut", "final_cut", "final_status", "polls", "is_run",
-                 "created_ms", "started_ms", "finished_ms")
+
+    __slots__ = (
+        "created_ms",
+        "cut",
+        "doc",
+        "final_cut",
+        "final_status",
+        "finished_ms",
+        "index",
+        "is_run",
+        "pipeline",
+        "polls",
+        "seed",
+        "started_ms",
+    )
 
     def __init__(self, **kw: Any):
         for k in self.__slots__:
@@ -64,11 +99,24 @@ class BuildState:
 # ---------------------------------------------------------------------------------------------------------------
 # the build object
 # ---------------------------------------------------------------------------------------------------------------
-def make_build(g: Gen, data: Any, p: Any, created: int, status: str, final_status: str,
-               started: Optional[int], finished: Optional[int], cut: int, final_cut: int,
-               trigger_kind: Optional[str] = None, branch: Optional[str] = None, sha: Optional[str] = None,
-               initiator: Optional[Dict[str, str]] = None, pipeline_trigger: Optional[Dict[str, Any]] = None,
-               is_run: bool = False) -> BuildState:
+def make_build(
+    g: Gen,
+    data: Any,
+    p: Any,
+    created: int,
+    status: str,
+    final_status: str,
+    started: Optional[int],
+    finished: Optional[int],
+    cut: int,
+    final_cut: int,
+    trigger_kind: Optional[str] = None,
+    branch: Optional[str] = None,
+    sha: Optional[str] = None,
+    initiator: Optional[Dict[str, str]] = None,
+    pipeline_trigger: Optional[Dict[str, Any]] = None,
+    is_run: bool = False,
+) -> BuildState:
     """A build of pipeline `p` (a pipelines.PipelineInfo). `cut` = real steps in its stepsMetadata."""
     users = data.people
     if trigger_kind is None:
@@ -88,7 +136,8 @@ def make_build(g: Gen, data: Any, p: Any, created: int, status: str, final_statu
     repo_url = f"https://github.com/{repo['owner']}/{repo['name']}"
     pr = trigger_kind == "webhook" and pipeline_trigger is not None and pipeline_trigger["events"][0].startswith("pull")
     event, event_name, event_label = {
-        "webhook": ("pullrequest.opened", "pullrequest", "Pull request opened") if pr
+        "webhook": ("pullrequest.opened", "pullrequest", "Pull request opened")
+        if pr
         else ("push.heads", "push", "Push commits"),
         "cron": ("cron", "cron", "Cron"),
     }.get(trigger_kind, (None, None, None))
@@ -106,11 +155,13 @@ def make_build(g: Gen, data: Any, p: Any, created: int, status: str, final_statu
         "status": status,
         "progress": g.oid(created),
         "pendingLicense": False,
-        "pendingReason": {"pending": "Waiting for an available runtime", "delayed": "Concurrency limit reached"}
-        .get(status),
+        "pendingReason": {"pending": "Waiting for an available runtime", "delayed": "Concurrency limit reached"}.get(
+            status
+        ),
         "delayed": 1 if status == "delayed" else 0,
         "pendingApprovals": [{"stepName": "approve_deploy", "requestedAt": iso(updated)}]
-        if status == "pending-approval" else [],
+        if status == "pending-approval"
+        else [],
         "terminationRequest": termination_requests(bid, person["userName"], finished) if terminated else [],
         "systemEvents": system_events(bid, p, status, cut, finished),
         "created": iso(created),
@@ -150,8 +201,11 @@ def make_build(g: Gen, data: Any, p: Any, created: int, status: str, final_statu
         "useDebugger": False,
         "keepPVCsForPendingApproval": False,
         "permitRestartFromFailedSteps": True,
-        "request": json.dumps({"method": "POST", "originalUrl": f"/api/pipelines/run/{p.name.replace('/', '%2F')}"},
-                              separators=(",", ":")) if trigger_kind in ("manual", "api") else None,
+        "request": json.dumps(
+            {"method": "POST", "originalUrl": f"/api/pipelines/run/{p.name.replace('/', '%2F')}"}, separators=(",", ":")
+        )
+        if trigger_kind in ("manual", "api")
+        else None,
         "steps": [],
         "exposedVariables": {  # the lists are shared by every build: never mutated
             "pipeline": p.doc["spec"]["variables"],
@@ -161,9 +215,20 @@ def make_build(g: Gen, data: Any, p: Any, created: int, status: str, final_statu
         },
         "exportedVariables": {},
     }
-    st = BuildState(index=-1, doc=doc, seed=g.rng.getrandbits(32), pipeline=p, cut=cut, final_cut=final_cut,
-                    final_status=final_status, polls=0, is_run=is_run, created_ms=created, started_ms=started,
-                    finished_ms=finished)
+    st = BuildState(
+        index=-1,
+        doc=doc,
+        seed=g.rng.getrandbits(32),
+        pipeline=p,
+        cut=cut,
+        final_cut=final_cut,
+        final_status=final_status,
+        polls=0,
+        is_run=is_run,
+        created_ms=created,
+        started_ms=started,
+        finished_ms=finished,
+    )
     settle(st)
     return st
 
@@ -171,9 +236,10 @@ def make_build(g: Gen, data: Any, p: Any, created: int, status: str, final_statu
 def settle(st: BuildState) -> None:
     """The fields that follow a build's progress: the steps it ran (names) and what it exported."""
     d = st.doc
-    d["steps"] = [name for name, _ in st.pipeline.steps[:st.cut]] if st.started_ms is not None else []
-    d["exportedVariables"] = {"IMAGE_TAG": d["revision"][:7], "DEPLOY_ENV": "staging"} \
-        if d["status"] == "success" else {}
+    d["steps"] = [name for name, _ in st.pipeline.steps[: st.cut]] if st.started_ms is not None else []
+    d["exportedVariables"] = (
+        {"IMAGE_TAG": d["revision"][:7], "DEPLOY_ENV": "staging"} if d["status"] == "success" else {}
+    )
 
 
 TRIGGER_VARIABLES = [{"key": "TRIGGER_SOURCE", "value": "git"}]
@@ -196,12 +262,18 @@ def termination_requests(build_id: str, user: Optional[str], when: Optional[int]
     (the shape of Airbyte's schema imported from real answers; causes and messages are the sandbox's)."""
     rng = _details_rng(build_id)
     by_manager = rng.random() < 0.35
-    return [{"_id": _local_oid(rng, when), "byBuildManager": by_manager,
-             "cause": "policy" if by_manager else "user",
-             "date": iso(when),
-             "message": "Terminated by the pipeline's termination policy: a newer build started on the same branch"
-             if by_manager else f"Build terminated by {user or 'a user'}",
-             "workflowStatus": rng.choice(["running", "pending", "elected"])}]
+    return [
+        {
+            "_id": _local_oid(rng, when),
+            "byBuildManager": by_manager,
+            "cause": "policy" if by_manager else "user",
+            "date": iso(when),
+            "message": "Terminated by the pipeline's termination policy: a newer build started on the same branch"
+            if by_manager
+            else f"Build terminated by {user or 'a user'}",
+            "workflowStatus": rng.choice(["running", "pending", "elected"]),
+        }
+    ]
 
 
 def system_events(build_id: str, p: Any, status: str, cut: int, when: Optional[int]) -> List[Dict[str, Any]]:
@@ -216,15 +288,29 @@ def system_events(build_id: str, p: Any, status: str, cut: int, when: Optional[i
     rng = _details_rng(build_id)
     if failed and rng.random() < 0.6:
         name, kind = p.steps[min(cut, len(p.steps)) - 1]
-        events.append({"_id": _local_oid(rng, when), "kind": "error",
-                       "message": f"Failed to run step {name}: the container exited with code "
-                                  f"{rng.choice([1, 2, 137])}",
-                       "retriable": rng.random() < 0.3, "step": name, "stepKind": kind,
-                       "stepName": name.replace("_", " ").capitalize()})
+        events.append(
+            {
+                "_id": _local_oid(rng, when),
+                "kind": "error",
+                "message": f"Failed to run step {name}: the container exited with code {rng.choice([1, 2, 137])}",
+                "retriable": rng.random() < 0.3,
+                "step": name,
+                "stepKind": kind,
+                "stepName": name.replace("_", " ").capitalize(),
+            }
+        )
     if warned:
-        events.append({"_id": _local_oid(rng, when), "kind": "warning",
-                       "message": "The build used more than 90% of its memory limit",
-                       "retriable": False, "step": None, "stepKind": None, "stepName": None})
+        events.append(
+            {
+                "_id": _local_oid(rng, when),
+                "kind": "warning",
+                "message": "The build used more than 90% of its memory limit",
+                "retriable": False,
+                "step": None,
+                "stepKind": None,
+                "stepName": None,
+            }
+        )
     return events
 
 
@@ -233,8 +319,18 @@ def item_json(st: BuildState, doc_json: bytes) -> bytes:
     the final one with the build's revision."""
     p = st.pipeline
     head, tail = p.final_yaml_json
-    return b"".join((doc_json[:-1], b',"userYamlDescriptor":"', p.yaml_json, b'","finalWorkflowYaml":"', head,
-                     st.doc["revision"].encode(), tail, b'"}'))
+    return b"".join(
+        (
+            doc_json[:-1],
+            b',"userYamlDescriptor":"',
+            p.yaml_json,
+            b'","finalWorkflowYaml":"',
+            head,
+            st.doc["revision"].encode(),
+            tail,
+            b'"}',
+        )
+    )
 
 
 def plan_cut(g: Gen, n_steps: int, status: str) -> int:
@@ -251,7 +347,7 @@ def generate(g: Gen, cfg: Any, data: Any) -> List[BuildState]:
     if n <= 0 or not infos:
         return []
     anchor = g.anchor_ms
-    n_unfinished = int(round(n * cfg.unfinished_fraction))
+    n_unfinished = round(n * cfg.unfinished_fraction)
     n_finished = n - n_unfinished
     span = cfg.build_days * DAY_MS - HOUR_MS
     rnd = g.rng.random
@@ -284,9 +380,7 @@ def generate(g: Gen, cfg: Any, data: Any) -> List[BuildState]:
             final_cut = plan_cut(g, n_steps, final_status)
             finished = None
             started = None if status == "pending" else min(created + g.randint(1_000, 30_000), anchor - 500)
-            if status == "pending":
-                cut = 0
-            elif status == "elected":
+            if status == "pending" or status == "elected":
                 cut = 0
             elif status == "pending-approval" and any(k == "pending-approval" for _, k in p.steps):
                 cut = [k for _, k in p.steps].index("pending-approval") + 1
@@ -295,8 +389,14 @@ def generate(g: Gen, cfg: Any, data: Any) -> List[BuildState]:
             final_cut = max(final_cut, cut)
         st = make_build(g, data, p, created, status, final_status, started, finished, cut, final_cut)
         if g.chance(0.05):
-            add_annotation(data, st, g.pick(["release", "jira", "deployed-to"]),
-                           g.pick(["v1.4.2", "PROJ-1234", "staging", "production"]), created, g.oid(created))
+            add_annotation(
+                data,
+                st,
+                g.pick(["release", "jira", "deployed-to"]),
+                g.pick(["v1.4.2", "PROJ-1234", "staging", "production"]),
+                created,
+                g.oid(created),
+            )
         out.append(st)
         if p.last_executed is None or st.doc["created"] > p.last_executed:
             p.last_executed = st.doc["created"]
@@ -305,12 +405,30 @@ def generate(g: Gen, cfg: Any, data: Any) -> List[BuildState]:
 
 def add_annotation(data: Any, st: BuildState, key: str, value: Any, ms: int, annotation_id: str) -> None:
     """Attach an annotation to a build (embedded) and to the /annotations index. Caller holds the data lock."""
-    st.doc["annotations"].append({"annotationId": annotation_id, "entityId": st.doc["id"], "entityType": "build",
-                                  "key": key, "value": value, "type": "string" if isinstance(value, str) else "number",
-                                  "display": False, "updatedAt": iso(ms)})
-    data.annotations.append({"_id": annotation_id, "accountId": data.account_id, "entityId": st.doc["id"],
-                             "entityType": "build", "entityName": st.doc["pipelineName"], "key": key, "value": value,
-                             "__v": 0})
+    st.doc["annotations"].append(
+        {
+            "annotationId": annotation_id,
+            "entityId": st.doc["id"],
+            "entityType": "build",
+            "key": key,
+            "value": value,
+            "type": "string" if isinstance(value, str) else "number",
+            "display": False,
+            "updatedAt": iso(ms),
+        }
+    )
+    data.annotations.append(
+        {
+            "_id": annotation_id,
+            "accountId": data.account_id,
+            "entityId": st.doc["id"],
+            "entityType": "build",
+            "entityName": st.doc["pipelineName"],
+            "key": key,
+            "value": value,
+            "__v": 0,
+        }
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -329,15 +447,27 @@ def steps_metadata(st: BuildState, now_ms: int) -> Dict[str, Dict[str, Any]]:
     out: Dict[str, Dict[str, Any]] = {}
 
     def put(name: str, kind: str, state: str, s: int, f: Optional[int]) -> None:
-        out[name] = {"type": kind, "result": state if f is not None else None, "status": state,
-                     "startTimestamp": iso(s), "finishTimestamp": iso(f), "totalTime": None if f is None else f - s,
-                     "maxAttempts": 1, "currentAttempt": 1, "containerId": container(),
-                     "workingDirectory": workdir}
+        out[name] = {
+            "type": kind,
+            "result": state if f is not None else None,
+            "status": state,
+            "startTimestamp": iso(s),
+            "finishTimestamp": iso(f),
+            "totalTime": None if f is None else f - s,
+            "maxAttempts": 1,
+            "currentAttempt": 1,
+            "containerId": container(),
+            "workingDirectory": workdir,
+        }
 
     def put_pseudo_steps(state: str, f: Optional[int]) -> None:
         # `Initializing Process` has no `type` and no `result`; `Initializing` holds only a container id (KB example).
-        out["Initializing Process"] = {"status": state, "startTimestamp": iso(start), "finishTimestamp": iso(f),
-                                       "totalTime": None if f is None else f - start}
+        out["Initializing Process"] = {
+            "status": state,
+            "startTimestamp": iso(start),
+            "finishTimestamp": iso(f),
+            "totalTime": None if f is None else f - start,
+        }
         out["Initializing"] = {"containerId": container()}
 
     init_proc = rng.randint(1_000, 4_000)
@@ -347,7 +477,7 @@ def steps_metadata(st: BuildState, now_ms: int) -> Dict[str, Dict[str, Any]]:
         return out
     put_pseudo_steps("success", start + init_proc)
     cursor = start + init_proc + init
-    steps = st.pipeline.steps[:st.cut]
+    steps = st.pipeline.steps[: st.cut]
     if not steps:
         return out
     post = 1_000 if st.finished_ms is not None else 0
@@ -363,8 +493,13 @@ def steps_metadata(st: BuildState, now_ms: int) -> Dict[str, Dict[str, Any]]:
             put(name, kind, LAST_STEP_STATUS.get(status, "running"), cursor, None)
         else:
             state = LAST_STEP_STATUS[status]
-            put(name, kind, "approved" if kind == "pending-approval" and state == "success" else state,
-                cursor, cursor + dur)
+            put(
+                name,
+                kind,
+                "approved" if kind == "pending-approval" and state == "success" else state,
+                cursor,
+                cursor + dur,
+            )
         cursor += dur
     return out
 
@@ -396,9 +531,18 @@ def context_revisions(data: Any, st: BuildState, now_ms: int) -> List[Dict[str, 
     workflow["flow-logger-id"] = f"{st.doc['progress']}_{st.started_ms}"
     if done:
         workflow["finishTimestamp-system"] = iso(st.finished_ms)
-    running_workflow = {**workflow, "result": None, "status": "running", "finishTimestamp": None, "totalTime": None,
-                        "postStepsStartTimestamp": None, "postStepsFinishTimestamp": None,
-                        "postStepsTotalTime": None, "postStepsStatus": None, "finishTimestamp-system": None}
+    running_workflow = {
+        **workflow,
+        "result": None,
+        "status": "running",
+        "finishTimestamp": None,
+        "totalTime": None,
+        "postStepsStartTimestamp": None,
+        "postStepsFinishTimestamp": None,
+        "postStepsTotalTime": None,
+        "postStepsStatus": None,
+        "finishTimestamp-system": None,
+    }
     begun = {name: parse_iso_ms(m["startTimestamp"]) for name, m in steps.items() if m.get("startTimestamp")}
     ended = {name: parse_iso_ms(m["finishTimestamp"]) for name, m in steps.items() if m.get("finishTimestamp")}
 
@@ -408,36 +552,75 @@ def context_revisions(data: Any, st: BuildState, now_ms: int) -> List[Dict[str, 
         for name, m in steps.items():
             if begun.get(name, t + 1) > t:
                 continue
-            out[name] = m if ended.get(name, t + 1) <= t else {
-                **m, **{k: None for k in ("result", "finishTimestamp", "totalTime") if k in m}, "status": "running"}
+            out[name] = (
+                m
+                if ended.get(name, t + 1) <= t
+                else {
+                    **m,
+                    **{k: None for k in ("result", "finishTimestamp", "totalTime") if k in m},
+                    "status": "running",
+                }
+            )
         return out
 
     # Revisions: the start, the end of the pre-steps, up to two finished steps, then the workflow's end and its
     # post operations (`workflow.finish-system`, the last and final one, as in Codefresh's KB example, revision 6);
     # an unfinished build's last revision is its current state.
-    snapshots = [("workflow.start", "Workflow started", st.started_ms, {**running_workflow, "preStepsFinishTimestamp":
-                  None, "preStepsTotalTime": None, "preStepsStatus": "running"})]
+    snapshots = [
+        (
+            "workflow.start",
+            "Workflow started",
+            st.started_ms,
+            {
+                **running_workflow,
+                "preStepsFinishTimestamp": None,
+                "preStepsTotalTime": None,
+                "preStepsStatus": "running",
+            },
+        )
+    ]
     pre_end = ended.get("Initializing Process")
     if pre_end is not None:
         snapshots.append(("pre-steps.finish", "Pre-steps completed", pre_end, running_workflow))
-    real_ends = sorted(t for name, t in ended.items()
-                       if name not in PSEUDO_STEPS and (not done or t < st.finished_ms - 1_000))
+    real_ends = sorted(
+        t for name, t in ended.items() if name not in PSEUDO_STEPS and (not done or t < st.finished_ms - 1_000)
+    )
     for t in sorted(set(real_ends[:1] + real_ends[-1:])):
         snapshots.append(("step.finish", "Step completed", t, running_workflow))
     if done:
-        snapshots.append(("workflow.finish", "Workflow completed", st.finished_ms - 1_000,
-                          {**workflow, "postStepsFinishTimestamp": None, "postStepsTotalTime": None,
-                           "postStepsStatus": "running", "finishTimestamp-system": None}))
+        snapshots.append(
+            (
+                "workflow.finish",
+                "Workflow completed",
+                st.finished_ms - 1_000,
+                {
+                    **workflow,
+                    "postStepsFinishTimestamp": None,
+                    "postStepsTotalTime": None,
+                    "postStepsStatus": "running",
+                    "finishTimestamp-system": None,
+                },
+            )
+        )
         snapshots.append(("workflow.finish-system", "Workflow post operations completed", st.finished_ms, workflow))
     elif len(snapshots) == 1 or status != "elected":
         snapshots.append(("step.update", "Step updated", max(now_ms, st.started_ms), workflow))
     out = []
     for revision, (event, description, t, meta) in enumerate(snapshots, start=1):
         last = revision == len(snapshots)
-        out.append({"_id": f"{t // 1000 & 0xFFFFFFFF:08x}{random.Random(st.seed + revision).getrandbits(64):016x}",
-                    "context": {"workflowMetadata": meta, "stepsMetadata": steps if last else steps_at(t)},
-                    "metadata": {"account": data.account_id, "process": st.doc["id"], "description": description,
-                                 "revision": revision, "annotations": {"event": event, "final": last and done}}})
+        out.append(
+            {
+                "_id": f"{t // 1000 & 0xFFFFFFFF:08x}{random.Random(st.seed + revision).getrandbits(64):016x}",
+                "context": {"workflowMetadata": meta, "stepsMetadata": steps if last else steps_at(t)},
+                "metadata": {
+                    "account": data.account_id,
+                    "process": st.doc["id"],
+                    "description": description,
+                    "revision": revision,
+                    "annotations": {"event": event, "final": last and done},
+                },
+            }
+        )
     return out
 
 
@@ -461,7 +644,7 @@ def _bound(req: Request, name: str, upper: bool) -> Optional[int]:
     try:
         value = parse_bound(raw, upper)
     except ValueError:
-        raise bad_request(f"Invalid {name} '{raw}': expected YYYY-MM-DD or an ISO-8601 datetime")
+        raise bad_request(f"Invalid {name} '{raw}': expected YYYY-MM-DD or an ISO-8601 datetime") from None
     reading = req.data.config.workflow_dates
     if reading == "exact":
         return value
@@ -472,7 +655,7 @@ def _bound(req: Request, name: str, upper: bool) -> Optional[int]:
 def list_builds(req: Request) -> Response:
     data = req.data
     limit = capped_limit(req)
-    page = req.int_arg("page", 1, minimum=-10**9)
+    page = req.int_arg("page", 1, minimum=-(10**9))
     start = _bound(req, "startDate", upper=False)
     end = _bound(req, "endDate", upper=True)
     filters = {name: req.args(name) for name in FILTER_PARAMS if req.args(name)}
@@ -481,12 +664,17 @@ def list_builds(req: Request) -> Response:
         return data.select_builds(start, end, filters)
 
     snap = req.app.sessions.turn("workflow", req, page, snapshot)
-    window = snap[(page - 1) * limit: page * limit]
+    window = snap[(page - 1) * limit : page * limit]
     parts = [data.build_item(i) for i in window]
     next_page = b"true" if page * limit < len(snap) else b"false"
-    return raw_json(envelope(b'{"workflows":{"docs":[', parts,
-                             b'],"total":%d},"pagination":{"page":%d,"nextPage":%s,"pageSize":%d}}'
-                             % (len(snap), page, next_page, limit)))
+    return raw_json(
+        envelope(
+            b'{"workflows":{"docs":[',
+            parts,
+            b'],"total":%d},"pagination":{"page":%d,"nextPage":%s,"pageSize":%d}}'
+            % (len(snap), page, next_page, limit),
+        )
+    )
 
 
 def _live_build(req: Request) -> BuildState:
@@ -513,8 +701,7 @@ def get_annotations(req: Request) -> Response:
     wanted = {k: req.arg(k) for k in ("entityType", "entityId", "key", "value", "id") if req.arg(k)}
     with req.data.lock:
         items = list(req.data.annotations)
-    out = [a for a in items
-           if all((a["_id"] if k == "id" else str(a[k])) == v for k, v in wanted.items())]
+    out = [a for a in items if all((a["_id"] if k == "id" else str(a[k])) == v for k, v in wanted.items())]
     return json_response(out)
 
 

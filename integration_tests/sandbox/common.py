@@ -94,21 +94,108 @@ def day_ms(d: date) -> int:
 # ---------------------------------------------------------------------------------------------------------------
 # deterministic generator
 # ---------------------------------------------------------------------------------------------------------------
-FIRST_NAMES = ["Ada", "Grace", "Linus", "Margaret", "Ken", "Barbara", "Dennis", "Frances", "Alan", "Radia",
-               "Guido", "Sophie", "Edsger", "Hedy", "John", "Katherine", "Tim", "Anita", "Donald", "Shafi"]
-LAST_NAMES = ["Lovelace", "Hopper", "Torvalds", "Hamilton", "Thompson", "Liskov", "Ritchie", "Allen", "Turing",
-              "Perlman", "Rossum", "Wilson", "Dijkstra", "Lamarr", "Backus", "Johnson", "Berners", "Borg",
-              "Knuth", "Goldwasser"]
+FIRST_NAMES = [
+    "Ada",
+    "Grace",
+    "Linus",
+    "Margaret",
+    "Ken",
+    "Barbara",
+    "Dennis",
+    "Frances",
+    "Alan",
+    "Radia",
+    "Guido",
+    "Sophie",
+    "Edsger",
+    "Hedy",
+    "John",
+    "Katherine",
+    "Tim",
+    "Anita",
+    "Donald",
+    "Shafi",
+]
+LAST_NAMES = [
+    "Lovelace",
+    "Hopper",
+    "Torvalds",
+    "Hamilton",
+    "Thompson",
+    "Liskov",
+    "Ritchie",
+    "Allen",
+    "Turing",
+    "Perlman",
+    "Rossum",
+    "Wilson",
+    "Dijkstra",
+    "Lamarr",
+    "Backus",
+    "Johnson",
+    "Berners",
+    "Borg",
+    "Knuth",
+    "Goldwasser",
+]
 REPO_OWNERS = ["acme", "acme-platform", "acme-data", "acme-web"]
-REPO_WORDS = ["api", "gateway", "billing", "checkout", "search", "auth", "catalog", "inventory", "orders",
-              "payments", "notifications", "frontend", "mobile", "reports", "scheduler", "ledger", "profile",
-              "shipping", "analytics", "etl", "worker", "cache", "docs", "infra", "metrics", "portal"]
-BRANCHES = ["main", "main", "main", "develop", "release/1.4", "release/1.5", "feature/login", "feature/cart",
-            "fix/timeout", "renovate/deps", "hotfix/ssl"]
-COMMIT_MESSAGES = ["Fix flaky test", "Bump dependencies", "Add retry to client", "Refactor handler",
-                   "Update README", "Merge pull request #{n} from acme/feature", "Improve logging",
-                   "Add metrics endpoint", "Fix null pointer in parser", "Tune resource limits",
-                   "Release v1.{n}", "Revert \"Add cache\"", "Speed up CI", "Add e2e tests"]
+REPO_WORDS = [
+    "api",
+    "gateway",
+    "billing",
+    "checkout",
+    "search",
+    "auth",
+    "catalog",
+    "inventory",
+    "orders",
+    "payments",
+    "notifications",
+    "frontend",
+    "mobile",
+    "reports",
+    "scheduler",
+    "ledger",
+    "profile",
+    "shipping",
+    "analytics",
+    "etl",
+    "worker",
+    "cache",
+    "docs",
+    "infra",
+    "metrics",
+    "portal",
+]
+BRANCHES = [
+    "main",
+    "main",
+    "main",
+    "develop",
+    "release/1.4",
+    "release/1.5",
+    "feature/login",
+    "feature/cart",
+    "fix/timeout",
+    "renovate/deps",
+    "hotfix/ssl",
+]
+COMMIT_MESSAGES = [
+    "Fix flaky test",
+    "Bump dependencies",
+    "Add retry to client",
+    "Refactor handler",
+    "Update README",
+    "Merge pull request #{n} from acme/feature",
+    "Improve logging",
+    "Add metrics endpoint",
+    "Fix null pointer in parser",
+    "Tune resource limits",
+    "Release v1.{n}",
+    'Revert "Add cache"',
+    "Speed up CI",
+    "Add e2e tests",
+]
 
 
 class Gen:
@@ -152,8 +239,14 @@ class Gen:
         first = FIRST_NAMES[i % len(FIRST_NAMES)]
         last = LAST_NAMES[(i * 7 + i // len(FIRST_NAMES)) % len(LAST_NAMES)]
         user = f"{first.lower()}.{last.lower()}" + (str(i // len(FIRST_NAMES)) if i >= len(FIRST_NAMES) else "")
-        return {"first": first, "last": last, "userName": user, "email": f"{user}@acme.example",
-                "name": f"{first} {last}", "avatar": f"https://avatars.example.com/u/{1000 + i}?v=4"}
+        return {
+            "first": first,
+            "last": last,
+            "userName": user,
+            "email": f"{user}@acme.example",
+            "name": f"{first} {last}",
+            "avatar": f"https://avatars.example.com/u/{1000 + i}?v=4",
+        }
 
     def repo(self) -> Dict[str, str]:
         owner = self.pick(REPO_OWNERS)
@@ -170,8 +263,9 @@ class Gen:
 class ApiError(Exception):
     """Raised by a handler; answered as `{"status", "code", "name", "message"}`."""
 
-    def __init__(self, status: int, name: str, message: str, code: Optional[str] = None,
-                 headers: Optional[Dict[str, str]] = None):
+    def __init__(
+        self, status: int, name: str, message: str, code: Optional[str] = None, headers: Optional[Dict[str, str]] = None
+    ):
         super().__init__(message)
         self.status = status
         self.name = name
@@ -232,15 +326,16 @@ def join_array(parts: Iterable[bytes]) -> bytes:
 @dataclass
 class Request:
     """What a handler sees. `query` maps each name to all its values (`dateRange` repeats)."""
+
     method: str
-    path: str                      # the full path, e.g. /api/workflow
+    path: str  # the full path, e.g. /api/workflow
     query: Dict[str, List[str]]
-    params: Dict[str, str]         # path parameters, percent-decoded
-    body: Any                      # parsed JSON body (None when empty)
-    api_key: str                   # never log it
-    session_id: Optional[str]      # X-Pagination-Session-Id
-    data: Any                      # the SandboxData
-    app: Any                       # the SandboxServer (sessions, faults, stats)
+    params: Dict[str, str]  # path parameters, percent-decoded
+    body: Any  # parsed JSON body (None when empty)
+    api_key: str  # never log it
+    session_id: Optional[str]  # X-Pagination-Session-Id
+    data: Any  # the SandboxData
+    app: Any  # the SandboxServer (sessions, faults, stats)
 
     def arg(self, name: str, default: Optional[str] = None) -> Optional[str]:
         values = self.query.get(name)
@@ -273,9 +368,9 @@ Handler = Callable[[Request], Response]
 @dataclass
 class Route:
     method: str
-    template: str                  # e.g. "/builds/{id}" (relative to /api)
+    template: str  # e.g. "/builds/{id}" (relative to /api)
     handler: Handler
-    restricted: bool = False       # the limited key gets 403
+    restricted: bool = False  # the limited key gets 403
     regex: Any = None
 
     def __post_init__(self) -> None:

@@ -30,11 +30,12 @@ DEFAULT_ANCHOR = "2026-11-01T00:00:00Z"
 class SandboxConfig:
     """Everything that shapes a sandbox. Sizes are record counts; the defaults give every paged endpoint several
     pages of 100."""
+
     seed: int = 42
-    anchor: str = DEFAULT_ANCHOR              # the data's "now"; builds span `build_days` before it
+    anchor: str = DEFAULT_ANCHOR  # the data's "now"; builds span `build_days` before it
     builds: int = 500
     build_days: int = 90
-    unfinished_fraction: float = 0.02         # the newest ~2 % of builds are not finished
+    unfinished_fraction: float = 0.02  # the newest ~2 % of builds are not finished
     pipelines: int = 250
     projects: int = 130
     step_types: int = 230
@@ -52,36 +53,40 @@ class SandboxConfig:
     account_users: int = 12
     teams: int = 4
     api_keys: int = 5
-    registries: int = 7                       # GET /registries (one of each kind)
-    clusters: int = 4                         # GET /clusters
-    run_polls_to_finish: int = 2              # GET /builds/{id} polls until a pipeline run is terminal
+    registries: int = 7  # GET /registries (one of each kind)
+    clusters: int = 4  # GET /clusters
+    run_polls_to_finish: int = 2  # GET /builds/{id} polls until a pipeline run is terminal
     # readings of the API the evidence leaves open (README "Readings"); the defaults are the best-supported ones
-    images_paging: str = "offset"             # offset | cursor | ignores_paging (images.IMAGES_PAGING)
-    audit_time_format: str = "ms"             # /audit reads from/to as `ms` (epoch ms) or `iso`; the other is ignored
-    audit_cap: int = 50_000                   # /audit lists at most this many entries per query (docs: 50,000)
-    audit_first_page: str = "1"               # /audit numbers its pages from `1` or from `0` (no `page`: the first)
+    images_paging: str = "offset"  # offset | cursor | ignores_paging (images.IMAGES_PAGING)
+    audit_time_format: str = "ms"  # /audit reads from/to as `ms` (epoch ms) or `iso`; the other is ignored
+    audit_cap: int = 50_000  # /audit lists at most this many entries per query (docs: 50,000)
+    audit_first_page: str = "1"  # /audit numbers its pages from `1` or from `0` (no `page`: the first)
     analytics_empty_range: str = "error_500"  # a report range without data: `error_500` (documented) or `empty_200`
-    workflow_dates: str = "exact"             # /workflow startDate/endDate: exact | date_only | date_first_instant
+    workflow_dates: str = "exact"  # /workflow startDate/endDate: exact | date_only | date_first_instant
     # server options
     host: str = "127.0.0.1"
-    port: int = 0                             # 0 = an ephemeral port
-    latency_ms: float = 0.0                   # added to every /api answer
+    port: int = 0  # 0 = an ephemeral port
+    latency_ms: float = 0.0  # added to every /api answer
     faults: List[Dict[str, Any]] = field(default_factory=list)
-    verbose: bool = False                     # log one line per request (never headers)
+    verbose: bool = False  # log one line per request (never headers)
     # build logs (progress.py): the archive's shapes, and the archives a test needs
-    build_log_shape: str = "mixed"            # `list` | `object` | `mixed`: `steps` and `logs` as arrays or objects
-    build_log_huge_every: int = 0             # every N-th build (by age) has a step with a huge log
-    build_log_huge_mb: float = 50.0           # ... of this many MB of text
-    build_log_missing_every: int = 0          # every N-th build's archive is gone (storage 404)
-    build_log_expired_every: int = 0          # every N-th build's progress job hands out an expired URL (403)
-    build_log_url_ttl_seconds: int = 900      # lifetime of the other signed URLs
+    build_log_shape: str = "mixed"  # `list` | `object` | `mixed`: `steps` and `logs` as arrays or objects
+    build_log_huge_every: int = 0  # every N-th build (by age) has a step with a huge log
+    build_log_huge_mb: float = 50.0  # ... of this many MB of text
+    build_log_missing_every: int = 0  # every N-th build's archive is gone (storage 404)
+    build_log_expired_every: int = 0  # every N-th build's progress job hands out an expired URL (403)
+    build_log_url_ttl_seconds: int = 900  # lifetime of the other signed URLs
     build_log_url_base: Optional[str] = None  # the storage origin in signed URLs (default: the storage port's)
-    storage_port: int = 0                     # the log storage's own port (0 = an ephemeral port)
+    storage_port: int = 0  # the log storage's own port (0 = an ephemeral port)
 
 
-READINGS = {"images_paging": images.IMAGES_PAGING, "audit_time_format": ("ms", "iso"),
-            "audit_first_page": audit.FIRST_PAGES, "analytics_empty_range": ("error_500", "empty_200"),
-            "workflow_dates": builds.WORKFLOW_DATES}
+READINGS = {
+    "images_paging": images.IMAGES_PAGING,
+    "audit_time_format": ("ms", "iso"),
+    "audit_first_page": audit.FIRST_PAGES,
+    "analytics_empty_range": ("error_500", "empty_200"),
+    "workflow_dates": builds.WORKFLOW_DATES,
+}
 
 
 class SandboxData:
@@ -98,23 +103,27 @@ class SandboxData:
         self.config = cfg
         self.seed = cfg.seed
         self.anchor_ms = parse_iso_ms(cfg.anchor)
-        self.clock_ms = self.anchor_ms            # the sandbox clock: moves on with runs and advance()
+        self.clock_ms = self.anchor_ms  # the sandbox clock: moves on with runs and advance()
         self.lock = threading.RLock()
         self.deleted_every: Optional[int] = None  # set by the server from a `deleted_builds` fault rule
         g = Gen(cfg.seed, self.anchor_ms)
 
         accounts.generate(g, cfg, self)
-        self.people = [{"userName": u["userName"],
-                        "avatar": u["user_data"]["image"] or f"https://avatars.example.com/u/{u['userName']}"}
-                       for u in self.users.records]
+        self.people = [
+            {
+                "userName": u["userName"],
+                "avatar": u["user_data"]["image"] or f"https://avatars.example.com/u/{u['userName']}",
+            }
+            for u in self.users.records
+        ]
         resources.generate_runtimes(g, cfg, self)
         resources.generate(g, cfg, self)
         pipelines.generate(g, cfg, self)
 
         self.pack_id = g.oid(self.anchor_ms - 400 * DAY_MS)
         self.annotations: List[Dict[str, Any]] = []
-        self.builds: List[BuildState] = []        # oldest first (ascending `created`)
-        self.build_json: List[bytes] = []         # the serialized record of each build, without its YAML texts
+        self.builds: List[BuildState] = []  # oldest first (ascending `created`)
+        self.build_json: List[bytes] = []  # the serialized record of each build, without its YAML texts
         self.created_ms: List[int] = []
         self.by_id: Dict[str, BuildState] = {}
         self.by_progress: Dict[str, BuildState] = {}  # by the build's progress (logs) job id
@@ -184,8 +193,14 @@ class SandboxData:
             window = range(hi - 1, lo - 1, -1)
             if not filters:
                 return window
-            fields = {"status": "status", "pipeline": "serviceId", "branchName": "branchName",
-                      "revision": "revision", "trigger": "trigger", "pipelineTriggerId": "pipelineTriggerId"}
+            fields = {
+                "status": "status",
+                "pipeline": "serviceId",
+                "branchName": "branchName",
+                "revision": "revision",
+                "trigger": "trigger",
+                "pipelineTriggerId": "pipelineTriggerId",
+            }
             checks = [(fields[k], set(v)) for k, v in filters.items()]
             return [i for i in window if all(self.builds[i].doc[f] in vs for f, vs in checks)]
 
@@ -236,20 +251,44 @@ class SandboxData:
             trigger = next((t for t in p.git_triggers if wanted in (t["id"], t["name"])), None) if wanted else None
             n_steps = len(p.steps)
             kinds = [k for _, k in p.steps]
-            final_cut = (n_steps if p.outcome == "success"
-                         else kinds.index("pending-approval") + 1 if p.outcome == "denied" and "pending-approval" in kinds
-                         else g.randint(1, n_steps))
-            st = builds.make_build(g, self, p, created, "pending", p.outcome, None, None, 0, final_cut,
-                                   trigger_kind="manual", branch=str(body.get("branch") or "main"),
-                                   sha=str(body["sha"]) if body.get("sha") else None, initiator=self.people[0],
-                                   pipeline_trigger=trigger, is_run=True)
+            final_cut = (
+                n_steps
+                if p.outcome == "success"
+                else kinds.index("pending-approval") + 1
+                if p.outcome == "denied" and "pending-approval" in kinds
+                else g.randint(1, n_steps)
+            )
+            st = builds.make_build(
+                g,
+                self,
+                p,
+                created,
+                "pending",
+                p.outcome,
+                None,
+                None,
+                0,
+                final_cut,
+                trigger_kind="manual",
+                branch=str(body.get("branch") or "main"),
+                sha=str(body["sha"]) if body.get("sha") else None,
+                initiator=self.people[0],
+                pipeline_trigger=trigger,
+                is_run=True,
+            )
             for key, value in (body.get("annotations") or {}).items():
                 builds.add_annotation(self, st, str(key), value, created, g.oid(created))
             self._append(st)
             return st.doc["id"]
 
-    def advance(self, new_builds: int = 0, finish_running: bool = True, minutes: float = 60,
-                new_unfinished: int = 0, keep_running: Any = ()) -> Dict[str, Any]:
+    def advance(
+        self,
+        new_builds: int = 0,
+        finish_running: bool = True,
+        minutes: float = 60,
+        new_unfinished: int = 0,
+        keep_running: Any = (),
+    ) -> Dict[str, Any]:
         """Move the sandbox clock on by `minutes`; finish every unfinished build (if `finish_running`) but those whose
         id is in `keep_running` (a build waiting on an approval for days); then add `new_builds` builds created in
         the elapsed interval (the newest `new_unfinished` of them still running)."""
@@ -278,8 +317,9 @@ class SandboxData:
                 final_cut = builds.plan_cut(g, n_steps, status)
                 started = created + g.randint(1_000, 20_000)
                 if running:
-                    st = builds.make_build(g, self, p, created, "running", status, started, None,
-                                           g.randint(1, final_cut), final_cut)
+                    st = builds.make_build(
+                        g, self, p, created, "running", status, started, None, g.randint(1, final_cut), final_cut
+                    )
                 else:
                     end = max(started + 1_000, min(started + g.randint(30_000, 600_000), new - 1))
                     st = builds.make_build(g, self, p, created, status, status, started, end, final_cut, final_cut)

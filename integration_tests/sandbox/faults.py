@@ -29,8 +29,14 @@ from typing import Any, Dict, List, Optional, Pattern, Tuple
 REQUEST_KINDS = ("status", "rate_limit", "drop", "slow", "malformed", "html", "forbidden")
 DATA_KINDS = ("deleted_builds", "analytics_not_ready")
 KINDS = REQUEST_KINDS + DATA_KINDS
-DEFAULT_STATUS = {"status": 500, "rate_limit": 429, "forbidden": 403, "analytics_not_ready": 432, "html": 200,
-                  "malformed": 200}
+DEFAULT_STATUS = {
+    "status": 500,
+    "rate_limit": 429,
+    "forbidden": 403,
+    "analytics_not_ready": 432,
+    "html": 200,
+    "malformed": 200,
+}
 RULE_KEYS = {"match", "kind", "status", "every", "times", "retry_after", "after_processing", "seconds"}
 
 

@@ -16,8 +16,20 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
-from .common import (DAY_MS, DEFAULT_LIMIT, Collection, Gen, Request, Response, capped_limit, iso, offset_window,
-                     raw_json, route, BRANCHES)
+from .common import (
+    BRANCHES,
+    DAY_MS,
+    DEFAULT_LIMIT,
+    Collection,
+    Gen,
+    Request,
+    Response,
+    capped_limit,
+    iso,
+    offset_window,
+    raw_json,
+    route,
+)
 
 IMAGES_PAGING = ("offset", "cursor", "ignores_paging")
 
@@ -40,13 +52,16 @@ def make_image(g: Gen, created: int) -> Dict[str, Any]:
         "internalName": f"{registry}/{full}:{tag_names[0] if tag_names else 'untagged'}",
         "imageName": full,
         "imageDisplayName": full,
-        "tags": [{"_id": g.oid(created), "tag": t, "registry": registry, "repository": full, "created": iso(created)}
-                 for t in tag_names],
+        "tags": [
+            {"_id": g.oid(created), "tag": t, "registry": registry, "repository": full, "created": iso(created)}
+            for t in tag_names
+        ],
         "created": iso(created),
         "size": g.randint(8_000_000, 1_500_000_000),
         "sha": "sha256:" + digest,
-        "metadata": {"annotations": {"org.opencontainers.image.source": f"https://github.com/{full}"}
-                     if g.chance(0.5) else {}},
+        "metadata": {
+            "annotations": {"org.opencontainers.image.source": f"https://github.com/{full}"} if g.chance(0.5) else {}
+        },
         "repoDigest": f"{registry}/{full}@sha256:{digest}" if g.chance(0.8) else None,
         "hash": g.hex(64),
         "branch": branch,
@@ -69,20 +84,26 @@ def list_images(req: Request) -> Response:
     mode = req.data.config.images_paging
     if mode == "cursor":
         limit = capped_limit(req)
-        page = req.int_arg("page", 1, minimum=-10**9)
+        page = req.int_arg("page", 1, minimum=-(10**9))
         snap = req.app.sessions.turn("images", req, page, lambda: newest_first)
-        window = snap[(page - 1) * limit: page * limit]
+        window = snap[(page - 1) * limit : page * limit]
         next_page = b"true" if page * limit < len(snap) else b"false"
-        return raw_json(images.wrap(b'{"docs":[', window, b'],"pagination":{"page":%d,"nextPage":%s,"pageSize":%d}}'
-                                    % (page, next_page, limit)))
+        return raw_json(
+            images.wrap(
+                b'{"docs":[',
+                window,
+                b'],"pagination":{"page":%d,"nextPage":%s,"pageSize":%d}}' % (page, next_page, limit),
+            )
+        )
     if mode == "ignores_paging":
         limit, offset, window = DEFAULT_LIMIT, 0, newest_first[:DEFAULT_LIMIT]
     else:
         window = offset_window(req, len(images))
         limit, offset = capped_limit(req), window.start
-        window = newest_first[window.start:window.stop]
-    return raw_json(images.wrap(b'{"docs":[', window, b'],"total":%d,"limit":%d,"offset":%d}'
-                                % (len(images), limit, offset)))
+        window = newest_first[window.start : window.stop]
+    return raw_json(
+        images.wrap(b'{"docs":[', window, b'],"total":%d,"limit":%d,"offset":%d}' % (len(images), limit, offset))
+    )
 
 
 ROUTES = [route("GET", "/images", list_images)]

@@ -20,15 +20,61 @@ import json
 import random
 from typing import Any, Dict, List, Optional
 
-from .common import (Collection, Gen, Request, Response, bad_request, dumps, iso, json_response, not_found,
-                     offset_window, raw_json, route)
+from .common import (
+    Collection,
+    Gen,
+    Request,
+    Response,
+    bad_request,
+    dumps,
+    iso,
+    json_response,
+    not_found,
+    offset_window,
+    raw_json,
+    route,
+)
 
 WELL_KNOWN = ["hello-world", "failing-build", "terminated-build", "denied-approval"]
 PUBLIC_ACCOUNT = "000000000000"  # hermes: events every account may use
-PIPELINE_WORDS = ["ci", "cd", "build", "deploy", "release", "nightly", "pr-checks", "e2e", "lint", "publish",
-                  "canary", "rollback", "docs", "perf", "security-scan", "helm-release", "smoke", "migrate"]
-PROJECT_WORDS = ["payments", "checkout", "search", "platform", "data", "web", "mobile", "infra", "identity",
-                 "catalog", "billing", "growth", "ml", "observability", "tooling", "edge"]
+PIPELINE_WORDS = [
+    "ci",
+    "cd",
+    "build",
+    "deploy",
+    "release",
+    "nightly",
+    "pr-checks",
+    "e2e",
+    "lint",
+    "publish",
+    "canary",
+    "rollback",
+    "docs",
+    "perf",
+    "security-scan",
+    "helm-release",
+    "smoke",
+    "migrate",
+]
+PROJECT_WORDS = [
+    "payments",
+    "checkout",
+    "search",
+    "platform",
+    "data",
+    "web",
+    "mobile",
+    "infra",
+    "identity",
+    "catalog",
+    "billing",
+    "growth",
+    "ml",
+    "observability",
+    "tooling",
+    "edge",
+]
 
 # (step name, step type, stage) in pipeline order; every pipeline has main_clone and build.
 STEP_CATALOG = [
@@ -43,15 +89,36 @@ STEP_CATALOG = [
     ("deploy", "helm", "deploy"),
     ("notify", "freestyle", "notify"),
 ]
-CRON_EXPRESSIONS = [("0 3 * * *", "nightly"), ("*/30 * * * *", "half-hourly"), ("0 6 * * 1", "weekly"),
-                    ("15 1 * * *", "cleanup")]
+CRON_EXPRESSIONS = [
+    ("0 3 * * *", "nightly"),
+    ("*/30 * * * *", "half-hourly"),
+    ("0 6 * * 1", "weekly"),
+    ("15 1 * * *", "cleanup"),
+]
 
 
 class PipelineInfo:
     """What builds and runs need to know about a pipeline (the record itself is `doc`)."""
-    __slots__ = ("index", "id", "name", "short_name", "project", "project_id", "repo", "steps", "git_triggers",
-                 "cron_triggers", "runtime", "yaml", "yaml_json", "final_yaml_json", "doc", "outcome",
-                 "last_executed")
+
+    __slots__ = (
+        "cron_triggers",
+        "doc",
+        "final_yaml_json",
+        "git_triggers",
+        "id",
+        "index",
+        "last_executed",
+        "name",
+        "outcome",
+        "project",
+        "project_id",
+        "repo",
+        "runtime",
+        "short_name",
+        "steps",
+        "yaml",
+        "yaml_json",
+    )
 
     def __init__(self, **kw: Any):
         for k in self.__slots__:
@@ -88,89 +155,168 @@ def step_spec(name: str, kind: str, stage: str, repo: Dict[str, str], rng: rando
     retries), so that a pipeline's YAML is several kB like a real one."""
     full = f"{repo['owner']}/{repo['name']}"
     if kind == "git-clone":
-        return {"title": "Cloning repository", "type": kind, "repo": full, "revision": "${{CF_BRANCH}}",
-                "git": "github", "stage": stage, "depth": rng.choice([None, 1, 50]),
-                "exclude_blobs": False}
+        return {
+            "title": "Cloning repository",
+            "type": kind,
+            "repo": full,
+            "revision": "${{CF_BRANCH}}",
+            "git": "github",
+            "stage": stage,
+            "depth": rng.choice([None, 1, 50]),
+            "exclude_blobs": False,
+        }
     if kind == "build":
-        return {"title": "Building Docker image", "type": kind, "image_name": full,
-                "tag": "${{CF_SHORT_REVISION}}", "dockerfile": "Dockerfile", "stage": stage,
-                "working_directory": "${{main_clone}}", "registry": "dockerhub", "disable_push": True,
-                "build_arguments": [f"NODE_VERSION={rng.choice(['18', '20', '22'])}",
-                                    "BUILD_DATE=${{CF_BUILD_TIMESTAMP}}",
-                                    "GIT_COMMIT=${{CF_REVISION}}", f"SERVICE={repo['name']}"],
-                "tags": ["${{CF_BRANCH_TAG_NORMALIZED}}", "${{CF_SHORT_REVISION}}"],
-                "metadata": {"set": [{"CF_QUALITY": True}, {"owner": f"team-{rng.choice(['a', 'b', 'c'])}"}]},
-                "buildkit": rng.random() < 0.5}
+        return {
+            "title": "Building Docker image",
+            "type": kind,
+            "image_name": full,
+            "tag": "${{CF_SHORT_REVISION}}",
+            "dockerfile": "Dockerfile",
+            "stage": stage,
+            "working_directory": "${{main_clone}}",
+            "registry": "dockerhub",
+            "disable_push": True,
+            "build_arguments": [
+                f"NODE_VERSION={rng.choice(['18', '20', '22'])}",
+                "BUILD_DATE=${{CF_BUILD_TIMESTAMP}}",
+                "GIT_COMMIT=${{CF_REVISION}}",
+                f"SERVICE={repo['name']}",
+            ],
+            "tags": ["${{CF_BRANCH_TAG_NORMALIZED}}", "${{CF_SHORT_REVISION}}"],
+            "metadata": {"set": [{"CF_QUALITY": True}, {"owner": f"team-{rng.choice(['a', 'b', 'c'])}"}]},
+            "buildkit": rng.random() < 0.5,
+        }
     if kind == "push":
-        return {"title": "Pushing image", "type": kind, "candidate": "${{build}}",
-                "tag": "${{CF_BRANCH_TAG_NORMALIZED}}", "registry": "dockerhub", "stage": stage,
-                "tags": ["${{CF_SHORT_REVISION}}", "latest"],
-                "when": {"branch": {"only": ["main", "/^release\\/.*/"]}}}
+        return {
+            "title": "Pushing image",
+            "type": kind,
+            "candidate": "${{build}}",
+            "tag": "${{CF_BRANCH_TAG_NORMALIZED}}",
+            "registry": "dockerhub",
+            "stage": stage,
+            "tags": ["${{CF_SHORT_REVISION}}", "latest"],
+            "when": {"branch": {"only": ["main", "/^release\\/.*/"]}},
+        }
     if kind == "pending-approval":
-        return {"title": "Approve deployment", "type": kind, "timeout": {"duration": 2, "finalState": "denied"},
-                "stage": stage, "when": {"branch": {"only": ["main"]}},
-                "description": "A platform engineer approves production deployments during office hours."}
+        return {
+            "title": "Approve deployment",
+            "type": kind,
+            "timeout": {"duration": 2, "finalState": "denied"},
+            "stage": stage,
+            "when": {"branch": {"only": ["main"]}},
+            "description": "A platform engineer approves production deployments during office hours.",
+        }
     if kind == "helm":
-        return {"title": "Deploying with Helm", "type": kind, "stage": stage,
-                "working_directory": "${{main_clone}}",
-                "arguments": {"action": "install", "chart_name": f"charts/{repo['name']}",
-                              "release_name": repo["name"], "kube_context": "prod-cluster", "helm_version": "3.14.0",
-                              "namespace": rng.choice(["default", "apps", repo["name"]]),
-                              "custom_values": ["image.tag=${{CF_SHORT_REVISION}}",
-                                                f"replicaCount={rng.randint(2, 6)}",
-                                                "ingress.enabled=true",
-                                                f"ingress.host={repo['name']}.acme.example"],
-                              "cmd_ps": "--wait --timeout 10m0s --atomic"},
-                "retry": {"maxAttempts": 2, "delay": 10, "exponentialFactor": 2},
-                "when": {"condition": {"all": {
-                    "mainBranch": "'${{CF_BRANCH}}' == 'main'",
-                    "noSkip": "includes('${{CF_COMMIT_MESSAGE}}', '[skip deploy]') == false"}}}}
-    commands = {"lint": ["npm ci --prefer-offline --no-audit", "npm run lint -- --max-warnings 0",
-                         "npm run format:check"],
-                "unit_tests": ["npm ci --prefer-offline --no-audit", "npm test -- --ci --coverage --reporters=default",
-                               "cp coverage/lcov.info ${{CF_VOLUME_PATH}}/lcov.info",
-                               "cf_export COVERAGE_FILE=${{CF_VOLUME_PATH}}/lcov.info"],
-                "security_scan": ["trivy fs --exit-code 1 --severity HIGH,CRITICAL --ignore-unfixed .",
-                                  "trivy config --exit-code 0 ./charts"],
-                "integration_tests": ["make integration SERVICE_URL=http://app:8080",
-                                      "make report > ${{CF_VOLUME_PATH}}/integration-report.txt"],
-                "notify": ["curl -sf -X POST \"$SLACK_WEBHOOK\" -d @message.json",
-                           "echo \"Notified ${{CF_BUILD_INITIATOR}} about ${{CF_BUILD_URL}}\""]
-                }.get(name, ["echo done"])
+        return {
+            "title": "Deploying with Helm",
+            "type": kind,
+            "stage": stage,
+            "working_directory": "${{main_clone}}",
+            "arguments": {
+                "action": "install",
+                "chart_name": f"charts/{repo['name']}",
+                "release_name": repo["name"],
+                "kube_context": "prod-cluster",
+                "helm_version": "3.14.0",
+                "namespace": rng.choice(["default", "apps", repo["name"]]),
+                "custom_values": [
+                    "image.tag=${{CF_SHORT_REVISION}}",
+                    f"replicaCount={rng.randint(2, 6)}",
+                    "ingress.enabled=true",
+                    f"ingress.host={repo['name']}.acme.example",
+                ],
+                "cmd_ps": "--wait --timeout 10m0s --atomic",
+            },
+            "retry": {"maxAttempts": 2, "delay": 10, "exponentialFactor": 2},
+            "when": {
+                "condition": {
+                    "all": {
+                        "mainBranch": "'${{CF_BRANCH}}' == 'main'",
+                        "noSkip": "includes('${{CF_COMMIT_MESSAGE}}', '[skip deploy]') == false",
+                    }
+                }
+            },
+        }
+    commands = {
+        "lint": ["npm ci --prefer-offline --no-audit", "npm run lint -- --max-warnings 0", "npm run format:check"],
+        "unit_tests": [
+            "npm ci --prefer-offline --no-audit",
+            "npm test -- --ci --coverage --reporters=default",
+            "cp coverage/lcov.info ${{CF_VOLUME_PATH}}/lcov.info",
+            "cf_export COVERAGE_FILE=${{CF_VOLUME_PATH}}/lcov.info",
+        ],
+        "security_scan": [
+            "trivy fs --exit-code 1 --severity HIGH,CRITICAL --ignore-unfixed .",
+            "trivy config --exit-code 0 ./charts",
+        ],
+        "integration_tests": [
+            "make integration SERVICE_URL=http://app:8080",
+            "make report > ${{CF_VOLUME_PATH}}/integration-report.txt",
+        ],
+        "notify": [
+            'curl -sf -X POST "$SLACK_WEBHOOK" -d @message.json',
+            'echo "Notified ${{CF_BUILD_INITIATOR}} about ${{CF_BUILD_URL}}"',
+        ],
+    }.get(name, ["echo done"])
     step: Dict[str, Any] = {
-        "title": name.replace("_", " ").capitalize(), "type": "freestyle",
+        "title": name.replace("_", " ").capitalize(),
+        "type": "freestyle",
         "image": rng.choice(["node:20-alpine", "node:22-bookworm-slim", "aquasec/trivy:0.50.1", "alpine:3.19"]),
-        "working_directory": "${{main_clone}}", "commands": commands, "stage": stage,
-        "environment": ["CI=true", "NODE_ENV=test", f"SERVICE_NAME={repo['name']}",
-                        "NPM_CONFIG_CACHE=${{CF_VOLUME_PATH}}/.npm"] + (["DEBUG=app:*"] if rng.random() < 0.3 else []),
+        "working_directory": "${{main_clone}}",
+        "commands": commands,
+        "stage": stage,
+        "environment": [
+            "CI=true",
+            "NODE_ENV=test",
+            f"SERVICE_NAME={repo['name']}",
+            "NPM_CONFIG_CACHE=${{CF_VOLUME_PATH}}/.npm",
+        ]
+        + (["DEBUG=app:*"] if rng.random() < 0.3 else []),
     }
     if rng.random() < 0.4:
         step["retry"] = {"maxAttempts": 3, "delay": 5, "exponentialFactor": 2}
     if rng.random() < 0.3:
         step["when"] = {"branch": {"ignore": ["/^renovate\\/.*/", "/^dependabot\\/.*/"]}}
     if name == "integration_tests":
-        step["services"] = {"composition": {"app": {"image": "${{build}}", "ports": [8080]},
-                                            "db": {"image": "postgres:16-alpine",
-                                                   "environment": ["POSTGRES_PASSWORD=test"]}},
-                            "readiness": {"timeoutSeconds": 30, "periodSeconds": 5,
-                                          "image": "byrnedo/alpine-curl",
-                                          "commands": ["curl -sf http://app:8080/health"]}}
+        step["services"] = {
+            "composition": {
+                "app": {"image": "${{build}}", "ports": [8080]},
+                "db": {"image": "postgres:16-alpine", "environment": ["POSTGRES_PASSWORD=test"]},
+            },
+            "readiness": {
+                "timeoutSeconds": 30,
+                "periodSeconds": 5,
+                "image": "byrnedo/alpine-curl",
+                "commands": ["curl -sf http://app:8080/health"],
+            },
+        }
     return step
 
 
 def hooks_spec(repo: Dict[str, str]) -> Dict[str, Any]:
-    return {"on_elected": {"exec": {"image": "alpine:3.19", "commands": ["echo \"Build ${{CF_BUILD_ID}} elected\""]}},
-            "on_fail": {"exec": {"image": "curlimages/curl:8.7.1",
-                                 "commands": ["curl -sf -X POST \"$SLACK_WEBHOOK\" -d '{\"text\": \""
-                                              + repo["name"] + " build ${{CF_BUILD_ID}} failed\"}'"]}},
-            "on_finish": {"cleanup": {"image": "alpine:3.19", "commands": ["rm -rf ${{CF_VOLUME_PATH}}/tmp"]}}}
+    return {
+        "on_elected": {"exec": {"image": "alpine:3.19", "commands": ['echo "Build ${{CF_BUILD_ID}} elected"']}},
+        "on_fail": {
+            "exec": {
+                "image": "curlimages/curl:8.7.1",
+                "commands": [
+                    'curl -sf -X POST "$SLACK_WEBHOOK" -d \'{"text": "'
+                    + repo["name"]
+                    + " build ${{CF_BUILD_ID}} failed\"}'"
+                ],
+            }
+        },
+        "on_finish": {"cleanup": {"image": "alpine:3.19", "commands": ["rm -rf ${{CF_VOLUME_PATH}}/tmp"]}},
+    }
 
 
 def user_yaml(name: str, repo: Dict[str, str], spec: Dict[str, Any]) -> str:
     """The pipeline as its author wrote it (`originalYamlString`, a build's `userYamlDescriptor`)."""
-    header = (f"# {name}: build, test and ship {repo['owner']}/{repo['name']}.\n"
-              "# More about Codefresh pipelines: https://codefresh.io/docs/docs/pipelines/what-is-the-codefresh-yaml/\n"
-              "# Stages run in order; steps of a stage run one after the other unless marked parallel.\n")
+    header = (
+        f"# {name}: build, test and ship {repo['owner']}/{repo['name']}.\n"
+        "# More about Codefresh pipelines: https://codefresh.io/docs/docs/pipelines/what-is-the-codefresh-yaml/\n"
+        "# Stages run in order; steps of a stage run one after the other unless marked parallel.\n"
+    )
     body = {"version": spec["version"], "stages": spec["stages"], "hooks": spec["hooks"], "steps": spec["steps"]}
     return header + to_yaml(body) + "\n"
 
@@ -183,13 +329,20 @@ def processed_yaml(spec: Dict[str, Any]) -> str:
     no comments, and the clone step's revision resolved (`REVISION_PLACEHOLDER`, replaced per build)."""
     steps: Dict[str, Any] = {}
     for step_name, step in spec["steps"].items():
-        full = {"title": step.get("title"), "type": step["type"], "fail_fast": True, "stage": step.get("stage"),
-                **{k: v for k, v in step.items() if k not in ("title", "type", "stage")},
-                "retry": step.get("retry") or {"maxAttempts": 1, "delay": 5, "exponentialFactor": 1},
-                "timeout": step.get("timeout") or "60m",
-                "docker_machine": None, "registry_context": None, "strict_fail_fast": False,
-                "metadata": step.get("metadata") or {"set": []},
-                "annotations": {"set": [], "unset": []}}
+        full = {
+            "title": step.get("title"),
+            "type": step["type"],
+            "fail_fast": True,
+            "stage": step.get("stage"),
+            **{k: v for k, v in step.items() if k not in ("title", "type", "stage")},
+            "retry": step.get("retry") or {"maxAttempts": 1, "delay": 5, "exponentialFactor": 1},
+            "timeout": step.get("timeout") or "60m",
+            "docker_machine": None,
+            "registry_context": None,
+            "strict_fail_fast": False,
+            "metadata": step.get("metadata") or {"set": []},
+            "annotations": {"set": [], "unset": []},
+        }
         if step["type"] == "git-clone":
             full["revision"] = REVISION_PLACEHOLDER
             full["credentials"] = {"username": "${{CF_REPO_OWNER}}", "password": "${{GITHUB_TOKEN}}"}
@@ -197,8 +350,15 @@ def processed_yaml(spec: Dict[str, Any]) -> str:
             full.setdefault("shell", "sh")
             full["volumes"] = ["${{CF_VOLUME_NAME}}:/codefresh/volume"]
         steps[step_name] = full
-    body = {"version": spec["version"], "mode": "sequential", "fail_fast": True, "stages": spec["stages"],
-            "hooks": spec["hooks"], "success_criteria": {"steps": {"ignore": []}}, "steps": steps}
+    body = {
+        "version": spec["version"],
+        "mode": "sequential",
+        "fail_fast": True,
+        "stages": spec["stages"],
+        "hooks": spec["hooks"],
+        "success_criteria": {"steps": {"ignore": []}},
+        "steps": steps,
+    }
     return to_yaml(body) + "\n"
 
 
@@ -225,8 +385,14 @@ def make_project(g: Gen, i: int, account_id: str) -> Dict[str, Any]:
         "pipelinesNumber": 0,
         "updatedAt": iso(g.past_ms(100, 1)),
         "metadata": {"createdAt": iso(created)},
-        "image": g.pick([None, None, "https://cdn.example.com/projects/icon-rocket.svg",
-                         "https://cdn.example.com/projects/icon-cube.svg"]),
+        "image": g.pick(
+            [
+                None,
+                None,
+                "https://cdn.example.com/projects/icon-rocket.svg",
+                "https://cdn.example.com/projects/icon-cube.svg",
+            ]
+        ),
     }
 
 
@@ -253,8 +419,9 @@ def make_git_trigger(g: Gen, pipeline_id: str, repo: Dict[str, str], i: int, cre
         "secret": g.hex(20),
         "options": {"noCache": False, "noCfCache": False, "resetVolume": False},
         "variables": [{"key": "TRIGGER_SOURCE", "value": "git"}] if g.chance(0.3) else [],
-        "runtimeEnvironment": None if g.chance(0.7) else {"name": "acme-sandbox/default", "cpu": "1000m",
-                                                          "memory": "2048Mi", "dindStorage": "nodiskcache"},
+        "runtimeEnvironment": None
+        if g.chance(0.7)
+        else {"name": "acme-sandbox/default", "cpu": "1000m", "memory": "2048Mi", "dindStorage": "nodiskcache"},
         "lastExecutionDate": None,
     }
 
@@ -282,21 +449,31 @@ def make_cron_trigger(g: Gen, git_trigger: Optional[Dict[str, Any]], created: in
 def make_pipeline(g: Gen, i: int, project: Dict[str, Any], account_id: str, runtimes: List[str]) -> PipelineInfo:
     created = g.past_ms(700, 91)
     pid = g.oid(created)
-    short = WELL_KNOWN[i] if i < len(WELL_KNOWN) and project["projectName"] == "demo" \
+    short = (
+        WELL_KNOWN[i]
+        if i < len(WELL_KNOWN) and project["projectName"] == "demo"
         else f"{g.pick(PIPELINE_WORDS)}-{i:03d}"
+    )
     name = f"{project['projectName']}/{short}"
     repo = g.repo()
     # `denied-approval` always has the approval step: its runs end `denied` there.
-    chosen = [s for s in STEP_CATALOG if s[0] in ("main_clone", "build")
-              or (short == "denied-approval" and s[0] == "approve_deploy") or g.chance(0.45)]
+    chosen = [
+        s
+        for s in STEP_CATALOG
+        if s[0] in ("main_clone", "build")
+        or (short == "denied-approval" and s[0] == "approve_deploy")
+        or g.chance(0.45)
+    ]
     local = random.Random(int(pid, 16))  # the YAML's details, without shifting the other records' draws
     steps = {n: step_spec(n, k, st, repo, local) for n, k, st in chosen}
     stages = list(dict.fromkeys(st for _, _, st in chosen))
     n_git = 0 if g.chance(0.15) else (1 if g.chance(0.6) else 2)
     git = [make_git_trigger(g, pid, repo, t, created) for t in range(n_git)]
     cron = [make_cron_trigger(g, git[0] if git else None, created)] if g.chance(0.3) else []
-    variables = [{"key": "IMAGE_NAME", "value": f"{repo['owner']}/{repo['name']}"},
-                 {"key": "SERVICE_PORT", "value": str(g.pick([8080, 3000, 5000]))}]
+    variables = [
+        {"key": "IMAGE_NAME", "value": f"{repo['owner']}/{repo['name']}"},
+        {"key": "SERVICE_PORT", "value": str(g.pick([8080, 3000, 5000]))},
+    ]
     if g.chance(0.3):
         variables.append({"key": "NPM_TOKEN", "value": "*****", "encrypted": True})
     spec = {"version": "1.0", "stages": stages, "hooks": hooks_spec(repo), "steps": steps}
@@ -314,13 +491,16 @@ def make_pipeline(g: Gen, i: int, project: Dict[str, Any], account_id: str, runt
             "accountId": account_id,
             "created_at": iso(created),
             "updated_at": iso(g.past_ms(90, 1)),
-            "labels": {"tags": g.sample(["backend", "frontend", "critical", "experimental", "team-a"],
-                                        g.randint(0, 2))},
+            "labels": {
+                "tags": g.sample(["backend", "frontend", "critical", "experimental", "team-a"], g.randint(0, 2))
+            },
             "isPublic": g.chance(0.05),
             "revision": g.randint(1, 40),
             "originalYamlString": yaml,
-            "deprecate": {"applicationPort": str(g.pick([8080, 3000])) if g.chance(0.3) else None,
-                          "repoPipeline": g.chance(0.2)},
+            "deprecate": {
+                "applicationPort": str(g.pick([8080, 3000])) if g.chance(0.3) else None,
+                "repoPipeline": g.chance(0.2),
+            },
             "template": {"isTemplate": False, "generatedFrom": None},
         },
         "spec": {
@@ -343,44 +523,84 @@ def make_pipeline(g: Gen, i: int, project: Dict[str, Any], account_id: str, runt
         },
         "last_executed": None,
     }
-    outcome = ("error" if "failing" in name else "terminated" if "terminated" in name
-               else "denied" if "denied" in name else "success")
+    outcome = (
+        "error"
+        if "failing" in name
+        else "terminated"
+        if "terminated" in name
+        else "denied"
+        if "denied" in name
+        else "success"
+    )
     final_head, final_tail = processed_yaml(spec).split(REVISION_PLACEHOLDER, 1)
-    return PipelineInfo(index=i, id=pid, name=name, short_name=short, project=project["projectName"],
-                        project_id=project["id"], repo=repo, steps=[(n, k) for n, k, _ in chosen],
-                        git_triggers=git, cron_triggers=cron, runtime=runtime, yaml=yaml,
-                        yaml_json=json_string_body(yaml),
-                        final_yaml_json=(json_string_body(final_head), json_string_body(final_tail)),
-                        doc=doc, outcome=outcome, last_executed=None)
+    return PipelineInfo(
+        index=i,
+        id=pid,
+        name=name,
+        short_name=short,
+        project=project["projectName"],
+        project_id=project["id"],
+        repo=repo,
+        steps=[(n, k) for n, k, _ in chosen],
+        git_triggers=git,
+        cron_triggers=cron,
+        runtime=runtime,
+        yaml=yaml,
+        yaml_json=json_string_body(yaml),
+        final_yaml_json=(json_string_body(final_head), json_string_body(final_tail)),
+        doc=doc,
+        outcome=outcome,
+        last_executed=None,
+    )
 
 
 def make_event(g: Gen, i: int, account_id: str, cron: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     """An item of GET /hermes/events. Cron triggers' events come first; `account` 000000000000 = public."""
     secret = g.hex(16)
     if cron is not None:
-        return {"uri": cron["event"], "type": "cron", "kind": "codefresh", "account": account_id, "secret": secret,
-                "status": "active", "endpoint": None,
-                "description": f"Cron event '{cron['expression']}' ({cron['message']})",
-                "help": "Runs the pipeline on a schedule"}
+        return {
+            "uri": cron["event"],
+            "type": "cron",
+            "kind": "codefresh",
+            "account": account_id,
+            "secret": secret,
+            "status": "active",
+            "endpoint": None,
+            "description": f"Cron event '{cron['expression']}' ({cron['message']})",
+            "help": "Runs the pipeline on a schedule",
+        }
     kind = g.pick(["dockerhub", "quay", "acr", "jfrog", "ecr"])
     public = g.chance(0.1)
     repo = g.repo()
     uri = f"registry:{kind}:{repo['owner']}:{repo['name']}:push:{g.hex(12)}"
-    return {"uri": uri, "type": "registry", "kind": kind, "account": "000000000000" if public else account_id,
-            "secret": secret, "status": g.pick(["active", "active", "active", "inactive"]),
-            "endpoint": f"https://g.codefresh.io/nomios/{kind}?account={account_id[:12]}&secret={secret}",
-            "description": f"{kind} {repo['owner']}/{repo['name']} push",
-            "help": None if g.chance(0.5) else f"Add the endpoint as a webhook of the {kind} repository"}
+    return {
+        "uri": uri,
+        "type": "registry",
+        "kind": kind,
+        "account": "000000000000" if public else account_id,
+        "secret": secret,
+        "status": g.pick(["active", "active", "active", "inactive"]),
+        "endpoint": f"https://g.codefresh.io/nomios/{kind}?account={account_id[:12]}&secret={secret}",
+        "description": f"{kind} {repo['owner']}/{repo['name']} push",
+        "help": None if g.chance(0.5) else f"Add the endpoint as a webhook of the {kind} repository",
+    }
 
 
 def make_public_event(g: Gen, i: int) -> Dict[str, Any]:
     """A public event of GET /hermes/events?public=true (account 000000000000)."""
     kind = g.pick(["dockerhub", "quay"])
     repo = g.repo()
-    return {"uri": f"registry:{kind}:{repo['owner']}:{repo['name']}:push:{g.hex(12)}", "type": "registry",
-            "kind": kind, "account": PUBLIC_ACCOUNT, "secret": g.hex(16), "status": "active",
-            "endpoint": f"https://g.codefresh.io/nomios/{kind}?public=true", "description":
-            f"{kind} {repo['owner']}/{repo['name']} push (public)", "help": None}
+    return {
+        "uri": f"registry:{kind}:{repo['owner']}:{repo['name']}:push:{g.hex(12)}",
+        "type": "registry",
+        "kind": kind,
+        "account": PUBLIC_ACCOUNT,
+        "secret": g.hex(16),
+        "status": "active",
+        "endpoint": f"https://g.codefresh.io/nomios/{kind}?public=true",
+        "description": f"{kind} {repo['owner']}/{repo['name']} push (public)",
+        "help": None,
+    }
 
 
 def generate(g: Gen, cfg: Any, data: Any) -> None:
@@ -405,8 +625,9 @@ def generate(g: Gen, cfg: Any, data: Any) -> None:
         data.pipelines_by_key[p.id] = p
 
     crons = [(p, c) for p in infos for c in p.cron_triggers]
-    events = [make_event(g, i, data.account_id, crons[i][1] if i < len(crons) else None)
-              for i in range(cfg.hermes_events)]
+    events = [
+        make_event(g, i, data.account_id, crons[i][1] if i < len(crons) else None) for i in range(cfg.hermes_events)
+    ]
     data.hermes_events = Collection(events)
     links: List[Dict[str, Any]] = []
     seen = set()
@@ -462,8 +683,9 @@ def finalize(data: Any) -> None:
 def get_projects(req: Request) -> Response:
     projects = req.data.projects
     name = req.arg("name")
-    indexes = range(len(projects)) if not name else \
-        [i for i, p in enumerate(projects.records) if p["projectName"] == name]
+    indexes = (
+        range(len(projects)) if not name else [i for i, p in enumerate(projects.records) if p["projectName"] == name]
+    )
     window = offset_window(req, len(indexes))
     return raw_json(projects.wrap(b'{"projects":[', (indexes[j] for j in window), b"]}"))
 
@@ -474,9 +696,11 @@ def get_pipelines(req: Request) -> Response:
     wanted_name, project_id = req.arg("id"), req.arg("projectId")
     if wanted_name or project_id:
         infos = req.data.pipeline_infos
-        indexes = [i for i, p in enumerate(infos)
-                   if (not wanted_name or wanted_name in (p.name, p.id))
-                   and (not project_id or p.project_id == project_id)]
+        indexes = [
+            i
+            for i, p in enumerate(infos)
+            if (not wanted_name or wanted_name in (p.name, p.id)) and (not project_id or p.project_id == project_id)
+        ]
     else:
         indexes = range(len(pipelines))
     window = offset_window(req, len(indexes))
@@ -488,12 +712,21 @@ def get_pipeline_names(req: Request) -> Response:
     documented: the sandbox answers the /pipelines envelope with each pipeline's identifying metadata only."""
     infos = req.data.pipeline_infos
     wanted_name, project_id = req.arg("id"), req.arg("projectId")
-    matching = [p for p in infos if (not wanted_name or wanted_name in (p.name, p.id))
-                and (not project_id or p.project_id == project_id)]
+    matching = [
+        p
+        for p in infos
+        if (not wanted_name or wanted_name in (p.name, p.id)) and (not project_id or p.project_id == project_id)
+    ]
     window = offset_window(req, len(matching))
-    docs = [{"metadata": {key: matching[i].doc["metadata"][key]
-                          for key in ("id", "name", "shortName", "project", "projectId", "updated_at")}}
-            for i in window]
+    docs = [
+        {
+            "metadata": {
+                key: matching[i].doc["metadata"][key]
+                for key in ("id", "name", "shortName", "project", "projectId", "updated_at")
+            }
+        }
+        for i in window
+    ]
     return json_response({"docs": docs, "count": len(matching)})
 
 
@@ -507,9 +740,13 @@ def get_hermes_events(req: Request) -> Response:
     `type` and `kind` filter exactly."""
     events = req.data.hermes_events
     public, kind, event_type = req.arg("public") == "true", req.arg("kind"), req.arg("type")
-    indexes = [i for i, e in enumerate(events.records)
-               if (public or e["account"] != PUBLIC_ACCOUNT) and (not kind or e["kind"] == kind)
-               and (not event_type or e["type"] == event_type)]
+    indexes = [
+        i
+        for i, e in enumerate(events.records)
+        if (public or e["account"] != PUBLIC_ACCOUNT)
+        and (not kind or e["kind"] == kind)
+        and (not event_type or e["type"] == event_type)
+    ]
     return raw_json(events.array(indexes))
 
 

@@ -28,8 +28,17 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import accounts, analytics, audit, builds, images, pipelines, progress, resources
-from .common import (SANDBOX_API_KEY, SANDBOX_LIMITED_API_KEY, SANDBOX_RESTRICTED_API_KEY, ApiError, Request,
-                     Response, Route, dumps, json_response)
+from .common import (
+    SANDBOX_API_KEY,
+    SANDBOX_LIMITED_API_KEY,
+    SANDBOX_RESTRICTED_API_KEY,
+    ApiError,
+    Request,
+    Response,
+    Route,
+    dumps,
+    json_response,
+)
 from .data import SandboxConfig, SandboxData
 from .faults import FaultEngine, FaultRule
 
@@ -37,15 +46,36 @@ API_PREFIX = "/api"
 CONTROL_PREFIX = "/_sandbox"
 MAX_BODY = 10 * 1024 * 1024
 MAX_SESSIONS = 100_000
-ROUTES: List[Route] = (accounts.ROUTES + pipelines.ROUTES + builds.ROUTES + progress.ROUTES + images.ROUTES
-                       + resources.ROUTES + audit.ROUTES + analytics.ROUTES)
+ROUTES: List[Route] = (
+    accounts.ROUTES
+    + pipelines.ROUTES
+    + builds.ROUTES
+    + progress.ROUTES
+    + images.ROUTES
+    + resources.ROUTES
+    + audit.ROUTES
+    + analytics.ROUTES
+)
 
-LOGIN_PAGE = (b"<!DOCTYPE html>\n<html><head><title>Codefresh | Login</title></head>\n<body><form method=\"post\" "
-              b"action=\"/login\"><h1>Sign in to Codefresh</h1><input name=\"email\"><input name=\"password\" "
-              b"type=\"password\"><button>Log in</button></form></body></html>\n")
-ERROR_NAMES = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND_ERROR",
-               408: "REQUEST_TIMEOUT", 409: "CONFLICT", 429: "TOO_MANY_REQUESTS", 432: "ReportExecutionError",
-               500: "INTERNAL_SERVER_ERROR", 502: "BAD_GATEWAY", 503: "SERVICE_UNAVAILABLE", 504: "GATEWAY_TIMEOUT"}
+LOGIN_PAGE = (
+    b'<!DOCTYPE html>\n<html><head><title>Codefresh | Login</title></head>\n<body><form method="post" '
+    b'action="/login"><h1>Sign in to Codefresh</h1><input name="email"><input name="password" '
+    b'type="password"><button>Log in</button></form></body></html>\n'
+)
+ERROR_NAMES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND_ERROR",
+    408: "REQUEST_TIMEOUT",
+    409: "CONFLICT",
+    429: "TOO_MANY_REQUESTS",
+    432: "ReportExecutionError",
+    500: "INTERNAL_SERVER_ERROR",
+    502: "BAD_GATEWAY",
+    503: "SERVICE_UNAVAILABLE",
+    504: "GATEWAY_TIMEOUT",
+}
 
 
 def error_response(err: ApiError) -> Response:
@@ -93,8 +123,10 @@ class PagingSessions:
             elif session[1] != sig:
                 problem = f"page {page} requested with other filters than the session's page 1"
             elif page not in (session[0] - 1, session[0], session[0] + 1):
-                problem = (f"page {page} requested after page {session[0]}: only the next page, the same page, "
-                           f"the previous page or page 1 may follow")
+                problem = (
+                    f"page {page} requested after page {session[0]}: only the next page, the same page, "
+                    f"the previous page or page 1 may follow"
+                )
             else:
                 session[0] = page
                 self._sessions.move_to_end(key)
@@ -173,7 +205,7 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.track(self.connection, False)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         # Only the request line and status are ever logged, never headers (Authorization is a secret).
         if self.server.app.config.verbose:
             sys.stderr.write(f"[sandbox] {self.address_string()} {format % args}\n")
@@ -260,7 +292,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(error_response(ApiError(400, "BAD_REQUEST", "Unreadable or too large request body")))
             return
         if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"):
-            self._send(app._control(method, path[len(CONTROL_PREFIX):].rstrip("/"), body))
+            self._send(app._control(method, path[len(CONTROL_PREFIX) :].rstrip("/"), body))
             return
 
         route, params = app.match(method, path)
@@ -289,28 +321,56 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         self._send(resp)
 
-    def _process(self, app: "SandboxServer", method: str, path: str, query: str, route: Optional[Route],
-                 params: Dict[str, str], body: bytes) -> Response:
+    def _process(
+        self,
+        app: "SandboxServer",
+        method: str,
+        path: str,
+        query: str,
+        route: Optional[Route],
+        params: Dict[str, str],
+        body: bytes,
+    ) -> Response:
         key = self.headers.get("Authorization")
         if key == SANDBOX_RESTRICTED_API_KEY:
             # The body of this 403 is the sandbox's guess (the docs give only the status): a client must not rely
             # on it; GET /user answering 403 too is what tells a restricted key from a missing scope.
-            return error_response(ApiError(403, "FORBIDDEN", "Forbidden: access for this API key has been restricted "
-                                           "due to unusual activity", code="1003"))
+            return error_response(
+                ApiError(
+                    403,
+                    "FORBIDDEN",
+                    "Forbidden: access for this API key has been restricted due to unusual activity",
+                    code="1003",
+                )
+            )
         if key not in (SANDBOX_API_KEY, SANDBOX_LIMITED_API_KEY):
             return error_response(ApiError(401, "UNAUTHORIZED", "Unauthorized: invalid API key", code="1001"))
         if route is None:
             return error_response(ApiError(404, "NOT_FOUND_ERROR", f"Cannot {method} {path}", code="101"))
         if route.restricted and key == SANDBOX_LIMITED_API_KEY:
-            return error_response(ApiError(403, "FORBIDDEN", "Forbidden: the API key does not have the scope "
-                                           "needed for this resource", code="1003"))
+            return error_response(
+                ApiError(
+                    403,
+                    "FORBIDDEN",
+                    "Forbidden: the API key does not have the scope needed for this resource",
+                    code="1003",
+                )
+            )
         try:
             parsed = json.loads(body) if body.strip() else None
         except ValueError:
             return error_response(ApiError(400, "BAD_REQUEST", "The request body is not valid JSON"))
-        req = Request(method=method, path=path, query=parse_qs(query, keep_blank_values=True), params=params,
-                      body=parsed, api_key=key, session_id=self.headers.get("X-Pagination-Session-Id"),
-                      data=app.data, app=app)
+        req = Request(
+            method=method,
+            path=path,
+            query=parse_qs(query, keep_blank_values=True),
+            params=params,
+            body=parsed,
+            api_key=key,
+            session_id=self.headers.get("X-Pagination-Session-Id"),
+            data=app.data,
+            app=app,
+        )
         try:
             return route.handler(req)
         except ApiError as err:
@@ -326,21 +386,37 @@ class _Handler(BaseHTTPRequestHandler):
             return
         headers: Dict[str, str] = {}
         if rule.retry_after is not None:
-            headers["Retry-After"] = (formatdate(time.time() + 2, usegmt=True) if rule.retry_after == "http-date"
-                                      else rule.retry_after)
+            headers["Retry-After"] = (
+                formatdate(time.time() + 2, usegmt=True) if rule.retry_after == "http-date" else rule.retry_after
+            )
         if kind == "html":
             self._send(Response(200, LOGIN_PAGE, content_type="text/html; charset=utf-8", headers=headers))
             return
         if kind == "rate_limit":
-            err = ApiError(429, "TOO_MANY_REQUESTS", "Too many requests: the API key is over its rate limit",
-                           code="429", headers=headers)
+            err = ApiError(
+                429,
+                "TOO_MANY_REQUESTS",
+                "Too many requests: the API key is over its rate limit",
+                code="429",
+                headers=headers,
+            )
         elif kind == "forbidden":
-            err = ApiError(403, "FORBIDDEN", "Forbidden: the API key does not have the scope needed for this "
-                           "resource", code="1003", headers=headers)
+            err = ApiError(
+                403,
+                "FORBIDDEN",
+                "Forbidden: the API key does not have the scope needed for this resource",
+                code="1003",
+                headers=headers,
+            )
         else:
             status = rule.status
-            err = ApiError(status, ERROR_NAMES.get(status, "ERROR"), f"Sandbox fault: HTTP {status}",
-                           code=str(status), headers=headers)
+            err = ApiError(
+                status,
+                ERROR_NAMES.get(status, "ERROR"),
+                f"Sandbox fault: HTTP {status}",
+                code=str(status),
+                headers=headers,
+            )
         self._send(error_response(err))
 
 
@@ -406,13 +482,20 @@ class SandboxServer:
         if self._httpd is not None:
             return self
         self._httpd = _HTTPServer((self.config.host, self.config.port), self)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"codefresh-sandbox:{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"codefresh-sandbox:{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         self._storage_httpd = _HTTPServer((self.config.host, self.config.storage_port), self, _StorageHandler)
-        self._storage_thread = threading.Thread(target=self._storage_httpd.serve_forever,
-                                                kwargs={"poll_interval": 0.05}, daemon=True,
-                                                name=f"codefresh-sandbox-storage:{self.storage_port}")
+        self._storage_thread = threading.Thread(
+            target=self._storage_httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
+            name=f"codefresh-sandbox-storage:{self.storage_port}",
+        )
         self._storage_thread.start()
         return self
 
@@ -469,7 +552,7 @@ class SandboxServer:
     def match(self, method: str, path: str) -> Tuple[Optional[Route], Dict[str, str]]:
         if path != API_PREFIX and not path.startswith(API_PREFIX + "/"):
             return None, {}
-        sub = path[len(API_PREFIX):].rstrip("/") or "/"
+        sub = path[len(API_PREFIX) :].rstrip("/") or "/"
         r = self._static.get((method, sub))
         if r is not None:
             return r, {}
@@ -499,8 +582,13 @@ class SandboxServer:
 
     def analytics_gate(self, req: Request, key: Tuple[Any, ...]) -> None:
         if self.faults.analytics_not_ready(req.method, req.path, key) is not None:
-            raise ApiError(432, "ReportExecutionError", "analytics report not finished yet", code="432",
-                           headers={"Retry-After": "1"})
+            raise ApiError(
+                432,
+                "ReportExecutionError",
+                "analytics report not finished yet",
+                code="432",
+                headers={"Retry-After": "1"},
+            )
 
     # stats ----------------------------------------------------------------------------------------------------
     def reset_stats(self) -> None:
@@ -520,10 +608,16 @@ class SandboxServer:
         of /api requests (response_bytes: the answers' bodies), and storage: {requests, with_authorization} of the log
         storage's port. by_status and faults_fired have int keys here (strings in the JSON of /_sandbox/stats)."""
         with self._stats_lock:
-            out = {"requests": self._requests, "by_route": dict(self._by_route), "by_status": dict(self._by_status),
-                   "response_bytes": self._response_bytes,
-                   "posts": dict(self._posts), "pagination_errors": self._pagination_errors,
-                   "progress_deletes": self._progress_deletes, "storage": dict(self._storage)}
+            out = {
+                "requests": self._requests,
+                "by_route": dict(self._by_route),
+                "by_status": dict(self._by_status),
+                "response_bytes": self._response_bytes,
+                "posts": dict(self._posts),
+                "pagination_errors": self._pagination_errors,
+                "progress_deletes": self._progress_deletes,
+                "storage": dict(self._storage),
+            }
         out["faults_fired"] = self.faults.fired_counts()
         return out
 
@@ -555,11 +649,22 @@ class SandboxServer:
             self._posts[pipeline] = self._posts.get(pipeline, 0) + 1
 
     # data -----------------------------------------------------------------------------------------------------
-    def advance(self, new_builds: int = 0, finish_running: bool = True, minutes: float = 60,
-                new_unfinished: int = 0, keep_running: Any = ()) -> Dict[str, Any]:
+    def advance(
+        self,
+        new_builds: int = 0,
+        finish_running: bool = True,
+        minutes: float = 60,
+        new_unfinished: int = 0,
+        keep_running: Any = (),
+    ) -> Dict[str, Any]:
         """See SandboxData.advance."""
-        return self.data.advance(new_builds=new_builds, finish_running=finish_running, minutes=minutes,
-                                 new_unfinished=new_unfinished, keep_running=keep_running)
+        return self.data.advance(
+            new_builds=new_builds,
+            finish_running=finish_running,
+            minutes=minutes,
+            new_unfinished=new_unfinished,
+            keep_running=keep_running,
+        )
 
     def expected(self) -> Dict[str, int]:
         return self.data.expected_counts()
@@ -588,11 +693,13 @@ class SandboxServer:
             if not isinstance(p, dict):
                 return json_response({"error": "advance takes a JSON object"}, status=400)
             try:
-                out = self.advance(new_builds=int(p.get("new_builds", 0)),
-                                   finish_running=bool(p.get("finish_running", True)),
-                                   minutes=float(p.get("minutes", 60)),
-                                   new_unfinished=int(p.get("new_unfinished", 0)),
-                                   keep_running=[str(i) for i in p.get("keep_running") or []])
+                out = self.advance(
+                    new_builds=int(p.get("new_builds", 0)),
+                    finish_running=bool(p.get("finish_running", True)),
+                    minutes=float(p.get("minutes", 60)),
+                    new_unfinished=int(p.get("new_unfinished", 0)),
+                    keep_running=[str(i) for i in p.get("keep_running") or []],
+                )
             except (TypeError, ValueError) as exc:
                 return json_response({"error": str(exc)}, status=400)
             return json_response(out)
