@@ -21,6 +21,7 @@ from integration_tests.sandbox import (
     SANDBOX_API_KEY,
     SANDBOX_LIMITED_API_KEY,
     SANDBOX_RESTRICTED_API_KEY,
+    SMALL_ACCOUNT,
     SandboxConfig,
     SandboxServer,
 )
@@ -29,19 +30,7 @@ from integration_tests.sandbox import audit as sandbox_audit
 from source_codefresh import SourceCodefresh
 from source_codefresh import source as source_module
 
-SMALL = dict(
-    builds=60,
-    pipelines=12,
-    projects=4,
-    step_types=10,
-    runtime_environments=6,
-    images=30,
-    audit=300,
-    hermes_triggers=8,
-    hermes_events=12,
-    account_users=4,
-    views=3,
-)
+SMALL = dict(SMALL_ACCOUNT, audit=300, hermes_triggers=8, hermes_events=12)
 
 
 def sync(

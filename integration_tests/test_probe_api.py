@@ -12,7 +12,13 @@ from typing import Dict
 
 import pytest
 
-from integration_tests.sandbox import SANDBOX_API_KEY, SANDBOX_LIMITED_API_KEY, SandboxConfig, SandboxServer
+from integration_tests.sandbox import (
+    SANDBOX_API_KEY,
+    SANDBOX_LIMITED_API_KEY,
+    SMALL_ACCOUNT,
+    SandboxConfig,
+    SandboxServer,
+)
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "probe_api.py"
 spec = importlib.util.spec_from_file_location("probe_api_script", SCRIPT)
@@ -20,19 +26,7 @@ probe_api = importlib.util.module_from_spec(spec)
 sys.modules["probe_api_script"] = probe_api
 spec.loader.exec_module(probe_api)
 
-SMALL = dict(
-    builds=60,
-    pipelines=12,
-    projects=4,
-    step_types=10,
-    runtime_environments=6,
-    images=30,
-    audit=40,
-    hermes_triggers=5,
-    hermes_events=5,
-    account_users=4,
-    views=3,
-)
+SMALL = SMALL_ACCOUNT
 
 
 def readings(server: SandboxServer, key: str = SANDBOX_API_KEY) -> Dict[str, probe_api.Finding]:

@@ -21,6 +21,7 @@ from integration_tests.sandbox import (
     SANDBOX_API_KEY,
     SANDBOX_LIMITED_API_KEY,
     SANDBOX_RESTRICTED_API_KEY,
+    SMALL_ACCOUNT,
     SandboxConfig,
     SandboxServer,
 )
@@ -29,19 +30,7 @@ from integration_tests.sandbox.common import parse_iso_ms
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 AUTH = {"Authorization": SANDBOX_API_KEY}
-SMALL = dict(
-    builds=60,
-    pipelines=12,
-    projects=4,
-    step_types=10,
-    runtime_environments=6,
-    images=30,
-    audit=40,
-    hermes_triggers=5,
-    hermes_events=5,
-    account_users=4,
-    views=3,
-)
+SMALL = SMALL_ACCOUNT
 
 
 @pytest.fixture(scope="module")

@@ -26,21 +26,9 @@ from integration_tests.faults import (
     manifest_copy_command,
     run_connector,
 )
-from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer
+from integration_tests.sandbox import SANDBOX_API_KEY, SMALL_ACCOUNT, SandboxConfig, SandboxServer
 
-SMALL = dict(
-    builds=20,
-    pipelines=12,
-    projects=4,
-    step_types=10,
-    runtime_environments=6,
-    images=30,
-    audit=40,
-    hermes_triggers=5,
-    hermes_events=5,
-    account_users=4,
-    views=3,
-)
+SMALL = dict(SMALL_ACCOUNT, builds=20)
 # Keeps the time-sliced streams (builds, audit) to a few requests; every stream is still read.
 START_DATE = "2026-10-01T00:00:00Z"
 

@@ -80,6 +80,23 @@ class SandboxConfig:
     storage_port: int = 0  # the log storage's own port (0 = an ephemeral port)
 
 
+# A small account for tests: every endpoint still pages (a few pages at the connector's page size of 100 where it
+# matters) and every stream has records, in a sandbox that starts in a fraction of a second.
+# `SandboxConfig(**dict(SMALL_ACCOUNT, builds=20))` to change one size.
+SMALL_ACCOUNT: Dict[str, Any] = dict(
+    builds=60,
+    pipelines=12,
+    projects=4,
+    step_types=10,
+    runtime_environments=6,
+    images=30,
+    audit=40,
+    hermes_triggers=5,
+    hermes_events=5,
+    account_users=4,
+    views=3,
+)
+
 READINGS = {
     "images_paging": images.IMAGES_PAGING,
     "audit_time_format": ("ms", "iso"),
