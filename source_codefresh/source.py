@@ -152,7 +152,9 @@ class SourceCodefresh(YamlDeclarativeSource):
         )
         # The CDK's factory builds every component; ours also builds the builds streams' cursor
         # (source_codefresh/state.py says why that cannot be declared). Nothing but the spec and the concurrency level
-        # has been built yet, and the message repository and state manager stay the same objects.
+        # has been built yet, and the message repository and state manager stay the same objects. The CDK offers no
+        # argument for a factory: `_constructor` and `_connector_state_manager` are private, pinned in
+        # unit_tests/test_cdk_contract.py.
         self._constructor = ComponentFactory(
             message_repository=self._constructor.get_message_repository(),
             connector_state_manager=self._connector_state_manager,
@@ -186,14 +188,16 @@ class SourceCodefresh(YamlDeclarativeSource):
         # Only the catalog's streams are built (their parents are built inside them), not all of the manifest's: that
         # is about 0.7 s of start-up, and a stream that is not synced cannot fail the sync (e.g. on its saved state).
         # `_streams_by_name` is how the CDK's own CheckStream builds its streams; it answers None when a name is not a
-        # static stream of the manifest, and then every stream is built as the CDK's read does.
-        streams = self._streams_by_name([configured.stream.name for configured in catalog.streams])
-        if streams is None:
+        # static stream of the manifest, and then every stream is built as the CDK's read does. Both it and
+        # `_concurrent_source` are private: unit_tests/test_cdk_contract.py pins them.
+        names = [configured.stream.name for configured in catalog.streams]
+        streams = self._streams_by_name(names)
+        by_name = {stream.name: stream for stream in streams or []}
+        if streams is None or any(name not in by_name for name in names):
             yield from super().read(logger, config, catalog, state)
             return
-        selected = self._select_streams(streams, catalog)
-        if selected:
-            yield from self._concurrent_source.read(selected)
+        # In the catalog's order, as the CDK's own read (`_select_streams`) orders them.
+        yield from self._concurrent_source.read([by_name[name] for name in names])
 
     @staticmethod
     def _raise_on_config_problem(config: Mapping[str, Any]) -> None:

@@ -21,14 +21,18 @@ from __future__ import annotations
 import logging
 from dataclasses import InitVar, dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, Iterable, List, Mapping, MutableMapping, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, MutableMapping, Optional, Sequence, Set, Tuple, Union, cast
 
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.declarative.interpolation.interpolated_string import InterpolatedString
 from airbyte_cdk.sources.declarative.migrations.state_migration import StateMigration
 from airbyte_cdk.sources.declarative.parsers.model_to_component_factory import ModelToComponentFactory
-from airbyte_cdk.sources.streams.concurrent.cursor import ConcurrentCursor
+from airbyte_cdk.sources.streams.concurrent.cursor import ConcurrentCursor, CursorField
+from airbyte_cdk.sources.streams.concurrent.cursor_types import CursorValueType
 from airbyte_cdk.sources.streams.concurrent.partitions.partition import Partition
+from airbyte_cdk.sources.streams.concurrent.state_converters.abstract_stream_state_converter import (
+    AbstractStreamStateConverter,
+)
 from airbyte_cdk.sources.types import Config, Record
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
@@ -327,22 +331,54 @@ class FollowsUnfinishedBuildsCursor(ConcurrentCursor):
     only cover the windows read without a gap from the start, and keep every range not read yet, so an interrupted
     sync never moves past an unfinished build."""
 
-    def __init__(self, *, finished_statuses: Sequence[str], follow_hours: float, **cursor_arguments: Any) -> None:
+    def __init__(
+        self,
+        *,
+        finished_statuses: Sequence[str],
+        follow_hours: float,
+        stream_name: str,
+        connector_state_converter: AbstractStreamStateConverter,
+        cursor_field: CursorField,
+        slice_boundary_fields: Optional[Tuple[str, str]],
+        start: Optional[CursorValueType],
+        **cursor_arguments: Any,
+    ) -> None:
         self._finished_statuses = frozenset(finished_statuses)
         self._follow = timedelta(hours=follow_hours)
+        # What this class reads of the CDK cursor's configuration, kept from the constructor's arguments (the CDK's
+        # copies of them are private attributes).
+        self._stream = stream_name
+        self._converter = connector_state_converter
+        self._cursor_key = cursor_field.cursor_field_key
+        self._window_fields = slice_boundary_fields or (
+            connector_state_converter.START_KEY,
+            connector_state_converter.END_KEY,
+        )
+        # The manifest's start_datetime (a datetime), or the converter's earliest date-time.
+        self._floor = cast(datetime, start or connector_state_converter.zero_value)
+        self._warned_without_cursor_value = False
         self._previous_newest: Optional[datetime] = None
         self._previous_ranges: List[Range] = []
         self._read_from: Optional[datetime] = None
         self._windows: Dict[Tuple[Any, Any], _Window] = {}
         self._closed: Set[Tuple[Any, Any]] = set()
         self._reported_drops: Set[Range] = set()
-        super().__init__(**cursor_arguments)
+        super().__init__(
+            stream_name=stream_name,
+            connector_state_converter=connector_state_converter,
+            cursor_field=cursor_field,
+            slice_boundary_fields=slice_boundary_fields,
+            start=start,
+            **cursor_arguments,
+        )
 
     @classmethod
     def like(
         cls, cursor: ConcurrentCursor, stream_state: Mapping[str, Any], **arguments: Any
     ) -> "FollowsUnfinishedBuildsCursor":
-        """This cursor configured as `cursor` (the argument list of the CDK's ConcurrentCursor.copy_without_state)."""
+        """This cursor configured as `cursor` (the argument list of the CDK's ConcurrentCursor.copy_without_state).
+
+        The CDK keeps the arguments in private attributes: unit_tests/test_cdk_contract.py pins each of them."""
         return cls(
             stream_name=cursor._stream_name,
             stream_namespace=cursor._stream_namespace,
@@ -350,7 +386,7 @@ class FollowsUnfinishedBuildsCursor(ConcurrentCursor):
             message_repository=cursor._message_repository,
             connector_state_manager=cursor._connector_state_manager,
             connector_state_converter=cursor._connector_state_converter,
-            cursor_field=cursor._cursor_field,
+            cursor_field=cursor.cursor_field,
             slice_boundary_fields=cursor._slice_boundary_fields,
             start=cursor._start,
             end_provider=cursor._end_provider,
@@ -365,20 +401,20 @@ class FollowsUnfinishedBuildsCursor(ConcurrentCursor):
     # -- where the sync starts ------------------------------------------------------------------------------------
 
     def _get_concurrent_state(self, state: MutableMapping[str, Any]) -> Tuple[Any, MutableMapping[str, Any]]:
-        key = self._cursor_field.cursor_field_key
-        self._previous_newest = parse_iso(state.get(key)) if state else None
-        ranges = read_ranges(self._stream_name, state.get(UNFINISHED_KEY, [])) if state else []
+        # The CDK's constructor asks this for where the sync starts and the intervals already synced (a private hook,
+        # pinned in unit_tests/test_cdk_contract.py); it runs inside `super().__init__`.
+        self._previous_newest = parse_iso(state.get(self._cursor_key)) if state else None
+        ranges = read_ranges(self._stream, state.get(UNFINISHED_KEY, [])) if state else []
         self._previous_ranges = self._followed(ranges, self._previous_newest)
         starts = [first for first, _ in self._previous_ranges]
         if self._previous_newest is not None:
             starts.append(self._previous_newest + MILLISECOND)
-        floor: datetime = self._start or self._connector_state_converter.zero_value  # type: ignore[assignment]
-        read_from = max(min(starts), floor) if starts else floor
+        read_from = max(min(starts), self._floor) if starts else self._floor
         self._read_from = read_from
         # One synced interval that ends where this sync starts reading: the CDK's windows then run from `read_from`.
         return read_from, {
             "state_type": "date-range",
-            "slices": [{"start": floor, "end": read_from, "most_recent_cursor_value": read_from}],
+            "slices": [{"start": self._floor, "end": read_from, "most_recent_cursor_value": read_from}],
         }
 
     # -- which builds a window keeps -------------------------------------------------------------------------------
@@ -387,7 +423,7 @@ class FollowsUnfinishedBuildsCursor(ConcurrentCursor):
         data = record.data
         created = parse_iso(data.get("created"))
         if created is None:
-            self._log_for_record_without_cursor_value()
+            self._warn_without_cursor_value()
             return True
         window = self._window(record.associated_slice)
         if window is not None and not window.start <= created <= window.end:
@@ -409,10 +445,19 @@ class FollowsUnfinishedBuildsCursor(ConcurrentCursor):
         """The state follows the listed builds (in `should_be_synced`), not the emitted records: a build without
         steps emits no build_steps record but is followed all the same."""
 
+    def _warn_without_cursor_value(self) -> None:
+        # The CDK's line for a record without a cursor value, once per stream, as its ConcurrentCursor logs it.
+        if not self._warned_without_cursor_value:
+            self._warned_without_cursor_value = True
+            LOGGER.warning(
+                f"Could not find cursor field `{self._cursor_key}` in record for stream {self._stream}. The "
+                "incremental sync will assume it needs to be synced"
+            )
+
     def _window(self, stream_slice: Any) -> Optional[_Window]:
         if not stream_slice:
             return None
-        start_field, end_field = self._slice_boundary_fields_wrapper
+        start_field, end_field = self._window_fields
         bounds = stream_slice.cursor_slice if hasattr(stream_slice, "cursor_slice") else stream_slice
         key = (bounds.get(start_field), bounds.get(end_field))
         window = self._windows.get(key)
@@ -426,7 +471,8 @@ class FollowsUnfinishedBuildsCursor(ConcurrentCursor):
     # -- the state -------------------------------------------------------------------------------------------------
 
     def _add_slice_to_state(self, partition: Partition) -> None:
-        # Called under the cursor's lock before the state is emitted.
+        # The CDK's `close_partition` calls this under the cursor's lock, before it emits `state` (a private hook,
+        # pinned in unit_tests/test_cdk_contract.py), so the state emitted for a window already counts it as read.
         window = self._window(partition.to_slice())
         if window is not None:
             self._closed.add((window.start, window.end))
@@ -448,15 +494,20 @@ class FollowsUnfinishedBuildsCursor(ConcurrentCursor):
                 ranges.append((first if done_until is None else max(first, done_until + MILLISECOND), last))
         if newest is None and self._read_from is not None:
             newest = self._read_from - MILLISECOND  # nothing read yet: the next sync starts where this one did
-        return state_value(self._cursor_field.cursor_field_key, newest, self._followed(merge_ranges(ranges), newest))
+        return state_value(self._cursor_key, newest, self._followed(merge_ranges(ranges), newest))
 
     def _read_without_gap_until(self) -> Optional[datetime]:
         """The end of the windows read in this sync without a gap from its start, or None if there are none yet."""
-        slices = self._connector_state_converter.merge_intervals(list(self._concurrent_state.get("slices", [])))
-        if not slices:
+        if self._read_from is None:
             return None
-        first_end = slices[0]["end"]
-        ends = [end for start, end in self._closed if end <= first_end]
+        closed = list(self._closed)  # a copy: other windows may close while this runs
+        start_key, end_key = self._converter.START_KEY, self._converter.END_KEY
+        # The synced intervals as the CDK's cursor records them: the one before `read_from` (`_get_concurrent_state`)
+        # and each window closed since, merged where they touch.
+        synced: List[MutableMapping[str, Any]] = [{start_key: self._floor, end_key: self._read_from}]
+        synced.extend({start_key: start, end_key: end} for start, end in closed)
+        first_end = self._converter.merge_intervals(synced)[0][end_key]
+        ends = [end for start, end in closed if end <= first_end]
         return max(ends) if ends else None
 
     def _followed(self, ranges: Iterable[Range], newest: Optional[datetime]) -> List[Range]:
@@ -467,7 +518,7 @@ class FollowsUnfinishedBuildsCursor(ConcurrentCursor):
                 if (first, last) not in self._reported_drops:
                     self._reported_drops.add((first, last))
                     LOGGER.info(
-                        f"Stream '{self._stream_name}': builds created between {format_iso_ms(first)} and "
+                        f"Stream '{self._stream}': builds created between {format_iso_ms(first)} and "
                         f"{format_iso_ms(last)} were still unfinished {self._follow.total_seconds() / 3600:g} hours "
                         "(builds_lookback_hours) after the newest build, and are no longer read again; a full refresh "
                         "reads their final state."

@@ -20,39 +20,72 @@ starts failing because the CDK now does the right thing itself means our workaro
 | CheckStream's "Stream <name> is not available: <reason>"                | source.py `_plain_check_message`        |
 | `use_tcp_keepalive` mounts the pooled adapter for http:// too           | manifest `definitions.requester`        |
 | HttpMocker._validate_all_matchers_called and ._mocker; _pre_process_manifest | unit_tests/conftest.py             |
+| HttpRequest._parsed_url (a mocked request's path)                       | stream_cases.py, test_streams_errors.py |
 | HttpRequester reads `stream_response` when it sends, not only at init   | build_logs.py (sets it after building)  |
+| ConcurrentCursor's constructor takes exactly what `like()` passes       | state.py `like()`                       |
+| ConcurrentCursor keeps each constructor argument as `_<name>`, as is    | state.py `like()` (copies a CDK cursor) |
+| `like()` of the manifest's builds cursor cuts the CDK cursor's windows  | state.py `like()`, `ComponentFactory`   |
+| the constructor starts where `_get_concurrent_state(state)` says        | state.py (override: state -> windows)   |
+| `close_partition` calls `_add_slice_to_state(partition)`, emits `state` | state.py (override: a window is read)   |
+| `create_concurrent_cursor_from_datetime_based_cursor` builds a          | state.py `ComponentFactory` (override)  |
+|   DatetimeBasedCursor (called by keyword, with its $parameters)         |                                         |
+| a source's factory is `_constructor` (settings as ours), its state      | source.py `__init__` replaces it        |
+|   manager `_connector_state_manager`                                    |                                         |
+| `_streams_by_name(names)` builds those; `_concurrent_source.read(...)`  | source.py `read` (catalog's streams)    |
+| no private name of ours is also one of a CDK base class (but the above) | every CDK subclass in source_codefresh/ |
 """
 
 from __future__ import annotations
 
+import ast
+import copy
+import functools
+import importlib
 import inspect
 import logging
+import pkgutil
+import sys
+import textwrap
 import threading
 from dataclasses import InitVar, dataclass
-from typing import Any, Iterable, List, Mapping, Optional
+from datetime import datetime, timezone
+from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Set
 
 import pytest
 import requests
 import requests_mock
-from airbyte_cdk.models import Status
+from airbyte_cdk.models import Status, SyncMode
 from airbyte_cdk.sources.declarative.concurrent_declarative_source import ConcurrentDeclarativeSource
 from airbyte_cdk.sources.declarative.extractors.dpath_extractor import DpathExtractor
 from airbyte_cdk.sources.declarative.extractors.record_filter import RecordFilter
 from airbyte_cdk.sources.declarative.extractors.record_selector import RecordSelector, extracted_record_count
 from airbyte_cdk.sources.declarative.interpolation.interpolated_boolean import InterpolatedBoolean
+from airbyte_cdk.sources.declarative.models.declarative_component_schema import (
+    DatetimeBasedCursor as DatetimeBasedCursorModel,
+)
+from airbyte_cdk.sources.declarative.parsers.model_to_component_factory import ModelToComponentFactory
 from airbyte_cdk.sources.declarative.requesters.error_handlers import DefaultErrorHandler, HttpResponseFilter
 from airbyte_cdk.sources.declarative.requesters.http_requester import HttpRequester
 from airbyte_cdk.sources.declarative.requesters.paginators import DefaultPaginator
 from airbyte_cdk.sources.declarative.retrievers.retriever import Retriever
 from airbyte_cdk.sources.declarative.transformations.add_fields import AddedFieldDefinition, AddFields
 from airbyte_cdk.sources.declarative.yaml_declarative_source import YamlDeclarativeSource
+from airbyte_cdk.sources.message import InMemoryMessageRepository
+from airbyte_cdk.sources.streams.concurrent.cursor import ConcurrentCursor, CursorField
+from airbyte_cdk.sources.streams.concurrent.state_converters.datetime_stream_state_converter import (
+    CustomFormatConcurrentStreamStateConverter,
+)
 from airbyte_cdk.sources.streams.http.error_handlers.response_models import ErrorResolution, ResponseAction
-from airbyte_cdk.sources.types import Config, StreamSlice
+from airbyte_cdk.sources.types import Config, Record, StreamSlice
 from airbyte_cdk.sources.utils.transform import TransformConfig, TypeTransformer
-from airbyte_cdk.test.mock_http import HttpMocker
+from airbyte_cdk.test.catalog_builder import CatalogBuilder
+from airbyte_cdk.test.mock_http import HttpMocker, HttpRequest
+from airbyte_cdk.test.state_builder import StateBuilder
 
+import source_codefresh
 from source_codefresh.paging import CursorBackedPageIncrement
-from source_codefresh.source import SourceCodefresh, _plain_check_message
+from source_codefresh.source import SourceCodefresh, _plain_check_message, manifest_path
+from source_codefresh.state import ComponentFactory, FollowsUnfinishedBuildsCursor
 from unit_tests.responses import make_response
 
 API = "https://cdk-contract.test/api"
@@ -365,11 +398,381 @@ def test_a_requester_streams_the_body_when_stream_response_is_set_after_it_was_b
 def test_the_private_helpers_the_unit_test_fixtures_use_exist():
     """conftest.py: the `http_mocker` fixture calls HttpMocker._validate_all_matchers_called (the decorator form
     does it itself), `sent_requests` reads HttpMocker._mocker.request_history, and `parse_manifest_once` replaces
-    ConcurrentDeclarativeSource._pre_process_manifest. A rename breaks those fixtures loudly; this says where."""
+    ConcurrentDeclarativeSource._pre_process_manifest; stream_cases.py and test_streams_errors.py read the path of a
+    mocked HttpRequest as `._parsed_url.path`. A rename breaks those fixtures loudly; this says where."""
     assert callable(HttpMocker._validate_all_matchers_called)
     with HttpMocker() as mocker:
         assert isinstance(mocker._mocker, requests_mock.Mocker)
-    assert list(inspect.signature(ConcurrentDeclarativeSource._pre_process_manifest).parameters)[:2] == [
-        "self",
-        "manifest",
+    mocked = HttpRequest(f"{API}/builds/b1", query_params={"limit": "1"})
+    assert getattr(getattr(mocked, "_parsed_url", None), "path", None) == "/api/builds/b1", (
+        "HttpRequest._parsed_url is gone: stream_cases.py `own_path` and test_streams_errors.py read a mocked "
+        "request's path from it"
+    )
+    # Read from the CDK's source: `parse_manifest_once`, once active, has replaced the method itself.
+    (pre_process,) = [
+        node
+        for node in ast.walk(ast.parse(textwrap.dedent(inspect.getsource(ConcurrentDeclarativeSource))))
+        if isinstance(node, ast.FunctionDef) and node.name == "_pre_process_manifest"
     ]
+    assert [argument.arg for argument in pre_process.args.args][:2] == ["self", "manifest"]
+
+
+# --- state.py: the builds cursor ------------------------------------------------------------------------------------
+
+CONFIG = {"api_key": "contract-key", "start_date": "2026-01-01T00:00:00Z"}
+# A saved state of the builds streams: the newest build read, and a range of builds unfinished when read.
+FOLLOWED_STATE = {
+    "created": "2026-03-01T00:00:00.000Z",
+    "unfinished": [["2026-02-27T00:00:00.000Z", "2026-02-28T00:00:00.000Z"]],
+}
+
+
+@pytest.fixture(scope="module")
+def codefresh_source(parse_manifest_once) -> SourceCodefresh:
+    return SourceCodefresh(config=CONFIG)
+
+
+@pytest.fixture(scope="module")
+def builds_cursor_definition(parse_manifest_once) -> Mapping[str, Any]:
+    """The builds stream's DatetimeBasedCursor as the manifest declares it (references resolved by the CDK)."""
+    manifest = YamlDeclarativeSource(path_to_yaml=str(manifest_path()), config=CONFIG).resolved_manifest
+    (builds,) = [s for s in manifest["streams"] if s.get("name") == "builds"]
+    return copy.deepcopy(builds["incremental_sync"])
+
+
+def _built_stream(source: ConcurrentDeclarativeSource, name: str) -> Any:
+    streams = source._streams_by_name([name])
+    assert streams, f"_streams_by_name([{name!r}]) built nothing: see test_read_hands_the_catalogs_streams_only_..."
+    return streams[0]
+
+
+def _cdk_cursor(definition: Mapping[str, Any], state: Mapping[str, Any], **arguments: Any) -> ConcurrentCursor:
+    """The ConcurrentCursor the CDK's own factory builds for `definition`, called as the CDK calls it."""
+    return ModelToComponentFactory().create_concurrent_cursor_from_datetime_based_cursor(
+        model_type=DatetimeBasedCursorModel,
+        component_definition=copy.deepcopy(dict(definition)),
+        stream_name="builds",
+        stream_namespace=None,
+        stream_state=dict(state),
+        config=CONFIG,
+        **arguments,
+    )
+
+
+def _follows(cursor: ConcurrentCursor, state: Mapping[str, Any]) -> FollowsUnfinishedBuildsCursor:
+    return FollowsUnfinishedBuildsCursor.like(cursor, dict(state), finished_statuses=["success"], follow_hours=1000)
+
+
+def _constructor_parameters() -> List[str]:
+    return [name for name in inspect.signature(ConcurrentCursor.__init__).parameters if name != "self"]
+
+
+def test_like_passes_exactly_the_parameters_of_the_concurrent_cursor_constructor(builds_cursor_definition):
+    """state.py `FollowsUnfinishedBuildsCursor.like` rebuilds the CDK's cursor as ours, passing the constructor every
+    argument the CDK gave it (the list of ConcurrentCursor.copy_without_state). A parameter the CDK adds would be left
+    at its default, one it renames or removes fails the constructor."""
+    passed: Dict[str, Any] = {}
+
+    class _Arguments(FollowsUnfinishedBuildsCursor):
+        def __init__(self, **arguments: Any) -> None:
+            passed.update(arguments)
+
+    _Arguments.like(_cdk_cursor(builds_cursor_definition, {}), {}, finished_statuses=[], follow_hours=0)
+    ours = set(passed) - {"finished_statuses", "follow_hours"}
+    cdks = set(_constructor_parameters())
+    assert ours == cdks, (
+        f"ConcurrentCursor's constructor now also takes {sorted(cdks - ours)} and no longer {sorted(ours - cdks)}: "
+        "update FollowsUnfinishedBuildsCursor.like and __init__ in source_codefresh/state.py"
+    )
+
+
+def test_a_concurrent_cursor_keeps_each_constructor_argument_as_is_in_an_underscored_attribute():
+    """What like() reads back: `cursor._<parameter>`, the argument itself, for each constructor parameter but
+    `stream_state` (like() passes the state it is given, and no lookback_window: ours reads unfinished builds again
+    instead)."""
+    arguments: Dict[str, Any] = {name: object() for name in _constructor_parameters()}
+    arguments.update(
+        stream_state={},
+        connector_state_converter=CustomFormatConcurrentStreamStateConverter(datetime_format="%Y-%m-%dT%H:%M:%SZ"),
+        cursor_field=CursorField("created"),
+        slice_boundary_fields=("start_time", "end_time"),
+        start=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    )
+    cursor = ConcurrentCursor(**arguments)
+    for name, value in arguments.items():
+        if name == "stream_state":
+            continue
+        assert getattr(cursor, f"_{name}", None) is value, (
+            f"ConcurrentCursor no longer keeps its argument {name}, as given, in `_{name}`: update "
+            "FollowsUnfinishedBuildsCursor.like in source_codefresh/state.py"
+        )
+    assert cursor.cursor_field is arguments["cursor_field"]
+
+
+def test_like_gives_the_windows_of_the_cursor_the_cdk_built_for_the_manifest(builds_cursor_definition):
+    """like() round-trips the configuration of a real cursor: with no state, ours cuts the same windows of build
+    creation times as the CDK's own cursor for the builds stream's DatetimeBasedCursor."""
+    cdk = _cdk_cursor(builds_cursor_definition, {})
+    ours = _follows(cdk, {})
+
+    def windows(cursor: ConcurrentCursor) -> List[Any]:
+        cut = [(s.cursor_slice["start_time"], s.cursor_slice["end_time"]) for s in cursor.stream_slices()]
+        return cut[:-1] + [cut[-1][0]]  # the last window ends "now", read at two instants
+
+    assert windows(ours) == windows(cdk)
+    assert windows(cdk)[0][0] == "2026-01-01T00:00:00.000Z"
+
+
+def test_the_constructor_starts_from_what_get_concurrent_state_answers(builds_cursor_definition):
+    """state.py overrides the private `ConcurrentCursor._get_concurrent_state(state) -> (start, synced intervals)`:
+    the constructor calls it with the saved state, the sync starts at the first value and the windows are cut after
+    the intervals of the second. Here: the unfinished range of 2026-02-27, not the newest build of 2026-03-01."""
+    hook = getattr(ConcurrentCursor, "_get_concurrent_state", None)
+    assert hook is not None, (
+        "ConcurrentCursor._get_concurrent_state is gone: find the CDK's new hook for the saved state and move "
+        "the override in source_codefresh/state.py there"
+    )
+    parameters = list(inspect.signature(hook).parameters)
+    assert parameters == ["self", "state"], (
+        f"ConcurrentCursor._get_concurrent_state now takes {parameters}: update its override in "
+        "source_codefresh/state.py"
+    )
+    # The CDK's factory first builds its own cursor with the saved state: our state's shape must not trouble it.
+    cdk = _cdk_cursor(builds_cursor_definition, FOLLOWED_STATE)
+    ours = _follows(cdk, FOLLOWED_STATE)
+
+    first = next(iter(ours.stream_slices()))
+    assert ours.start == datetime(2026, 2, 27, tzinfo=timezone.utc) and first["start_time"] == (
+        "2026-02-27T00:00:00.000Z"
+    ), (
+        "ConcurrentCursor no longer starts where FollowsUnfinishedBuildsCursor._get_concurrent_state says: find the "
+        "CDK's new hook for the saved state and move the override in source_codefresh/state.py there"
+    )
+
+
+class _Read:
+    """A partition as the CDK hands it to `close_partition`: its slice."""
+
+    def __init__(self, stream_slice: StreamSlice) -> None:
+        self._slice = stream_slice
+
+    def to_slice(self) -> StreamSlice:
+        return self._slice
+
+
+def test_closing_a_window_calls_add_slice_to_state_before_emitting_the_cursors_state(builds_cursor_definition):
+    """state.py overrides the private `ConcurrentCursor._add_slice_to_state(partition)`, which `close_partition` calls
+    under the cursor's lock before it emits the state: that is where a window counts as read. The state emitted is the
+    cursor's `state` (ours: the newest build, and where the unfinished ones were created)."""
+    hook = getattr(ConcurrentCursor, "_add_slice_to_state", None)
+    assert hook is not None, (
+        "ConcurrentCursor._add_slice_to_state is gone: find where the CDK now records a closed partition and move "
+        "the override in source_codefresh/state.py there"
+    )
+    parameters = list(inspect.signature(hook).parameters)
+    assert parameters == ["self", "partition"], (
+        f"ConcurrentCursor._add_slice_to_state now takes {parameters}: update its override in source_codefresh/state.py"
+    )
+    repository = InMemoryMessageRepository()
+    cursor = _follows(_cdk_cursor(builds_cursor_definition, {}, message_repository=repository), {})
+    window = next(iter(cursor.stream_slices()))
+    running = {"created": "2026-01-05T00:00:00.000Z", "status": "running", "finished": None}
+    assert cursor.should_be_synced(Record(data=running, stream_name="builds", associated_slice=window))
+
+    cursor.close_partition(_Read(window))
+
+    emitted = [m.state.stream.stream_state.__dict__ for m in repository.consume_queue() if m.state]
+    assert emitted == [{"created": "2026-01-05T00:00:00.000Z", "unfinished": [["2026-01-05T00:00:00.000Z"] * 2]}], (
+        "closing a window no longer goes through FollowsUnfinishedBuildsCursor._add_slice_to_state before the state is "
+        "emitted: find where the CDK now records a closed partition (source_codefresh/state.py)"
+    )
+
+
+def test_the_cdk_builds_a_datetime_cursor_through_the_factory_method_that_state_py_overrides(codefresh_source):
+    """state.py `ComponentFactory` overrides ModelToComponentFactory.create_concurrent_cursor_from_datetime_based_cursor
+    (public, but not a documented extension point): the CDK must call it, by the names of its first parameters, for a
+    stream's DatetimeBasedCursor, with a definition that carries the cursor's $parameters (`finished_statuses`)."""
+    cdks = list(
+        inspect.signature(ModelToComponentFactory.create_concurrent_cursor_from_datetime_based_cursor).parameters
+    )
+    ours = list(inspect.signature(ComponentFactory.create_concurrent_cursor_from_datetime_based_cursor).parameters)
+    assert ours[:-1] == cdks[: len(ours) - 1] and "kwargs" in cdks, (
+        f"ModelToComponentFactory.create_concurrent_cursor_from_datetime_based_cursor now takes {cdks}: update "
+        "ComponentFactory's override in source_codefresh/state.py"
+    )
+    builds = _built_stream(codefresh_source, "builds")
+    assert isinstance(builds.cursor, FollowsUnfinishedBuildsCursor), (
+        "the builds stream's cursor is no longer built by ComponentFactory.create_concurrent_cursor_from_datetime_"
+        "based_cursor (or without its $parameters): find the CDK's new factory method (source_codefresh/state.py)"
+    )
+
+
+# --- source.py: the component factory and the read of the catalog's streams --------------------------------------
+
+
+def test_the_source_replaces_the_cdks_component_factory_keeping_its_settings(parse_manifest_once):
+    """source.py replaces `self._constructor` (the factory the CDK builds every stream with; there is no argument for
+    one) by ComponentFactory(message_repository=, connector_state_manager=, configured_catalog=), after the CDK's
+    constructor. The CDK must still keep it there, with no setting but those three differing from a plain
+    YamlDeclarativeSource's, and the state manager it reads the saved states from as `_connector_state_manager`."""
+    accepted = set(inspect.signature(ModelToComponentFactory.__init__).parameters)
+    assert {"message_repository", "connector_state_manager", "configured_catalog"} <= accepted
+    plain = YamlDeclarativeSource(path_to_yaml=str(manifest_path()), config=CONFIG)
+    for private in ("_constructor", "_connector_state_manager"):
+        assert hasattr(plain, private), (
+            f"ConcurrentDeclarativeSource.{private} is gone: find where the CDK now keeps its component factory and "
+            "its state manager, and put ComponentFactory there (SourceCodefresh.__init__, source_codefresh/source.py)"
+        )
+    assert type(plain._constructor) is ModelToComponentFactory
+    source = SourceCodefresh(config=CONFIG)  # as built: no stream built yet (that sets the factory's API budget)
+    ours = source._constructor
+    assert ours.get_message_repository() is source._message_repository
+    assert ours._connector_state_manager is source._connector_state_manager
+    for name, value in vars(plain._constructor).items():
+        if value is None or isinstance(value, (bool, int, float, str)):
+            assert vars(ours).get(name) == value, (
+                f"the CDK now builds its factory with {name}={value!r}: pass it to ComponentFactory in "
+                "source_codefresh/source.py"
+            )
+
+
+def test_the_saved_state_reaches_the_cursor_through_the_replaced_factory(parse_manifest_once):
+    """The state given to SourceCodefresh is held by the CDK's `_connector_state_manager`, which source.py hands to its
+    factory: the builds cursor starts from it."""
+    state = StateBuilder().with_stream_state("builds", FOLLOWED_STATE).build()
+    source = SourceCodefresh(config=CONFIG, state=state)
+    builds = _built_stream(source, "builds")
+    assert builds.cursor.state == FOLLOWED_STATE, (
+        "the builds cursor no longer starts from the state given to SourceCodefresh: if no other test here fails, the "
+        "CDK no longer reads saved states from the `_connector_state_manager` that source_codefresh/source.py hands "
+        "to ComponentFactory"
+    )
+
+
+def test_read_hands_the_catalogs_streams_only_to_the_concurrent_source(codefresh_source, monkeypatch):
+    """source.py `read` builds the catalog's streams with the private `_streams_by_name(names)` (None when a name is
+    not a static stream) instead of all of them (`streams()`), and reads them with `_concurrent_source.read(streams)`,
+    in the catalog's order."""
+    build_some = getattr(ConcurrentDeclarativeSource, "_streams_by_name", None)
+    assert build_some is not None, (
+        "ConcurrentDeclarativeSource._streams_by_name is gone: find how the CDK now builds some streams only "
+        "(CheckStream does), or build them all in SourceCodefresh.read (source_codefresh/source.py)"
+    )
+    assert hasattr(codefresh_source, "_concurrent_source"), (
+        "ConcurrentDeclarativeSource._concurrent_source is gone: find what the CDK's read now reads streams with "
+        "(SourceCodefresh.read, source_codefresh/source.py)"
+    )
+    names = list(inspect.signature(build_some).parameters)
+    assert names == ["self", "stream_names"], (
+        f"ConcurrentDeclarativeSource._streams_by_name now takes {names}: update SourceCodefresh.read "
+        "(source_codefresh/source.py)"
+    )
+    assert list(inspect.signature(codefresh_source._concurrent_source.read).parameters) == ["streams"]
+    handed: List[Any] = []
+
+    def concurrent_read(streams: List[Any]) -> Iterable[Any]:
+        handed.extend(streams)
+        return iter(())
+
+    def every_stream(config: Any) -> Any:
+        raise AssertionError(
+            "SourceCodefresh.read built every stream: `_streams_by_name` answered None for static streams; see what "
+            "the CDK now needs to build some streams only (source_codefresh/source.py)"
+        )
+
+    monkeypatch.setattr(codefresh_source._concurrent_source, "read", concurrent_read)
+    monkeypatch.setattr(codefresh_source, "streams", every_stream)
+    catalog = (
+        CatalogBuilder()
+        .with_stream("builds", SyncMode.incremental)
+        .with_stream("projects", SyncMode.full_refresh)
+        .build()
+    )
+
+    assert list(codefresh_source.read(logging.getLogger("airbyte.contract"), CONFIG, catalog)) == []
+    assert [stream.name for stream in handed] == ["builds", "projects"]
+
+
+# --- every class in source_codefresh/ that extends a CDK class ------------------------------------------------------
+
+# The private names of a CDK base class that ours replace on purpose (each pinned above).
+INTENDED_OVERRIDES = {
+    "FollowsUnfinishedBuildsCursor": {"_get_concurrent_state", "_add_slice_to_state"},
+    "SourceCodefresh": {"_constructor"},
+}
+
+
+def _is_private_attribute_of_self(target: ast.expr) -> bool:
+    return (
+        isinstance(target, ast.Attribute)
+        and isinstance(target.value, ast.Name)
+        and target.value.id == "self"
+        and target.attr.startswith("_")
+        and not target.attr.startswith("__")
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def _module_tree(module: str) -> ast.Module:
+    return ast.parse(inspect.getsource(sys.modules[module]))
+
+
+@functools.lru_cache(maxsize=None)
+def _private_names_defined(cls: type) -> FrozenSet[str]:
+    """The private methods and properties a class defines, and the instance attributes its code assigns."""
+    names = {name for name in vars(cls) if name.startswith("_") and not name.startswith("__")} - {"_abc_impl"}
+    (definition,) = [
+        node
+        for node in ast.walk(_module_tree(cls.__module__))
+        if isinstance(node, ast.ClassDef) and node.name == cls.__name__
+    ]
+    assigned: List[ast.expr] = []
+    for node in ast.walk(definition):
+        if isinstance(node, ast.Assign):
+            assigned.extend(node.targets)
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+            assigned.append(node.target)
+    while assigned:
+        target = assigned.pop()
+        if isinstance(target, ast.Tuple):
+            assigned.extend(target.elts)
+        elif _is_private_attribute_of_self(target):
+            names.add(target.attr)
+    return frozenset(names)
+
+
+def _cdk_subclasses() -> List[type]:
+    found = []
+    for module_info in pkgutil.iter_modules(source_codefresh.__path__):
+        module = importlib.import_module(f"source_codefresh.{module_info.name}")
+        for cls in vars(module).values():
+            if (
+                isinstance(cls, type)
+                and cls.__module__ == module.__name__
+                and any(base.__module__.startswith("airbyte_cdk.") for base in cls.__mro__[1:])
+            ):
+                found.append(cls)
+    return found
+
+
+def test_no_private_name_of_ours_is_also_one_of_the_cdk_base_classes():
+    """A class of source_codefresh/ that extends a CDK class keeps private attributes and methods of its own: a CDK
+    release whose base class starts using one of the same names would overwrite ours, or ours its, silently. The
+    overrides meant as such are INTENDED_OVERRIDES (each pinned by a test above)."""
+    classes = _cdk_subclasses()
+    assert {"FollowsUnfinishedBuildsCursor", "SourceCodefresh", "PerBuildRetriever"} <= {c.__name__ for c in classes}
+    for cls in classes:
+        cdk_names: Set[str] = set()
+        for base in cls.__mro__[1:]:
+            if base.__module__.startswith("airbyte_cdk."):
+                cdk_names |= _private_names_defined(base)
+        ours = set().union(*(_private_names_defined(c) for c in cls.__mro__ if c.__module__.startswith("source_")))
+        intended = INTENDED_OVERRIDES.get(cls.__name__, set())
+        assert intended <= cdk_names, (
+            f"the CDK no longer has {sorted(intended - cdk_names)}, which {cls.__name__} replaces: see the test of "
+            "that name above"
+        )
+        assert ours & cdk_names <= intended, (
+            f"{cls.__name__} ({cls.__module__}) and its CDK base class both use {sorted(ours & cdk_names - intended)}: "
+            "rename ours"
+        )

@@ -145,8 +145,9 @@ def test_the_name_of_a_built_in_stream_is_refused(name):
 
 
 def test_the_clash_check_knows_every_stream_discover_shows():
-    source = SourceCodefresh(config=config(pipeline_runs=[{"pipeline": "demo/hello-world"}], sync_build_logs=True))
-    discovered = {stream.name for stream in source.discover(logging.getLogger(), source._config).streams}
+    every_stream = config(pipeline_runs=[{"pipeline": "demo/hello-world"}], sync_build_logs=True)
+    source = SourceCodefresh(config=every_stream)
+    discovered = {stream.name for stream in source.discover(logging.getLogger(), every_stream).streams}
     assert builtin_stream_names() == discovered
     assert problem_of(entry(name="Builds")).startswith("custom_streams entry 1 ('Builds'): 'Builds' is the name")
 

@@ -413,3 +413,16 @@ def test_an_unfinished_build_is_followed_for_follow_hours_after_the_newest_build
     listed(still, window, [build("2026-10-09T01:00:00.000Z"), build("2026-10-06T00:00:00.000Z", "pending-approval")])
     still.close_partition(Window(window))
     assert still.state["unfinished"] == [["2026-10-06T00:00:00.000Z", "2026-10-06T00:00:00.000Z"]]
+
+
+def test_a_build_without_a_creation_time_is_kept_with_one_warning_per_stream(caplog):
+    cursor = make_cursor()
+    first, _ = cursor.stream_slices()
+    undated = [{"id": "b1", "status": "running"}, {"id": "b2", "created": None, "status": "success"}]
+    kept = [b["id"] for b in undated if cursor.should_be_synced(Record(b, "builds", associated_slice=first))]
+    assert kept == ["b1", "b2"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        "Could not find cursor field `created` in record for stream builds. The incremental sync will assume it needs "
+        "to be synced"
+    ]
