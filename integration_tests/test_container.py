@@ -3,7 +3,8 @@
     .venv/bin/python -m pytest integration_tests/test_container.py -v -s
 
 A module fixture starts a local container engine with the tool $CONTAINER_ENGINE_TOOL names, by default
-`../shared/tools/container-engine` next to the repository (it starts dockerd and builds a stand-in for the Airbyte
+`shared/tools/container-engine` in the nearest folder above the repository (`../shared/...`), or `container-engine`
+on PATH (it starts dockerd and builds a stand-in for the Airbyte
 Python connector base image, whose name it prints on its last line), builds the image on that stand-in and then runs
 `spec`, `check`, `discover` and a `read` of every stream inside the container against the Codefresh sandbox
 (integration_tests/sandbox), with the config and the catalog mounted as files under /secrets, exactly as the
@@ -36,10 +37,18 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _engine_tool() -> Path:
-    """CONTAINER_ENGINE_TOOL if set (a clone elsewhere points at the tool with it), else
-    `../shared/tools/container-engine` next to the repository."""
+    """CONTAINER_ENGINE_TOOL if set; else `shared/tools/container-engine` in the nearest folder above the repository
+    that has one (`../shared/...` for the usual layout, found wherever the clone sits below it); else
+    `container-engine` on PATH; else the usual place, which the fixture then reports missing."""
     configured = os.environ.get("CONTAINER_ENGINE_TOOL")
-    return Path(configured) if configured else REPO_ROOT.parent / "shared/tools/container-engine"
+    if configured:
+        return Path(configured)
+    for folder in REPO_ROOT.parents:
+        candidate = folder / "shared/tools/container-engine"
+        if candidate.is_file():
+            return candidate
+    on_path = shutil.which("container-engine")
+    return Path(on_path) if on_path else REPO_ROOT.parent / "shared/tools/container-engine"
 
 
 ENGINE_TOOL = _engine_tool()
