@@ -335,10 +335,11 @@ def connector_config(base_url: str, workers: int, **extra: Any) -> Dict[str, Any
     }
 
 
-def discover_streams(base_url: str, workdir: Path) -> Dict[str, Dict[str, Any]]:
-    """The connector's stream objects (with their JSON schemas), from `discover`."""
+def discover_streams(base_url: str, workdir: Path, **config: Any) -> Dict[str, Dict[str, Any]]:
+    """The connector's stream objects (with their JSON schemas), from `discover` (opt-in streams need `config`)."""
+    workdir.mkdir(parents=True, exist_ok=True)
     config_path = workdir / "discover_config.json"
-    config_path.write_text(json.dumps(connector_config(base_url, 1)))
+    config_path.write_text(json.dumps(connector_config(base_url, 1, **config)))
     output = subprocess.run(
         connector_command() + ["discover", "--config", str(config_path)], capture_output=True, check=True, cwd=workdir
     ).stdout
@@ -897,6 +898,40 @@ def part_scale(
     return big
 
 
+def part_build_logs(args: argparse.Namespace, latency_ms: float, workdir: Path) -> Result:
+    """builds + build_logs (opt-in): per finished build a progress job from the API and its log archive from the
+    storage host, both with the sandbox's latency; the logs parsed as they stream in and cut per step."""
+    print(
+        f"\n== 6. builds + build_logs: {args.builds:,} builds, {latency_ms:g} ms per request (API and log storage), "
+        f"{args.workers} workers ==",
+        flush=True,
+    )
+    with Sandbox(args.builds, latency_ms) as sandbox:
+        streams = discover_streams(sandbox.base_url, workdir / "logs", sync_build_logs=True)
+        row = run_connector(
+            sandbox,
+            streams,
+            ["builds", "build_logs"],
+            args.workers,
+            workdir / "logs",
+            "source-codefresh (builds + build_logs)",
+            sync_build_logs=True,
+        )
+        expected = sandbox.expected()
+        storage = sandbox.stats().get("storage") or {}
+    check_counts(row, {"builds": args.builds, "build_logs": expected["build_logs"]})
+    log_builds = row.by_route.get("GET /api/progress/{id}", 0)
+    print(
+        f"{row.name}: {row.wall_s:.2f} s, {row.requests} API requests + {storage.get('requests', 0)} log downloads "
+        f"({storage.get('with_authorization', 0)} with an Authorization header), {row.records.get('build_logs', 0):,} "
+        f"step logs of {log_builds:,} builds, {log_builds / row.wall_s:.0f} builds/s, "
+        f"peak RSS {row.peak_rss_mb:.0f} MB, CPU {cpu_per_thousand(row, args.builds)} s/1k builds"
+    )
+    for note in row.notes:
+        print(f"  {note}")
+    return row
+
+
 def print_targets(
     args: argparse.Namespace,
     part1: List[Dict[str, Any]],
@@ -986,6 +1021,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--skip-big", action="store_true", help="leave out parts 4 and 5")
     parser.add_argument("--skip-second-sync", action="store_true", help="leave out part 2")
     parser.add_argument("--skip-loop", action="store_true", help="leave out (c) the sequential requests loop")
+    parser.add_argument("--skip-build-logs", action="store_true", help="leave out part 6 (builds + build_logs)")
     parser.add_argument("--keep", metavar="DIR", help="keep configs, catalogs and dlt's files in DIR")
     # Internal: the subprocess side of (b), (b2), (c) and the raw loop of part 4.
     parser.add_argument(
@@ -1024,6 +1060,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not args.skip_big:
             zero = part_zero_latency(args, streams, workdir)
             big = part_scale(args, args.latencies[0], streams, part1[0]["connector"], workdir)
+        if not args.skip_build_logs:
+            part_build_logs(args, args.latencies[0], workdir)
         print_targets(args, part1, second, zero, big)
     finally:
         if not args.keep:
