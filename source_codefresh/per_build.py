@@ -67,7 +67,8 @@ class PerBuildRetriever(Retriever):
         in_flight: "deque[Future[List[Mapping[str, Any]]]]" = deque()
         try:
             for build in self.listing.read_records({}, window):
-                if not isinstance(build, Mapping):  # a message of the listing's, not a build
+                if not isinstance(build, Mapping):  # a message of the listing's (a log line), not a build: pass it on
+                    yield build
                     continue
                 build_slice = self._build_slice(build, window)
                 in_flight.append(pool.submit(self._read_build, records_schema, build_slice))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from airbyte_cdk.models import AirbyteLogMessage, AirbyteMessage, Level, Type
 from airbyte_cdk.sources.types import Record, StreamSlice
 
 from source_codefresh.per_build import PerBuildRetriever
@@ -18,7 +19,12 @@ class _Listing:
 
     def read_records(self, records_schema, stream_slice=None):
         self.slices.append(stream_slice)
-        yield from (Record(data=build, stream_name="builds", associated_slice=stream_slice) for build in self.builds)
+        for build in self.builds:  # a build as a record; anything else (a message) as it is
+            yield (
+                Record(data=build, stream_name="builds", associated_slice=stream_slice)
+                if isinstance(build, dict)
+                else build
+            )
 
 
 class _Requester:
@@ -79,6 +85,18 @@ def test_per_build_skips_builds_the_error_policy_ignored():
     retriever, _, _ = _per_build(builds, answers)
 
     assert [r["id"] for r in retriever.read_records({}, StreamSlice(partition={}, cursor_slice={}))] == ["b1", "b3"]
+
+
+def test_per_build_passes_a_message_of_the_listing_on_and_requests_builds_only():
+    line = AirbyteMessage(type=Type.LOG, log=AirbyteLogMessage(level=Level.INFO, message="from the listing"))
+    builds = [{"id": "b1", "created": "c1"}, line, {"id": "b2", "created": "c2"}]
+    retriever, _, requester = _per_build(builds, {"b1": (200, {"id": "b1"}), "b2": (200, {"id": "b2"})})
+
+    out = list(retriever.read_records({}, StreamSlice(partition={}, cursor_slice={})))
+
+    assert line in out, "the listing's message is not lost"
+    assert [r["id"] for r in out if isinstance(r, dict)] == ["b1", "b2"]
+    assert [asked for asked, _ in requester.asked] == ["b1", "b2"]
 
 
 def test_per_build_failure_stops_the_window_and_drops_builds_not_started():
