@@ -31,6 +31,13 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def builds_state(created: str, *unfinished: Any) -> Dict[str, Any]:
+    """A state of the builds streams: the newest build read, and unfinished builds as points (a creation time) or
+    [first, last] ranges (a pair)."""
+    ranges = [[u, u] if isinstance(u, str) else list(u) for u in unfinished]
+    return {"created": created, "unfinished": ranges}
+
+
 # --- CursorStartsAfterState ------------------------------------------------------------------------------------------
 
 
@@ -112,17 +119,15 @@ def test_a_state_of_the_previous_release_becomes_its_lookback_range():
     migration = builds_migration(24)
     state = {"created": "2026-10-05T12:00:00.000Z"}
     assert migration.should_migrate(state)
-    assert migration.migrate(state) == {
-        "created": "2026-10-05T12:00:00.000Z",
-        "unfinished": [["2026-10-04T12:00:00.000Z", "2026-10-05T12:00:00.000Z"]],
-    }
+    assert migration.migrate(state) == builds_state(
+        "2026-10-05T12:00:00.000Z", ("2026-10-04T12:00:00.000Z", "2026-10-05T12:00:00.000Z")
+    )
 
 
 def test_a_previous_state_with_a_lookback_of_zero_has_no_range():
-    assert builds_migration(0).migrate({"created": "2026-10-05T12:00:00.000Z"}) == {
-        "created": "2026-10-05T12:00:00.000Z",
-        "unfinished": [],
-    }
+    assert builds_migration(0).migrate({"created": "2026-10-05T12:00:00.000Z"}) == builds_state(
+        "2026-10-05T12:00:00.000Z"
+    )
 
 
 def test_the_lookback_comes_from_the_config():
@@ -150,17 +155,13 @@ def test_a_date_range_state_of_the_cdk_becomes_the_range_before_its_first_slice(
             },
         ],
     }
-    assert builds_migration(1).migrate(state) == {
-        "created": "2026-10-05T11:00:00.000Z",
-        "unfinished": [["2026-10-05T10:00:00.000Z", "2026-10-05T11:00:00.000Z"]],
-    }
+    assert builds_migration(1).migrate(state) == builds_state(
+        "2026-10-05T11:00:00.000Z", ("2026-10-05T10:00:00.000Z", "2026-10-05T11:00:00.000Z")
+    )
 
 
 def test_a_new_state_is_kept_as_it_is():
-    state = {
-        "created": "2026-10-05T12:00:00.000Z",
-        "unfinished": [["2026-10-05T09:00:00.000Z", "2026-10-05T09:30:00.000Z"]],
-    }
+    state = builds_state("2026-10-05T12:00:00.000Z", ("2026-10-05T09:00:00.000Z", "2026-10-05T09:30:00.000Z"))
     assert builds_migration().migrate(state) == state
 
 
@@ -176,10 +177,7 @@ def test_a_state_without_a_cursor_value_is_no_state(state):
         ({"created": "2026-10-05T12:00:00.000Z", "unfinished": "all"}, "'unfinished' is 'all', not a list"),
         ({"created": "2026-10-05T12:00:00.000Z", "unfinished": [["2026-10-05T12:00:00.000Z"]]}, "'unfinished[0]'"),
         (
-            {
-                "created": "2026-10-05T12:00:00.000Z",
-                "unfinished": [["2026-10-05T12:00:00.000Z", "2026-10-04T00:00:00.000Z"]],
-            },
+            builds_state("2026-10-05T12:00:00.000Z", ("2026-10-05T12:00:00.000Z", "2026-10-04T00:00:00.000Z")),
             "'unfinished[0]'",
         ),
     ],
@@ -299,10 +297,7 @@ def test_the_state_keeps_the_newest_build_and_where_unfinished_builds_were_creat
     first, second = cursor.stream_slices()
     listed(cursor, first, [build("2026-05-01T00:00:00.000Z", "running"), build("2026-04-01T00:00:00.000Z")])
     cursor.close_partition(Window(first))
-    assert cursor.state == {
-        "created": "2026-05-01T00:00:00.000Z",
-        "unfinished": [["2026-05-01T00:00:00.000Z", "2026-05-01T00:00:00.000Z"]],
-    }
+    assert cursor.state == builds_state("2026-05-01T00:00:00.000Z", "2026-05-01T00:00:00.000Z")
     listed(
         cursor,
         second,
@@ -314,14 +309,9 @@ def test_the_state_keeps_the_newest_build_and_where_unfinished_builds_were_creat
     )
     cursor.close_partition(Window(second))
     emitted = [m.state.stream.stream_state.__dict__ for m in repository.consume_queue()]
-    assert emitted[-1] == {
-        "created": "2026-10-09T00:00:00.000Z",
-        "unfinished": [
-            ["2026-05-01T00:00:00.000Z", "2026-05-01T00:00:00.000Z"],
-            ["2026-10-07T00:00:00.000Z", "2026-10-07T00:00:00.000Z"],
-            ["2026-10-08T00:00:00.000Z", "2026-10-08T00:00:00.000Z"],
-        ],
-    }
+    assert emitted[-1] == builds_state(
+        "2026-10-09T00:00:00.000Z", "2026-05-01T00:00:00.000Z", "2026-10-07T00:00:00.000Z", "2026-10-08T00:00:00.000Z"
+    )
 
 
 def test_a_build_with_a_final_status_but_no_finish_time_is_followed_too():
@@ -332,10 +322,7 @@ def test_a_build_with_a_final_status_but_no_finish_time_is_followed_too():
     )
     cursor.close_partition(Window(first))
     cursor.close_partition(Window(second))
-    assert cursor.state == {
-        "created": "2026-10-09T00:00:00.000Z",
-        "unfinished": [["2026-10-09T00:00:00.000Z", "2026-10-09T00:00:00.000Z"]],
-    }
+    assert cursor.state == builds_state("2026-10-09T00:00:00.000Z", "2026-10-09T00:00:00.000Z")
 
 
 def test_a_checkpoint_never_moves_past_a_window_not_read_yet():
@@ -343,20 +330,14 @@ def test_a_checkpoint_never_moves_past_a_window_not_read_yet():
     first, second = cursor.stream_slices()
     listed(cursor, second, [build("2026-10-09T00:00:00.000Z")])
     cursor.close_partition(Window(second))  # the newer window first: the older one is still being read
-    assert cursor.state == {"created": "2025-12-31T23:59:59.999Z", "unfinished": []}, "nothing read without a gap yet"
+    assert cursor.state == builds_state("2025-12-31T23:59:59.999Z"), "nothing read without a gap yet"
     listed(cursor, first, [build("2026-03-01T00:00:00.000Z", "running")])
     cursor.close_partition(Window(first))
-    assert cursor.state == {
-        "created": "2026-10-09T00:00:00.000Z",
-        "unfinished": [["2026-03-01T00:00:00.000Z", "2026-03-01T00:00:00.000Z"]],
-    }
+    assert cursor.state == builds_state("2026-10-09T00:00:00.000Z", "2026-03-01T00:00:00.000Z")
 
 
 def test_the_next_sync_reads_unfinished_and_new_builds_only():
-    state = {
-        "created": "2026-10-09T00:00:00.000Z",
-        "unfinished": [["2026-10-07T00:00:00.000Z", "2026-10-08T00:00:00.000Z"]],
-    }
+    state = builds_state("2026-10-09T00:00:00.000Z", ("2026-10-07T00:00:00.000Z", "2026-10-08T00:00:00.000Z"))
     cursor = make_cursor(state)
     (window,) = cursor.stream_slices()
     assert window.cursor_slice["start_time"] == "2026-10-07T00:00:00.000Z"
@@ -376,17 +357,11 @@ def test_the_next_sync_reads_unfinished_and_new_builds_only():
         "2026-10-07T00:00:00.000Z",
     ]
     cursor.close_partition(Window(window))
-    assert cursor.state == {
-        "created": "2026-10-09T12:00:00.000Z",
-        "unfinished": [["2026-10-08T00:00:00.000Z", "2026-10-08T00:00:00.000Z"]],
-    }
+    assert cursor.state == builds_state("2026-10-09T12:00:00.000Z", "2026-10-08T00:00:00.000Z")
 
 
 def test_a_sync_that_reads_nothing_keeps_the_state():
-    state = {
-        "created": "2026-10-09T00:00:00.000Z",
-        "unfinished": [["2026-10-08T00:00:00.000Z", "2026-10-08T00:00:00.000Z"]],
-    }
+    state = builds_state("2026-10-09T00:00:00.000Z", "2026-10-08T00:00:00.000Z")
     cursor = make_cursor(state)
     (window,) = cursor.stream_slices()
     assert cursor.state == state, "a checkpoint before the window is read keeps the unfinished range"
@@ -396,10 +371,7 @@ def test_a_sync_that_reads_nothing_keeps_the_state():
 
 
 def test_an_unfinished_build_is_followed_for_follow_hours_after_the_newest_build(caplog):
-    state = {
-        "created": "2026-10-09T00:00:00.000Z",
-        "unfinished": [["2026-10-06T00:00:00.000Z", "2026-10-06T00:00:00.000Z"]],
-    }
+    state = builds_state("2026-10-09T00:00:00.000Z", "2026-10-06T00:00:00.000Z")
     cursor = make_cursor(state, follow_hours=72)
     (window,) = cursor.stream_slices()
     assert window.cursor_slice["start_time"] == "2026-10-06T00:00:00.000Z"
