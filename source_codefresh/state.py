@@ -234,8 +234,6 @@ class FollowsUnfinishedBuildsState(StateMigration):
         return bool(stream_state)
 
     def migrate(self, stream_state: Mapping[str, Any]) -> Mapping[str, Any]:
-        if not isinstance(stream_state, Mapping):
-            raise unreadable_state(self.stream, f"it is {_describe(stream_state)}, not an object")
         check_state(self.stream, stream_state, self.cursor_field, "iso")
         if UNFINISHED_KEY in stream_state:
             newest = parse_iso(stream_state.get(self.cursor_field))

@@ -176,6 +176,7 @@ def test_a_state_without_a_cursor_value_is_no_state(state):
         ({"created": "not-a-date"}, "'created' is 'not-a-date'"),
         ({"created": "2026-10-05T12:00:00.000Z", "unfinished": "all"}, "'unfinished' is 'all', not a list"),
         ({"created": "2026-10-05T12:00:00.000Z", "unfinished": [["2026-10-05T12:00:00.000Z"]]}, "'unfinished[0]'"),
+        (["2026-10-05T12:00:00.000Z"], "it is ['2026-10-05T12:00:00.000Z'], not an object"),
         (
             builds_state("2026-10-05T12:00:00.000Z", ("2026-10-05T12:00:00.000Z", "2026-10-04T00:00:00.000Z")),
             "'unfinished[0]'",
