@@ -39,6 +39,9 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 LOGGER = logging.getLogger("airbyte")
 
 UNFINISHED_KEY = "unfinished"
+# The creation time of a listed build (GET /workflow), which the record filter reads whatever the stream's cursor
+# field is called (`build_created` for build_steps).
+LISTED_BUILD_CREATED = "created"
 # At most this many [first, last] ranges of unfinished builds are kept; more are merged across their smallest gaps,
 # so the state stays under about 1 kB whatever the account (a merged range re-reads the finished builds inside it).
 MAX_UNFINISHED_RANGES = 10
@@ -419,7 +422,7 @@ class FollowsUnfinishedBuildsCursor(ConcurrentCursor):
 
     def should_be_synced(self, record: Record) -> bool:
         data = record.data
-        created = parse_iso(data.get("created"))
+        created = parse_iso(data.get(LISTED_BUILD_CREATED))
         if created is None:
             self._warn_without_cursor_value()
             return True
@@ -444,11 +447,12 @@ class FollowsUnfinishedBuildsCursor(ConcurrentCursor):
         steps emits no build_steps record but is followed all the same."""
 
     def _warn_without_cursor_value(self) -> None:
-        # The CDK's line for a record without a cursor value, once per stream, as its ConcurrentCursor logs it.
+        # The CDK's line for a record without a cursor value, once per stream, as its ConcurrentCursor logs it; it names
+        # the listed build's field, not the stream's cursor field (build_steps' is build_created).
         if not self._warned_without_cursor_value:
             self._warned_without_cursor_value = True
             LOGGER.warning(
-                f"Could not find cursor field `{self._cursor_key}` in record for stream {self._stream}. The "
+                f"Could not find cursor field `{LISTED_BUILD_CREATED}` in record for stream {self._stream}. The "
                 "incremental sync will assume it needs to be synced"
             )
 

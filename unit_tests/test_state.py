@@ -240,6 +240,8 @@ def make_cursor(
     state: Optional[Mapping[str, Any]] = None,
     follow_hours: float = 72,
     repository: Optional[InMemoryMessageRepository] = None,
+    stream: str = "builds",
+    cursor_field: str = "created",
 ) -> FollowsUnfinishedBuildsCursor:
     converter = CustomFormatConcurrentStreamStateConverter(
         datetime_format="%Y-%m-%dT%H:%M:%S.%_msZ",
@@ -248,13 +250,13 @@ def make_cursor(
         cursor_granularity=timedelta(milliseconds=1),
     )
     base = ConcurrentCursor(
-        stream_name="builds",
+        stream_name=stream,
         stream_namespace=None,
         stream_state={},
         message_repository=repository or InMemoryMessageRepository(),
         connector_state_manager=ConnectorStateManager(),
         connector_state_converter=converter,
-        cursor_field=CursorField("created"),
+        cursor_field=CursorField(cursor_field),
         slice_boundary_fields=("start_time", "end_time"),
         start=START,
         end_provider=lambda: NOW,
@@ -388,14 +390,16 @@ def test_an_unfinished_build_is_followed_for_follow_hours_after_the_newest_build
     assert still.state["unfinished"] == [["2026-10-06T00:00:00.000Z", "2026-10-06T00:00:00.000Z"]]
 
 
-def test_a_build_without_a_creation_time_is_kept_with_one_warning_per_stream(caplog):
-    cursor = make_cursor()
+@pytest.mark.parametrize("stream, cursor_field", [("builds", "created"), ("build_steps", "build_created")])
+def test_a_build_without_a_creation_time_is_kept_with_one_warning_per_stream(caplog, stream, cursor_field):
+    cursor = make_cursor(stream=stream, cursor_field=cursor_field)
     first, _ = cursor.stream_slices()
     undated = [{"id": "b1", "status": "running"}, {"id": "b2", "created": None, "status": "success"}]
-    kept = [b["id"] for b in undated if cursor.should_be_synced(Record(b, "builds", associated_slice=first))]
+    kept = [b["id"] for b in undated if cursor.should_be_synced(Record(b, stream, associated_slice=first))]
     assert kept == ["b1", "b2"]
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    # The listed build's field is named, whatever the stream's cursor field is called.
     assert warnings == [
-        "Could not find cursor field `created` in record for stream builds. The incremental sync will assume it needs "
-        "to be synced"
+        f"Could not find cursor field `created` in record for stream {stream}. The incremental sync will assume it "
+        "needs to be synced"
     ]
