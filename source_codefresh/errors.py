@@ -84,9 +84,12 @@ def parse_retry_after(value: Optional[str], now: Optional[datetime] = None) -> O
         return None
     value = value.strip()
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        # "nan" would crash the wait's arithmetic and "inf" is no wait a server means: both read as no header.
+        return max(seconds, 0.0) if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -30,9 +30,14 @@ def test_retry_after_as_http_date():
     assert parse_retry_after(header, now=now) == pytest.approx(30.0)
 
 
-@pytest.mark.parametrize("value", [None, "", "soon"])
+@pytest.mark.parametrize("value", [None, "", "soon", "nan", "inf", "-inf"])
 def test_retry_after_absent_or_unreadable(value):
     assert parse_retry_after(value) is None
+
+
+def test_a_retry_after_that_is_not_a_finite_number_defers_to_the_next_strategy():
+    strategy = RetryAfterBackoffStrategy(config={}, parameters={})
+    assert strategy.backoff_time(make_response({}, 429, {"Retry-After": "NaN"}), 1) is None
 
 
 def test_backoff_follows_retry_after_and_is_capped():
