@@ -228,3 +228,16 @@ def test_the_same_page_answered_to_the_next_page_request_ends_a_custom_stream():
         assert built_in.interpret_response(make_response(page, url=url.format(number))).response_action == (
             ResponseAction.SUCCESS
         )
+
+
+# --- messages never repeat a secret -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "base_url", ["http://user:s3cret-pw@codefresh.example.com/api", "https://user:s3cret-pw@codefresh.example.com/api"]
+)
+def test_a_base_url_with_credentials_is_refused_without_repeating_them(base_url):
+    from source_codefresh.source import config_problem
+
+    problem = config_problem({"api_key": "k", "base_url": base_url}) or ""
+    assert "without credentials" in problem and "s3cret-pw" not in problem, problem
