@@ -415,8 +415,10 @@ _SYNCS_KEPT = 32
 def sync_state(config: Mapping[str, Any]) -> SyncState:
     """The SyncState of the sync this config belongs to.
 
-    The CDK hands every component of one sync the same (normalized) config object, and a new one to every sync, so
-    the object identifies the sync; it is kept referenced while its entry lives so that its id is not reused."""
+    The CDK hands every component of one source the same (normalized) config object (unit_tests/test_cdk_contract.py
+    pins it), and each connector command builds its own source, so the object identifies the sync. (A process that
+    reads twice through one SourceCodefresh shares this state between the two reads.) The object is kept referenced
+    while its entry lives so that its id is not reused."""
     key = id(config)
     with _SYNCS_LOCK:
         entry = _SYNCS.get(key)

@@ -776,3 +776,29 @@ def test_no_private_name_of_ours_is_also_one_of_the_cdk_base_classes():
             f"{cls.__name__} ({cls.__module__}) and its CDK base class both use {sorted(ours & cdk_names - intended)}: "
             "rename ours"
         )
+
+
+def test_every_scope_gate_and_error_handler_of_one_source_gets_the_same_config_object(parse_manifest_once, monkeypatch):
+    """errors.py `sync_state(config)` tells syncs apart by the identity of the config object: the ScopeGatedRequester
+    that holds back a skipped stream's requests and the CodefreshErrorHandler that skips it must find the same
+    SyncState, so the CDK must hand all of them one and the same (normalized) config object. If this fails, a missing
+    scope costs a request (and a log line) per slice again: key SyncState by something else the CDK shares."""
+    from source_codefresh import errors
+
+    seen: List[Any] = []
+    for cls in (errors.ScopeGatedRequester, errors.CodefreshErrorHandler):
+        original = cls.__post_init__
+
+        def recording(self: Any, parameters: Mapping[str, Any], _original: Any = original) -> None:
+            _original(self, parameters)
+            seen.append((type(self).__name__, parameters.get("scope"), self.config))
+
+        monkeypatch.setattr(cls, "__post_init__", recording)
+    source = SourceCodefresh(config=dict(CONFIG))
+    source.streams(config=dict(CONFIG))
+
+    built = {name for name, scope, _ in seen if scope}
+    assert built == {"ScopeGatedRequester", "CodefreshErrorHandler"}, f"no scoped stream built both: {built}"
+    configs = {id(config) for _, _, config in seen}
+    assert len(configs) == 1, f"{len(configs)} config objects among {len(seen)} gates and handlers of one source"
+    assert errors.sync_state(seen[0][2]) is errors.sync_state(seen[-1][2])
