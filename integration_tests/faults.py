@@ -485,12 +485,11 @@ def run_scenario(
     scenario: Scenario,
     workdir: Path,
     command: Optional[List[str]] = None,
-    extra_env: Optional[Mapping[str, str]] = None,
     rediscover: bool = False,
 ) -> ScenarioResult:
     """Start a fresh sandbox, install the scenario's faults, run a full read, compare with the sandbox.
 
-    `command` (and `extra_env`) run the read with another launcher of the connector (default: the installed
+    `command` runs the read with another launcher of the connector (default: the installed
     executable); `rediscover` runs `discover` against this sandbox first instead of reusing the process's catalog."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -505,6 +504,7 @@ def run_scenario(
         )
         catalog_file.write_text(json.dumps(configured, indent=2))
 
+        extra_env: Optional[Dict[str, str]] = None
         if scenario.short_read_timeout is not None and command is None:
             command, extra_env = short_timeout_command(workdir, scenario.short_read_timeout)
 

@@ -84,9 +84,12 @@ def parse_retry_after(value: Optional[str], now: Optional[datetime] = None) -> O
         return None
     value = value.strip()
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        # "nan" would crash the wait's arithmetic and "inf" is no wait a server means: both read as no header.
+        return max(seconds, 0.0) if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -412,8 +415,10 @@ _SYNCS_KEPT = 32
 def sync_state(config: Mapping[str, Any]) -> SyncState:
     """The SyncState of the sync this config belongs to.
 
-    The CDK hands every component of one sync the same (normalized) config object, and a new one to every sync, so
-    the object identifies the sync; it is kept referenced while its entry lives so that its id is not reused."""
+    The CDK hands every component of one source the same (normalized) config object (unit_tests/test_cdk_contract.py
+    pins it), and each connector command builds its own source, so the object identifies the sync. (A process that
+    reads twice through one SourceCodefresh shares this state between the two reads.) The object is kept referenced
+    while its entry lives so that its id is not reused."""
     key = id(config)
     with _SYNCS_LOCK:
         entry = _SYNCS.get(key)

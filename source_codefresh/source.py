@@ -86,13 +86,14 @@ def config_problem(config: Mapping[str, Any]) -> Optional[str]:
             f"base_url '{base_url}' is not a URL: use https://g.codefresh.io/api, or https://<your-host>/api for "
             "an on-premises installation."
         )
+    # Before any message that quotes base_url: credentials in it are not repeated in the output.
+    if parts.query or parts.fragment or parts.username or parts.password:
+        return f"base_url must be the API root only, without credentials, '?' or '#': for example {DEFAULT_BASE_URL}."
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         return (
             f"base_url '{base_url}' uses plain http, which would send the API key unencrypted: use https "
             "(plain http is accepted only for localhost)."
         )
-    if parts.query or parts.fragment or parts.username or parts.password:
-        return f"base_url must be the API root only, without credentials, '?' or '#': for example {DEFAULT_BASE_URL}."
 
     start_date = config.get("start_date")
     if start_date not in (None, ""):

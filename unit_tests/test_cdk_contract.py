@@ -523,20 +523,23 @@ def test_like_gives_the_windows_of_the_cursor_the_cdk_built_for_the_manifest(bui
     assert windows(cdk)[0][0] == "2026-01-01T00:00:00.000Z"
 
 
+def _assert_cursor_hook(name: str, parameters: List[str], where_now: str) -> None:
+    """The private ConcurrentCursor method that state.py overrides still exists, with these parameters."""
+    hook = getattr(ConcurrentCursor, name, None)
+    assert hook is not None, (
+        f"ConcurrentCursor.{name} is gone: {where_now} and move the override in source_codefresh/state.py there"
+    )
+    found = list(inspect.signature(hook).parameters)
+    assert found == parameters, (
+        f"ConcurrentCursor.{name} now takes {found}: update its override in source_codefresh/state.py"
+    )
+
+
 def test_the_constructor_starts_from_what_get_concurrent_state_answers(builds_cursor_definition):
     """state.py overrides the private `ConcurrentCursor._get_concurrent_state(state) -> (start, synced intervals)`:
     the constructor calls it with the saved state, the sync starts at the first value and the windows are cut after
     the intervals of the second. Here: the unfinished range of 2026-02-27, not the newest build of 2026-03-01."""
-    hook = getattr(ConcurrentCursor, "_get_concurrent_state", None)
-    assert hook is not None, (
-        "ConcurrentCursor._get_concurrent_state is gone: find the CDK's new hook for the saved state and move "
-        "the override in source_codefresh/state.py there"
-    )
-    parameters = list(inspect.signature(hook).parameters)
-    assert parameters == ["self", "state"], (
-        f"ConcurrentCursor._get_concurrent_state now takes {parameters}: update its override in "
-        "source_codefresh/state.py"
-    )
+    _assert_cursor_hook("_get_concurrent_state", ["self", "state"], "find the CDK's new hook for the saved state")
     # The CDK's factory first builds its own cursor with the saved state: our state's shape must not trouble it.
     cdk = _cdk_cursor(builds_cursor_definition, FOLLOWED_STATE)
     ours = _follows(cdk, FOLLOWED_STATE)
@@ -564,14 +567,8 @@ def test_closing_a_window_calls_add_slice_to_state_before_emitting_the_cursors_s
     """state.py overrides the private `ConcurrentCursor._add_slice_to_state(partition)`, which `close_partition` calls
     under the cursor's lock before it emits the state: that is where a window counts as read. The state emitted is the
     cursor's `state` (ours: the newest build, and where the unfinished ones were created)."""
-    hook = getattr(ConcurrentCursor, "_add_slice_to_state", None)
-    assert hook is not None, (
-        "ConcurrentCursor._add_slice_to_state is gone: find where the CDK now records a closed partition and move "
-        "the override in source_codefresh/state.py there"
-    )
-    parameters = list(inspect.signature(hook).parameters)
-    assert parameters == ["self", "partition"], (
-        f"ConcurrentCursor._add_slice_to_state now takes {parameters}: update its override in source_codefresh/state.py"
+    _assert_cursor_hook(
+        "_add_slice_to_state", ["self", "partition"], "find where the CDK now records a closed partition"
     )
     repository = InMemoryMessageRepository()
     cursor = _follows(_cdk_cursor(builds_cursor_definition, {}, message_repository=repository), {})
@@ -776,3 +773,29 @@ def test_no_private_name_of_ours_is_also_one_of_the_cdk_base_classes():
             f"{cls.__name__} ({cls.__module__}) and its CDK base class both use {sorted(ours & cdk_names - intended)}: "
             "rename ours"
         )
+
+
+def test_every_scope_gate_and_error_handler_of_one_source_gets_the_same_config_object(parse_manifest_once, monkeypatch):
+    """errors.py `sync_state(config)` tells syncs apart by the identity of the config object: the ScopeGatedRequester
+    that holds back a skipped stream's requests and the CodefreshErrorHandler that skips it must find the same
+    SyncState, so the CDK must hand all of them one and the same (normalized) config object. If this fails, a missing
+    scope costs a request (and a log line) per slice again: key SyncState by something else the CDK shares."""
+    from source_codefresh import errors
+
+    seen: List[Any] = []
+    for cls in (errors.ScopeGatedRequester, errors.CodefreshErrorHandler):
+        original = cls.__post_init__
+
+        def recording(self: Any, parameters: Mapping[str, Any], _original: Any = original) -> None:
+            _original(self, parameters)
+            seen.append((type(self).__name__, parameters.get("scope"), self.config))
+
+        monkeypatch.setattr(cls, "__post_init__", recording)
+    source = SourceCodefresh(config=dict(CONFIG))
+    source.streams(config=dict(CONFIG))
+
+    built = {name for name, scope, _ in seen if scope}
+    assert built == {"ScopeGatedRequester", "CodefreshErrorHandler"}, f"no scoped stream built both: {built}"
+    configs = {id(config) for _, _, config in seen}
+    assert len(configs) == 1, f"{len(configs)} config objects among {len(seen)} gates and handlers of one source"
+    assert errors.sync_state(seen[0][2]) is errors.sync_state(seen[-1][2])

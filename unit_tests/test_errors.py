@@ -30,9 +30,14 @@ def test_retry_after_as_http_date():
     assert parse_retry_after(header, now=now) == pytest.approx(30.0)
 
 
-@pytest.mark.parametrize("value", [None, "", "soon"])
+@pytest.mark.parametrize("value", [None, "", "soon", "nan", "inf", "-inf"])
 def test_retry_after_absent_or_unreadable(value):
     assert parse_retry_after(value) is None
+
+
+def test_a_retry_after_that_is_not_a_finite_number_defers_to_the_next_strategy():
+    strategy = RetryAfterBackoffStrategy(config={}, parameters={})
+    assert strategy.backoff_time(make_response({}, 429, {"Retry-After": "NaN"}), 1) is None
 
 
 def test_backoff_follows_retry_after_and_is_capped():
@@ -223,3 +228,16 @@ def test_the_same_page_answered_to_the_next_page_request_ends_a_custom_stream():
         assert built_in.interpret_response(make_response(page, url=url.format(number))).response_action == (
             ResponseAction.SUCCESS
         )
+
+
+# --- messages never repeat a secret -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "base_url", ["http://user:s3cret-pw@codefresh.example.com/api", "https://user:s3cret-pw@codefresh.example.com/api"]
+)
+def test_a_base_url_with_credentials_is_refused_without_repeating_them(base_url):
+    from source_codefresh.source import config_problem
+
+    problem = config_problem({"api_key": "k", "base_url": base_url}) or ""
+    assert "without credentials" in problem and "s3cret-pw" not in problem, problem
