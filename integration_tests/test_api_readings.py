@@ -13,9 +13,7 @@ from typing import Any, Dict, List, Optional
 import jsonschema
 import pytest
 from airbyte_cdk.models import AirbyteStateMessage, SyncMode
-from airbyte_cdk.test.catalog_builder import CatalogBuilder
-from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, discover, read
-from airbyte_cdk.test.models.outcome import ExpectedOutcome
+from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, discover
 
 from integration_tests.sandbox import (
     SANDBOX_API_KEY,
@@ -27,6 +25,7 @@ from integration_tests.sandbox import (
 )
 from integration_tests.sandbox import analytics as sandbox_analytics
 from integration_tests.sandbox import audit as sandbox_audit
+from integration_tests.syncs import final_state, read_streams, records
 from source_codefresh import SourceCodefresh
 from source_codefresh import source as source_module
 
@@ -42,36 +41,21 @@ def sync(
     expect_failure: bool = False,
     **config: Any,
 ) -> EntrypointOutput:
-    cfg = {
-        "api_key": api_key,
-        "base_url": server.base_url,
-        "max_requests_per_minute": 100000,
-        "num_workers": 8,
+    return read_streams(
+        server,
+        streams,
+        sync_mode,
+        state,
+        expect_failure,
+        api_key=api_key,
+        max_requests_per_minute=100000,
+        num_workers=8,
         **config,
-    }
-    builder = CatalogBuilder()
-    for name in streams:
-        builder = builder.with_stream(name, sync_mode)
-    catalog = builder.build()
-    outcome = ExpectedOutcome.EXPECT_EXCEPTION if expect_failure else ExpectedOutcome.EXPECT_SUCCESS
-    return read(
-        SourceCodefresh(catalog=catalog, config=cfg, state=state), cfg, catalog, state, expected_outcome=outcome
     )
-
-
-def records(output: EntrypointOutput, stream: str) -> List[Dict[str, Any]]:
-    return [m.record.data for m in output.records if m.record.stream == stream]
 
 
 def logs(output: EntrypointOutput) -> List[str]:
     return [m.log.message for m in output.logs]
-
-
-def final_state(output: EntrypointOutput) -> List[AirbyteStateMessage]:
-    latest: Dict[str, AirbyteStateMessage] = {}
-    for message in output.state_messages:
-        latest[message.state.stream.stream_descriptor.name] = message.state
-    return list(latest.values())
 
 
 _SCHEMAS: Dict[str, Dict[str, Any]] = {}

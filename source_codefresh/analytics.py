@@ -303,11 +303,18 @@ class AnalyticsRowsRetriever(Retriever):
         dimensions = (stream_slice.extra_fields or {}).get("supportedTimeDimensions")
         bounds, note = bounds_for(dimensions, self._granularity)
         if bounds is None:
-            supported = sorted(str(d.get("granularity") or "none") for d in dimensions or [] if isinstance(d, Mapping))
+            # Only the granularities analytics_granularity can be set to (not `hour`, nor the report's aggregate).
+            listed = {str(d.get("granularity") or "").lower() for d in dimensions or [] if isinstance(d, Mapping)}
+            settable = [g for g in GRANULARITIES if g in listed]
+            advice = (
+                f"set analytics_granularity to one it supports ({', '.join(settable)}), or leave it out of "
+                "analytics_reports"
+                if settable
+                else f"it supports none of {', '.join(GRANULARITIES)}: leave it out of analytics_reports"
+            )
             logger.info(
                 f"Skipping report '{report}' in stream '{self.name}': it does not support granularity "
-                f"'{self._granularity}' (it supports {', '.join(supported)}); set analytics_granularity to one of "
-                "those, or leave this report out of analytics_reports."
+                f"'{self._granularity}'; {advice}."
             )
             return
         if note:

@@ -291,3 +291,24 @@ def test_the_requests_follow_the_metadata_not_a_fixed_step(http_mocker):
     run_read("analytics_report_rows", start_date=b.iso(b.midnight_days_ago(19)))
 
     assert len([r for r in sent_requests(http_mocker) if r["path"].startswith("analytics/reports/")]) == 2
+
+
+@pytest.mark.parametrize(
+    "granularity, report, advice",
+    [
+        ("day", "activeCommitters", "set analytics_granularity to one it supports (month),"),
+        # Credit reports list `day`, `month` and an aggregate (no granularity), which the setting cannot ask for.
+        ("week", "creditConsumption", "set analytics_granularity to one it supports (day, month),"),
+    ],
+)
+def test_a_report_without_the_granularity_is_skipped_naming_only_the_settable_ones(
+    http_mocker, granularity, report, advice
+):
+    http_mocker.get(request("analytics/metadata"), _metadata(report))
+
+    output = run_read("analytics_report_rows", analytics_granularity=granularity)
+
+    assert not records_of(output) and not output.errors
+    assert not [r for r in sent_requests(http_mocker) if r["path"].startswith("analytics/reports/")]
+    [line] = [line for line in log_lines(output) if f"Skipping report '{report}'" in line]
+    assert advice in line and "none" not in line and "hour" not in line, line
