@@ -247,7 +247,7 @@ def test_a_log_url_over_plain_http_to_another_host_is_refused_before_any_request
     assert "not an https URL" in errors[0].message and "c0ffee" not in errors[0].message
 
 
-def test_a_body_that_does_not_parse_is_read_again_then_skipped_with_one_warning(http_mocker):
+def test_a_body_that_does_not_parse_is_read_again(http_mocker):
     whole = archive("list", "list")
     _mock_sync(http_mocker, bodies=[whole[: len(whole) // 2], whole])
 
