@@ -92,6 +92,7 @@ SIDE_EFFECT_PATHS = [
     "kubernetes/chart/install",
     "team/t1/u1/assignUserToTeam",
     "team/t1/u1/deleteUserFromTeam",
+    "runner-installation/i1",
     "Builds/Rebuild/b1",
 ]
 
