@@ -40,7 +40,8 @@ CREDENTIALS = ("password", "token", "secretAccessKey", "clientSecret", "keyfile"
 
 @pytest.fixture(scope="module")
 def sandbox():
-    # Three pages of each paged family (100 a page): 230 views, about 260 failed builds of 1500.
+    # More than one page of each paged family (100 a page): 230 views (3 pages); 313 of the 1500 builds failed or
+    # were terminated (4 pages).
     with SandboxServer(SandboxConfig(views=230, builds=1500)) as server:
         yield server
 

@@ -55,6 +55,7 @@ _DENIED_PREFIXES: Sequence[Tuple[Tuple[str, ...], str, str]] = (
     ),
     (("team", "group"), "a GET of team/group/synchronize changes the account's teams", _ONLY_READS),
     (("registry", "auth"), "it issues registry tokens", _ONLY_READS),
+    (("runner-installation",), "a GET there opens a new session of a runner installation", _ONLY_READS),
 )
 # Paths refused because one of their segments is one of these words (compared without case).
 _DENIED_WORDS: Mapping[str, str] = {

@@ -7,6 +7,7 @@ import json
 from typing import Any, Dict, List, Sequence
 
 import pytest
+import requests
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.test.mock_http import HttpRequest, HttpResponse
 
@@ -246,7 +247,7 @@ def test_a_log_url_over_plain_http_to_another_host_is_refused_before_any_request
     assert "not an https URL" in errors[0].message and "c0ffee" not in errors[0].message
 
 
-def test_a_body_that_does_not_parse_is_read_again_then_skipped_with_one_warning(http_mocker):
+def test_a_body_that_does_not_parse_is_read_again(http_mocker):
     whole = archive("list", "list")
     _mock_sync(http_mocker, bodies=[whole[: len(whole) // 2], whole])
 
@@ -265,3 +266,28 @@ def test_an_archive_that_never_parses_is_skipped_after_three_reads_with_one_warn
     assert records_of(output) == [] and not error_traces(output)
     skipped = [line for line in log_lines(output) if "Skipping the log of build" in line]
     assert len(skipped) == 1 and "read 3 times" in skipped[0] and "c0ffee" not in skipped[0]
+
+
+def test_a_connection_that_breaks_on_every_read_fails_the_sync_as_transient_without_the_signature(http_mocker, mocker):
+    whole = archive("list", "list")
+    _mock_sync(http_mocker, bodies=[whole, whole, whole])
+    real_iter_content = requests.Response.iter_content
+
+    def breaks_at_the_storage_host(self, *args, **kwargs):
+        if not self.url.startswith(STORAGE):
+            yield from real_iter_content(self, *args, **kwargs)
+            return
+        yield whole[:40]
+        raise requests.exceptions.ChunkedEncodingError("Connection broken: IncompleteRead")
+
+    mocker.patch.object(requests.Response, "iter_content", breaks_at_the_storage_host)
+
+    output = run_read("build_logs", start_date=RECENT_ISO, sync_build_logs=True, expect_failure=True)
+
+    assert records_of(output) == []
+    failure = next(trace for trace in error_traces(output) if "could not be read" in trace.message)
+    assert failure.failure_type == FailureType.transient_error
+    assert "in 3 attempts" in failure.message and "ChunkedEncodingError" in failure.message
+    assert "c0ffee" not in failure.message and "c0ffee" not in str(log_lines(output))
+    storage = [item for item in http_mocker._mocker.request_history if item.url.startswith(STORAGE)]
+    assert len(storage) == 3

@@ -27,6 +27,26 @@ def entry(**fields: Any) -> Dict[str, Any]:
     return {**REGISTRIES, **fields}
 
 
+# limit/offset pages, with a nested primary key and a nested cursor
+PIPELINE_NAMES = entry(
+    name="pipeline_names",
+    path="pipelines/names",
+    records_key="docs",
+    primary_key="metadata.id",
+    pagination="offset",
+    cursor_field="metadata.updated_at",
+)
+# Codefresh's ordered pages (like builds), filtered by params
+FAILED_BUILDS = entry(
+    name="failed_builds",
+    path="workflow",
+    records_key="workflows.docs",
+    primary_key="id",
+    pagination="cursor",
+    params={"status": ["error", "terminated"]},
+)
+
+
 def problem_of(*entries: Any) -> str:
     return config_problem(config(custom_streams=list(entries))) or ""
 
@@ -72,6 +92,7 @@ SIDE_EFFECT_PATHS = [
     "kubernetes/chart/install",
     "team/t1/u1/assignUserToTeam",
     "team/t1/u1/deleteUserFromTeam",
+    "runner-installation/i1",
     "Builds/Rebuild/b1",
 ]
 
@@ -194,24 +215,8 @@ def test_a_list_is_required():
         entry(),
         entry(path="/registries"),
         entry(name="views_by_page", path="views/", records_key="docs", pagination="page"),
-        entry(
-            name="names",
-            path="pipelines/names",
-            records_key="docs",
-            primary_key="metadata.id",
-            pagination="offset",
-            cursor_field="metadata.updated_at",
-            params={"projectId": "p1", "limit_to_me": 1},
-        ),
-        entry(
-            name="failed",
-            path="workflow",
-            records_key="workflows.docs",
-            primary_key="id",
-            pagination="cursor",
-            params={"status": ["error", "terminated"]},
-            cursor_field="created",
-        ),
+        {**PIPELINE_NAMES, "params": {"projectId": "p1", "limit_to_me": 1}},
+        {**FAILED_BUILDS, "cursor_field": "created"},
         entry(name="build_annotations", path="annotations", params={"entityType": "build"}),
         entry(name="step_names", path="step-types/names", pagination="offset"),
         entry(name="env_status", path="environments/env1/status"),
@@ -256,23 +261,8 @@ def discovered(*entries: Dict[str, Any]) -> Dict[str, Any]:
 def test_each_entry_is_a_stream_with_its_key_in_a_permissive_schema():
     streams = discovered(
         REGISTRIES,
-        entry(
-            name="pipeline_names",
-            path="pipelines/names",
-            records_key="docs",
-            primary_key="metadata.id",
-            pagination="offset",
-            cursor_field="metadata.updated_at",
-        ),
-        entry(
-            name="failed_builds",
-            path="workflow",
-            records_key="workflows.docs",
-            primary_key="id",
-            pagination="cursor",
-            params={"status": "error"},
-            cursor_field="created",
-        ),
+        PIPELINE_NAMES,
+        {**FAILED_BUILDS, "params": {"status": "error"}, "cursor_field": "created"},
         entry(name="more_views", path="views/", records_key="docs", pagination="page"),
     )
     registries = streams["registries"]
@@ -351,17 +341,8 @@ def test_a_read_drops_credentials_at_any_depth(http_mocker):
 def test_a_nested_primary_key_and_cursor_are_copied_to_the_top_level(http_mocker):
     docs = [{"metadata": {"id": f"p{i}", "updated_at": f"2026-10-0{i}T00:00:00.000Z"}} for i in (1, 2, 3)]
     http_mocker.get(request("pipelines/names", {"limit": "100", "projectId": "proj1"}), response({"docs": docs}))
-    names = entry(
-        name="pipeline_names",
-        path="pipelines/names",
-        records_key="docs",
-        primary_key="metadata.id",
-        pagination="offset",
-        cursor_field="metadata.updated_at",
-        params={"projectId": "proj1"},
-    )
 
-    output = read_custom("pipeline_names", names)
+    output = read_custom("pipeline_names", {**PIPELINE_NAMES, "params": {"projectId": "proj1"}})
 
     assert [(r.record.data["metadata_id"], r.record.data["metadata_updated_at"]) for r in output.records] == [
         ("p1", "2026-10-01T00:00:00.000Z"),
@@ -377,16 +358,8 @@ def test_params_are_sent_as_written_with_the_session_and_page_of_cursor_paging(h
     params = {"status": ["error", "terminated"], "branchName": "{{ config.api_key }}", "pipeline": 7}
     http_mocker.get(request("workflow", {**params, "pipeline": "7", "limit": "100", "page": "1"}), response(first))
     http_mocker.get(request("workflow", {**params, "pipeline": "7", "limit": "100", "page": "2"}), response(last))
-    failed = entry(
-        name="failed_builds",
-        path="workflow",
-        records_key="workflows.docs",
-        primary_key="id",
-        pagination="cursor",
-        params=params,
-    )
 
-    output = read_custom("failed_builds", failed)
+    output = read_custom("failed_builds", {**FAILED_BUILDS, "params": params})
 
     assert [r.record.data["id"] for r in output.records] == ["b2", "b1", "b0"]
     sessions = {sent["headers"]["X-Pagination-Session-Id"] for sent in sent_requests(http_mocker, "workflow")}
@@ -422,18 +395,10 @@ def test_a_nested_cursor_filters_an_incremental_read_by_its_top_level_copy(http_
 
     docs = [{"metadata": {"id": f"p{i}", "updated_at": f"2026-10-0{i}T00:00:00.000Z"}} for i in (1, 2, 3)]
     http_mocker.get(request("pipelines/names", {"limit": "100"}), response({"docs": docs}))
-    names = entry(
-        name="pipeline_names",
-        path="pipelines/names",
-        records_key="docs",
-        primary_key="metadata.id",
-        pagination="offset",
-        cursor_field="metadata.updated_at",
-    )
 
     output = read_custom(
         "pipeline_names",
-        names,
+        PIPELINE_NAMES,
         sync_mode=SyncMode.incremental,
         state=stream_state("pipeline_names", {"metadata_updated_at": "2026-10-02T00:00:00.000Z"}),
     )
