@@ -24,31 +24,21 @@ from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Tuple
 import pytest
 
 from integration_tests.faults import full_refresh_catalog, run_connector
-from integration_tests.sandbox import SANDBOX_API_KEY, SANDBOX_LIMITED_API_KEY, SandboxConfig, SandboxServer
+from integration_tests.sandbox import (
+    SANDBOX_API_KEY,
+    SANDBOX_LIMITED_API_KEY,
+    SMALL_ACCOUNT,
+    SandboxConfig,
+    SandboxServer,
+)
 from integration_tests.schema_check import RecordChecker, schema_problems
 
 Records = Dict[str, List[Dict[str, Any]]]
 
-# Small enough for CI (one page per listing), large enough for every stream to have records.
-SMALL_SANDBOX: Dict[str, Any] = dict(
-    builds=40,
-    pipelines=15,
-    projects=10,
-    step_types=12,
-    runtime_environments=8,
-    hermes_triggers=6,
-    hermes_events=5,
-    contexts=8,
-    images=25,
-    audit=40,
-    account_users=4,
-    views=4,
-)
-
 
 @dataclass(frozen=True)
 class Mode:
-    """One sandbox set-up whose records are validated: a sandbox (SMALL_SANDBOX plus `sandbox`), fault rules, the
+    """One sandbox set-up whose records are validated: a sandbox (SMALL_ACCOUNT plus `sandbox`), fault rules, the
     API key and connector config options. `skipped`: streams the mode makes emit nothing (they must emit nothing).
     `shows`: (what, check) pairs; each check gets every stream's records and must find the shape the mode is for."""
 
@@ -215,7 +205,7 @@ class ModeRead:
 
 def read_mode(mode: Mode, workdir: Path) -> ModeRead:
     """Discover and read every stream once against a fresh sandbox set up as `mode` says."""
-    server = SandboxServer(SandboxConfig(**{**SMALL_SANDBOX, **mode.sandbox})).start()
+    server = SandboxServer(SandboxConfig(**{**SMALL_ACCOUNT, **mode.sandbox})).start()
     try:
         if mode.faults:
             server.set_faults([dict(rule) for rule in mode.faults])

@@ -4,9 +4,10 @@
     python scripts/catalog_diff.py main             # ... against another git revision
     python scripts/catalog_diff.py OLD.yaml NEW.yaml
 
-Discover runs in-process (it sends no request) with a config that also enables the conditional stream
-(pipeline_runs). Every difference is printed as stream, JSON path, old value -> new value; a changed member order
-of a JSON object is counted apart, since it carries no meaning. Exit status 1 when the catalogs differ otherwise.
+Discover runs in-process (it sends no request) with a config that also enables the conditional streams
+(pipeline_runs, build_logs). Every difference is printed as stream, JSON path, old value -> new value; a changed
+member order of a JSON object is counted apart, since it carries no meaning. Exit status 1 when the catalogs differ
+otherwise.
 """
 
 from __future__ import annotations
@@ -20,22 +21,24 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
+from airbyte_cdk.models.airbyte_protocol_serializers import AirbyteStreamSerializer
 from airbyte_cdk.sources.declarative.yaml_declarative_source import YamlDeclarativeSource
 
 ROOT = Path(__file__).resolve().parent.parent
 # Never contacted: discover builds the catalog from the manifest alone.
-CONFIG = {"api_key": "catalog-diff", "base_url": "http://127.0.0.1:9/api", "pipeline_runs": [{"pipeline": "p/q"}]}
+CONFIG = {
+    "api_key": "catalog-diff",
+    "base_url": "http://127.0.0.1:9/api",
+    "pipeline_runs": [{"pipeline": "p/q"}],
+    "sync_build_logs": True,
+}
 
 
 def discovered(manifest: Path) -> Dict[str, Dict[str, Any]]:
     """Stream name -> the stream as `discover` emits it (JSON-ready)."""
     source = YamlDeclarativeSource(path_to_yaml=str(manifest), config=CONFIG)
     catalog = source.discover(logging.getLogger("catalog_diff"), CONFIG)
-    streams = {}
-    for stream in catalog.streams:
-        as_json = json.loads(json.dumps(stream, default=lambda o: getattr(o, "__dict__", str(o))))
-        streams[stream.name] = as_json
-    return streams
+    return {stream.name: AirbyteStreamSerializer.dump(stream) for stream in catalog.streams}
 
 
 def differences(old: Any, new: Any, path: str = "$") -> Iterator[Tuple[str, Any, Any]]:

@@ -27,16 +27,17 @@ def resolved_manifest(raw_manifest) -> Dict[str, Any]:
     return ManifestReferenceResolver().preprocess_manifest(raw_manifest)
 
 
-def _streams_anywhere(node: Any, path: str = "") -> Iterator[Tuple[str, Dict[str, Any]]]:
-    """Every DeclarativeStream in the resolved manifest, with where it sits (parents inside routers included)."""
+def _components(node: Any, component_type: str, path: str = "") -> Iterator[Tuple[str, Dict[str, Any]]]:
+    """Every component of `component_type` in the resolved manifest, with where it sits (nested ones included:
+    parents inside partition routers, retrievers inside custom retrievers)."""
     if isinstance(node, dict):
-        if node.get("type") == "DeclarativeStream":
+        if node.get("type") == component_type:
             yield path, node
         for key, value in node.items():
-            yield from _streams_anywhere(value, f"{path}/{key}")
+            yield from _components(value, component_type, f"{path}/{key}")
     elif isinstance(node, list):
         for index, value in enumerate(node):
-            yield from _streams_anywhere(value, f"{path}/{index}")
+            yield from _components(value, component_type, f"{path}/{index}")
 
 
 def test_the_streams_list_only_references_definitions(raw_manifest):
@@ -50,7 +51,7 @@ def test_the_streams_list_only_references_definitions(raw_manifest):
 
 def test_every_stream_sets_every_policy_parameter_itself(resolved_manifest):
     policy_keys = set(resolved_manifest["definitions"]["stream_parameters"])
-    streams = list(_streams_anywhere(resolved_manifest))
+    streams = list(_components(resolved_manifest, "DeclarativeStream"))
     assert len(streams) > 25
     for path, stream in streams:
         missing = policy_keys - set(stream.get("$parameters") or {})
@@ -67,21 +68,14 @@ def test_a_parent_variant_is_its_stream_plus_who_it_is_read_for(resolved_manifes
         assert own["name"] in streams, f"{name} is a variant of a stream that does not exist"
 
 
-def _requesters_of_retrievers(node: Any, path: str = "") -> Iterator[Tuple[str, Dict[str, Any]]]:
-    """The requester of every SimpleRetriever in the resolved manifest (the ones that send a stream's requests)."""
-    if isinstance(node, dict):
-        if node.get("type") == "SimpleRetriever" and "requester" in node:
-            yield path, node["requester"]
-        for key, value in node.items():
-            yield from _requesters_of_retrievers(value, f"{path}/{key}")
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield from _requesters_of_retrievers(value, f"{path}/{index}")
-
-
 def test_every_retriever_sends_through_the_scope_gate(resolved_manifest):
     # A requester outside the gate keeps sending after a 403 skipped its stream or found the key restricted.
-    found = list(_requesters_of_retrievers(resolved_manifest))
+    # The requester of every SimpleRetriever (the ones that send a stream's requests).
+    found = [
+        (path, retriever["requester"])
+        for path, retriever in _components(resolved_manifest, "SimpleRetriever")
+        if "requester" in retriever
+    ]
     assert len(found) > 20
     ungated = [
         path
