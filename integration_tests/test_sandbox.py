@@ -889,6 +889,16 @@ def test_fault_analytics_not_ready(srv, http):
     assert get(http, srv, "/analytics/metadata").status_code == 200
 
 
+def test_fault_analytics_not_ready_without_retry_after(srv, http):
+    # No source documents a header on the 432: `retry_after: null` answers without one.
+    srv.set_faults([{"kind": "analytics_not_ready", "retry_after": None}])
+    url = "/analytics/reports/buildAvgDuration?dateRange=2026-10-01&dateRange=2026-10-05&granularity=day"
+    r = get(http, srv, url)
+    assert r.status_code == 432 and "Retry-After" not in r.headers
+    srv.set_faults([{"kind": "analytics_not_ready", "retry_after": "7"}])
+    assert get(http, srv, url).headers["Retry-After"] == "7"
+
+
 def test_fault_control_endpoint_and_validation(srv):
     r = requests.post(srv.url + "/_sandbox/faults", json=[{"kind": "nope"}], timeout=5)
     assert r.status_code == 400

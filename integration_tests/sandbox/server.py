@@ -581,13 +581,11 @@ class SandboxServer:
         return self.faults.build_deleted(req.method, req.path, st.index + 1)
 
     def analytics_gate(self, req: Request, key: Tuple[Any, ...]) -> None:
-        if self.faults.analytics_not_ready(req.method, req.path, key) is not None:
+        rule = self.faults.analytics_not_ready(req.method, req.path, key)
+        if rule is not None:
+            headers = {"Retry-After": rule.retry_after} if rule.retry_after else None
             raise ApiError(
-                432,
-                "ReportExecutionError",
-                "analytics report not finished yet",
-                code="432",
-                headers={"Retry-After": "1"},
+                432, "ReportExecutionError", "analytics report not finished yet", code="432", headers=headers
             )
 
     # stats ----------------------------------------------------------------------------------------------------
