@@ -408,17 +408,21 @@ def test_a_denied_approval_ends_the_build_denied(small, http):
 # ---------------------------------------------------------------------------------------------------------------
 # paging
 # ---------------------------------------------------------------------------------------------------------------
+def offset_ids(http, srv, path):
+    """Every `metadata.id` of an offset-paged `{docs}` listing, read 100 at a time until a short page."""
+    ids, offset = [], 0
+    while True:
+        docs = get(http, srv, f"{path}?limit=100&offset={offset}").json()["docs"]
+        ids += [d["metadata"]["id"] for d in docs]
+        if len(docs) < 100:
+            return ids
+        offset += 100
+
+
 def test_offset_paging_cap(srv, http):
     r = get(http, srv, "/pipelines?limit=500").json()
     assert len(r["docs"]) == 100 and r["count"] == 250
-    ids = []
-    offset = 0
-    while True:
-        docs = get(http, srv, f"/pipelines?limit=100&offset={offset}").json()["docs"]
-        ids += [d["metadata"]["id"] for d in docs]
-        if len(docs) < 100:
-            break
-        offset += 100
+    ids = offset_ids(http, srv, "/pipelines")
     assert len(ids) == len(set(ids)) == 250
     assert len(get(http, srv, "/runtime-environments?limit=1000&offset=100").json()) == 20
     assert get(http, srv, "/pipelines?limit=abc").status_code == 400
@@ -439,13 +443,7 @@ def test_pipeline_names_offset_paging(srv, http):
     assert set(first) == {"docs", "count"} and first["count"] == 250 and len(first["docs"]) == 25
     assert set(first["docs"][0]) == {"metadata"}
     assert set(first["docs"][0]["metadata"]) == {"id", "name", "shortName", "project", "projectId", "updated_at"}
-    ids, offset = [], 0
-    while True:
-        docs = get(http, srv, f"/pipelines/names?limit=100&offset={offset}").json()["docs"]
-        ids += [d["metadata"]["id"] for d in docs]
-        if len(docs) < 100:
-            break
-        offset += 100
+    ids = offset_ids(http, srv, "/pipelines/names")
     assert ids == [p["metadata"]["id"] for p in srv.data.pipelines.records]
     project = srv.data.pipeline_infos[0].project_id
     names = get(http, srv, f"/pipelines/names?projectId={project}&limit=100").json()

@@ -526,11 +526,15 @@ class SandboxServer:
             raise RuntimeError("the sandbox is not started")
         return int(self._httpd.server_address[1])
 
+    def _origin(self, port: int) -> str:
+        """http://<host>:<port>, with 127.0.0.1 for a server bound to every interface."""
+        host = self.config.host if self.config.host not in ("0.0.0.0", "") else "127.0.0.1"
+        return f"http://{host}:{port}"
+
     @property
     def url(self) -> str:
         """http://127.0.0.1:<port> (the control endpoints are under /_sandbox)."""
-        host = self.config.host if self.config.host not in ("0.0.0.0", "") else "127.0.0.1"
-        return f"http://{host}:{self.port}"
+        return self._origin(self.port)
 
     @property
     def base_url(self) -> str:
@@ -545,8 +549,7 @@ class SandboxServer:
     @property
     def storage_url(self) -> str:
         """http://127.0.0.1:<storage port>: the origin of the build log storage (another port than the API's)."""
-        host = self.config.host if self.config.host not in ("0.0.0.0", "") else "127.0.0.1"
-        return f"http://{host}:{self.storage_port}"
+        return self._origin(self.storage_port)
 
     # routing --------------------------------------------------------------------------------------------------
     def match(self, method: str, path: str) -> Tuple[Optional[Route], Dict[str, str]]:
