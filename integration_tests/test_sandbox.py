@@ -16,6 +16,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from airbyte_cdk.models import SyncMode
+from airbyte_cdk.test.catalog_builder import CatalogBuilder, ConfiguredAirbyteStreamBuilder
+from airbyte_cdk.test.entrypoint_wrapper import read
+from airbyte_cdk.test.models.outcome import ExpectedOutcome
 
 from integration_tests.sandbox import (
     SANDBOX_API_KEY,
@@ -27,6 +31,7 @@ from integration_tests.sandbox import (
 )
 from integration_tests.sandbox import audit as audit_module
 from integration_tests.sandbox.common import parse_iso_ms
+from source_codefresh import SourceCodefresh
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 AUTH = {"Authorization": SANDBOX_API_KEY}
@@ -403,17 +408,21 @@ def test_a_denied_approval_ends_the_build_denied(small, http):
 # ---------------------------------------------------------------------------------------------------------------
 # paging
 # ---------------------------------------------------------------------------------------------------------------
+def offset_ids(http, srv, path):
+    """Every `metadata.id` of an offset-paged `{docs}` listing, read 100 at a time until a short page."""
+    ids, offset = [], 0
+    while True:
+        docs = get(http, srv, f"{path}?limit=100&offset={offset}").json()["docs"]
+        ids += [d["metadata"]["id"] for d in docs]
+        if len(docs) < 100:
+            return ids
+        offset += 100
+
+
 def test_offset_paging_cap(srv, http):
     r = get(http, srv, "/pipelines?limit=500").json()
     assert len(r["docs"]) == 100 and r["count"] == 250
-    ids = []
-    offset = 0
-    while True:
-        docs = get(http, srv, f"/pipelines?limit=100&offset={offset}").json()["docs"]
-        ids += [d["metadata"]["id"] for d in docs]
-        if len(docs) < 100:
-            break
-        offset += 100
+    ids = offset_ids(http, srv, "/pipelines")
     assert len(ids) == len(set(ids)) == 250
     assert len(get(http, srv, "/runtime-environments?limit=1000&offset=100").json()) == 20
     assert get(http, srv, "/pipelines?limit=abc").status_code == 400
@@ -434,13 +443,7 @@ def test_pipeline_names_offset_paging(srv, http):
     assert set(first) == {"docs", "count"} and first["count"] == 250 and len(first["docs"]) == 25
     assert set(first["docs"][0]) == {"metadata"}
     assert set(first["docs"][0]["metadata"]) == {"id", "name", "shortName", "project", "projectId", "updated_at"}
-    ids, offset = [], 0
-    while True:
-        docs = get(http, srv, f"/pipelines/names?limit=100&offset={offset}").json()["docs"]
-        ids += [d["metadata"]["id"] for d in docs]
-        if len(docs) < 100:
-            break
-        offset += 100
+    ids = offset_ids(http, srv, "/pipelines/names")
     assert ids == [p["metadata"]["id"] for p in srv.data.pipelines.records]
     project = srv.data.pipeline_infos[0].project_id
     names = get(http, srv, f"/pipelines/names?projectId={project}&limit=100").json()
@@ -884,6 +887,16 @@ def test_fault_analytics_not_ready(srv, http):
     assert get(http, srv, "/analytics/metadata").status_code == 200
 
 
+def test_fault_analytics_not_ready_without_retry_after(srv, http):
+    # No source documents a header on the 432: `retry_after: null` answers without one.
+    srv.set_faults([{"kind": "analytics_not_ready", "retry_after": None}])
+    url = "/analytics/reports/buildAvgDuration?dateRange=2026-10-01&dateRange=2026-10-05&granularity=day"
+    r = get(http, srv, url)
+    assert r.status_code == 432 and "Retry-After" not in r.headers
+    srv.set_faults([{"kind": "analytics_not_ready", "retry_after": "7"}])
+    assert get(http, srv, url).headers["Retry-After"] == "7"
+
+
 def test_fault_control_endpoint_and_validation(srv):
     r = requests.post(srv.url + "/_sandbox/faults", json=[{"kind": "nope"}], timeout=5)
     assert r.status_code == 400
@@ -969,6 +982,56 @@ def test_pipeline_run_after_processing(small, http):
     assert run(http, small, "demo/hello-world", annotations={"rid": "x3"}).status_code == 502
     assert get(http, small, "/annotations?key=rid&value=x3").json() == []  # not processed
     assert small.stats()["posts"] == {"demo/hello-world": 2}
+
+
+@pytest.mark.parametrize("reading", ["empty_200", "not_found_404"])
+def test_annotations_matching_nothing_under_each_reading(reading, http):
+    with SandboxServer(SandboxConfig(**SMALL, annotations_none=reading)) as s:
+        assert run(http, s, "demo/hello-world", annotations={"rid": "y1"}).status_code == 200
+        assert len(get(http, s, "/annotations?entityType=build&key=rid&value=y1").json()) == 1  # a match: 200
+        r = get(http, s, "/annotations?entityType=build&key=rid&value=nothing")
+        if reading == "empty_200":
+            assert r.status_code == 200 and r.json() == []
+        else:
+            assert r.status_code == 404 and r.json()["name"] == "NOT_FOUND_ERROR"
+
+
+@pytest.mark.parametrize("reading", ["empty_200", "not_found_404"])
+def test_a_run_whose_post_failed_is_reported_under_either_answer_of_the_annotation_lookup(reading):
+    # FIDELITY.md 1.12: /annotations may answer 404 when nothing matches. The run request fails before Codefresh
+    # processed it, so the lookup finds nothing; under either answer the stream fails naming the pipeline (not a
+    # wrong base_url) and never posts again.
+    with SandboxServer(SandboxConfig(builds=30, pipelines=20, annotations_none=reading)) as s:
+        s.set_faults([{"match": {"method": "POST", "path": "^/api/pipelines/run/"}, "kind": "status", "status": 502}])
+        cfg = {
+            "api_key": SANDBOX_API_KEY,
+            "base_url": s.base_url,
+            "pipeline_runs_poll_seconds": 1,
+            "pipeline_runs": [{"pipeline": "demo/hello-world"}],
+        }
+        catalog = (
+            CatalogBuilder()
+            .with_stream(
+                ConfiguredAirbyteStreamBuilder()
+                .with_name("pipeline_runs")
+                .with_sync_mode(SyncMode.full_refresh)
+                .with_primary_key([["id"]])
+            )
+            .build()
+        )
+        output = read(
+            SourceCodefresh(catalog=catalog, config=cfg), cfg, catalog, expected_outcome=ExpectedOutcome.ALLOW_ANY
+        )
+        stats = s.stats()
+        posts = sum(n for name, n in stats["by_route"].items() if name.startswith("POST "))
+        assert posts == 1 and stats["posts"] == {}  # one request, refused before a build started; never sent again
+        assert stats["by_route"].get("GET /api/annotations", 0) >= 1
+        if reading == "not_found_404":
+            assert stats["by_status"].get(404, 0) >= 1  # the lookup really answered 404
+    assert not output.records
+    messages = [m.trace.error.message for m in output.errors]
+    assert any("demo/hello-world" in m and "no build carrying run id" in m for m in messages), messages
+    assert not any("base_url" in m for m in messages), messages
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -1096,6 +1159,8 @@ def test_cli(tmp_path):
             "cursor",
             "--audit-first-page",
             "0",
+            "--annotations-none",
+            "not_found_404",
             "--fault",
             json.dumps({"match": {"path": "^/api/team$"}, "kind": "status", "status": 500}),
         ],
@@ -1113,6 +1178,7 @@ def test_cli(tmp_path):
         assert requests.get(base + "/team", headers=AUTH, timeout=5).status_code == 500
         assert requests.get(base + "/images", headers=AUTH, timeout=5).json()["pagination"]["nextPage"] is True
         assert requests.get(base + "/audit?page=0", headers=AUTH, timeout=5).json()["data"]  # pages from 0
+        assert requests.get(base + "/annotations?key=nothing", headers=AUTH, timeout=5).status_code == 404
         assert requests.get(base.replace("/api", "/_sandbox/expected"), timeout=5).json()["builds"] == 40
     finally:
         proc.send_signal(signal.SIGTERM)

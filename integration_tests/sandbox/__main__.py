@@ -7,6 +7,7 @@
                                         [--analytics-empty-range error_500|empty_200]
                                         [--images-paging offset|cursor|ignores_paging] [--fault JSON ...] [--verbose]
                                         [--workflow-dates exact|date_only|date_first_instant]
+                                        [--annotations-none empty_200|not_found_404]
                                         [--storage-port 0] [--build-log-shape mixed] [--build-log-huge-every N]
                                         [--build-log-huge-mb 50] [--build-log-missing-every N]
                                         [--build-log-expired-every N]
@@ -25,10 +26,19 @@ import sys
 import threading
 from typing import Any, List, Optional
 
-from .audit import FIRST_PAGES
-from .data import DEFAULT_ANCHOR, SandboxConfig
-from .images import IMAGES_PAGING
+from .data import DEFAULT_ANCHOR, READINGS, SandboxConfig
+from .progress import LOG_SHAPES
 from .server import SandboxServer
+
+# The readings of the API the evidence leaves open (README "Readings"): one flag each, its help text here.
+READING_HELP = {
+    "images_paging": "how GET /images pages",
+    "workflow_dates": "how /workflow reads startDate/endDate",
+    "audit_time_format": "how /audit reads from/to (the other form is ignored)",
+    "audit_first_page": "the number of the first /audit page (without `page`: the first)",
+    "analytics_empty_range": "the answer to an analytics range without data",
+    "annotations_none": "the answer of GET /annotations when nothing matches",
+}
 
 
 def _rules(values: List[str]) -> List[Any]:
@@ -64,47 +74,21 @@ def main(argv: Optional[List[str]] = None) -> int:
         help="GET /builds/{id} polls until a pipeline run is finished",
     )
     ap.add_argument(
-        "--audit-time-format",
-        choices=("ms", "iso"),
-        default=SandboxConfig.audit_time_format,
-        help="how /audit reads from/to (the other form is ignored)",
-    )
-    ap.add_argument(
         "--audit-cap",
         type=int,
         default=SandboxConfig.audit_cap,
         help="most entries one /audit query lists (docs: 50,000)",
     )
-    ap.add_argument(
-        "--audit-first-page",
-        choices=FIRST_PAGES,
-        default=SandboxConfig.audit_first_page,
-        help="the number of the first /audit page (without `page`: the first)",
-    )
-    ap.add_argument(
-        "--analytics-empty-range",
-        choices=("error_500", "empty_200"),
-        default=SandboxConfig.analytics_empty_range,
-        help="the answer to an analytics range without data",
-    )
     ap.add_argument("--fault", action="append", default=[], metavar="JSON", help="a fault rule (repeatable)")
     ap.add_argument("--verbose", action="store_true", help="log one line per request (never headers)")
-    ap.add_argument(
-        "--images-paging",
-        choices=IMAGES_PAGING,
-        default=SandboxConfig.images_paging,
-        help="how GET /images pages (a reading of the API; see README)",
-    )
-    ap.add_argument(
-        "--workflow-dates",
-        default=SandboxConfig.workflow_dates,
-        choices=["exact", "date_only", "date_first_instant"],
-        help="how /workflow reads startDate/endDate (see the README)",
-    )
+    for name, allowed in READINGS.items():  # one flag per reading of the API, its choices from data.READINGS
+        flag = "--" + name.replace("_", "-")
+        text = READING_HELP.get(name, "a reading of the API") + " (see the README's Readings)"
+        ap.add_argument(flag, choices=allowed, default=getattr(SandboxConfig, name), help=text)
     ap.add_argument("--storage-port", type=int, default=0, help="the build log storage's port (0 picks a free one)")
     ap.add_argument(
         "--build-log-shape",
-        choices=["list", "object", "mixed"],
+        choices=LOG_SHAPES,
         default=SandboxConfig.build_log_shape,
         help="build log archives: `steps` and `logs` as arrays, objects, or both across builds",
     )
@@ -129,20 +113,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         unfinished_fraction=args.unfinished_fraction,
         latency_ms=args.latency_ms,
         run_polls_to_finish=args.run_polls,
-        audit_time_format=args.audit_time_format,
         audit_cap=args.audit_cap,
-        audit_first_page=args.audit_first_page,
-        analytics_empty_range=args.analytics_empty_range,
-        images_paging=args.images_paging,
         faults=_rules(args.fault),
         verbose=args.verbose,
         storage_port=args.storage_port,
-        workflow_dates=args.workflow_dates,
         build_log_shape=args.build_log_shape,
         build_log_huge_every=args.build_log_huge_every,
         build_log_huge_mb=args.build_log_huge_mb,
         build_log_missing_every=args.build_log_missing_every,
         build_log_expired_every=args.build_log_expired_every,
+        **{name: getattr(args, name) for name in READINGS},
     )
     try:
         server = SandboxServer(config)

@@ -11,7 +11,8 @@
     GET /workflow/{id}/context-revision      bare array     revisions; the last one has context.stepsMetadata
     GET /annotations                         bare array     {_id, accountId, entityId, entityType, entityName,
                                                             key, value, __v}; filters entityType, entityId, key,
-                                                            value, id
+                                                            value, id; nothing matching: `[]`, or a 404 with
+                                                            `annotations_none="not_found_404"`
 
 The build state (status changes of pipeline runs, `advance()`) lives in `data.SandboxData`; this module knows the
 shapes. Details and revisions are generated on demand from a per-build seed, so they are always the same for the
@@ -697,11 +698,19 @@ def get_context_revisions(req: Request) -> Response:
     return json_response(revisions)
 
 
+# What GET /annotations answers when nothing matches (SandboxConfig.annotations_none); FIDELITY.md 1.12 leaves it open:
+#   empty_200      `[]` (a list endpoint with an empty result)
+#   not_found_404  404 NOT_FOUND_ERROR, as codefresh-support/disable-triggers treats a 404 there as "no annotations"
+ANNOTATIONS_NONE = ("empty_200", "not_found_404")
+
+
 def get_annotations(req: Request) -> Response:
     wanted = {k: req.arg(k) for k in ("entityType", "entityId", "key", "value", "id") if req.arg(k)}
     with req.data.lock:
         items = list(req.data.annotations)
     out = [a for a in items if all((a["_id"] if k == "id" else str(a[k])) == v for k, v in wanted.items())]
+    if not out and req.data.config.annotations_none == "not_found_404":
+        raise not_found("Annotations not found")
     return json_response(out)
 
 

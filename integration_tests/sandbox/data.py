@@ -63,6 +63,7 @@ class SandboxConfig:
     audit_first_page: str = "1"  # /audit numbers its pages from `1` or from `0` (no `page`: the first)
     analytics_empty_range: str = "error_500"  # a report range without data: `error_500` (documented) or `empty_200`
     workflow_dates: str = "exact"  # /workflow startDate/endDate: exact | date_only | date_first_instant
+    annotations_none: str = "empty_200"  # GET /annotations matching nothing: `empty_200` ([]) or `not_found_404`
     # server options
     host: str = "127.0.0.1"
     port: int = 0  # 0 = an ephemeral port
@@ -103,6 +104,7 @@ READINGS = {
     "audit_first_page": audit.FIRST_PAGES,
     "analytics_empty_range": ("error_500", "empty_200"),
     "workflow_dates": builds.WORKFLOW_DATES,
+    "annotations_none": builds.ANNOTATIONS_NONE,
 }
 
 

@@ -15,7 +15,8 @@ A rule (see README "Faults"):
 - Data-level kinds are asked by the handlers: `deleted_builds` (every `every`-th build by age answers 404 on
   GET /builds/{id} and its context-revision; `times` does not apply; only the first such rule counts) and
   `analytics_not_ready` (432 on the first request of each report and date range; `times` caps how many ranges are
-  affected).
+  affected; `Retry-After: 1` unless the rule's `retry_after` says otherwise, `null` for none: no source documents a
+  header on the 432, so `null` is the reading the evidence supports and `1` the sandbox's faster default).
 
 All counters are guarded by one lock; `set_rules` resets them.
 """
@@ -67,7 +68,8 @@ class FaultRule:
         if self.every < 1:
             raise ValueError(f"fault rule {index}: every must be >= 1")
         self.times: Optional[int] = None if spec.get("times") is None else int(spec["times"])
-        ra = spec.get("retry_after")
+        # A 432 carries `Retry-After: 1` unless the rule says otherwise (an explicit null: no header).
+        ra = spec.get("retry_after", "1" if kind == "analytics_not_ready" else None)
         self.retry_after: Optional[str] = None if ra is None else str(ra)
         self.after_processing = bool(spec.get("after_processing", False))
         self.seconds = 5.0 if spec.get("seconds") is None else float(spec["seconds"])

@@ -526,11 +526,15 @@ class SandboxServer:
             raise RuntimeError("the sandbox is not started")
         return int(self._httpd.server_address[1])
 
+    def _origin(self, port: int) -> str:
+        """http://<host>:<port>, with 127.0.0.1 for a server bound to every interface."""
+        host = self.config.host if self.config.host not in ("0.0.0.0", "") else "127.0.0.1"
+        return f"http://{host}:{port}"
+
     @property
     def url(self) -> str:
         """http://127.0.0.1:<port> (the control endpoints are under /_sandbox)."""
-        host = self.config.host if self.config.host not in ("0.0.0.0", "") else "127.0.0.1"
-        return f"http://{host}:{self.port}"
+        return self._origin(self.port)
 
     @property
     def base_url(self) -> str:
@@ -545,8 +549,7 @@ class SandboxServer:
     @property
     def storage_url(self) -> str:
         """http://127.0.0.1:<storage port>: the origin of the build log storage (another port than the API's)."""
-        host = self.config.host if self.config.host not in ("0.0.0.0", "") else "127.0.0.1"
-        return f"http://{host}:{self.storage_port}"
+        return self._origin(self.storage_port)
 
     # routing --------------------------------------------------------------------------------------------------
     def match(self, method: str, path: str) -> Tuple[Optional[Route], Dict[str, str]]:
@@ -581,13 +584,11 @@ class SandboxServer:
         return self.faults.build_deleted(req.method, req.path, st.index + 1)
 
     def analytics_gate(self, req: Request, key: Tuple[Any, ...]) -> None:
-        if self.faults.analytics_not_ready(req.method, req.path, key) is not None:
+        rule = self.faults.analytics_not_ready(req.method, req.path, key)
+        if rule is not None:
+            headers = {"Retry-After": rule.retry_after} if rule.retry_after else None
             raise ApiError(
-                432,
-                "ReportExecutionError",
-                "analytics report not finished yet",
-                code="432",
-                headers={"Retry-After": "1"},
+                432, "ReportExecutionError", "analytics report not finished yet", code="432", headers=headers
             )
 
     # stats ----------------------------------------------------------------------------------------------------
