@@ -4,7 +4,6 @@ end); a key without a scope gets "could not tell" for the questions that need it
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ from integration_tests.sandbox import (
     SandboxConfig,
     SandboxServer,
 )
+from integration_tests.sandbox.data import READINGS
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "probe_api.py"
 spec = importlib.util.spec_from_file_location("probe_api_script", SCRIPT)
@@ -34,22 +34,20 @@ def readings(server: SandboxServer, key: str = SANDBOX_API_KEY) -> Dict[str, pro
     return {finding.question: finding for finding in probe_api.probe(client)}
 
 
-# Each sandbox switch for a question of the probe, and the reading the probe must name under each of its values (the
-# probe's names are the switch's values). Only the switches this sandbox has are tested: the list grows by itself as
-# switches land, with no skipped cases.
+# The question of the probe each sandbox switch answers; the switch's values (the sandbox's READINGS) are the readings
+# the probe must name.
 SWITCHES = {
-    "images_paging": (probe_api.Q_IMAGES, ("offset", "cursor", "ignores_paging")),
-    "workflow_dates": (probe_api.Q_WORKFLOW, ("exact", "date_only", "date_first_instant")),
-    "audit_time_format": (probe_api.Q_AUDIT_FORMAT, ("ms", "iso")),
-    "audit_first_page": (probe_api.Q_AUDIT_PAGE, ("1", "0")),
-    "analytics_empty_range": (probe_api.Q_ANALYTICS_EMPTY, ("error_500", "empty_200")),
+    "images_paging": probe_api.Q_IMAGES,
+    "workflow_dates": probe_api.Q_WORKFLOW,
+    "audit_time_format": probe_api.Q_AUDIT_FORMAT,
+    "audit_first_page": probe_api.Q_AUDIT_PAGE,
+    "analytics_empty_range": probe_api.Q_ANALYTICS_EMPTY,
 }
-PRESENT = {f.name for f in dataclasses.fields(SandboxConfig)}
-CASES = [(switch, value) for switch, (_, values) in SWITCHES.items() if switch in PRESENT for value in values]
+CASES = [(switch, value) for switch in SWITCHES for value in READINGS[switch]]
 
 
-def test_the_images_switch_is_among_the_cases():
-    assert {value for switch, value in CASES if switch == "images_paging"} == {"offset", "cursor", "ignores_paging"}
+def test_every_reading_switch_of_the_sandbox_is_a_question_of_the_probe():
+    assert set(SWITCHES) == set(READINGS)
 
 
 @pytest.mark.parametrize("switch, value", CASES, ids=[f"{s}={v}" for s, v in CASES])
@@ -68,7 +66,7 @@ def test_the_probe_names_the_reading_of_each_sandbox_switch(switch, value):
                 "/hermes/events",
             )
         }
-    question, _ = SWITCHES[switch]
+    question = SWITCHES[switch]
     assert found[question].reading == value, found[question].seen
 
 
@@ -86,10 +84,9 @@ def test_the_probe_reads_the_sandbox_defaults():
     defaults = SandboxConfig()
     with SandboxServer(SandboxConfig(**SMALL)) as server:
         found = readings(server)
-    expected = {question: getattr(defaults, switch, values[0]) for switch, (question, values) in SWITCHES.items()}
-    # The sandbox's fallbacks where a switch does not exist (yet): exact dates, ms audit bounds, an empty 200.
-    expected[probe_api.Q_ANALYTICS_EMPTY] = getattr(defaults, "analytics_empty_range", "empty_200")
+    expected = {question: getattr(defaults, switch) for switch, question in SWITCHES.items()}
     assert {q: found[q].reading for q in expected} == expected
+    assert all(found[q].fits for q in expected)
     assert found[probe_api.Q_COMMITTERS].reading in ("accepts", "rejects")
     assert found[probe_api.Q_HERMES].reading == "observed" and found[probe_api.Q_RETRY_AFTER].reading == "unknown"
 

@@ -1,6 +1,6 @@
 """How fast, and how lean, source-codefresh reads builds and build details, against the Codefresh sandbox.
 
-    .venv/bin/python scripts/benchmark.py                    # everything (takes a quarter of an hour)
+    .venv/bin/python scripts/benchmark.py                    # everything (749 s on 2 CPUs: docs/benchmark.md)
     .venv/bin/python scripts/benchmark.py --skip-dlt --skip-big --latencies 25   # quick
     .venv/bin/python scripts/benchmark.py --builds 5000 --latencies 50 --workers 32
 
@@ -18,18 +18,20 @@ Part 1, builds + build_details at `--builds` builds, at each latency of `--laten
   (b) dlt's REST API source (`rest_api_source`) as a user would configure it for Codefresh, into DuckDB, with
       dlt's defaults (one request at a time);
   (b2) the same with `rest_api_source(..., parallelized=True)` (dlt's extract workers, 5 by default);
-  (c) a plain sequential `requests` loop: the list pages in order, then each build's detail (at the lowest latency
-      only: it takes requests x latency);
+  (c) a plain sequential `requests` loop: the list pages in order, then each build's detail (at the first latency
+      of `--latencies` only: it takes requests x latency);
   (d) the lower bound, computed: list pages x latency (in order) + detail requests x latency / workers.
 Part 2, the second incremental sync of builds, build_details and build_steps: an account with `--account-builds`
-  builds (one every ~`--build-every-s` seconds, the newest `--running` not finished), then `--new-builds` new builds and
-  the running ones finished: the requests and records of the second sync, this release's state against the previous
-  release's (re-reading the 24 hours before the newest build).
+  builds spread over whole days (~`--build-every-s` seconds apart, rounded to whole days; the newest `--running` not
+  finished), then `--new-builds` new builds and the running ones finished: the requests and records of the second
+  sync, this release's state against the previous release's (re-reading the 24 hours before the newest build).
 Part 3, start-up: `source-codefresh read` of a one-request stream (`current_user`), wall and CPU time.
 Part 4, zero latency, `--big-builds` builds: source-codefresh reading `builds` alone vs a raw `requests` + `json`
   loop over the same listing (records/s).
 Part 5, scale: source-codefresh's wall time and peak RSS for builds + build_details at `--builds` and
   `--big-builds` builds (the first latency).
+Part 6, builds + build_logs at `--builds` builds (the first latency, at the API and the log storage): wall time, API
+  requests, log downloads and how many of them carried an Authorization header (none should).
 The targets are printed next to the figures with PASS or MISS; the script never fails on a miss.
 """
 
@@ -1014,7 +1016,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=16, help="the connector's num_workers (default 16)")
     parser.add_argument("--big-builds", type=int, default=20000, help="builds for parts 4 and 5 (default 20000)")
     parser.add_argument("--account-builds", type=int, default=2000, help="part 2: builds of the account (2000)")
-    parser.add_argument("--build-every-s", type=float, default=97.0, help="part 2: seconds between builds (97)")
+    parser.add_argument(
+        "--build-every-s",
+        type=float,
+        default=86.4,
+        help="part 2: about this many seconds between builds; the account spans whole days (86.4: 2 days)",
+    )
     parser.add_argument("--new-builds", type=int, default=50, help="part 2: new builds before the second sync (50)")
     parser.add_argument("--running", type=int, default=10, help="part 2: builds not finished at the first sync (10)")
     parser.add_argument("--skip-dlt", action="store_true", help="leave out (b) and (b2) dlt")

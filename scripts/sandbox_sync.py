@@ -10,7 +10,8 @@
 
 It runs the installed `source-codefresh` executable exactly as Airbyte would (config and catalog as files,
 the Airbyte protocol on stdout) and prints, per stream, the records read next to what the sandbox holds.
-Add `--out DIR` to keep the config, catalog, messages and final state.
+Add `--out DIR` to keep the config, catalog, messages and final state; without it they go to a temporary directory
+that is removed at the end (the config holds the API key).
 """
 
 from __future__ import annotations
@@ -144,7 +145,10 @@ def main() -> int:
             return 1
 
         discover = run_connector(["discover", "--config", str(config_file)], out_dir, "discover")
-        catalog = next(m["catalog"] for m in discover if m.get("type") == "CATALOG")
+        catalog = next((m["catalog"] for m in discover if m.get("type") == "CATALOG"), None)
+        if catalog is None:
+            print("discover printed no catalog; run with --out DIR and see DIR/discover.jsonl", file=sys.stderr)
+            return 1
         wanted = set(opts.streams.split(",")) if opts.streams else None
         configured = []
         for stream in catalog["streams"]:
@@ -218,7 +222,7 @@ def main() -> int:
             )
         print(
             f"{sum(records.values())} records from {len(configured)} streams in {elapsed:.1f} s; "
-            f"{len(states)} state messages; files in {out_dir}"
+            f"{len(states)} state messages" + (f"; files in {out_dir}" if opts.out else "")
         )
         # CPU seconds say more than wall time on a busy machine. ru_maxrss of the waited-for children is the largest
         # connector process (check, discover, read), in KiB on Linux.
@@ -262,6 +266,8 @@ def main() -> int:
     finally:
         if server:
             server.stop()
+        if not opts.out:
+            shutil.rmtree(out_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 import pytest
+import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -88,3 +89,15 @@ def test_the_quick_start_and_the_dockerfile_install_the_runtime_lock():
     assert re.search(r"install --no-deps --require-hashes --no-compile\s*\\\s*-r requirements\.lock", dockerfile)
     assert "--require-hashes --no-compile -r requirements-build.lock" in dockerfile
     assert "--no-build-isolation" in dockerfile  # the wheel is built with the locked backend, not a fresh download
+
+
+def test_the_version_and_the_base_image_are_the_same_in_pyproject_metadata_and_dockerfile():
+    """The "keep in step" comments of metadata.yaml, checked offline (the container test checks the built image's
+    label, but only where a container engine runs)."""
+    metadata = yaml.safe_load((REPO_ROOT / "metadata.yaml").read_text())["data"]
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    label = re.search(r'io\.airbyte\.version="([^"]+)"', dockerfile)
+    base_image = re.search(r"^ARG BASE_IMAGE=(\S+)$", dockerfile, re.MULTILINE)
+    assert label and base_image
+    assert PYPROJECT["project"]["version"] == metadata["dockerImageTag"] == label.group(1)
+    assert metadata["connectorBuildOptions"]["baseImage"] == base_image.group(1)
