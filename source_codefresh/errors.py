@@ -297,7 +297,7 @@ def _predicate_holds(response_filter: HttpResponseFilter, response: requests.Res
 
 _DEFAULT_RESTRICTED_MESSAGE = (
     "Codefresh answers 403 Forbidden to every request of this API key, even GET /user which needs no scope, so it has "
-    "restricted the key (Codefresh does that for unusual activity): nothing was read and no table is emptied; "
+    "restricted the key (Codefresh does that for unusual activity): the sync stops here instead of ending with empty streams; "
     "create a new API key, or wait and lower max_requests_per_minute, then try again."
 )
 # A 2xx answer of GET /user is trusted this long: a burst of 403s from several streams costs one question, and a key

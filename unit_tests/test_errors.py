@@ -241,3 +241,15 @@ def test_a_base_url_with_credentials_is_refused_without_repeating_them(base_url)
 
     problem = config_problem({"api_key": "k", "base_url": base_url}) or ""
     assert "without credentials" in problem and "s3cret-pw" not in problem, problem
+
+
+def test_the_default_restricted_key_message_is_the_manifests_word_for_word():
+    # The default serves a requester built without the manifest's handler; both must tell the user the same thing.
+    from pathlib import Path
+
+    import yaml
+
+    from source_codefresh.errors import _DEFAULT_RESTRICTED_MESSAGE
+
+    manifest = yaml.safe_load((Path(__file__).parent.parent / "manifest.yaml").read_text())
+    assert manifest["definitions"]["error_handler"]["restricted_key_message"] == _DEFAULT_RESTRICTED_MESSAGE
