@@ -15,7 +15,8 @@ report: <name>]". An unknown report is a 400 ("Invalid report name"). Data exist
 500 "Could not get analytics report" (`error_500`, documented) or 200 with no rows (`empty_200`). Values are a
 deterministic function of (seed, report, day, key), so overlapping ranges agree.
 
-Row shapes: credit and committer reports `{time, key, value}`; build-duration reports (buildAvgDuration,
+Row shapes: credit reports `{time, key, value}` (confirmed), committer reports assumed the same (no source shows
+one); build-duration reports (buildAvgDuration,
 buildP50Duration, buildP90Duration) one aggregate row per bucket, without `key` (and without `time` when no
 granularity is given), counts as strings, `successRate` in percent (docs.codefresh.io analytics API draft).
 """
