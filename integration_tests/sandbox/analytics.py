@@ -16,9 +16,9 @@ report: <name>]". An unknown report is a 400 ("Invalid report name"). Data exist
 deterministic function of (seed, report, day, key), so overlapping ranges agree.
 
 Row shapes: credit reports `{time, key, value}` (confirmed), committer reports assumed the same (no source shows
-one); build-duration reports (buildAvgDuration,
-buildP50Duration, buildP90Duration) one aggregate row per bucket, without `key` (and without `time` when no
-granularity is given), counts as strings, `successRate` in percent (docs.codefresh.io analytics API draft).
+one); build-duration reports (buildAvgDuration, buildP50Duration, buildP90Duration) one aggregate row per bucket,
+without `key` (and without `time` when no granularity is given), counts as strings, `successRate` in percent
+(docs.codefresh.io analytics API draft).
 """
 
 from __future__ import annotations
