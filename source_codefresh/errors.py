@@ -297,8 +297,8 @@ def _predicate_holds(response_filter: HttpResponseFilter, response: requests.Res
 
 _DEFAULT_RESTRICTED_MESSAGE = (
     "Codefresh answers 403 Forbidden to every request of this API key, even GET /user which needs no scope, so it has "
-    "restricted the key (Codefresh does that for unusual activity): the sync stops here instead of ending with empty streams; "
-    "create a new API key, or wait and lower max_requests_per_minute, then try again."
+    "restricted the key (Codefresh does that for unusual activity): the sync stops here instead of ending with empty "
+    "streams; create a new API key, or wait and lower max_requests_per_minute, then try again."
 )
 # A 2xx answer of GET /user is trusted this long: a burst of 403s from several streams costs one question, and a key
 # restricted later in the same sync is still noticed.
@@ -432,6 +432,38 @@ def sync_state(config: Mapping[str, Any]) -> SyncState:
         return entry[1]
 
 
+# What the CDK says when a request's retries are spent (airbyte_cdk/sources/streams/http/http_client.py,
+# `_send_with_retry`): a bare "API rate limit exceeded." after 429s, and "Exhausted available request attempts.
+# Please see logs for more details. Exception: <the filter's line>" after anything else. Neither says what to do.
+_CDK_RATE_LIMIT_SPENT = "API rate limit exceeded."
+_CDK_ATTEMPTS_SPENT = "Exhausted available request attempts."
+
+
+def retries_spent(error: AirbyteTracedException, stream: str) -> Optional[AirbyteTracedException]:
+    """The one sentence for a request whose retries (5 minutes, definitions.retry_policy) are spent; None for any
+    other error, which passes unchanged. Only the transient cases are rewritten: the sync may be run again as is."""
+    message = str(error.message or "")
+    if message == _CDK_RATE_LIMIT_SPENT:
+        text = (
+            f"Stream '{stream}': Codefresh kept rate limiting this API key (HTTP 429) through every retry (up to 5 "
+            "minutes); lower max_requests_per_minute or num_workers (other tools may share the key's limit), then run "
+            "the sync again."
+        )
+    elif message.startswith(_CDK_ATTEMPTS_SPENT):
+        last = message.partition("Exception: ")[2].strip().rstrip(".") or "no answer"
+        text = (
+            f"Stream '{stream}': Codefresh kept failing through every retry (up to 5 minutes; last: {last}); this is "
+            "on Codefresh's side or the network's: check https://status.codefresh.io and run the sync again later."
+        )
+    else:
+        return None
+    return AirbyteTracedException(
+        message=text,
+        internal_message=error.internal_message,
+        failure_type=FailureType.transient_error,
+    )
+
+
 @dataclass
 class ScopeGatedRequester(Requester):
     """The stream's requester, behind a gate that makes a missing scope cost one request and one log line.
@@ -465,17 +497,23 @@ class ScopeGatedRequester(Requester):
         log_formatter: Optional[Callable[[requests.Response], Any]] = None,
     ) -> Optional[requests.Response]:
         def send() -> Optional[requests.Response]:
-            return self.requester.send_request(
-                stream_state=stream_state,
-                stream_slice=stream_slice,
-                next_page_token=next_page_token,
-                path=path,
-                request_headers=request_headers,
-                request_params=request_params,
-                request_body_data=request_body_data,
-                request_body_json=request_body_json,
-                log_formatter=log_formatter,
-            )
+            try:
+                return self.requester.send_request(
+                    stream_state=stream_state,
+                    stream_slice=stream_slice,
+                    next_page_token=next_page_token,
+                    path=path,
+                    request_headers=request_headers,
+                    request_params=request_params,
+                    request_body_data=request_body_data,
+                    request_body_json=request_body_json,
+                    log_formatter=log_formatter,
+                )
+            except AirbyteTracedException as error:
+                spent = retries_spent(error, self._stream)
+                if spent is None:
+                    raise
+                raise spent from error
 
         if not self._scope:
             return send()

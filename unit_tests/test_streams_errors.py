@@ -197,3 +197,30 @@ def test_forbidden_parent_without_a_scope_fails_its_child_instead_of_skipping(ht
 
     assert not records_of(output)
     assert stream_failure(output, stream).failure_type == FailureType.config_error
+
+
+# --- retries spent: one sentence that says what to do, not the CDK's "see logs" -----------------------------------
+
+
+@pytest.mark.parametrize("stream", ["teams", "builds", "build_details", "images"])
+@pytest.mark.parametrize(
+    "status, says",
+    [
+        (503, ["kept failing through every retry", "status.codefresh.io", "run the sync again later"]),
+        (429, ["kept rate limiting this API key (HTTP 429) through every retry", "lower max_requests_per_minute"]),
+    ],
+)
+def test_a_request_whose_retries_are_spent_fails_the_stream_saying_what_to_do(http_mocker, slept, stream, status, says):
+    c = case(stream, partitions=1)
+    c.mock(http_mocker, first_only(lambda page: error(status, "Service Unavailable")))
+
+    output = run_read(stream, expect_failure=True, **c.config)
+
+    assert not records_of(output)
+    failure = stream_failure(output, stream)
+    assert failure.failure_type == FailureType.transient_error
+    assert f"Stream '{stream}'" in failure.message or stream in failure.message
+    for words in says:
+        assert words in failure.message, failure.message
+    assert "Exhausted available request attempts" not in failure.message and API_KEY not in failure.message
+    assert len(slept) >= 5, "the request was retried before the stream failed"
