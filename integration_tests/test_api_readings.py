@@ -1,6 +1,7 @@
 """The connector against the sandbox under each reading of the API the evidence leaves open (FIDELITY.md; the
 sandbox's switches are in integration_tests/sandbox/README.md "Readings"): analytics ranges without data, analytics
-windows per report, the audit list's time form and entry cap, a restricted key, the status vocabulary, Hermes.
+windows per report, the audit list's time form and entry cap, a restricted key, the status vocabulary, Hermes,
+environments with or without `_id`.
 
 Each test compares what the connector emits with what the sandbox holds."""
 
@@ -301,3 +302,26 @@ def test_trigger_events_are_the_accounts_own_and_triggers_keep_their_empty_event
         assert len(links) == server.expected()["hermes_triggers"]
         assert all(link["event-data"] == {"uri": "", "type": "", "kind": "", "account": ""} for link in links)
         assert_valid(server, "triggers", links)
+
+
+# --- environments: items with or without `_id` (FIDELITY.md 2) -------------------------------------------------------
+
+
+@pytest.mark.parametrize("environments_id", ["present", "absent"])
+def test_environments_have_a_distinct_key_whether_or_not_items_carry_an_id(environments_id):
+    with SandboxServer(SandboxConfig(environments_id=environments_id, **SMALL)) as server:
+        cfg = {"api_key": SANDBOX_API_KEY, "base_url": server.base_url}
+        catalog = discover(SourceCodefresh(config=cfg), cfg).catalog.catalog
+        (primary_key,) = [s.source_defined_primary_key for s in catalog.streams if s.name == "environments"]
+        output = sync(server, ["environments"])
+        served = server.data.environments.records
+
+        assert not output.errors
+        assert all(("_id" in e) == (environments_id == "present") for e in served), "the switch works"
+        rows = records(output, "environments")
+        assert len(rows) == len(served) == server.expected()["environments"] > 1
+        keys = [tuple(r.get(field) for (field,) in primary_key) for r in rows]  # top-level key fields
+        assert all(None not in key and "" not in key for key in keys), "every record has a non-null key"
+        assert len(set(keys)) == len(keys), "no two records share a key"
+        assert primary_key == [["name"]] and [r["name"] for r in rows] == [e["metadata"]["name"] for e in served]
+        assert_valid(server, "environments", rows)

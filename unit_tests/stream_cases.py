@@ -311,11 +311,13 @@ def _helm_repositories() -> StreamCase:
 
 
 def _environments() -> StreamCase:
-    items = [b.environment(0), b.environment(1)]
+    # No source shows an `_id` on these items (FIDELITY.md 2): one with, one without; the key is `metadata.name`.
+    without_id = {k: v for k, v in b.environment(1).items() if k != "_id"}
+    items = [b.environment(0), without_id]
     return StreamCase(
         "environments",
         [(request("environments-v2"), {"docs": items, "count": 2})],
-        items,
+        [{**r, "name": r["metadata"]["name"]} for r in items],
         scope="environments-v2",
         records_key="docs",
     )

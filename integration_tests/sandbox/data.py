@@ -64,6 +64,7 @@ class SandboxConfig:
     analytics_empty_range: str = "error_500"  # a report range without data: `error_500` (documented) or `empty_200`
     workflow_dates: str = "exact"  # /workflow startDate/endDate: exact | date_only | date_first_instant
     annotations_none: str = "empty_200"  # GET /annotations matching nothing: `empty_200` ([]) or `not_found_404`
+    environments_id: str = "present"  # GET /environments-v2 items: with an `_id` (`present`) or without (`absent`)
     # server options
     host: str = "127.0.0.1"
     port: int = 0  # 0 = an ephemeral port
@@ -105,6 +106,7 @@ READINGS = {
     "analytics_empty_range": ("error_500", "empty_200"),
     "workflow_dates": builds.WORKFLOW_DATES,
     "annotations_none": builds.ANNOTATIONS_NONE,
+    "environments_id": resources.ENVIRONMENTS_ID,
 }
 
 

@@ -6,7 +6,7 @@ GET /contexts               no paging       bare array   (spec.data holds creden
 GET /execution-contexts     no paging       {"docs": [...]}
 GET /agents                 no paging       bare array
 GET /helm/repos             no paging       bare array with Go-style keys {Name, Public, CreatedAt, UpdatedAt}
-GET /environments-v2        no paging       {"docs": [...], "count": n}
+GET /environments-v2        no paging       {"docs": [...], "count": n}   (items with or without `_id`: ENVIRONMENTS_ID)
 GET /views/                 page paging     {"docs", "total", "limit", "page", "pages", "offset"} (mongoose-paginate)
 GET /registries             no paging       bare array   (each registry carries its credentials)
 GET /clusters               no paging       bare array   {_id, selector, provider, providerAgent}
@@ -299,16 +299,23 @@ def make_helm_repo(g: Gen, i: int) -> Dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------------------
 # environments-v2 and views
 # ---------------------------------------------------------------------------------------------------------------
-def make_environment(g: Gen, i: int, account_id: str) -> Dict[str, Any]:
+# Whether GET /environments-v2 items carry an `_id` (FIDELITY.md 2): no source shows one (the Go SDK reads only
+# `metadata.name` and `spec`), so `present` (a Mongo document's id, the sandbox's guess) and `absent` are both possible.
+ENVIRONMENTS_ID = ("present", "absent")
+
+
+def make_environment(g: Gen, i: int, account_id: str, with_id: bool = True) -> Dict[str, Any]:
     """A GitOps environment: `spec{type: "argo", application, context, project}` as Codefresh's Go SDK reads and
-    creates them ([GO] `gitops.go`); `_id` and the dates are the sandbox's (no source shows them)."""
+    creates them ([GO] `gitops.go`); `_id` (left out when not `with_id`) and the dates are the sandbox's (no source
+    shows them)."""
     created = g.past_ms(300, 10)
+    oid = g.oid(created)  # drawn either way, so the reading changes no other id
     name = ["production", "staging", "qa", "dev", "preview", "perf", "dr", "sandbox"][i % 8] + (
         "" if i < 8 else f"-{i}"
     )
     app = g.pick(["checkout", "payments", "search", "web", "gateway"])
     return {
-        "_id": g.oid(created),
+        **({"_id": oid} if with_id else {}),
         "accountId": account_id,
         "metadata": {"name": name, "labels": {"tier": g.pick(["prod", "non-prod"])}},
         "spec": {
@@ -423,7 +430,8 @@ def generate(g: Gen, cfg: Any, data: Any) -> None:
         [make_execution_context(g, i, data.account_id) for i in range(cfg.execution_contexts)]
     )
     data.helm_repos = Collection([make_helm_repo(g, i) for i in range(cfg.helm_repos)])
-    data.environments = Collection([make_environment(g, i, data.account_id) for i in range(cfg.environments)])
+    with_id = cfg.environments_id == "present"
+    data.environments = Collection([make_environment(g, i, data.account_id, with_id) for i in range(cfg.environments)])
     user_ids = [u["_id"] for u in data.users.records]
     data.views = Collection([make_view(g, i, data.account_id, user_ids) for i in range(cfg.views)])
 
