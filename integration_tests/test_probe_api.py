@@ -42,6 +42,8 @@ SWITCHES = {
     "audit_time_format": probe_api.Q_AUDIT_FORMAT,
     "audit_first_page": probe_api.Q_AUDIT_PAGE,
     "analytics_empty_range": probe_api.Q_ANALYTICS_EMPTY,
+    "annotations_none": probe_api.Q_ANNOTATIONS,
+    "environments_id": probe_api.Q_ENVIRONMENTS_ID,
 }
 CASES = [(switch, value) for switch in SWITCHES for value in READINGS[switch]]
 
@@ -64,6 +66,8 @@ def test_the_probe_names_the_reading_of_each_sandbox_switch(switch, value):
                 "/analytics/reports/{name}",
                 "/hermes/triggers",
                 "/hermes/events",
+                "/environments-v2",
+                "/annotations",
             )
         }
     question = SWITCHES[switch]

@@ -3,7 +3,8 @@
     python scripts/probe_api.py --api-key KEY                    # https://g.codefresh.io/api
     CODEFRESH_API_KEY=KEY python scripts/probe_api.py --base-url https://codefresh.example.com/api
 
-Read-only: it sends at most 22 GET requests (/user, then images 3, builds 4, audit 8, analytics 3, Hermes 3), each to
+Read-only: it sends at most 24 GET requests (/user, then images 3, builds 4, audit 8, analytics 3, Hermes 3,
+environments 1, annotations 1), each to
 an endpoint on a fixed list of safe reads, one at a time with a short pause, never a write and never a GET with a side
 effect, and it is done in under a minute (no request starts after TIME_BUDGET_SECONDS). It never prints the key, nor
 any id, name or record it reads: the output holds what the answers had in common (counts, statuses, which parameters
@@ -17,6 +18,8 @@ The questions are those of docs/api-notes.md, sections 8 and 10 (issue 13 of thi
   4. Does an analytics range without data answer 500, and does activeCommitters reject a 30-day window?
   5. Do 429 answers carry Retry-After (only if one is seen: the probe never provokes one)?
   6. Do Hermes triggers carry empty event-data, and are public events listed only with public=true?
+  7. Do GET /environments-v2 items carry an _id (FIDELITY: none shown), and what does GET /annotations answer when
+     nothing matches ([] or 404)?
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ SAFE_READS = (
     re.compile(r"^/analytics/reports/[A-Za-z0-9]+$"),
     re.compile(r"^/hermes/triggers$"),
     re.compile(r"^/hermes/events$"),
+    re.compile(r"^/environments-v2$"),
+    re.compile(r"^/annotations$"),
 )
 
 
@@ -152,6 +157,15 @@ CONNECTOR = {
         "accepts": (True, "asks for windows within the report's own metadata bounds"),
         "rejects": (True, "asks for windows within the report's own metadata bounds (at least 3 months here)"),
     },
+    "environments_id": {
+        "present": (True, "keys environments on `name` (from metadata.name), not on `_id`"),
+        "absent": (True, "keys environments on `name` (from metadata.name), not on `_id`"),
+        "no_name": (False, "keys environments on `name` (from metadata.name), which these items lack"),
+    },
+    "annotations_none": {
+        "empty_200": (True, "reads an empty list as 'no build was started' in the pipeline-run recovery lookup"),
+        "not_found_404": (True, "reads a 404 as 'no build was started' in the pipeline-run recovery lookup"),
+    },
     "retry_after": {
         "with": (True, "waits what Retry-After asks"),
         "without": (True, "backs off exponentially when a 429 has no Retry-After"),
@@ -194,6 +208,8 @@ Q_ANALYTICS_EMPTY = "What does an analytics range without data answer?"
 Q_COMMITTERS = "Does the activeCommitters report accept a 30-day window?"
 Q_RETRY_AFTER = "Do 429 answers carry Retry-After?"
 Q_HERMES = "Do Hermes triggers carry empty event-data, and which events does /hermes/events list?"
+Q_ENVIRONMENTS_ID = "Do GET /environments-v2 items carry an _id (and a metadata.name)?"
+Q_ANNOTATIONS = "What does GET /annotations answer when nothing matches?"
 
 
 def record_ids(body: Any, key: Optional[str] = "docs") -> Optional[List[str]]:
@@ -472,6 +488,40 @@ def classify_hermes(triggers: Answer, events: Answer, public_events: Answer) -> 
     )
 
 
+def classify_environments_id(answer: Answer) -> Finding:
+    problem = refused(Q_ENVIRONMENTS_ID, answer, "/environments-v2", "environments-v2")
+    if problem:
+        return problem
+    items = (answer.body or {}).get("docs") if isinstance(answer.body, Mapping) else None
+    if not answer.ok or not isinstance(items, list):
+        return cannot_tell(Q_ENVIRONMENTS_ID, f"/environments-v2 answered HTTP {answer.status} without `docs`")
+    items = [item for item in items if isinstance(item, Mapping)]
+    if not items:
+        return cannot_tell(Q_ENVIRONMENTS_ID, "the account has no environments")
+    with_id = sum(1 for item in items if item.get("_id"))
+    named = sum(1 for item in items if isinstance(item.get("metadata"), Mapping) and item["metadata"].get("name"))
+    seen = f"{with_id} of {len(items)} environment(s) carry an _id, {named} a metadata.name"
+    if named < len(items):
+        return finding(Q_ENVIRONMENTS_ID, "environments_id", "no_name", seen)
+    if with_id == len(items):
+        return finding(Q_ENVIRONMENTS_ID, "environments_id", "present", seen)
+    if with_id == 0:
+        return finding(Q_ENVIRONMENTS_ID, "environments_id", "absent", seen)
+    return Finding(Q_ENVIRONMENTS_ID, "mixed", seen, True, CONNECTOR["environments_id"]["present"][1])
+
+
+def classify_annotations_none(answer: Answer) -> Finding:
+    """`answer`: GET /annotations for a build id that cannot exist."""
+    problem = refused(Q_ANNOTATIONS, answer, "/annotations", "pipeline")
+    if problem:
+        return problem
+    if answer.status == 404:
+        return finding(Q_ANNOTATIONS, "annotations_none", "not_found_404", "a lookup matching nothing answers HTTP 404")
+    if answer.ok and answer.body == []:
+        return finding(Q_ANNOTATIONS, "annotations_none", "empty_200", "a lookup matching nothing answers HTTP 200 []")
+    return cannot_tell(Q_ANNOTATIONS, f"a lookup matching nothing answered HTTP {answer.status}")
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # the network: GET only, to SAFE_READS only, never following redirects, the key only in the Authorization header
 # ---------------------------------------------------------------------------------------------------------------------
@@ -615,6 +665,11 @@ def probe(client: Client, today: Optional[datetime] = None) -> List[Finding]:
             client.get("/hermes/events", {"public": "true"}),
         )
     )
+
+    # 7. environments and the annotation lookup of pipeline_runs (a build id no account has: 24 zeros)
+    findings.append(classify_environments_id(client.get("/environments-v2")))
+    nobody = {"entityType": "build", "entityId": "0" * 24, "key": "source-codefresh-probe"}
+    findings.append(classify_annotations_none(client.get("/annotations", nobody)))
 
     # 5. 429s, last: whatever the other questions met
     findings.append(classify_retry_after(client.rate_limited))

@@ -278,6 +278,10 @@ def canned(mocker: requests_mock.Mocker, images_reading: str = "offset") -> None
     mocker.get(f"{BASE}/analytics/reports/activeCommitters", json=committers_answer)
     mocker.get(f"{BASE}/hermes/triggers", json=[])
     mocker.get(f"{BASE}/hermes/events", json=[], headers={"X-Echo": KEY})
+    mocker.get(
+        f"{BASE}/environments-v2", json={"docs": [{"metadata": {"name": "production"}, "spec": {"type": "argo"}}]}
+    )
+    mocker.get(f"{BASE}/annotations", status_code=404, json={"message": "Annotations not found"})
 
 
 def test_the_probe_sends_only_safe_gets_and_never_shows_the_key(capsys):
@@ -299,7 +303,7 @@ def test_the_probe_sends_only_safe_gets_and_never_shows_the_key(capsys):
     assert all(any(p.match(urlsplit(r.url).path[len("/api") :]) for p in probe_api.SAFE_READS) for r in history)
     assert all(urlsplit(r.url).netloc == "g.codefresh.io" and r.headers["Authorization"] == KEY for r in history)
     assert all(KEY not in r.url for r in history)
-    assert len(history) == 22  # the most the probe sends (its docstring, README, docs/codefresh.md)
+    assert len(history) == 24  # the most the probe sends (its docstring, README, docs/codefresh.md)
     # The readings of the canned server, and the verdicts the user reads.
     assert "reading:   offset" in out and "reading:   exact" in out and "reading:   ms" in out
     assert "reading:   error_500" in out and "reading:   rejects" in out
@@ -402,6 +406,42 @@ def test_the_connector_table_has_a_verdict_for_every_reading_the_questions_name(
         "analytics_empty_range": {"empty_200", "error_500"},
         "active_committers_30_days": {"accepts", "rejects"},
         "retry_after": {"with", "without"},
+        "environments_id": {"present", "absent", "no_name"},
+        "annotations_none": {"empty_200", "not_found_404"},
     }
     assert {key: set(table) for key, table in probe_api.CONNECTOR.items()} == readings
     json.dumps(probe_api.CONNECTOR)  # plain data
+
+
+def _environment(with_id: bool = True, name: str = "production"):
+    item = {"metadata": {"name": name} if name else {}, "spec": {"type": "argo"}}
+    return {**item, "_id": "6a" + "0" * 22} if with_id else item
+
+
+@pytest.mark.parametrize(
+    "items, reading, fits",
+    [
+        ([_environment(), _environment(name="qa")], "present", True),
+        ([_environment(False), _environment(False, "qa")], "absent", True),
+        ([_environment(), _environment(False, "qa")], "mixed", True),
+        ([_environment(False, name="")], "no_name", False),
+        ([], "unknown", None),
+    ],
+)
+def test_environments_are_keyed_right_whether_or_not_they_carry_an_id(items, reading, fits):
+    result = probe_api.classify_environments_id(ok({"docs": items}))
+    assert (result.reading, result.fits) == (reading, fits), result.seen
+
+
+@pytest.mark.parametrize(
+    "answer, reading, fits",
+    [
+        (ok([]), "empty_200", True),
+        (Answer(404, {"message": "Annotations not found"}), "not_found_404", True),
+        (Answer(403, {"message": "no scope"}), "unknown", None),
+        (Answer(500, {"message": "boom"}), "unknown", None),
+    ],
+)
+def test_an_annotation_lookup_matching_nothing_fits_either_answer(answer, reading, fits):
+    result = probe_api.classify_annotations_none(answer)
+    assert (result.reading, result.fits) == (reading, fits), result.seen

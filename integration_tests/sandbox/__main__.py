@@ -38,6 +38,7 @@ READING_HELP = {
     "audit_first_page": "the number of the first /audit page (without `page`: the first)",
     "analytics_empty_range": "the answer to an analytics range without data",
     "annotations_none": "the answer of GET /annotations when nothing matches",
+    "environments_id": "whether GET /environments-v2 items carry an _id",
 }
 
 
