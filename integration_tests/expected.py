@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
+
+# Two example custom streams (the `custom_streams` setting), used by the tests and by `sandbox_sync.py
+# --custom-streams`: two endpoints no built-in stream reads, of two paging families (one request; limit/offset pages
+# with a nested primary key and a nested cursor). Derive variants with {**entry, ...}; do not change these in place.
+EXAMPLE_CUSTOM_STREAMS: List[Dict[str, Any]] = [
+    {"name": "registries", "path": "registries", "primary_key": "_id", "pagination": "none"},
+    {
+        "name": "pipeline_names",
+        "path": "pipelines/names",
+        "records_key": "docs",
+        "primary_key": "metadata.id",
+        "pagination": "offset",
+        "cursor_field": "metadata.updated_at",
+    },
+]
 
 # Stream name -> key of the sandbox's `expected()` counts, where they differ.
 _SANDBOX_KEY = {

@@ -14,18 +14,11 @@ from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, read
 from airbyte_cdk.test.models.outcome import ExpectedOutcome
 
+from integration_tests.expected import EXAMPLE_CUSTOM_STREAMS
 from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer
 from source_codefresh import SourceCodefresh
 
-REGISTRIES = {"name": "registries", "path": "registries", "primary_key": "_id", "pagination": "none"}
-PIPELINE_NAMES = {
-    "name": "pipeline_names",
-    "path": "pipelines/names",
-    "records_key": "docs",
-    "primary_key": "metadata.id",
-    "pagination": "offset",
-    "cursor_field": "metadata.updated_at",
-}
+REGISTRIES, PIPELINE_NAMES = EXAMPLE_CUSTOM_STREAMS
 MORE_VIEWS = {"name": "more_views", "path": "views/", "records_key": "docs", "primary_key": "_id", "pagination": "page"}
 FAILED_BUILDS = {
     "name": "failed_builds",

@@ -32,22 +32,8 @@ from typing import Any, Dict, List
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from integration_tests.expected import expected_records, sandbox_config  # noqa: E402
+from integration_tests.expected import EXAMPLE_CUSTOM_STREAMS, expected_records, sandbox_config  # noqa: E402
 from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer  # noqa: E402
-
-# `--custom-streams` without a value: two endpoints no built-in stream reads, of two paging families (one request;
-# limit/offset pages with a nested primary key and a nested cursor).
-EXAMPLE_CUSTOM_STREAMS = [
-    {"name": "registries", "path": "registries", "primary_key": "_id", "pagination": "none"},
-    {
-        "name": "pipeline_names",
-        "path": "pipelines/names",
-        "records_key": "docs",
-        "primary_key": "metadata.id",
-        "pagination": "offset",
-        "cursor_field": "metadata.updated_at",
-    },
-]
 
 
 def custom_streams_option(value: str) -> List[Dict[str, Any]]:
