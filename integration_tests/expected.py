@@ -1,7 +1,11 @@
-"""What a full read of each stream should return from a sandbox: the one place tests and scripts compare against."""
+"""What a full read of each stream should return from a sandbox: the one place tests and scripts compare against; and
+what they share besides: the example custom streams and the command of the installed connector."""
 
 from __future__ import annotations
 
+import shutil
+import sys
+from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
 # Two example custom streams (the `custom_streams` setting), used by the tests and by `sandbox_sync.py
@@ -46,3 +50,15 @@ def sandbox_config(base_url: str, api_key: str, **overrides: Any) -> Dict[str, A
     config: Dict[str, Any] = {"api_key": api_key, "base_url": base_url}
     config.update(overrides)
     return config
+
+
+def connector_command() -> List[str]:
+    """The installed connector, as Airbyte runs it: the `source-codefresh` console script next to this interpreter
+    (the venv's), else the one on PATH, else this interpreter running the package (`-m source_codefresh.run`)."""
+    local = Path(sys.executable).parent / "source-codefresh"
+    if local.exists():
+        return [str(local)]
+    found = shutil.which("source-codefresh")
+    if found:
+        return [found]
+    return [sys.executable, "-m", "source_codefresh.run"]
