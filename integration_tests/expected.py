@@ -1,8 +1,27 @@
-"""What a full read of each stream should return from a sandbox: the one place tests and scripts compare against."""
+"""What a full read of each stream should return from a sandbox: the one place tests and scripts compare against; and
+what they share besides: the example custom streams and the command of the installed connector."""
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional
+
+# Two example custom streams (the `custom_streams` setting), used by the tests and by `sandbox_sync.py
+# --custom-streams`: two endpoints no built-in stream reads, of two paging families (one request; limit/offset pages
+# with a nested primary key and a nested cursor). Derive variants with {**entry, ...}; do not change these in place.
+EXAMPLE_CUSTOM_STREAMS: List[Dict[str, Any]] = [
+    {"name": "registries", "path": "registries", "primary_key": "_id", "pagination": "none"},
+    {
+        "name": "pipeline_names",
+        "path": "pipelines/names",
+        "records_key": "docs",
+        "primary_key": "metadata.id",
+        "pagination": "offset",
+        "cursor_field": "metadata.updated_at",
+    },
+]
 
 # Stream name -> key of the sandbox's `expected()` counts, where they differ.
 _SANDBOX_KEY = {
@@ -31,3 +50,15 @@ def sandbox_config(base_url: str, api_key: str, **overrides: Any) -> Dict[str, A
     config: Dict[str, Any] = {"api_key": api_key, "base_url": base_url}
     config.update(overrides)
     return config
+
+
+def connector_command() -> List[str]:
+    """The installed connector, as Airbyte runs it: the `source-codefresh` console script next to this interpreter
+    (the venv's), else the one on PATH, else this interpreter running the package (`-m source_codefresh.run`)."""
+    local = Path(sys.executable).parent / "source-codefresh"
+    if local.exists():
+        return [str(local)]
+    found = shutil.which("source-codefresh")
+    if found:
+        return [found]
+    return [sys.executable, "-m", "source_codefresh.run"]

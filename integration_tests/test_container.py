@@ -30,7 +30,7 @@ from typing import Any, Dict, List, Mapping, Optional
 import pytest
 import yaml
 
-from integration_tests.expected import expected_records, sandbox_config
+from integration_tests.expected import connector_command, expected_records, sandbox_config
 from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -142,14 +142,6 @@ class Container:
             f"(exit {proc.returncode}):\n{_tail(proc.stderr)}\n{_tail(proc.stdout)}"
         )
         return messages
-
-
-def _host_connector() -> List[str]:
-    local = Path(sys.executable).parent / "source-codefresh"
-    if local.exists():
-        return [str(local)]
-    found = shutil.which("source-codefresh")
-    return [found] if found else [sys.executable, "-m", "source_codefresh.run"]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -412,7 +404,7 @@ def test_discover_lists_every_stream(discovered: Dict[str, Any], container: Cont
     names = sorted(s["name"] for s in discovered["streams"])
     # The same manifest, discovered by the package installed on this machine: the image must ship all of it.
     host = subprocess.run(
-        _host_connector() + ["discover", "--config", str(container.secrets_dir / "config.json")],
+        connector_command() + ["discover", "--config", str(container.secrets_dir / "config.json")],
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT_S,

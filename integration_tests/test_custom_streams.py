@@ -10,22 +10,14 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 from airbyte_cdk.models import AirbyteStateMessage, FailureType, Status, SyncMode
-from airbyte_cdk.test.catalog_builder import CatalogBuilder
-from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, read
-from airbyte_cdk.test.models.outcome import ExpectedOutcome
+from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput
 
+from integration_tests.expected import EXAMPLE_CUSTOM_STREAMS
 from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer
+from integration_tests.syncs import final_state, read_streams, records
 from source_codefresh import SourceCodefresh
 
-REGISTRIES = {"name": "registries", "path": "registries", "primary_key": "_id", "pagination": "none"}
-PIPELINE_NAMES = {
-    "name": "pipeline_names",
-    "path": "pipelines/names",
-    "records_key": "docs",
-    "primary_key": "metadata.id",
-    "pagination": "offset",
-    "cursor_field": "metadata.updated_at",
-}
+REGISTRIES, PIPELINE_NAMES = EXAMPLE_CUSTOM_STREAMS
 MORE_VIEWS = {"name": "more_views", "path": "views/", "records_key": "docs", "primary_key": "_id", "pagination": "page"}
 FAILED_BUILDS = {
     "name": "failed_builds",
@@ -60,19 +52,8 @@ def sync(
     mode: SyncMode = SyncMode.full_refresh,
     expect_failure: bool = False,
 ) -> EntrypointOutput:
-    cfg = {"api_key": SANDBOX_API_KEY, "base_url": server.base_url, "custom_streams": list(entries)}
-    builder = CatalogBuilder()
-    for custom in entries:
-        builder = builder.with_stream(custom["name"], mode)
-    catalog = builder.build()
-    outcome = ExpectedOutcome.EXPECT_EXCEPTION if expect_failure else ExpectedOutcome.EXPECT_SUCCESS
-    return read(
-        SourceCodefresh(catalog=catalog, config=cfg, state=state), cfg, catalog, state, expected_outcome=outcome
-    )
-
-
-def records(output: EntrypointOutput, stream: str) -> List[Dict[str, Any]]:
-    return [m.record.data for m in output.records if m.record.stream == stream]
+    """One sync of the custom streams `entries` (and of nothing else)."""
+    return read_streams(server, [e["name"] for e in entries], mode, state, expect_failure, custom_streams=list(entries))
 
 
 def without_credentials(record: Dict[str, Any]) -> Dict[str, Any]:
@@ -136,13 +117,6 @@ def test_every_paging_family_at_once(fresh):
 
 
 # --- incremental ------------------------------------------------------------------------------------------------------
-
-
-def final_state(output: EntrypointOutput) -> List[AirbyteStateMessage]:
-    latest: Dict[str, AirbyteStateMessage] = {}
-    for message in output.state_messages:
-        latest[message.state.stream.stream_descriptor.name] = message.state
-    return list(latest.values())
 
 
 def test_an_incremental_custom_stream_emits_only_new_builds_on_the_second_sync():

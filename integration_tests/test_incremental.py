@@ -9,12 +9,11 @@ from typing import Any, Dict, List, Optional, Set
 
 import pytest
 from airbyte_cdk.models import AirbyteStateMessage, SyncMode, Type
-from airbyte_cdk.test.catalog_builder import CatalogBuilder
-from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, read
+from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput
 from airbyte_cdk.test.state_builder import StateBuilder
 
-from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer
-from source_codefresh import SourceCodefresh
+from integration_tests.sandbox import SandboxConfig, SandboxServer
+from integration_tests.syncs import final_state, read_streams
 
 BUILD_STREAMS = ("builds", "build_details", "build_steps")
 DETAILS = "GET /api/builds/{id}"
@@ -25,12 +24,8 @@ LISTING = "GET /api/workflow"
 def sync(
     server: SandboxServer, state: Optional[List[AirbyteStateMessage]] = None, streams=BUILD_STREAMS, **config: Any
 ) -> EntrypointOutput:
-    cfg = {"api_key": SANDBOX_API_KEY, "base_url": server.base_url, "max_requests_per_minute": 100000, **config}
-    builder = CatalogBuilder()
-    for name in streams:
-        builder = builder.with_stream(name, SyncMode.incremental)
-    catalog = builder.build()
-    return read(SourceCodefresh(catalog=catalog, config=cfg, state=state), cfg, catalog, state)
+    """An incremental sync of `streams`, with a request budget that never slows a test unless `config` sets one."""
+    return read_streams(server, streams, SyncMode.incremental, state, **{"max_requests_per_minute": 100000, **config})
 
 
 def ids(output: EntrypointOutput, stream: str = "builds", key: str = "id") -> List[str]:
@@ -39,14 +34,6 @@ def ids(output: EntrypointOutput, stream: str = "builds", key: str = "id") -> Li
 
 def step_builds(output: EntrypointOutput) -> Set[str]:
     return set(ids(output, "build_steps", "build_id"))
-
-
-def final_state(output: EntrypointOutput) -> List[AirbyteStateMessage]:
-    """The last state message of each stream: what a platform would store after the sync."""
-    latest: Dict[str, AirbyteStateMessage] = {}
-    for message in output.state_messages:
-        latest[message.state.stream.stream_descriptor.name] = message.state
-    return list(latest.values())
 
 
 def state_of(output: EntrypointOutput, stream: str = "builds") -> Dict[str, Any]:

@@ -17,7 +17,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from integration_tests.expected import sandbox_config
+from integration_tests.expected import EXAMPLE_CUSTOM_STREAMS, sandbox_config
 from integration_tests.faults import (
     WRONG_API_KEY,
     ConnectorRun,
@@ -193,15 +193,10 @@ def test_check_with_wrong_key_fails_with_one_readable_message(sandbox: SandboxSe
 
 
 # --- custom streams (the `custom_streams` setting) --------------------------------------------------------------------
+REGISTRIES, PIPELINE_NAMES = EXAMPLE_CUSTOM_STREAMS
 CUSTOM_STREAMS = [
-    {"name": "registries", "path": "registries", "primary_key": "_id", "pagination": "none"},
-    {
-        "name": "pipeline_names",
-        "path": "pipelines/names",
-        "records_key": "docs",
-        "primary_key": "metadata.id",
-        "pagination": "offset",
-    },
+    REGISTRIES,
+    {k: v for k, v in PIPELINE_NAMES.items() if k != "cursor_field"},  # as written here first: without a cursor
     {
         "name": "failed_builds",
         "path": "workflow",

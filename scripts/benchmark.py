@@ -60,6 +60,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from integration_tests.expected import connector_command  # noqa: E402
 from integration_tests.sandbox import SANDBOX_API_KEY  # noqa: E402
 
 PAGE_SIZE = 100
@@ -320,11 +321,6 @@ def measured_on_sandbox(
 # ---------------------------------------------------------------------------------------------------------------------
 # (a) source-codefresh
 # ---------------------------------------------------------------------------------------------------------------------
-
-
-def connector_command() -> List[str]:
-    local = Path(sys.executable).parent / "source-codefresh"
-    return [str(local)] if local.exists() else [sys.executable, "-m", "source_codefresh.run"]
 
 
 def connector_config(base_url: str, workers: int, **extra: Any) -> Dict[str, Any]:

@@ -32,22 +32,13 @@ from typing import Any, Dict, List
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from integration_tests.expected import expected_records, sandbox_config  # noqa: E402
+from integration_tests.expected import (  # noqa: E402
+    EXAMPLE_CUSTOM_STREAMS,
+    connector_command,
+    expected_records,
+    sandbox_config,
+)
 from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer  # noqa: E402
-
-# `--custom-streams` without a value: two endpoints no built-in stream reads, of two paging families (one request;
-# limit/offset pages with a nested primary key and a nested cursor).
-EXAMPLE_CUSTOM_STREAMS = [
-    {"name": "registries", "path": "registries", "primary_key": "_id", "pagination": "none"},
-    {
-        "name": "pipeline_names",
-        "path": "pipelines/names",
-        "records_key": "docs",
-        "primary_key": "metadata.id",
-        "pagination": "offset",
-        "cursor_field": "metadata.updated_at",
-    },
-]
 
 
 def custom_streams_option(value: str) -> List[Dict[str, Any]]:
@@ -57,17 +48,6 @@ def custom_streams_option(value: str) -> List[Dict[str, Any]]:
     if not isinstance(entries, list):
         raise argparse.ArgumentTypeError("--custom-streams takes a JSON list of entries")
     return entries
-
-
-def connector_command() -> List[str]:
-    """The installed console script next to this interpreter (the venv's), else the one on PATH."""
-    local = Path(sys.executable).parent / "source-codefresh"
-    if local.exists():
-        return [str(local)]
-    found = shutil.which("source-codefresh")
-    if found:
-        return [found]
-    return [sys.executable, "-m", "source_codefresh.run"]
 
 
 def run_connector(args: List[str], out_dir: Path, name: str) -> List[Dict[str, Any]]:
