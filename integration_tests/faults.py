@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -35,7 +34,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Set, Tuple
 
-from integration_tests.expected import expected_records, sandbox_config
+from integration_tests.expected import connector_command, expected_records, sandbox_config
 from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer
 from integration_tests.sandbox import analytics as sandbox_analytics
 
@@ -251,17 +250,6 @@ class ScenarioResult:
 # ---------------------------------------------------------------------------------------------------------------------
 # Running the connector
 # ---------------------------------------------------------------------------------------------------------------------
-
-
-def connector_command() -> List[str]:
-    """The installed console script next to this interpreter (the venv's), else the one on PATH."""
-    local = Path(sys.executable).parent / "source-codefresh"
-    if local.exists():
-        return [str(local)]
-    found = shutil.which("source-codefresh")
-    if found:
-        return [found]
-    return [sys.executable, "-m", "source_codefresh.run"]
 
 
 _LAUNCHER = '''\
