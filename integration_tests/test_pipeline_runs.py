@@ -166,3 +166,23 @@ def test_with_pipeline_runs_the_stream_is_discovered(sandbox):
     names = [stream.name for stream in discover(SourceCodefresh(config=cfg), cfg).catalog.catalog.streams]
     assert "pipeline_runs" in names
     assert sandbox.stats()["posts"] == {}, "discover never starts a build"
+
+
+@pytest.mark.parametrize("reading", ["empty_200", "not_found_404"])
+def test_a_run_whose_post_failed_is_reported_under_either_answer_of_the_annotation_lookup(reading):
+    # FIDELITY.md 1.12: /annotations may answer 404 when nothing matches. The run request fails before Codefresh
+    # processed it, so the lookup finds nothing; under either answer the stream fails naming the pipeline (not a
+    # wrong base_url) and never posts again.
+    with SandboxServer(SandboxConfig(builds=30, pipelines=20, annotations_none=reading)) as s:
+        s.set_faults([{"match": {"method": "POST", "path": "^/api/pipelines/run/"}, "kind": "status", "status": 502}])
+        output = read_runs(s, [{"pipeline": "demo/hello-world"}])
+        stats = s.stats()
+        posts = sum(n for name, n in stats["by_route"].items() if name.startswith("POST "))
+        assert posts == 1 and stats["posts"] == {}  # one request, refused before a build started; never sent again
+        assert stats["by_route"].get("GET /api/annotations", 0) >= 1
+        if reading == "not_found_404":
+            assert stats["by_status"].get(404, 0) >= 1  # the lookup really answered 404
+    assert not output.records
+    messages = [m.trace.error.message for m in output.errors]
+    assert any("demo/hello-world" in m and "no build carrying run id" in m for m in messages), messages
+    assert not any("base_url" in m for m in messages), messages

@@ -16,10 +16,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from airbyte_cdk.models import SyncMode
-from airbyte_cdk.test.catalog_builder import CatalogBuilder, ConfiguredAirbyteStreamBuilder
-from airbyte_cdk.test.entrypoint_wrapper import read
-from airbyte_cdk.test.models.outcome import ExpectedOutcome
 
 from integration_tests.sandbox import (
     SANDBOX_API_KEY,
@@ -31,7 +27,6 @@ from integration_tests.sandbox import (
 )
 from integration_tests.sandbox import audit as audit_module
 from integration_tests.sandbox.common import parse_iso_ms
-from source_codefresh import SourceCodefresh
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 AUTH = {"Authorization": SANDBOX_API_KEY}
@@ -994,44 +989,6 @@ def test_annotations_matching_nothing_under_each_reading(reading, http):
             assert r.status_code == 200 and r.json() == []
         else:
             assert r.status_code == 404 and r.json()["name"] == "NOT_FOUND_ERROR"
-
-
-@pytest.mark.parametrize("reading", ["empty_200", "not_found_404"])
-def test_a_run_whose_post_failed_is_reported_under_either_answer_of_the_annotation_lookup(reading):
-    # FIDELITY.md 1.12: /annotations may answer 404 when nothing matches. The run request fails before Codefresh
-    # processed it, so the lookup finds nothing; under either answer the stream fails naming the pipeline (not a
-    # wrong base_url) and never posts again.
-    with SandboxServer(SandboxConfig(builds=30, pipelines=20, annotations_none=reading)) as s:
-        s.set_faults([{"match": {"method": "POST", "path": "^/api/pipelines/run/"}, "kind": "status", "status": 502}])
-        cfg = {
-            "api_key": SANDBOX_API_KEY,
-            "base_url": s.base_url,
-            "pipeline_runs_poll_seconds": 1,
-            "pipeline_runs": [{"pipeline": "demo/hello-world"}],
-        }
-        catalog = (
-            CatalogBuilder()
-            .with_stream(
-                ConfiguredAirbyteStreamBuilder()
-                .with_name("pipeline_runs")
-                .with_sync_mode(SyncMode.full_refresh)
-                .with_primary_key([["id"]])
-            )
-            .build()
-        )
-        output = read(
-            SourceCodefresh(catalog=catalog, config=cfg), cfg, catalog, expected_outcome=ExpectedOutcome.ALLOW_ANY
-        )
-        stats = s.stats()
-        posts = sum(n for name, n in stats["by_route"].items() if name.startswith("POST "))
-        assert posts == 1 and stats["posts"] == {}  # one request, refused before a build started; never sent again
-        assert stats["by_route"].get("GET /api/annotations", 0) >= 1
-        if reading == "not_found_404":
-            assert stats["by_status"].get(404, 0) >= 1  # the lookup really answered 404
-    assert not output.records
-    messages = [m.trace.error.message for m in output.errors]
-    assert any("demo/hello-world" in m and "no build carrying run id" in m for m in messages), messages
-    assert not any("base_url" in m for m in messages), messages
 
 
 # ---------------------------------------------------------------------------------------------------------------
