@@ -556,7 +556,9 @@ def test_cursor_shared_without_header(srv, http):
 
 
 def test_parallel_readers(srv):
-    """32 workers with their own sessions over a pooled client: fast and error-free."""
+    """32 workers, each with its own pagination session, over one pooled client: every listing complete, no collision.
+
+    How fast the sandbox answers is the benchmark's to report (scripts/benchmark.py), never a timed assertion here."""
     s = requests.Session()
     s.headers.update(AUTH)
     s.mount("http://", requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=32))
@@ -564,10 +566,8 @@ def test_parallel_readers(srv):
     def read(n):
         return len(walk(s, srv, "/workflow", f"par-{n}"))
 
-    t0 = time.perf_counter()
     with ThreadPoolExecutor(32) as pool:
         assert list(pool.map(read, range(64))) == [500] * 64
-    assert time.perf_counter() - t0 < 10
     assert srv.stats()["pagination_errors"] == 0
     s.close()
 
@@ -830,12 +830,12 @@ def test_fault_drop(srv, http):
 
 
 def test_fault_slow(srv, http):
+    """A `slow` fault holds the answer back `times` times; the client's read timeout shows it, with no clock."""
     srv.set_faults([{"kind": "slow", "seconds": 0.6, "times": 2}])
-    with pytest.raises(requests.Timeout):
-        get(http, srv, "/user", timeout=0.2)
-    t0 = time.perf_counter()
-    assert get(http, srv, "/user").status_code == 200
-    assert time.perf_counter() - t0 >= 0.55
+    for _ in range(2):
+        with pytest.raises(requests.Timeout):
+            get(http, srv, "/user", timeout=0.3)
+    assert get(http, srv, "/user", timeout=10).status_code == 200
 
 
 def test_fault_malformed_html_forbidden(srv, http):
@@ -852,10 +852,12 @@ def test_fault_malformed_html_forbidden(srv, http):
 
 
 def test_fault_latency(srv, http):
-    srv.set_latency(150)
-    t0 = time.perf_counter()
-    get(http, srv, "/user")
-    assert time.perf_counter() - t0 >= 0.14
+    """Latency delays every answer under /api by its milliseconds: a shorter read timeout cannot be met."""
+    srv.set_latency(400)
+    with pytest.raises(requests.Timeout):
+        get(http, srv, "/user", timeout=0.2)
+    srv.set_latency(0)
+    assert get(http, srv, "/user", timeout=10).status_code == 200
 
 
 def test_fault_deleted_builds(srv, http):
@@ -1084,11 +1086,11 @@ def test_stats_and_expected(srv, http):
     assert steps == sum(srv.data.find_build(b).steps_count for b in srv.data.build_ids()[:40])
 
 
-def test_keep_alive_and_speed(srv):
+def test_keep_alive(srv):
+    """One kept-alive connection serves a whole listing, with an exact Content-Length on every page."""
     conn = httplib.HTTPConnection("127.0.0.1", srv.port, timeout=10)
-    headers = {**AUTH, "X-Pagination-Session-Id": "speed"}
+    headers = {**AUTH, "X-Pagination-Session-Id": "keep-alive"}
     sock = None
-    t0 = time.perf_counter()
     for page in range(1, 6):
         conn.request("GET", f"/api/workflow?limit=100&page={page}", headers=headers)
         resp = conn.getresponse()
@@ -1097,7 +1099,6 @@ def test_keep_alive_and_speed(srv):
         assert (resp.headers.get("Connection") or "").lower() != "close"
         sock = sock or conn.sock
         assert conn.sock is sock  # one kept-alive connection served every page
-    assert time.perf_counter() - t0 < 1.0
     conn.close()
 
 
