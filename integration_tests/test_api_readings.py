@@ -7,6 +7,7 @@ Each test compares what the connector emits with what the sandbox holds."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Optional
@@ -298,6 +299,10 @@ def test_trigger_events_are_the_accounts_own_and_triggers_keep_their_empty_event
         events = records(output, "trigger_events")
         assert len(events) == server.expected()["hermes_events"]
         assert all(e["account"] != "000000000000" and "secret" not in e for e in events)
+        secrets = [e["secret"] for e in server.data.hermes_events.records if e["secret"]]
+        emitted = json.dumps(events)
+        assert secrets and not [s for s in secrets if s in emitted]  # nor in the webhook URLs that carry it
+        assert any("secret=REDACTED" in (e.get("endpoint") or "") for e in events)
         links = records(output, "triggers")
         assert len(links) == server.expected()["hermes_triggers"]
         assert all(link["event-data"] == {"uri": "", "type": "", "kind": "", "account": ""} for link in links)

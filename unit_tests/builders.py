@@ -270,7 +270,7 @@ def hermes_event(i: int) -> Record:
         "account": ACCOUNT_ID,
         "secret": secret,
         "status": "active",
-        "endpoint": f"https://g.codefresh.io/nomios/dockerhub?account={ACCOUNT_ID[:12]}",
+        "endpoint": f"https://g.codefresh.io/nomios/dockerhub?account={ACCOUNT_ID[:12]}&secret={secret}",
         "description": f"dockerhub acme/service-{i} push",
         "help": None,
     }

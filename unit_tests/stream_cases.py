@@ -250,7 +250,10 @@ def _trigger_events() -> StreamCase:
     return StreamCase(
         "trigger_events",
         [(request("hermes/events"), events)],
-        [_strip(e, ("secret",)) for e in events],
+        [
+            {**_strip(e, ("secret",)), "endpoint": e["endpoint"].replace(e["secret"], "REDACTED")}  # also in the URL
+            for e in events
+        ],
         scope="pipeline",
         secrets=[e["secret"] for e in events],
     )

@@ -650,22 +650,9 @@ class SandboxServer:
             self._posts[pipeline] = self._posts.get(pipeline, 0) + 1
 
     # data -----------------------------------------------------------------------------------------------------
-    def advance(
-        self,
-        new_builds: int = 0,
-        finish_running: bool = True,
-        minutes: float = 60,
-        new_unfinished: int = 0,
-        keep_running: Any = (),
-    ) -> Dict[str, Any]:
-        """See SandboxData.advance."""
-        return self.data.advance(
-            new_builds=new_builds,
-            finish_running=finish_running,
-            minutes=minutes,
-            new_unfinished=new_unfinished,
-            keep_running=keep_running,
-        )
+    def advance(self, **change: Any) -> Dict[str, Any]:
+        """Move the sandbox on: the arguments and the answer are SandboxData.advance's."""
+        return self.data.advance(**change)
 
     def expected(self) -> Dict[str, int]:
         return self.data.expected_counts()
