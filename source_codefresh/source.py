@@ -82,9 +82,10 @@ def config_problem(config: Mapping[str, Any]) -> Optional[str]:
     base_url = config.get("base_url") or DEFAULT_BASE_URL
     parts = urlsplit(str(base_url).strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
+        # Not quoted: a malformed value may still hold a password (`user:secret@host/api` has no scheme).
         return (
-            f"base_url '{base_url}' is not a URL: use https://g.codefresh.io/api, or https://<your-host>/api for "
-            "an on-premises installation."
+            "base_url is not a URL with https:// and a host name: use https://g.codefresh.io/api, or "
+            "https://<your-host>/api for an on-premises installation."
         )
     # Before any message that quotes base_url: credentials in it are not repeated in the output.
     if parts.query or parts.fragment or parts.username or parts.password:

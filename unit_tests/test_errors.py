@@ -243,6 +243,22 @@ def test_a_base_url_with_credentials_is_refused_without_repeating_them(base_url)
     assert "without credentials" in problem and "s3cret-pw" not in problem, problem
 
 
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "user:s3cret-pw@g.codefresh.io/api",  # no scheme: urlsplit finds no user name at all
+        "ftp://user:s3cret-pw@g.codefresh.io/api",
+        "https//user:s3cret-pw@g.codefresh.io/api",
+        "https://user:s3cret-pw@/api",
+    ],
+)
+def test_a_malformed_base_url_is_refused_without_quoting_it(base_url):
+    from source_codefresh.source import config_problem
+
+    problem = config_problem({"api_key": "k", "base_url": base_url}) or ""
+    assert problem.startswith("base_url is not a URL") and "s3cret-pw" not in problem, problem
+
+
 def test_the_default_restricted_key_message_is_the_manifests_word_for_word():
     # The default serves a requester built without the manifest's handler; both must tell the user the same thing.
     from pathlib import Path
