@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional
 
 import jsonschema
 import pytest
-from airbyte_cdk.models import AirbyteStateMessage, SyncMode
+from airbyte_cdk.models import AirbyteStateMessage, AirbyteStream, SyncMode
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, discover
 
 from integration_tests.sandbox import (
@@ -60,16 +60,20 @@ def logs(output: EntrypointOutput) -> List[str]:
     return [m.log.message for m in output.logs]
 
 
-_SCHEMAS: Dict[str, Dict[str, Any]] = {}
+_DISCOVERED: Dict[str, AirbyteStream] = {}
+
+
+def discovered(server: SandboxServer) -> Dict[str, AirbyteStream]:
+    """The discovered streams by name (read once: they do not depend on the sandbox)."""
+    if not _DISCOVERED:
+        cfg = {"api_key": SANDBOX_API_KEY, "base_url": server.base_url}
+        catalog = discover(SourceCodefresh(config=cfg), cfg).catalog.catalog
+        _DISCOVERED.update({stream.name: stream for stream in catalog.streams})
+    return _DISCOVERED
 
 
 def schemas(server: SandboxServer) -> Dict[str, Dict[str, Any]]:
-    """The discovered schemas (read once: they do not depend on the sandbox)."""
-    if not _SCHEMAS:
-        cfg = {"api_key": SANDBOX_API_KEY, "base_url": server.base_url}
-        catalog = discover(SourceCodefresh(config=cfg), cfg).catalog.catalog
-        _SCHEMAS.update({stream.name: stream.json_schema for stream in catalog.streams})
-    return _SCHEMAS
+    return {name: stream.json_schema for name, stream in discovered(server).items()}
 
 
 def assert_valid(server: SandboxServer, stream: str, rows: List[Dict[str, Any]]) -> None:
@@ -315,9 +319,7 @@ def test_trigger_events_are_the_accounts_own_and_triggers_keep_their_empty_event
 @pytest.mark.parametrize("environments_id", ["present", "absent"])
 def test_environments_have_a_distinct_key_whether_or_not_items_carry_an_id(environments_id):
     with SandboxServer(SandboxConfig(environments_id=environments_id, **SMALL)) as server:
-        cfg = {"api_key": SANDBOX_API_KEY, "base_url": server.base_url}
-        catalog = discover(SourceCodefresh(config=cfg), cfg).catalog.catalog
-        (primary_key,) = [s.source_defined_primary_key for s in catalog.streams if s.name == "environments"]
+        primary_key = discovered(server)["environments"].source_defined_primary_key
         output = sync(server, ["environments"])
         served = server.data.environments.records
 

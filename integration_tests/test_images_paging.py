@@ -5,16 +5,12 @@ first two and fails the sync with one sentence under the third, instead of loopi
 
 from __future__ import annotations
 
-from typing import Any, Dict
-
 import pytest
 from airbyte_cdk.models import SyncMode
-from airbyte_cdk.test.catalog_builder import CatalogBuilder
-from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, read
-from airbyte_cdk.test.models.outcome import ExpectedOutcome
+from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput
 
-from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer
-from source_codefresh import SourceCodefresh
+from integration_tests.sandbox import SandboxConfig, SandboxServer
+from integration_tests.syncs import read_streams
 
 IMAGES = 450  # several pages of 100 plus a short last one
 
@@ -22,16 +18,7 @@ IMAGES = 450  # several pages of 100 plus a short last one
 def read_images(
     server: SandboxServer, sync_mode: SyncMode = SyncMode.full_refresh, expect_failure: bool = False
 ) -> EntrypointOutput:
-    config: Dict[str, Any] = {
-        "api_key": SANDBOX_API_KEY,
-        "base_url": server.base_url,
-        "max_requests_per_minute": 100000,
-    }
-    catalog = CatalogBuilder().with_stream("images", sync_mode).build()
-    outcome = ExpectedOutcome.EXPECT_EXCEPTION if expect_failure else ExpectedOutcome.EXPECT_SUCCESS
-    return read(
-        SourceCodefresh(catalog=catalog, config=config, state=None), config, catalog, None, expected_outcome=outcome
-    )
+    return read_streams(server, ["images"], sync_mode, None, expect_failure, max_requests_per_minute=100000)
 
 
 def sandbox(reading: str) -> SandboxServer:
