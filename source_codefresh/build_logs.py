@@ -35,6 +35,7 @@ from airbyte_cdk.sources.declarative.requesters.requester import Requester
 from airbyte_cdk.sources.types import StreamSlice
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from source_codefresh.errors import send_explaining_spent_retries
 from source_codefresh.per_build import PerBuildRetriever
 from source_codefresh.responses import response_json, url_without_query
 from source_codefresh.source import _is_loopback
@@ -472,7 +473,8 @@ class BuildLogsRetriever(PerBuildRetriever):
         skips the log with one line if the body is still not a build log."""
         where = url_without_query(storage_slice.extra_fields["log_url"])
         for attempt in range(1, BODY_READ_ATTEMPTS + 1):
-            response = self.storage_requester.send_request(stream_slice=storage_slice)  # type: ignore[union-attr]
+            # Retries spent end in the same sentence as every other stream's.
+            response = send_explaining_spent_retries(self.storage_requester, self.name, stream_slice=storage_slice)  # type: ignore[arg-type]
             if response is None:
                 return []
             if not response.ok:  # an expired URL or a missing archive: the error policy said so in one line

@@ -192,7 +192,7 @@ class CodefreshErrorHandler(DefaultErrorHandler):
                     failure_type=FailureType.transient_error,
                     error_message=(
                         f"Codefresh answered {where} with a JSON body that does not parse ({received}), probably cut "
-                        "off on the way; retrying. If this persists, check the network path to Codefresh."
+                        "off on the way. If this persists, check the network path to Codefresh."
                     ),
                 )
             return ErrorResolution(
@@ -439,21 +439,25 @@ _CDK_RATE_LIMIT_SPENT = "API rate limit exceeded."
 _CDK_ATTEMPTS_SPENT = "Exhausted available request attempts."
 
 
-def retries_spent(error: AirbyteTracedException, stream: str) -> Optional[AirbyteTracedException]:
-    """The one sentence for a request whose retries (5 minutes, definitions.retry_policy) are spent; None for any
-    other error, which passes unchanged. Only the transient cases are rewritten: the sync may be run again as is."""
+def retries_spent(
+    error: AirbyteTracedException, stream: str, max_time: Optional[float] = None
+) -> Optional[AirbyteTracedException]:
+    """The one sentence for a request whose retries are spent (`max_time`: the error handler's limit in seconds,
+    definitions.retry_policy); None for any other error, which passes unchanged. Only the transient cases are
+    rewritten: the sync may be run again as is."""
     message = str(error.message or "")
+    limit = f"up to {max_time / 60:g} minutes" if max_time else "every attempt"
     if message == _CDK_RATE_LIMIT_SPENT:
         text = (
-            f"Stream '{stream}': Codefresh kept rate limiting this API key (HTTP 429) through every retry (up to 5 "
-            "minutes); lower max_requests_per_minute or num_workers (other tools may share the key's limit), then run "
-            "the sync again."
+            f"Stream '{stream}': Codefresh kept rate limiting this API key (HTTP 429) through every retry ({limit}); "
+            "lower max_requests_per_minute or num_workers (other tools may share the key's limit), then run the sync "
+            "again."
         )
     elif message.startswith(_CDK_ATTEMPTS_SPENT):
         last = message.partition("Exception: ")[2].strip().rstrip(".") or "no answer"
         text = (
-            f"Stream '{stream}': Codefresh kept failing through every retry (up to 5 minutes; last: {last}); this is "
-            "on Codefresh's side or the network's: check https://status.codefresh.io and run the sync again later."
+            f"Stream '{stream}': Codefresh kept failing through every retry ({limit}; last: {last}); this is on "
+            "Codefresh's side or the network's: check https://status.codefresh.io and run the sync again later."
         )
     else:
         return None
@@ -462,6 +466,18 @@ def retries_spent(error: AirbyteTracedException, stream: str) -> Optional[Airbyt
         internal_message=error.internal_message,
         failure_type=FailureType.transient_error,
     )
+
+
+def send_explaining_spent_retries(requester: Requester, stream: str, **request: Any) -> Optional[requests.Response]:
+    """`requester.send_request(**request)`, with the CDK's words for spent retries replaced by `retries_spent`'s."""
+    try:
+        return requester.send_request(**request)
+    except AirbyteTracedException as error:
+        max_time = getattr(getattr(requester, "error_handler", None), "max_time", None)
+        spent = retries_spent(error, stream, max_time)
+        if spent is None:
+            raise
+        raise spent from error
 
 
 @dataclass
@@ -497,23 +513,19 @@ class ScopeGatedRequester(Requester):
         log_formatter: Optional[Callable[[requests.Response], Any]] = None,
     ) -> Optional[requests.Response]:
         def send() -> Optional[requests.Response]:
-            try:
-                return self.requester.send_request(
-                    stream_state=stream_state,
-                    stream_slice=stream_slice,
-                    next_page_token=next_page_token,
-                    path=path,
-                    request_headers=request_headers,
-                    request_params=request_params,
-                    request_body_data=request_body_data,
-                    request_body_json=request_body_json,
-                    log_formatter=log_formatter,
-                )
-            except AirbyteTracedException as error:
-                spent = retries_spent(error, self._stream)
-                if spent is None:
-                    raise
-                raise spent from error
+            return send_explaining_spent_retries(
+                self.requester,
+                self._stream,
+                stream_state=stream_state,
+                stream_slice=stream_slice,
+                next_page_token=next_page_token,
+                path=path,
+                request_headers=request_headers,
+                request_params=request_params,
+                request_body_data=request_body_data,
+                request_body_json=request_body_json,
+                log_formatter=log_formatter,
+            )
 
         if not self._scope:
             return send()

@@ -25,7 +25,7 @@ from unit_tests.conftest import (
     run_read,
     sent_requests,
 )
-from unit_tests.stream_cases import RECENT_ISO, recent
+from unit_tests.stream_cases import RECENT_ISO, recent, stream_failure
 
 ESC = "\x1b"
 STEPS = [
@@ -223,12 +223,18 @@ def test_a_sync_reads_the_finished_build_only_and_sends_no_key_to_the_storage_ho
     assert len(api) == 2 and all(item.headers.get("Authorization") == API_KEY for item in api)
 
 
-def test_an_expired_signed_url_skips_that_log_with_one_line_that_does_not_quote_the_signature(http_mocker):
-    _mock_sync(
-        http_mocker,
-        body=b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>",
-        storage_status=403,
-    )
+@pytest.mark.parametrize(
+    "status, body",
+    [
+        (403, b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"),  # S3-style
+        (400, b"<Error><Code>ExpiredToken</Code><Message>Invalid argument.</Message></Error>"),  # GCS, which SaaS uses
+    ],
+    ids=["403_access_denied", "400_expired_token"],
+)
+def test_an_expired_signed_url_skips_that_log_with_one_line_that_does_not_quote_the_signature(
+    http_mocker, status, body
+):
+    _mock_sync(http_mocker, body=body, storage_status=status)
 
     output = run_read("build_logs", start_date=RECENT_ISO, sync_build_logs=True)
 
@@ -291,3 +297,19 @@ def test_a_connection_that_breaks_on_every_read_fails_the_sync_as_transient_with
     assert "c0ffee" not in failure.message and "c0ffee" not in str(log_lines(output))
     storage = [item for item in http_mocker._mocker.request_history if item.url.startswith(STORAGE)]
     assert len(storage) == 3
+
+
+def test_a_storage_that_keeps_failing_fails_the_stream_saying_what_to_do_without_the_signature(http_mocker, slept):
+    _mock_sync(http_mocker, body=b"<html>Service Unavailable</html>", storage_status=503)
+
+    output = run_read("build_logs", start_date=RECENT_ISO, sync_build_logs=True, expect_failure=True)
+
+    assert records_of(output) == []
+    failure = stream_failure(output, "build_logs")
+    assert failure.failure_type == FailureType.transient_error
+    assert failure.message.startswith(
+        "Stream 'build_logs': Codefresh kept failing through every retry (up to 5 minutes"
+    )
+    assert "build log storage answered with a server error" in failure.message
+    assert "Exhausted available request attempts" not in failure.message
+    assert "c0ffee" not in failure.message and "c0ffee" not in str(log_lines(output))

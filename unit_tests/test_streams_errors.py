@@ -206,8 +206,21 @@ def test_forbidden_parent_without_a_scope_fails_its_child_instead_of_skipping(ht
 @pytest.mark.parametrize(
     "status, says",
     [
-        (503, ["kept failing through every retry", "status.codefresh.io", "run the sync again later"]),
-        (429, ["kept rate limiting this API key (HTTP 429) through every retry", "lower max_requests_per_minute"]),
+        (
+            503,
+            [
+                "kept failing through every retry (up to 5 minutes; last: ",
+                "status.codefresh.io",
+                "run the sync again later",
+            ],
+        ),
+        (
+            429,
+            [
+                "kept rate limiting this API key (HTTP 429) through every retry (up to 5 minutes); ",
+                "lower max_requests_per_minute",
+            ],
+        ),
     ],
 )
 def test_a_request_whose_retries_are_spent_fails_the_stream_saying_what_to_do(http_mocker, slept, stream, status, says):
