@@ -194,11 +194,11 @@ class SourceCodefresh(YamlDeclarativeSource):
         # `_concurrent_source` are private: unit_tests/test_cdk_contract.py pins them.
         names = [configured.stream.name for configured in catalog.streams]
         streams = self._streams_by_name(names)
-        by_name = {stream.name: stream for stream in streams or []}
-        if streams is None or any(name not in by_name for name in names):
+        if streams is None:
             yield from super().read(logger, config, catalog, state)
             return
         # In the catalog's order, as the CDK's own read (`_select_streams`) orders them.
+        by_name = {stream.name: stream for stream in streams}
         yield from self._concurrent_source.read([by_name[name] for name in names])
 
     @staticmethod
