@@ -11,15 +11,15 @@ any id, name or record it reads: the output holds what the answers had in common
 moved a listing) and the date-times it asked about, so it can be pasted into an issue as is. A key without a scope
 answers that question with "could not tell" and the others go on.
 
-The questions are those of docs/api-notes.md, sections 8 and 10 (issue 13 of this project):
+The questions are those of docs/api-notes.md, sections 8 and 10:
   1. How does GET /images page: `page` + session (cursor pages) or `offset`, and is there a pagination object?
   2. Does GET /workflow honour the time of day in startDate/endDate, or only the date?
   3. Which time format filters GET /audit (epoch milliseconds or ISO datetimes), and is its first page 0 or 1?
   4. Does an analytics range without data answer 500, and does activeCommitters reject a 30-day window?
   5. Do 429 answers carry Retry-After (only if one is seen: the probe never provokes one)?
   6. Do Hermes triggers carry empty event-data, and are public events listed only with public=true?
-  7. Do GET /environments-v2 items carry an _id (FIDELITY: none shown), and what does GET /annotations answer when
-     nothing matches ([] or 404)?
+  7. Do GET /environments-v2 items carry an _id (no published answer shows one), and what does GET /annotations
+     answer when nothing matches ([] or 404)?
 """
 
 from __future__ import annotations
