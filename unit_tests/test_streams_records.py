@@ -337,6 +337,19 @@ def test_analytics_report_still_computing_is_retried(http_mocker, slept):
     assert any(4 <= wait <= 5 for wait in slept), slept
 
 
+def test_analytics_report_still_computing_without_retry_after_is_retried_with_backoff(http_mocker, slept):
+    # Codefresh's docs name the 432 but show no Retry-After header on it: the policy's backoff decides the wait.
+    c = case("analytics_report_rows")
+    not_ready = error(432, "analytics report not finished yet")
+    c.mock(http_mocker, first_only(lambda page: [not_ready, not_ready, response(page)]))
+
+    output = run_read("analytics_report_rows", **c.config)
+
+    assert canonical(records_of(output)) == canonical(c.expected)
+    assert not output.errors
+    assert len([wait for wait in slept if wait >= 1]) == 2, slept  # one wait per 432, none of them zero
+
+
 def test_analytics_report_that_rejects_the_request_is_skipped_with_one_log_line(http_mocker):
     c = case("analytics_report_rows")
     message = "Report buildAvgDuration does not support granularity 'day'"
