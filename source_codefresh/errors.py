@@ -412,17 +412,17 @@ _SYNCS_LOCK = threading.Lock()
 _SYNCS_KEPT = 32
 
 
-def sync_state(config: Mapping[str, Any]) -> SyncState:
-    """The SyncState of the sync this config belongs to.
+def sync_state(config: Mapping[str, Any], new: bool = False) -> SyncState:
+    """The SyncState of the sync this config belongs to (`new`: start a sync afresh, SourceCodefresh.read does).
 
     The CDK hands every component of one source the same (normalized) config object (unit_tests/test_cdk_contract.py
-    pins it), and each connector command builds its own source, so the object identifies the sync. (A process that
-    reads twice through one SourceCodefresh shares this state between the two reads.) The object is kept referenced
-    while its entry lives so that its id is not reused."""
+    pins it), and each connector command builds its own source, so the object identifies the sync; a second read
+    through the same source starts a new state. The object is kept referenced while its entry lives so that its id
+    is not reused."""
     key = id(config)
     with _SYNCS_LOCK:
         entry = _SYNCS.get(key)
-        if entry is None or entry[0] is not config:
+        if new or entry is None or entry[0] is not config:
             entry = (config, SyncState())
             _SYNCS[key] = entry
             while len(_SYNCS) > _SYNCS_KEPT:

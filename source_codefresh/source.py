@@ -26,6 +26,7 @@ from airbyte_cdk.sources.declarative.yaml_declarative_source import YamlDeclarat
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_codefresh.custom_streams import custom_streams_problem
+from source_codefresh.errors import sync_state
 from source_codefresh.state import ComponentFactory
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -187,6 +188,9 @@ class SourceCodefresh(YamlDeclarativeSource):
         state: Optional[List[AirbyteStateMessage]] = None,
     ) -> Iterator[AirbyteMessage]:
         self._raise_on_config_problem(config)
+        # What an earlier read through this source learned of the key (a skipped scope, a restricted key) is not kept:
+        # a stream that failed there must fail again, not end empty. The components hold `self._config`.
+        sync_state(self._config, new=True)
         # Only the catalog's streams are built (their parents are built inside them), not all of the manifest's: that
         # is about 0.7 s of start-up, and a stream that is not synced cannot fail the sync (e.g. on its saved state).
         # `_streams_by_name` is how the CDK's own CheckStream builds its streams; it answers None when a name is not a

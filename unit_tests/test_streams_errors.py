@@ -10,12 +10,17 @@ from __future__ import annotations
 from typing import List
 
 import pytest
-from airbyte_cdk.models import FailureType
+from airbyte_cdk.models import FailureType, SyncMode
+from airbyte_cdk.test.entrypoint_wrapper import read
+from airbyte_cdk.test.models.outcome import ExpectedOutcome
 
+from source_codefresh import SourceCodefresh
 from unit_tests import builders as b
 from unit_tests.conftest import (
     API_KEY,
     any_params,
+    catalog,
+    config,
     error,
     log_lines,
     records_of,
@@ -120,6 +125,20 @@ def test_a_restricted_key_fails_the_sync_in_one_sentence_instead_of_skipping(htt
     assert failure.failure_type == FailureType.config_error
     assert "restricted the key" in failure.message and "GET /user" in failure.message
     assert not [line for line in log_lines(output) if "Skipping stream" in line]
+
+
+def test_a_second_read_through_the_same_source_fails_again_on_a_restricted_key(http_mocker):
+    # What one read learned (this stream failed) must not turn the next read of the same source into an empty stream.
+    c = case("teams", partitions=1)
+    c.mock(http_mocker, first_only(lambda page: error(403, "Forbidden")))
+    _answer_user(http_mocker, c, status=403)
+    cfg, cat = config(**c.config), catalog("teams", SyncMode.full_refresh)
+    source = SourceCodefresh(catalog=cat, config=cfg, state=None)
+
+    for _ in range(2):
+        output = read(source, cfg, cat, None, expected_outcome=ExpectedOutcome.EXPECT_EXCEPTION)
+        assert not records_of(output)
+        assert "restricted the key" in stream_failure(output, "teams").message
 
 
 def test_forbidden_current_user_fails_the_sync(http_mocker):
