@@ -61,7 +61,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from integration_tests.expected import connector_command  # noqa: E402
+from integration_tests.expected import connector_command, sandbox_config  # noqa: E402
 from integration_tests.sandbox import SANDBOX_API_KEY  # noqa: E402
 
 PAGE_SIZE = 100
@@ -325,13 +325,9 @@ def measured_on_sandbox(
 
 
 def connector_config(base_url: str, workers: int, **extra: Any) -> Dict[str, Any]:
-    return {
-        "api_key": SANDBOX_API_KEY,
-        "base_url": base_url,
-        "num_workers": workers,
-        "max_requests_per_minute": UNLIMITED_REQUESTS_PER_MINUTE,
-        **extra,
-    }
+    return sandbox_config(
+        base_url, SANDBOX_API_KEY, num_workers=workers, max_requests_per_minute=UNLIMITED_REQUESTS_PER_MINUTE, **extra
+    )
 
 
 def discover_streams(base_url: str, workdir: Path, **config: Any) -> Dict[str, Dict[str, Any]]:
