@@ -439,28 +439,38 @@ _CDK_RATE_LIMIT_SPENT = "API rate limit exceeded."
 _CDK_ATTEMPTS_SPENT = "Exhausted available request attempts."
 
 
+def spent_retries_reason(message: str, max_time: Optional[float] = None) -> Optional[str]:
+    """What the CDK's words after spent retries (`message`) mean, as a clause; None for any other message.
+    `max_time`: the error handler's limit in seconds (definitions.retry_policy)."""
+    limit = f"up to {max_time / 60:g} minutes" if max_time else "every attempt"
+    if message == _CDK_RATE_LIMIT_SPENT:
+        return f"Codefresh kept rate limiting this API key (HTTP 429) through every retry ({limit})"
+    if message.startswith(_CDK_ATTEMPTS_SPENT):
+        last = message.partition("Exception: ")[2].strip().rstrip(".") or "no answer"
+        return f"Codefresh kept failing through every retry ({limit}; last: {last})"
+    return None
+
+
 def retries_spent(
     error: AirbyteTracedException, stream: str, max_time: Optional[float] = None
 ) -> Optional[AirbyteTracedException]:
-    """The one sentence for a request whose retries are spent (`max_time`: the error handler's limit in seconds,
-    definitions.retry_policy); None for any other error, which passes unchanged. Only the transient cases are
-    rewritten: the sync may be run again as is."""
+    """The one sentence for a request whose retries are spent; None for any other error, which passes unchanged.
+    Only the transient cases are rewritten: the sync may be run again as is."""
     message = str(error.message or "")
-    limit = f"up to {max_time / 60:g} minutes" if max_time else "every attempt"
+    reason = spent_retries_reason(message, max_time)
+    if reason is None:
+        return None
     if message == _CDK_RATE_LIMIT_SPENT:
-        text = (
-            f"Stream '{stream}': Codefresh kept rate limiting this API key (HTTP 429) through every retry ({limit}); "
+        advice = (
             "lower max_requests_per_minute or num_workers (other tools may share the key's limit), then run the sync "
             "again."
         )
-    elif message.startswith(_CDK_ATTEMPTS_SPENT):
-        last = message.partition("Exception: ")[2].strip().rstrip(".") or "no answer"
-        text = (
-            f"Stream '{stream}': Codefresh kept failing through every retry ({limit}; last: {last}); this is on "
-            "Codefresh's side or the network's: check https://status.codefresh.io and run the sync again later."
-        )
     else:
-        return None
+        advice = (
+            "this is on Codefresh's side or the network's: check https://status.codefresh.io and run the sync again "
+            "later."
+        )
+    text = f"Stream '{stream}': {reason}; {advice}"
     return AirbyteTracedException(
         message=text,
         internal_message=error.internal_message,

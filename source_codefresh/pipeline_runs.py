@@ -20,6 +20,7 @@ from airbyte_cdk.sources.streams.http.error_handlers.response_models import Erro
 from airbyte_cdk.sources.types import Config, StreamSlice
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from source_codefresh.errors import spent_retries_reason
 from source_codefresh.responses import preview
 from source_codefresh.state import format_iso_ms
 
@@ -125,7 +126,18 @@ class PipelineRunRetriever(Retriever):
         deadline = time.monotonic() + timeout.total_seconds()
         polls, build = 0, {}
         while True:
-            build = self._get_build(build_id)
+            try:
+                build = self._get_build(build_id)
+            except AirbyteTracedException as error:
+                # The build runs on in Codefresh: say which one, and that syncing again would start another.
+                said = str(error.message or error.internal_message or "")
+                max_time = getattr(getattr(self.build_requester, "error_handler", None), "max_time", None)
+                reason = spent_retries_reason(said, max_time) or said.rstrip(".")
+                raise _run_error(
+                    f"Pipeline run '{pipeline}' started build {build_id} (run id {run_id}), but watching it failed: "
+                    f"{reason}. Check that build in Codefresh; syncing again starts another build.",
+                    error.failure_type or FailureType.transient_error,
+                ) from error
             polls += 1
             finished = build_has_ended(build.get("status"))
             if finished or time.monotonic() >= deadline:

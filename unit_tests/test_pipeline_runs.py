@@ -378,3 +378,18 @@ def test_a_404_from_the_annotation_lookup_means_no_build_was_found_not_a_wrong_b
     assert "base_url" not in failure.message
     assert failure.failure_type == FailureType.transient_error
     assert len([r for r in sent_requests(http_mocker) if r["path"].startswith("pipelines/run/")]) == 1
+
+
+@pytest.mark.usefixtures("parse_manifest_once")
+def test_a_build_that_cannot_be_watched_fails_naming_it_and_saying_a_new_sync_starts_another(http_mocker, slept):
+    http_mocker._mocker.post(RUN_URL, json=BUILD_ID)
+    http_mocker.get(request(f"builds/{BUILD_ID}"), [response(_build("running")), error(503, "Service Unavailable")])
+
+    output = run_read("pipeline_runs", expect_failure=True, pipeline_runs=[RUN_ENTRY], pipeline_runs_poll_seconds=1)
+
+    assert not records_of(output)
+    failure = stream_failure(output, "pipeline_runs")
+    assert failure.failure_type == FailureType.transient_error
+    assert f"started build {BUILD_ID}" in failure.message and "syncing again starts another build" in failure.message
+    assert "Exhausted available request attempts" not in failure.message
+    assert len([r for r in sent_requests(http_mocker) if r["path"].startswith("pipelines/run/")]) == 1
