@@ -42,6 +42,7 @@ SWITCHES = {
     "audit_time_format": probe_api.Q_AUDIT_FORMAT,
     "audit_first_page": probe_api.Q_AUDIT_PAGE,
     "analytics_empty_range": probe_api.Q_ANALYTICS_EMPTY,
+    "analytics_build_rows": probe_api.Q_BUILD_ROWS,
     "annotations_none": probe_api.Q_ANNOTATIONS,
     "environments_id": probe_api.Q_ENVIRONMENTS_ID,
 }

@@ -3,7 +3,7 @@
     python scripts/probe_api.py --api-key KEY                    # https://g.codefresh.io/api
     CODEFRESH_API_KEY=KEY python scripts/probe_api.py --base-url https://codefresh.example.com/api
 
-Read-only: it sends at most 24 GET requests (/user, then images 3, builds 4, audit 8, analytics 3, Hermes 3,
+Read-only: it sends at most 25 GET requests (/user, then images 3, builds 4, audit 8, analytics 4, Hermes 3,
 environments 1, annotations 1), each to
 an endpoint on a fixed list of safe reads, one at a time with a short pause, never a write and never a GET with a side
 effect, and it is done in under a minute (no request starts after TIME_BUDGET_SECONDS). It never prints the key, nor
@@ -15,7 +15,8 @@ The questions are those of docs/api-notes.md, sections 8 and 10:
   1. How does GET /images page: `page` + session (cursor pages) or `offset`, and is there a pagination object?
   2. Does GET /workflow honour the time of day in startDate/endDate, or only the date?
   3. Which time format filters GET /audit (epoch milliseconds or ISO datetimes), and is its first page 0 or 1?
-  4. Does an analytics range without data answer 500, and does activeCommitters reject a 30-day window?
+  4. Does an analytics range without data answer 500, do build-duration reports answer a row per granularity
+     bucket, and does activeCommitters reject a 30-day window?
   5. Do 429 answers carry Retry-After (only if one is seen: the probe never provokes one)?
   6. Do Hermes triggers carry empty event-data, and are public events listed only with public=true?
   7. Do GET /environments-v2 items carry an _id (no published answer shows one), and what does GET /annotations
@@ -153,6 +154,14 @@ CONNECTOR = {
         "empty_200": (True, "takes an empty answer as a range without rows"),
         "error_500": (True, "skips a window answered 500 'Could not get analytics report' with one line, no retry"),
     },
+    "analytics_build_rows": {
+        "bucketed": (True, "emits a row per bucket, dated by its `time`, with the dateRange it was read with"),
+        "aggregate": (
+            True,
+            "emits each window's one row, dated by the window's first new day, with the dateRange it covers "
+            "(date_range_first, date_range_last)",
+        ),
+    },
     "active_committers_30_days": {
         "accepts": (True, "asks for windows within the report's own metadata bounds"),
         "rejects": (True, "asks for windows within the report's own metadata bounds (at least 3 months here)"),
@@ -206,6 +215,7 @@ Q_AUDIT_FORMAT = "Which from/to format filters GET /audit?"
 Q_AUDIT_PAGE = "Is the first page of GET /audit page 0 or page 1?"
 Q_ANALYTICS_EMPTY = "What does an analytics range without data answer?"
 Q_COMMITTERS = "Does the activeCommitters report accept a 30-day window?"
+Q_BUILD_ROWS = "Do build-duration reports answer a row per granularity bucket?"
 Q_RETRY_AFTER = "Do 429 answers carry Retry-After?"
 Q_HERMES = "Do Hermes triggers carry empty event-data, and which events does /hermes/events list?"
 Q_ENVIRONMENTS_ID = "Do GET /environments-v2 items carry an _id (and a metadata.name)?"
@@ -427,6 +437,24 @@ def classify_analytics_empty(answer: Answer) -> Finding:
     )
 
 
+def classify_build_rows(answer: Answer) -> Finding:
+    """`answer`: buildAvgDuration by day over the 7 days up to the newest build."""
+    problem = refused(Q_BUILD_ROWS, answer, "/analytics/reports/buildAvgDuration", "account admin")
+    if problem:
+        return problem
+    rows = (answer.body or {}).get("data") if answer.ok and isinstance(answer.body, Mapping) else None
+    if not rows or not isinstance(rows, list):
+        status = f"HTTP {answer.status}" + (f" ({answer.message})" if answer.message else "")
+        return cannot_tell(Q_BUILD_ROWS, f"7 days by day answered {status} with no rows (no builds in that week?)")
+    timed = [row for row in rows if isinstance(row, Mapping) and row.get("time")]
+    seen = f"7 days by day answered {len(rows)} row(s), {len(timed)} with a `time`"
+    if len(timed) == len(rows):
+        return finding(Q_BUILD_ROWS, "analytics_build_rows", "bucketed", seen)
+    if not timed and len(rows) == 1:
+        return finding(Q_BUILD_ROWS, "analytics_build_rows", "aggregate", seen)
+    return cannot_tell(Q_BUILD_ROWS, seen)
+
+
 def classify_active_committers(days30: Answer, days120: Answer) -> Finding:
     """activeCommitters by month over the last 30 days, and over the last 120 days (within its documented 3 months to
     1 year): a 400 for 30 days is a rejected window only if the longer window is accepted."""
@@ -611,7 +639,9 @@ def probe(client: Client, today: Optional[datetime] = None) -> List[Finding]:
     # 2. builds: the newest build, then three windows around its creation time
     newest = client.get("/workflow", {"limit": 1, "page": 1}, client.new_session())
     docs = ((newest.body or {}).get("workflows") or {}).get("docs") if isinstance(newest.body, Mapping) else None
+    last_build_day = today
     if newest.ok and docs and isinstance(docs[0], Mapping) and docs[0].get("created"):
+        last_build_day = parse_time(docs[0]["created"])
         windows = workflow_windows(docs[0]["created"])
         listed = {
             name: client.get(
@@ -648,6 +678,12 @@ def probe(client: Client, today: Optional[datetime] = None) -> List[Finding]:
         {"dateRange": [day(tomorrow), day(tomorrow + timedelta(days=1))], "granularity": "day"},
     )
     findings.append(classify_analytics_empty(empty))
+    # The week up to the newest build, so that the answer has rows to look at.
+    week = client.get(
+        "/analytics/reports/buildAvgDuration",
+        {"dateRange": [day(last_build_day - timedelta(days=6)), day(last_build_day)], "granularity": "day"},
+    )
+    findings.append(classify_build_rows(week))
     committers = [
         client.get(
             "/analytics/reports/activeCommitters",

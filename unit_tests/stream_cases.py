@@ -397,8 +397,9 @@ def _analytics_report_rows(partitions: int = 2) -> StreamCase:
         (report_rows_request("creditConsumption", first.isoformat(), today.isoformat()), {"data": credits}),
         (report_rows_request("buildAvgDuration", first.isoformat(), today.isoformat()), {"data": durations}),
     ][:partitions]
-    expected = [{**r, "reportName": "creditConsumption"} for r in credits] + [
-        {**r, "reportName": "buildAvgDuration", "key": "-"} for r in durations
+    window = {"date_range_first": first.isoformat(), "date_range_last": today.isoformat()}  # the dateRange asked
+    expected = [{**r, **window, "reportName": "creditConsumption"} for r in credits] + [
+        {**r, **window, "reportName": "buildAvgDuration", "key": "-"} for r in durations
     ]
     reports = ["creditConsumption", "buildAvgDuration"][:partitions]
     expected = [r for r in expected if r["reportName"] in reports]

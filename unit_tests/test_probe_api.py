@@ -194,6 +194,29 @@ def test_analytics_empty_range(answer, reading, fits):
         assert "Could not get analytics report" in result.seen
 
 
+BUILD_ROW = {"totalBuilds": "4", "successfulBuilds": "3", "successRate": 75, "totalDuration": 12}
+
+
+@pytest.mark.parametrize(
+    "answer, reading, fits",
+    [
+        (
+            ok({"data": [{**BUILD_ROW, "time": "2026-11-24T00:00:00.000"}, {**BUILD_ROW, "time": "2026-11-25"}]}),
+            "bucketed",
+            True,
+        ),
+        (ok({"data": [BUILD_ROW]}), "aggregate", True),
+        (ok({"data": [BUILD_ROW, BUILD_ROW]}), "unknown", None),  # several rows without `time`: neither reading
+        (ok({"data": [{**BUILD_ROW, "time": "2026-11-24"}, BUILD_ROW]}), "unknown", None),
+        (Answer(500, {"message": "Could not get analytics report"}), "unknown", None),  # no builds that week
+        (Answer(403, {"message": "admins only"}), "unknown", None),
+    ],
+)
+def test_build_rows(answer, reading, fits):
+    result = probe_api.classify_build_rows(answer)
+    assert (result.reading, result.fits) == (reading, fits)
+
+
 @pytest.mark.parametrize(
     "days30, days120, reading, fits",
     [
@@ -303,7 +326,7 @@ def test_the_probe_sends_only_safe_gets_and_never_shows_the_key(capsys):
     assert all(any(p.match(urlsplit(r.url).path[len("/api") :]) for p in probe_api.SAFE_READS) for r in history)
     assert all(urlsplit(r.url).netloc == "g.codefresh.io" and r.headers["Authorization"] == KEY for r in history)
     assert all(KEY not in r.url for r in history)
-    assert len(history) == 24  # the most the probe sends (its docstring, README, docs/codefresh.md)
+    assert len(history) == 25  # the most the probe sends (its docstring, README, docs/codefresh.md)
     # The readings of the canned server, and the verdicts the user reads.
     assert "reading:   offset" in out and "reading:   exact" in out and "reading:   ms" in out
     assert "reading:   error_500" in out and "reading:   rejects" in out
@@ -404,6 +427,7 @@ def test_the_connector_table_has_a_verdict_for_every_reading_the_questions_name(
         "audit_time_format": {"ms", "iso", "both"},
         "audit_first_page": {"0", "1"},
         "analytics_empty_range": {"empty_200", "error_500"},
+        "analytics_build_rows": {"bucketed", "aggregate"},
         "active_committers_30_days": {"accepts", "rejects"},
         "retry_after": {"with", "without"},
         "environments_id": {"present", "absent", "no_name"},

@@ -37,6 +37,7 @@ READING_HELP = {
     "audit_time_format": "how /audit reads from/to (the other form is ignored)",
     "audit_first_page": "the number of the first /audit page (without `page`: the first)",
     "analytics_empty_range": "the answer to an analytics range without data",
+    "analytics_build_rows": "whether build-duration reports answer a row per granularity bucket or one aggregate",
     "annotations_none": "the answer of GET /annotations when nothing matches",
     "environments_id": "whether GET /environments-v2 items carry an _id",
 }

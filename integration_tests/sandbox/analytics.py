@@ -18,7 +18,9 @@ deterministic function of (seed, report, day, key), so overlapping ranges agree.
 Row shapes: credit reports `{time, key, value}` (confirmed), committer reports assumed the same (no source shows
 one); build-duration reports (buildAvgDuration, buildP50Duration, buildP90Duration) one aggregate row per bucket,
 without `key` (and without `time` when no granularity is given), counts as strings, `successRate` in percent
-(docs.codefresh.io analytics API draft).
+(docs.codefresh.io analytics API draft). That draft asks with `granularity=day` and shows one row without `time`:
+whether build reports bucket by the granularity at all is open, so `analytics_build_rows` = `bucketed` (a row per
+bucket, with `time`; the default) or `aggregate` (one row for the whole range, without `time`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from datetime import date, timedelta
 from typing import Any, Dict, List, Optional, Tuple
 
 from .common import DAY_MS, ApiError, Request, Response, day_ms, dumps, iso, parse_day, raw_json, route
+
+BUILD_ROWS = ("bucketed", "aggregate")  # the readings of `analytics_build_rows` (module docstring)
 
 
 def _dims(*entries: Tuple[Optional[str], str, str]) -> List[Dict[str, Any]]:
@@ -163,6 +167,8 @@ def _bucket(day: date, granularity: Optional[str], first: date) -> date:
 def report_rows(data: Any, name: str, first: date, last: date, granularity: Optional[str]) -> List[Dict[str, Any]]:
     r = REPORTS[name]
     is_build = r["type"] == "builds"
+    if is_build and data.config.analytics_build_rows == "aggregate":
+        granularity = None  # one row for the whole range, without `time`, whatever granularity was asked
     keys = ["all"] if is_build else data.analytics_keys[r["key"]]
     anchor_day = date.fromisoformat(iso(data.anchor_ms)[:10])
     buckets: Dict[Tuple[date, str], List[Dict[str, Any]]] = {}

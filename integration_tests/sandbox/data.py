@@ -62,6 +62,7 @@ class SandboxConfig:
     audit_cap: int = 50_000  # /audit lists at most this many entries per query (docs: 50,000)
     audit_first_page: str = "1"  # /audit numbers its pages from `1` or from `0` (no `page`: the first)
     analytics_empty_range: str = "error_500"  # a report range without data: `error_500` (documented) or `empty_200`
+    analytics_build_rows: str = "bucketed"  # build-duration reports: a row per granularity bucket, or one `aggregate`
     workflow_dates: str = "exact"  # /workflow startDate/endDate: exact | date_only | date_first_instant
     annotations_none: str = "empty_200"  # GET /annotations matching nothing: `empty_200` ([]) or `not_found_404`
     environments_id: str = "present"  # GET /environments-v2 items: with an `_id` (`present`) or without (`absent`)
@@ -104,6 +105,7 @@ READINGS = {
     "audit_time_format": ("ms", "iso"),
     "audit_first_page": audit.FIRST_PAGES,
     "analytics_empty_range": ("error_500", "empty_200"),
+    "analytics_build_rows": analytics.BUILD_ROWS,
     "workflow_dates": builds.WORKFLOW_DATES,
     "annotations_none": builds.ANNOTATIONS_NONE,
     "environments_id": resources.ENVIRONMENTS_ID,
