@@ -129,7 +129,10 @@ def main() -> int:
         discover = run_connector(["discover", "--config", str(config_file)], out_dir, "discover")
         catalog = next((m["catalog"] for m in discover if m.get("type") == "CATALOG"), None)
         if catalog is None:
-            print("discover printed no catalog; run with --out DIR and see DIR/discover.jsonl", file=sys.stderr)
+            traces = [
+                m["trace"]["error"]["message"] for m in discover if m.get("type") == "TRACE" and "error" in m["trace"]
+            ]
+            print(f"discover printed no catalog: {'; '.join(traces) or 'and no error either'}", file=sys.stderr)
             return 1
         wanted = set(opts.streams.split(",")) if opts.streams else None
         configured = []
