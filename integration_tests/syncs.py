@@ -10,7 +10,7 @@ from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, read
 from airbyte_cdk.test.models.outcome import ExpectedOutcome
 
-from integration_tests.sandbox import SANDBOX_API_KEY, SandboxServer
+from codefresh_sandbox import SANDBOX_API_KEY, SandboxServer
 from source_codefresh import SourceCodefresh
 
 

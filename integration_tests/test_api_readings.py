@@ -1,5 +1,5 @@
 """The connector against the sandbox under each reading of the API the evidence leaves open (FIDELITY.md; the
-sandbox's switches are in integration_tests/sandbox/README.md "Readings"): analytics ranges without data, analytics
+sandbox's switches are in codefresh_sandbox/README.md "Readings"): analytics ranges without data, analytics
 windows per report, the audit list's time form and entry cap, a restricted key, the status vocabulary, Hermes,
 environments with or without `_id`.
 
@@ -18,7 +18,7 @@ import pytest
 from airbyte_cdk.models import AirbyteStateMessage, AirbyteStream, SyncMode
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, discover
 
-from integration_tests.sandbox import (
+from codefresh_sandbox import (
     SANDBOX_API_KEY,
     SANDBOX_LIMITED_API_KEY,
     SANDBOX_RESTRICTED_API_KEY,
@@ -26,8 +26,8 @@ from integration_tests.sandbox import (
     SandboxConfig,
     SandboxServer,
 )
-from integration_tests.sandbox import analytics as sandbox_analytics
-from integration_tests.sandbox import audit as sandbox_audit
+from codefresh_sandbox import analytics as sandbox_analytics
+from codefresh_sandbox import audit as sandbox_audit
 from integration_tests.syncs import final_state, read_streams, records
 from source_codefresh import SourceCodefresh
 from source_codefresh import source as source_module

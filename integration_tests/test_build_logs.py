@@ -18,7 +18,7 @@ from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, discover, read
 from airbyte_cdk.test.models.outcome import ExpectedOutcome
 from airbyte_cdk.test.state_builder import StateBuilder
 
-from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer, progress
+from codefresh_sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer, progress
 from source_codefresh import SourceCodefresh
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,7 +7,7 @@ A module fixture starts a local container engine with the tool $CONTAINER_ENGINE
 on PATH (it starts dockerd and builds a stand-in for the Airbyte
 Python connector base image, whose name it prints on its last line), builds the image on that stand-in and then runs
 `spec`, `check`, `discover` and a `read` of every stream inside the container against the Codefresh sandbox
-(integration_tests/sandbox), with the config and the catalog mounted as files under /secrets, exactly as the
+(codefresh_sandbox), with the config and the catalog mounted as files under /secrets, exactly as the
 platform does. The sandbox listens on 127.0.0.1 and the container reaches it through host networking (the engine
 has no bridge network).
 
@@ -30,8 +30,8 @@ from typing import Any, Dict, List, Mapping, Optional
 import pytest
 import yaml
 
-from integration_tests.expected import connector_command, expected_records, sandbox_config
-from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer
+from codefresh_sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer
+from codefresh_sandbox.expected import connector_command, expected_records, sandbox_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

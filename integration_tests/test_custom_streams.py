@@ -12,8 +12,8 @@ import pytest
 from airbyte_cdk.models import AirbyteStateMessage, FailureType, Status, SyncMode
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput
 
-from integration_tests.expected import EXAMPLE_CUSTOM_STREAMS
-from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer
+from codefresh_sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer
+from codefresh_sandbox.expected import EXAMPLE_CUSTOM_STREAMS
 from integration_tests.syncs import final_state, read_streams, records
 from source_codefresh import SourceCodefresh
 

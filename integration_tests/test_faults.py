@@ -1,6 +1,6 @@
 """Fault injection: a full read of every stream through the installed `source-codefresh` executable while the
 sandbox answers with rate limits, server errors, dropped connections, slow answers, deleted builds, cut-off JSON,
-an HTML login page, 403, 432 and 401 (scenarios in integration_tests/faults.py; the table:
+an HTML login page, 403, 432 and 401 (scenarios in codefresh_sandbox/scenarios.py; the table:
 `python scripts/fault_table.py`).
 
 Each scenario runs once per session (a fresh sandbox of 300 builds); the tests assert on its result:
@@ -24,7 +24,7 @@ from typing import Dict, Iterator, List
 
 import pytest
 
-from integration_tests.faults import SCENARIOS, SCENARIOS_BY_NAME, ScenarioResult, describe, run_scenario
+from codefresh_sandbox.scenarios import SCENARIOS, SCENARIOS_BY_NAME, ScenarioResult, describe, run_scenario
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Known connector defects (evidence in each reason). Do not weaken the assertions: fix the connector, drop the mark.

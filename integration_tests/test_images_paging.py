@@ -9,7 +9,7 @@ import pytest
 from airbyte_cdk.models import SyncMode
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput
 
-from integration_tests.sandbox import SandboxConfig, SandboxServer
+from codefresh_sandbox import SandboxConfig, SandboxServer
 from integration_tests.syncs import read_streams
 
 IMAGES = 450  # several pages of 100 plus a short last one

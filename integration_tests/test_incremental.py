@@ -12,7 +12,7 @@ from airbyte_cdk.models import AirbyteStateMessage, SyncMode, Type
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput
 from airbyte_cdk.test.state_builder import StateBuilder
 
-from integration_tests.sandbox import SandboxConfig, SandboxServer
+from codefresh_sandbox import SandboxConfig, SandboxServer
 from integration_tests.syncs import final_state, read_streams
 
 BUILD_STREAMS = ("builds", "build_details", "build_steps")

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from integration_tests.faults import Scenario, describe, run_scenario
+from codefresh_sandbox.scenarios import Scenario, describe, run_scenario
 from source_codefresh import ast_guard
 
 WITHOUT_GUARD = os.environ.get("CODEFRESH_TEST_WITHOUT_AST_GUARD") == "1"

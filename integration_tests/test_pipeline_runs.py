@@ -10,7 +10,7 @@ from airbyte_cdk.test.catalog_builder import CatalogBuilder, ConfiguredAirbyteSt
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, discover, read
 from airbyte_cdk.test.models.outcome import ExpectedOutcome
 
-from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer
+from codefresh_sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer
 from source_codefresh import SourceCodefresh
 from source_codefresh.pipeline_runs import PipelineRunRetriever
 

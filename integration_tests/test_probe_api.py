@@ -11,14 +11,14 @@ from typing import Dict
 
 import pytest
 
-from integration_tests.sandbox import (
+from codefresh_sandbox import (
     SANDBOX_API_KEY,
     SANDBOX_LIMITED_API_KEY,
     SMALL_ACCOUNT,
     SandboxConfig,
     SandboxServer,
 )
-from integration_tests.sandbox.data import READINGS
+from codefresh_sandbox.data import READINGS
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "probe_api.py"
 spec = importlib.util.spec_from_file_location("probe_api_script", SCRIPT)

@@ -16,8 +16,8 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 
 ab = pytest.importorskip("airbyte", reason="PyAirbyte is installed by the README's test command (--group pyairbyte)")
 
-from integration_tests.expected import expected_records, sandbox_config  # noqa: E402
-from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer  # noqa: E402
+from codefresh_sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer  # noqa: E402
+from codefresh_sandbox.expected import expected_records, sandbox_config  # noqa: E402
 
 pytestmark = pytest.mark.pyairbyte
 

@@ -1,4 +1,4 @@
-"""Tests of the Codefresh sandbox itself (integration_tests/sandbox): auth, envelopes, paging rules, time filters,
+"""Tests of the Codefresh sandbox itself (codefresh_sandbox): auth, envelopes, paging rules, time filters,
 faults, pipeline runs, advance(), determinism, stats and expected counts."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from integration_tests.sandbox import (
+from codefresh_sandbox import (
     SANDBOX_API_KEY,
     SANDBOX_LIMITED_API_KEY,
     SANDBOX_RESTRICTED_API_KEY,
@@ -25,8 +25,8 @@ from integration_tests.sandbox import (
     SandboxConfig,
     SandboxServer,
 )
-from integration_tests.sandbox import audit as audit_module
-from integration_tests.sandbox.common import parse_iso_ms
+from codefresh_sandbox import audit as audit_module
+from codefresh_sandbox.common import parse_iso_ms
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 AUTH = {"Authorization": SANDBOX_API_KEY}
@@ -1110,7 +1110,7 @@ def test_cli(tmp_path):
         [
             sys.executable,
             "-m",
-            "integration_tests.sandbox",
+            "codefresh_sandbox",
             "--port",
             "0",
             "--builds",

@@ -1,4 +1,4 @@
-"""The sandbox's progress family and log storage (integration_tests/sandbox/progress.py), spoken to with plain HTTP."""
+"""The sandbox's progress family and log storage (codefresh_sandbox/progress.py), spoken to with plain HTTP."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer, progress
+from codefresh_sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer, progress
 
 AUTH = {"Authorization": SANDBOX_API_KEY}
 

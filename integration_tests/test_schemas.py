@@ -23,14 +23,14 @@ from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Tuple
 
 import pytest
 
-from integration_tests.faults import full_refresh_catalog, run_connector
-from integration_tests.sandbox import (
+from codefresh_sandbox import (
     SANDBOX_API_KEY,
     SANDBOX_LIMITED_API_KEY,
     SMALL_ACCOUNT,
     SandboxConfig,
     SandboxServer,
 )
+from codefresh_sandbox.scenarios import full_refresh_catalog, run_connector
 from integration_tests.schema_check import RecordChecker, schema_problems
 
 Records = Dict[str, List[Dict[str, Any]]]

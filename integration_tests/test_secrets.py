@@ -17,8 +17,9 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from integration_tests.expected import EXAMPLE_CUSTOM_STREAMS, sandbox_config
-from integration_tests.faults import (
+from codefresh_sandbox import SANDBOX_API_KEY, SMALL_ACCOUNT, SandboxConfig, SandboxServer
+from codefresh_sandbox.expected import EXAMPLE_CUSTOM_STREAMS, sandbox_config
+from codefresh_sandbox.scenarios import (
     WRONG_API_KEY,
     ConnectorRun,
     discovered_catalog,
@@ -26,7 +27,6 @@ from integration_tests.faults import (
     manifest_copy_command,
     run_connector,
 )
-from integration_tests.sandbox import SANDBOX_API_KEY, SMALL_ACCOUNT, SandboxConfig, SandboxServer
 
 SMALL = dict(SMALL_ACCOUNT, builds=20)
 # Keeps the time-sliced streams (builds, audit) to a few requests; every stream is still read.

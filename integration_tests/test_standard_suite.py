@@ -12,7 +12,7 @@ import pytest
 from airbyte_cdk.test.models import ConnectorTestScenario
 from airbyte_cdk.test.standard_tests import DeclarativeSourceTestSuite
 
-from integration_tests.sandbox import SandboxConfig, SandboxServer
+from codefresh_sandbox import SandboxConfig, SandboxServer
 from source_codefresh import SourceCodefresh
 
 CONFIGS = Path(__file__).parent / "configs"

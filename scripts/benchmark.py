@@ -7,7 +7,7 @@
 Needs the benchmark dependency group: `.venv/bin/python -m pip install --group benchmark`.
 
 Every measured reader runs in its own subprocess against a sandbox that runs in yet another process
-(`python -m integration_tests.sandbox`), so a contender's peak RSS and CPU time are its own: the peak is the process
+(`python -m codefresh_sandbox`), so a contender's peak RSS and CPU time are its own: the peak is the process
 tree's high-water mark (VmHWM, summed over the tree), sampled every 50 ms; the CPU time (user + system) is the
 contender's and its children's, from the kernel when it exits. Request counts are the sandbox's own
 (`/_sandbox/stats`, reset before each run). Wall times include interpreter start-up and imports.
@@ -58,11 +58,10 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from codefresh_sandbox import SANDBOX_API_KEY
+from codefresh_sandbox.expected import connector_command, sandbox_config
 
-from integration_tests.expected import connector_command, sandbox_config  # noqa: E402
-from integration_tests.sandbox import SANDBOX_API_KEY  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent  # the repository (the benchmark runs commands there)
 
 PAGE_SIZE = 100
 UNLIMITED_REQUESTS_PER_MINUTE = 1_000_000
@@ -85,7 +84,7 @@ TARGET_RSS_RATIO = 1.2  # peak RSS at --big-builds / at --builds at most this
 
 
 class Sandbox:
-    """`python -m integration_tests.sandbox` on a free port; stats through its control endpoints."""
+    """`python -m codefresh_sandbox` on a free port; stats through its control endpoints."""
 
     def __init__(self, builds: int, latency_ms: float, *extra: str) -> None:
         self.builds = builds
@@ -94,7 +93,7 @@ class Sandbox:
             [
                 sys.executable,
                 "-m",
-                "integration_tests.sandbox",
+                "codefresh_sandbox",
                 "--port",
                 "0",
                 "--builds",

@@ -6,7 +6,7 @@
     .venv/bin/python scripts/fault_table.py --list
     .venv/bin/python scripts/fault_table.py --timeout 130     # kill reads as the tests do
 
-Each scenario (integration_tests/faults.py) starts a fresh sandbox of 300 builds, installs its fault rules, runs
+Each scenario (codefresh_sandbox/scenarios.py) starts a fresh sandbox of 300 builds, installs its fault rules, runs
 the installed `source-codefresh read` with every stream in full_refresh, and compares the records with what the
 sandbox holds: exact id sets for builds, build_details and analytics rows, counts and primary-key duplicates for
 the rest. A scenario's "expected" leaves out what a correct connector does not deliver under that fault (a stream
@@ -25,10 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import List
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from integration_tests.faults import SCENARIOS, SCENARIOS_BY_NAME, ScenarioResult, run_scenario, slow  # noqa: E402
+from codefresh_sandbox.scenarios import SCENARIOS, SCENARIOS_BY_NAME, ScenarioResult, run_scenario, slow
 
 
 def _outcome(result: ScenarioResult, width: int = 70) -> str:

@@ -34,16 +34,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from source_codefresh.paging import ISSUE_TRACKER  # noqa: E402
+from source_codefresh.paging import ISSUE_TRACKER
 
 DEFAULT_BASE_URL = "https://g.codefresh.io/api"
 TIME_BUDGET_SECONDS = 45.0  # no request starts later: with the last one's timeout the probe ends in under a minute

@@ -30,17 +30,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from integration_tests.expected import (  # noqa: E402
+from codefresh_sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer
+from codefresh_sandbox.expected import (
     EXAMPLE_CUSTOM_STREAMS,
     connector_command,
     expected_records,
     sandbox_config,
 )
-from integration_tests.faults import expected_analytics_keys  # noqa: E402
-from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer  # noqa: E402
+from codefresh_sandbox.scenarios import expected_analytics_keys
 
 
 def custom_streams_option(value: str) -> List[Dict[str, Any]]:

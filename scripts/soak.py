@@ -6,11 +6,11 @@ scenario of a rotation, checking that no sync fails and that every record arrive
     .venv/bin/python scripts/soak.py --syncs 4 baseline rate_limit_retry_after_seconds   # a rotation of your own
     .venv/bin/python scripts/soak.py --list
 
-Each sync is what a platform does: a fresh sandbox (integration_tests/sandbox, 300 builds by default) with the
-scenario's fault rules switched on (integration_tests/faults.py; the sandbox's switches are in
-integration_tests/sandbox/faults.py), then `discover`, then `read` of the full discovered catalog (every stream,
+Each sync is what a platform does: a fresh sandbox (codefresh_sandbox, 300 builds by default) with the
+scenario's fault rules switched on (codefresh_sandbox/scenarios.py; the sandbox's switches are in
+codefresh_sandbox/faults.py), then `discover`, then `read` of the full discovered catalog (every stream,
 full_refresh) through the installed `source-codefresh` executable with `num_workers: 64`. Records are compared with
-what the sandbox holds (integration_tests/faults.py: exact id sets for builds, build_details and analytics rows; for
+what the sandbox holds (codefresh_sandbox/scenarios.py: exact id sets for builds, build_details and analytics rows; for
 the rest the sandbox's counts and primary-key duplicates), minus what a correct connector does not deliver under
 the fault (a stream skipped on a 403).
 
@@ -30,10 +30,7 @@ import time
 from pathlib import Path
 from typing import List
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from integration_tests.faults import SCENARIOS, SCENARIOS_BY_NAME, Scenario, ScenarioResult, run_scenario  # noqa: E402
+from codefresh_sandbox.scenarios import SCENARIOS, SCENARIOS_BY_NAME, Scenario, ScenarioResult, run_scenario
 
 MAX_WORKERS = 64  # the spec's maximum of num_workers
 ROTATION = [s for s in SCENARIOS if s.outcome == "success"]

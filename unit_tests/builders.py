@@ -1,6 +1,6 @@
 """Small, realistic Codefresh API answers for the mock-HTTP stream tests.
 
-The shapes follow the sandbox's generators (integration_tests/sandbox/*.py) and a full read against it, trimmed to
+The shapes follow the sandbox's generators (codefresh_sandbox/*.py) and a full read against it, trimmed to
 the fields a test looks at plus a few neighbours, so that a fixture looks like what the API sends. Every builder
 takes an index `i` (and sometimes a timestamp) and returns a fresh dict, so tests can change it freely.
 """

@@ -1,6 +1,6 @@
 """Run the Codefresh sandbox from the command line.
 
-    python -m integration_tests.sandbox [--host 127.0.0.1] [--port 8765] [--builds 500] [--seed 42]
+    python -m codefresh_sandbox [--host 127.0.0.1] [--port 8765] [--builds 500] [--seed 42]
                                         [--build-days 90] [--unfinished-fraction 0.02]
                                         [--latency-ms 0] [--audit-time-format ms|iso] [--audit-cap 50000]
                                         [--audit-first-page 1|0]
@@ -55,7 +55,7 @@ def _rules(values: List[str]) -> List[Any]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m integration_tests.sandbox", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m codefresh_sandbox", description=__doc__.splitlines()[0])
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     ap.add_argument("--builds", type=int, default=SandboxConfig.builds)

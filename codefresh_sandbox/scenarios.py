@@ -1,6 +1,6 @@
 """Fault scenarios: a full read through the installed `source-codefresh` executable while the sandbox misbehaves.
 
-Each `Scenario` names sandbox fault rules (integration_tests/sandbox/README.md, "Faults") and what a correct
+Each `Scenario` names sandbox fault rules (codefresh_sandbox/README.md, "Faults") and what a correct
 connector does under them. `run_scenario(scenario, workdir)` starts a fresh, small sandbox, installs the rules,
 runs `source-codefresh read` as a subprocess with config and configured catalog files (every stream,
 full_refresh), and compares what came out with what the sandbox holds:
@@ -9,12 +9,12 @@ full_refresh), and compares what came out with what the sandbox holds:
   rule hides for build_details);
 - analytics_report_rows: the exact (reportName, time, key) set the sandbox's analytics module produces for the
   connector's date range (one year back, reports that support day granularity);
-- every other stream: the sandbox's expected count (`integration_tests.expected.expected_records`), and
+- every other stream: the sandbox's expected count (`codefresh_sandbox.expected.expected_records`), and
   duplicates by the stream's primary key.
 
 Used by integration_tests/test_faults.py (assertions) and scripts/fault_table.py (the table).
 
-    from integration_tests.faults import SCENARIOS, run_scenario
+    from codefresh_sandbox.scenarios import SCENARIOS, run_scenario
     result = run_scenario(SCENARIOS[0], Path(".tmp/faults"))
     result.missing, result.duplicated, result.outcome, result.message, result.seconds
 """
@@ -34,9 +34,9 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Set, Tuple
 
-from integration_tests.expected import connector_command, expected_records, sandbox_config
-from integration_tests.sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer
-from integration_tests.sandbox import analytics as sandbox_analytics
+from codefresh_sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer
+from codefresh_sandbox import analytics as sandbox_analytics
+from codefresh_sandbox.expected import connector_command, expected_records, sandbox_config
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "manifest.yaml"
