@@ -311,10 +311,12 @@ class SandboxData:
         minutes: float = 60,
         new_unfinished: int = 0,
         keep_running: Any = (),
+        spread_unfinished: bool = False,
     ) -> Dict[str, Any]:
         """Move the sandbox clock on by `minutes`; finish every unfinished build (if `finish_running`) but those whose
         id is in `keep_running` (a build waiting on an approval for days); then add `new_builds` builds created in
-        the elapsed interval (the newest `new_unfinished` of them still running)."""
+        the elapsed interval, `new_unfinished` of them still running: the newest, or with `spread_unfinished` spread
+        evenly among the new builds (some accounts keep builds pending for days between finished ones)."""
         keep = set(keep_running or ())
         with self.lock:
             g = self._live
@@ -335,7 +337,11 @@ class SandboxData:
                 created = max(created, self.created_ms[-1] + 1 if self.created_ms else created)
                 p = infos[min(len(infos) - 1, int(len(infos) * g.rng.random() ** 1.7))]
                 n_steps = len(p.steps)
-                running = j >= new_builds - max(0, new_unfinished)
+                unfinished = min(max(0, new_unfinished), new_builds)
+                if spread_unfinished:
+                    running = (j + 1) * unfinished // new_builds != j * unfinished // new_builds
+                else:
+                    running = j >= new_builds - unfinished
                 status = "success" if g.rng.random() < 0.8 else "error"
                 final_cut = builds.plan_cut(g, n_steps, status)
                 started = created + g.randint(1_000, 20_000)

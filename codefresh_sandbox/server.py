@@ -687,6 +687,7 @@ class SandboxServer:
                     minutes=float(p.get("minutes", 60)),
                     new_unfinished=int(p.get("new_unfinished", 0)),
                     keep_running=[str(i) for i in p.get("keep_running") or []],
+                    spread_unfinished=bool(p.get("spread_unfinished", False)),
                 )
             except (TypeError, ValueError) as exc:
                 return json_response({"error": str(exc)}, status=400)

@@ -21,7 +21,21 @@ from __future__ import annotations
 import logging
 from dataclasses import InitVar, dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, Iterable, List, Mapping, MutableMapping, Optional, Sequence, Set, Tuple, Union, cast
+from typing import (
+    Any,
+    Dict,
+    FrozenSet,
+    Iterable,
+    List,
+    Mapping,
+    MutableMapping,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+    Union,
+    cast,
+)
 
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.declarative.interpolation.interpolated_string import InterpolatedString
@@ -42,12 +56,18 @@ UNFINISHED_KEY = "unfinished"
 # The creation time of a listed build (GET /workflow), which the record filter reads whatever the stream's cursor
 # field is called (`build_created` for build_steps).
 LISTED_BUILD_CREATED = "created"
-# At most this many [first, last] ranges of unfinished builds are kept; more are merged across their smallest gaps,
-# so the state stays under about 1 kB whatever the account (a merged range re-reads the finished builds inside it).
+# At most this many [first, last] ranges of unfinished builds are kept; more are merged across their smallest gaps.
+# A merged range keeps the exact creation times of its unfinished builds, up to MAX_FOLLOWED_BUILDS in all, so the
+# next sync re-emits just those builds however far apart they are; past that, the ranges holding the most of them
+# keep only their bounds (every build inside is read again). The state stays under about 4 kB whatever the account.
 MAX_UNFINISHED_RANGES = 10
+MAX_FOLLOWED_BUILDS = 256
 MILLISECOND = timedelta(milliseconds=1)
-
-Range = Tuple[datetime, datetime]
+# A saved cursor value outside [EARLIEST_STATE, now + FUTURE_STATE_SLACK] is no position a sync can start from: before
+# 1970 breaks the date arithmetic, and a date in the future would make every later sync read nothing, silently. The
+# slack allows for a clock that differs from Codefresh's.
+EARLIEST_STATE = datetime(1970, 1, 1, tzinfo=timezone.utc)
+FUTURE_STATE_SLACK = timedelta(days=1)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -100,6 +120,12 @@ def check_cursor_value(stream: str, state_key: str, value: Any, datetime_format:
     if parsed is None:
         kind = "epoch milliseconds" if datetime_format == "%ms" else "an ISO-8601 date-time"
         raise unreadable_state(stream, f"'{state_key}' is {_describe(value)}, not {kind}")
+    if parsed < EARLIEST_STATE:
+        raise unreadable_state(stream, f"'{state_key}' is {_describe(value)}, before 1970")
+    if parsed > datetime.now(timezone.utc) + FUTURE_STATE_SLACK:
+        raise unreadable_state(
+            stream, f"'{state_key}' is {_describe(value)}, in the future, so a sync from it would read nothing"
+        )
     return parsed
 
 
@@ -246,7 +272,7 @@ class FollowsUnfinishedBuildsState(StateMigration):
         if newest is None:
             return {}
         lookback = self._lookback
-        return state_value(self.cursor_field, newest, [(newest - lookback, newest)] if lookback else [])
+        return state_value(self.cursor_field, newest, [Followed(newest - lookback, newest)] if lookback else [])
 
     def _newest_of_an_older_release(self, stream_state: Mapping[str, Any]) -> Optional[datetime]:
         if stream_state.get("state_type") == "date-range":
@@ -261,46 +287,109 @@ class FollowsUnfinishedBuildsState(StateMigration):
         return parse_iso(stream_state.get(self.cursor_field))
 
 
-def read_ranges(stream: str, value: Any) -> List[Range]:
+@dataclass(frozen=True)
+class Followed:
+    """Builds that were not finished when read, created between `first` and `last`. `points`: their exact creation
+    times, when the state knows them; None stands for every build of the range."""
+
+    first: datetime
+    last: datetime
+    points: Optional[FrozenSet[datetime]] = None
+
+    @classmethod
+    def build(cls, created: datetime) -> "Followed":
+        return cls(created, created, frozenset({created}))
+
+    def holds(self, created: datetime) -> bool:
+        return self.first <= created <= self.last and (self.points is None or created in self.points)
+
+    def join(self, other: "Followed") -> "Followed":
+        points = None if self.points is None or other.points is None else self.points | other.points
+        return Followed(min(self.first, other.first), max(self.last, other.last), points)
+
+    def from_(self, start: datetime) -> Optional["Followed"]:
+        """The part created at or after `start` (None when nothing is left)."""
+        if self.last < start:
+            return None
+        if self.points is None:
+            return Followed(max(self.first, start), self.last)
+        points = frozenset(point for point in self.points if point >= start)
+        return Followed(min(points), self.last, points) if points else None
+
+    def to_state(self) -> List[Any]:
+        bounds: List[Any] = [format_iso_ms(self.first), format_iso_ms(self.last)]
+        if self.points is not None and self.first != self.last:
+            bounds.append(sorted((point - self.first) // MILLISECOND for point in self.points))
+        return bounds
+
+
+def read_ranges(stream: str, value: Any) -> List[Followed]:
+    """The `unfinished` list of a state: [first, last] (every build of the range), or [first, last, [ms, ...]] (the
+    builds created that many milliseconds after `first`)."""
     if not isinstance(value, list):
         raise unreadable_state(stream, f"'{UNFINISHED_KEY}' is {_describe(value)}, not a list of [first, last] pairs")
-    ranges: List[Range] = []
-    for number, pair in enumerate(value):
-        first, last = (
-            (parse_iso(pair[0]), parse_iso(pair[1])) if isinstance(pair, list) and len(pair) == 2 else (None, None)
-        )
-        if first is None or last is None or first > last:
-            raise unreadable_state(stream, f"'{UNFINISHED_KEY}[{number}]' is {_describe(pair)}, not [first, last]")
-        ranges.append((first, last))
+    ranges: List[Followed] = []
+    for number, item in enumerate(value):
+        where = f"'{UNFINISHED_KEY}[{number}]'"
+        if not isinstance(item, list) or len(item) not in (2, 3):
+            raise unreadable_state(stream, f"{where} is {_describe(item)}, not [first, last]")
+        first = check_cursor_value(stream, f"{UNFINISHED_KEY}[{number}][0]", item[0], "iso")
+        last = check_cursor_value(stream, f"{UNFINISHED_KEY}[{number}][1]", item[1], "iso")
+        offsets = item[2] if len(item) == 3 else None
+        span = (last - first) // MILLISECOND
+        if first > last or (
+            offsets is not None
+            and not (
+                isinstance(offsets, list)
+                and all(isinstance(o, int) and not isinstance(o, bool) and 0 <= o <= span for o in offsets)
+            )
+        ):
+            raise unreadable_state(stream, f"{where} is {_describe(item)}, not [first, last]")
+        if offsets is not None and offsets:
+            ranges.append(Followed(first, last, frozenset(first + o * MILLISECOND for o in offsets)))
+        else:
+            ranges.append(Followed.build(first) if first == last else Followed(first, last))
     return ranges
 
 
-def state_value(cursor_field: str, newest: Optional[datetime], ranges: Iterable[Range]) -> Dict[str, Any]:
+def state_value(cursor_field: str, newest: Optional[datetime], ranges: Iterable[Followed]) -> Dict[str, Any]:
     state: Dict[str, Any] = {cursor_field: format_iso_ms(newest)} if newest is not None else {}
-    state[UNFINISHED_KEY] = [[format_iso_ms(first), format_iso_ms(last)] for first, last in ranges]
+    state[UNFINISHED_KEY] = [followed.to_state() for followed in ranges]
     return state
 
 
-def merge_ranges(ranges: Iterable[Range], limit: int = MAX_UNFINISHED_RANGES) -> List[Range]:
+def merge_ranges(
+    ranges: Iterable[Followed], limit: int = MAX_UNFINISHED_RANGES, max_builds: int = MAX_FOLLOWED_BUILDS
+) -> List[Followed]:
     """Sorted, overlapping ranges joined, then at most `limit` of them: the ranges separated by the smallest gaps are
-    joined first (the finished builds in a joined gap are read again, nothing is lost)."""
-    joined: List[List[datetime]] = []
-    for first, last in sorted(ranges):
-        if joined and first <= joined[-1][1] + MILLISECOND:
-            joined[-1][1] = max(joined[-1][1], last)
+    joined first (a joined range keeps the exact builds of its parts, so nothing is lost and nothing finished is read
+    again). Past `max_builds` exact builds in all, the ranges holding the most keep only their bounds."""
+    joined: List[Followed] = []
+    for followed in sorted(ranges, key=lambda f: (f.first, f.last)):
+        if joined and followed.first <= joined[-1].last + MILLISECOND:
+            joined[-1] = joined[-1].join(followed)
         else:
-            joined.append([first, last])
+            joined.append(followed)
     if len(joined) > limit:
-        gaps = sorted(range(len(joined) - 1), key=lambda i: joined[i + 1][0] - joined[i][1], reverse=True)
+        gaps = sorted(range(len(joined) - 1), key=lambda i: joined[i + 1].first - joined[i].last, reverse=True)
         cuts = set(gaps[: limit - 1])
-        merged: List[List[datetime]] = [list(joined[0])]
+        merged = [joined[0]]
         for index in range(1, len(joined)):
             if index - 1 in cuts:
-                merged.append(list(joined[index]))
+                merged.append(joined[index])
             else:
-                merged[-1][1] = joined[index][1]
+                merged[-1] = merged[-1].join(joined[index])
         joined = merged
-    return [(first, last) for first, last in joined]
+    exact = sorted(
+        (index for index, f in enumerate(joined) if f.points is not None and f.first != f.last),
+        key=lambda index: len(joined[index].points or ()),
+    )
+    count = sum(len(joined[index].points or ()) for index in exact)
+    while count > max_builds and exact:
+        index = exact.pop()  # the range holding the most exact builds reads every build inside it instead
+        count -= len(joined[index].points or ())
+        joined[index] = Followed(joined[index].first, joined[index].last)
+    return joined
 
 
 class _Window:
@@ -359,11 +448,11 @@ class FollowsUnfinishedBuildsCursor(ConcurrentCursor):
         self._floor = cast(datetime, start or connector_state_converter.zero_value)
         self._warned_without_cursor_value = False
         self._previous_newest: Optional[datetime] = None
-        self._previous_ranges: List[Range] = []
+        self._previous_ranges: List[Followed] = []
         self._read_from: Optional[datetime] = None
         self._windows: Dict[Tuple[Any, Any], _Window] = {}
         self._closed: Set[Tuple[Any, Any]] = set()
-        self._reported_drops: Set[Range] = set()
+        self._reported_drops: Set[Tuple[datetime, datetime]] = set()
         super().__init__(
             stream_name=stream_name,
             connector_state_converter=connector_state_converter,
@@ -407,7 +496,7 @@ class FollowsUnfinishedBuildsCursor(ConcurrentCursor):
         self._previous_newest = parse_iso(state.get(self._cursor_key)) if state else None
         ranges = read_ranges(self._stream, state.get(UNFINISHED_KEY, [])) if state else []
         self._previous_ranges = self._followed(ranges, self._previous_newest)
-        starts = [first for first, _ in self._previous_ranges]
+        starts = [followed.first for followed in self._previous_ranges]
         if self._previous_newest is not None:
             starts.append(self._previous_newest + MILLISECOND)
         read_from = max(min(starts), self._floor) if starts else self._floor
@@ -432,7 +521,7 @@ class FollowsUnfinishedBuildsCursor(ConcurrentCursor):
         if (
             self._previous_newest is not None
             and created <= self._previous_newest
-            and not any(first <= created <= last for first, last in self._previous_ranges)
+            and not any(followed.holds(created) for followed in self._previous_ranges)
         ):
             return False  # read before, and finished then
         if window is not None:
@@ -490,10 +579,11 @@ class FollowsUnfinishedBuildsCursor(ConcurrentCursor):
                 if window.newest is not None and (newest is None or window.newest > newest):
                     newest = window.newest
                 points.extend(window.unfinished)
-        ranges = [(point, point) for point in points]
-        for first, last in self._previous_ranges:
-            if done_until is None or last > done_until:  # not read again yet
-                ranges.append((first if done_until is None else max(first, done_until + MILLISECOND), last))
+        ranges = [Followed.build(point) for point in points]
+        for followed in self._previous_ranges:
+            left = followed if done_until is None else followed.from_(done_until + MILLISECOND)
+            if left is not None:  # not read again yet
+                ranges.append(left)
         if newest is None and self._read_from is not None:
             newest = self._read_from - MILLISECOND  # nothing read yet: the next sync starts where this one did
         return state_value(self._cursor_key, newest, self._followed(merge_ranges(ranges), newest))
@@ -512,21 +602,22 @@ class FollowsUnfinishedBuildsCursor(ConcurrentCursor):
         ends = [end for start, end in closed if end <= first_end]
         return max(ends) if ends else None
 
-    def _followed(self, ranges: Iterable[Range], newest: Optional[datetime]) -> List[Range]:
+    def _followed(self, ranges: Iterable[Followed], newest: Optional[datetime]) -> List[Followed]:
         """The ranges still followed: those ending less than `follow_hours` before the newest build."""
-        kept: List[Range] = []
-        for first, last in ranges:
-            if newest is not None and last < newest - self._follow:
-                if (first, last) not in self._reported_drops:
-                    self._reported_drops.add((first, last))
+        kept: List[Followed] = []
+        for followed in ranges:
+            if newest is not None and followed.last < newest - self._follow:
+                bounds = (followed.first, followed.last)
+                if bounds not in self._reported_drops:
+                    self._reported_drops.add(bounds)
                     LOGGER.info(
-                        f"Stream '{self._stream}': builds created between {format_iso_ms(first)} and "
-                        f"{format_iso_ms(last)} were still unfinished {self._follow.total_seconds() / 3600:g} hours "
-                        "(builds_lookback_hours) after the newest build, and are no longer read again; a full refresh "
-                        "reads their final state."
+                        f"Stream '{self._stream}': builds created between {format_iso_ms(followed.first)} and "
+                        f"{format_iso_ms(followed.last)} were still unfinished {self._follow.total_seconds() / 3600:g} "
+                        "hours (builds_lookback_hours) after the newest build, and are no longer read again; a full "
+                        "refresh reads their final state."
                     )
                 continue
-            kept.append((first, last))
+            kept.append(followed)
         return kept
 
 

@@ -18,10 +18,12 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_codefresh.state import (
     CursorStartsAfterState,
+    Followed,
     FollowsUnfinishedBuildsCursor,
     FollowsUnfinishedBuildsState,
     ReadableState,
     merge_ranges,
+    read_ranges,
 )
 
 UTC = timezone.utc
@@ -87,6 +89,21 @@ UNREADABLE = [
         "'states[0].cursor.created' is 'yesterday'",
     ),
     ("iso", {"state": {"created": "soon"}}, "'state.created' is 'soon'"),
+    # Dates no sync can start from: a date before 1970 broke the date arithmetic (OverflowError), and one in the future
+    # made every later sync read nothing, without a word.
+    ("iso", {"created": "0001-01-01T00:00:00.000Z"}, "'created' is '0001-01-01T00:00:00.000Z', before 1970"),
+    ("%ms", {"created": -62135596800000}, "'created' is -62135596800000, before 1970"),
+    (
+        "iso",
+        {"created": "2999-01-01T00:00:00.000Z"},
+        "'created' is '2999-01-01T00:00:00.000Z', in the future, so a sync from it would read nothing",
+    ),
+    ("%ms", {"created": 32472144000000}, "'created' is 32472144000000, in the future"),
+    (
+        "iso",
+        {"states": [{"partition": {"reportName": "r"}, "cursor": {"created": "2999-01-01"}}]},
+        "'states[0].cursor.created' is '2999-01-01', in the future",
+    ),
 ]
 
 
@@ -181,6 +198,8 @@ def test_a_state_without_a_cursor_value_is_no_state(state):
             builds_state("2026-10-05T12:00:00.000Z", ("2026-10-05T12:00:00.000Z", "2026-10-04T00:00:00.000Z")),
             "'unfinished[0]'",
         ),
+        ({"created": "0001-01-01T00:00:00.000Z"}, "before 1970"),
+        ({"created": "2999-01-01T00:00:00.000Z"}, "in the future, so a sync from it would read nothing"),
     ],
 )
 def test_an_unreadable_builds_state_fails_with_one_sentence(state, detail):
@@ -193,31 +212,73 @@ def test_an_unreadable_builds_state_fails_with_one_sentence(state, detail):
 # --- merge_ranges --------------------------------------------------------------------------------------------------
 
 
+def span(first: str, last: str) -> Followed:
+    return Followed(at(first), at(last))
+
+
 def test_overlapping_and_touching_ranges_are_joined():
     ranges = [
-        (at("2026-10-05T10:00:00Z"), at("2026-10-05T11:00:00Z")),
-        (at("2026-10-05T10:30:00Z"), at("2026-10-05T12:00:00Z")),
-        (at("2026-10-05T12:00:00.001Z"), at("2026-10-05T12:00:00.001Z")),
-        (at("2026-10-01T00:00:00Z"), at("2026-10-01T00:00:00Z")),
+        span("2026-10-05T10:00:00Z", "2026-10-05T11:00:00Z"),
+        span("2026-10-05T10:30:00Z", "2026-10-05T12:00:00Z"),
+        Followed.build(at("2026-10-05T12:00:00.001Z")),
+        Followed.build(at("2026-10-01T00:00:00Z")),
     ]
     assert merge_ranges(ranges) == [
-        (at("2026-10-01T00:00:00Z"), at("2026-10-01T00:00:00Z")),
-        (at("2026-10-05T10:00:00Z"), at("2026-10-05T12:00:00.001Z")),
+        Followed.build(at("2026-10-01T00:00:00Z")),
+        span("2026-10-05T10:00:00Z", "2026-10-05T12:00:00.001Z"),
     ]
 
 
-def test_more_ranges_than_the_limit_are_joined_across_their_smallest_gaps():
+def test_more_ranges_than_the_limit_are_joined_across_their_smallest_gaps_keeping_each_build_exactly():
     base = at("2026-10-05T00:00:00Z")
-    gaps_in_minutes = [0, 10, 11, 100, 101, 1000]  # points at these minutes
-    points = [(base + timedelta(minutes=m), base + timedelta(minutes=m)) for m in gaps_in_minutes]
-    merged = merge_ranges(points, limit=3)
-    assert merged == [
+    minutes = [0, 10, 11, 100, 101, 1000]  # unfinished builds created at these minutes
+    points = [base + timedelta(minutes=m) for m in minutes]
+    merged = merge_ranges([Followed.build(p) for p in points], limit=3)
+    assert [(f.first, f.last) for f in merged] == [
         (base, base + timedelta(minutes=11)),
         (base + timedelta(minutes=100), base + timedelta(minutes=101)),
         (base + timedelta(minutes=1000), base + timedelta(minutes=1000)),
     ]
-    covered = [m for m in gaps_in_minutes if any(a <= base + timedelta(minutes=m) <= b for a, b in merged)]
-    assert covered == gaps_in_minutes, "joining never drops a point"
+    held = [p for p in points if any(f.holds(p) for f in merged)]
+    assert held == points, "joining never drops a build"
+    between = base + timedelta(minutes=5)
+    assert not any(f.holds(between) for f in merged), "a finished build between two followed ones is not read again"
+
+
+def test_past_the_cap_the_ranges_with_the_most_builds_keep_only_their_bounds():
+    base = at("2026-10-05T00:00:00Z")
+    dense = [Followed.build(base + timedelta(seconds=s)) for s in range(6)]  # six builds in one range
+    sparse = [Followed.build(base + timedelta(hours=h)) for h in (5, 9)]
+    merged = merge_ranges(dense + sparse, limit=2, max_builds=4)
+    assert merged[0] == Followed(base, base + timedelta(seconds=5)), "the densest range reads every build inside it"
+    assert merged[1].points == frozenset({base + timedelta(hours=5), base + timedelta(hours=9)})
+
+
+def test_the_state_writes_exact_builds_as_millisecond_offsets_and_reads_them_back():
+    first = at("2026-10-05T00:00:00Z")
+    followed = Followed(first, first + timedelta(hours=2), frozenset({first, first + timedelta(hours=2, seconds=0)}))
+    written = followed.to_state()
+    assert written == ["2026-10-05T00:00:00.000Z", "2026-10-05T02:00:00.000Z", [0, 7_200_000]]
+    assert read_ranges("builds", [written]) == [followed]
+    # The older shape, [first, last] alone, stands for every build of the range.
+    assert read_ranges("builds", [written[:2]]) == [Followed(followed.first, followed.last)]
+
+
+@pytest.mark.parametrize(
+    "unfinished, detail",
+    [
+        ([["2026-10-05T00:00:00.000Z", "2026-10-05T01:00:00.000Z", [3_600_001]]], "'unfinished[0]' is"),
+        ([["2026-10-05T00:00:00.000Z", "2026-10-05T01:00:00.000Z", ["x"]]], "'unfinished[0]' is"),
+        (
+            [["0001-01-01T00:00:00.000Z", "2026-10-05T01:00:00.000Z"]],
+            "'unfinished[0][0]' is '0001-01-01T00:00:00.000Z', before 1970",
+        ),
+    ],
+)
+def test_an_unreadable_range_fails_with_one_sentence(unfinished, detail):
+    with pytest.raises(AirbyteTracedException) as raised:
+        builds_migration().migrate({"created": "2026-10-05T12:00:00.000Z", "unfinished": unfinished})
+    assert detail in raised.value.message
 
 
 # --- FollowsUnfinishedBuildsCursor, driven like the CDK drives it -----------------------------------------------------
