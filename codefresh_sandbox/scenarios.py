@@ -7,7 +7,7 @@ full_refresh), and compares what came out with what the sandbox holds:
 
 - builds and build_details: the exact id sets (`server.data.build_ids()`, minus the builds a `deleted_builds`
   rule hides for build_details);
-- analytics_report_rows: the exact (reportName, time, key) set the sandbox's analytics module produces for the
+- analytics_reports: the exact (reportName, time, key) set the sandbox's analytics module produces for the
   connector's date range (one year back, reports that support day granularity);
 - every other stream: the sandbox's expected count (`codefresh_sandbox.expected.expected_records`), and
   duplicates by the stream's primary key.
@@ -46,7 +46,7 @@ MANIFEST = ROOT / "manifest.yaml"
 WRONG_API_KEY = "cfWrong+Key/5d1e.9a8b7c6d5e4f3a2b1c0dfeedfacecafe=="
 
 # Streams whose expected records are exact id sets; the rest are compared by count.
-EXACT_STREAMS = ("builds", "build_details", "analytics_report_rows")
+EXACT_STREAMS = ("builds", "build_details", "analytics_reports")
 
 # Seconds the test-only manifest copy uses as read timeout (the real manifest: 60 s; see `short_read_timeout`).
 TEST_READ_TIMEOUT = 2.0
@@ -150,9 +150,9 @@ SCENARIOS: List[Scenario] = [
         "forbidden_audit",
         "403 on /audit (key without the audit scope)",
         faults=({"match": {"method": "GET", "path": "^/api/audit$"}, "kind": "forbidden"},),
-        not_delivered=frozenset({"audit_logs"}),
+        not_delivered=frozenset({"audit"}),
         # The stream's own skip line, or the CDK's "Ignoring response ... /api/audit ... 403": one in all.
-        skip_lines=((r"'audit_logs'", r"'audit' scope", 1),),
+        skip_lines=((r"'audit'", r"'audit' scope", 1),),
     ),
     Scenario(
         "analytics_not_ready",
@@ -522,7 +522,7 @@ def run_scenario(
         exact: Dict[str, Set[Any]] = {
             "builds": build_ids,
             "build_details": build_ids - set(deleted),
-            "analytics_report_rows": expected_analytics_keys(server, read_day),
+            "analytics_reports": expected_analytics_keys(server, read_day),
         }
         streams: Dict[str, StreamResult] = {}
         for name in pks:

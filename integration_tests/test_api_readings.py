@@ -109,9 +109,9 @@ def _ground_truth(server: SandboxServer, granularity: str) -> Dict[tuple, Dict[s
 @pytest.mark.parametrize("granularity", ["day", "week", "month"])
 def test_analytics_rows_are_exactly_the_reports_data_in_windows_every_report_accepts(granularity, empty_range):
     with SandboxServer(SandboxConfig(analytics_empty_range=empty_range, **SMALL)) as server:
-        output = sync(server, ["analytics_report_rows"], analytics_granularity=granularity)
+        output = sync(server, ["analytics_reports"], analytics_granularity=granularity)
 
-        rows = records(output, "analytics_report_rows")
+        rows = records(output, "analytics_reports")
         emitted = Counter((r["reportName"], r["time"][:10], r["key"]) for r in rows)
         truth = _ground_truth(server, granularity)
         assert set(emitted) == set(truth) and set(emitted.values()) == {1}, "every row once, none missing"
@@ -129,7 +129,7 @@ def test_analytics_rows_are_exactly_the_reports_data_in_windows_every_report_acc
         }
         for name in skipped_reports:
             assert len([line for line in logs(output) if f"Skipping report '{name}'" in line]) == 1
-        assert_valid(server, "analytics_report_rows", rows)
+        assert_valid(server, "analytics_reports", rows)
 
 
 BUILD_REPORTS = {name for name, report in sandbox_analytics.REPORTS.items() if report["type"] == "builds"}
@@ -141,9 +141,9 @@ def test_build_report_rows_say_the_range_they_cover_whether_or_not_codefresh_buc
     # answer each row is emitted once, with the dateRange it was read with; an aggregate row is exactly the
     # sandbox's aggregate over that range, and the rows of a report follow each other without a gap or an overlap.
     with SandboxServer(SandboxConfig(analytics_build_rows=build_rows, **SMALL)) as server:
-        output = sync(server, ["analytics_report_rows"], analytics_granularity="day")
+        output = sync(server, ["analytics_reports"], analytics_granularity="day")
 
-        rows = [r for r in records(output, "analytics_report_rows") if r["reportName"] in BUILD_REPORTS]
+        rows = [r for r in records(output, "analytics_reports") if r["reportName"] in BUILD_REPORTS]
         assert not output.errors and {r["reportName"] for r in rows} == BUILD_REPORTS
         assert set(Counter((r["reportName"], r["time"], r["key"]) for r in rows).values()) == {1}
         for row in rows:
@@ -166,16 +166,16 @@ def test_build_report_rows_say_the_range_they_cover_whether_or_not_codefresh_buc
             assert {(r["reportName"], r["time"][:10]) for r in rows} == {
                 (name, day) for (name, day, _) in truth if name in BUILD_REPORTS
             }
-        assert_valid(server, "analytics_report_rows", rows)
+        assert_valid(server, "analytics_reports", rows)
 
 
 def test_analytics_incremental_reads_the_last_bucket_again_in_a_window_the_report_accepts():
     with SandboxServer(SandboxConfig(**SMALL)) as server:
-        first = sync(server, ["analytics_report_rows"], SyncMode.incremental, analytics_granularity="month")
+        first = sync(server, ["analytics_reports"], SyncMode.incremental, analytics_granularity="month")
         server.reset_stats()
         second = sync(
             server,
-            ["analytics_report_rows"],
+            ["analytics_reports"],
             SyncMode.incremental,
             state=final_state(first),
             analytics_granularity="month",
@@ -184,9 +184,9 @@ def test_analytics_incremental_reads_the_last_bucket_again_in_a_window_the_repor
         # The newest bucket each report emitted is the one that can still change; the sandbox's data is fixed in time,
         # so that bucket comes from the first sync, never from this machine's clock.
         newest: Dict[str, str] = {}
-        for row in records(first, "analytics_report_rows"):
+        for row in records(first, "analytics_reports"):
             newest[row["reportName"]] = max(newest.get(row["reportName"], ""), row["time"][:10])
-        again = records(second, "analytics_report_rows")
+        again = records(second, "analytics_reports")
         assert again, "the last bucket is read again"
         assert {(r["reportName"], r["time"][:10]) for r in again} <= set(newest.items()), "only the last bucket again"
         assert 400 not in server.stats()["by_status"], "activeCommitters still got at least three months"
@@ -197,7 +197,7 @@ def test_analytics_incremental_reads_the_last_bucket_again_in_a_window_the_repor
 
 
 def audit_ids(output: EntrypointOutput) -> Counter:
-    return Counter(r["id"] for r in records(output, "audit_logs"))
+    return Counter(r["id"] for r in records(output, "audit"))
 
 
 def audit_lines(output: EntrypointOutput) -> List[str]:
@@ -205,7 +205,7 @@ def audit_lines(output: EntrypointOutput) -> List[str]:
     return [
         m.log.message
         for m in output.logs
-        if m.log.message.startswith("Stream 'audit_logs'") or m.log.level.name in ("WARN", "ERROR", "FATAL")
+        if m.log.message.startswith("Stream 'audit'") or m.log.level.name in ("WARN", "ERROR", "FATAL")
     ]
 
 
@@ -216,11 +216,11 @@ def test_audit_logs_hold_every_entry_once_whichever_page_numbering_and_time_form
     with SandboxServer(config) as server:
         every = {e["id"] for e in server.data.audit.records}
         form = "epoch milliseconds" if time_format == "ms" else "ISO date-times"
-        said = [f"Stream 'audit_logs': Codefresh filters the audit log by {form}"]
+        said = [f"Stream 'audit': Codefresh filters the audit log by {form}"]
 
-        full = sync(server, ["audit_logs"])
+        full = sync(server, ["audit"])
         assert audit_ids(full) == Counter(every), "every entry exactly once"
-        first = sync(server, ["audit_logs"], SyncMode.incremental)
+        first = sync(server, ["audit"], SyncMode.incremental)
         assert audit_ids(first) == Counter(every)
         for output in (full, first):
             assert [line[: len(said[0])] for line in audit_lines(output)] == said, "one line, nothing else"
@@ -228,12 +228,12 @@ def test_audit_logs_hold_every_entry_once_whichever_page_numbering_and_time_form
         # Newer actions, more than one page of them (the connector reads 100 a page): the next sync emits just them.
         server.data.advance(minutes=60)
         added = sandbox_audit.add_entries(server.data, 130)
-        second = sync(server, ["audit_logs"], SyncMode.incremental, state=final_state(first))
+        second = sync(server, ["audit"], SyncMode.incremental, state=final_state(first))
         assert audit_ids(second) == Counter(e["id"] for e in added)
         assert [line[: len(said[0])] for line in audit_lines(second)] == said
-        third = sync(server, ["audit_logs"], SyncMode.incremental, state=final_state(second))
-        assert not records(third, "audit_logs"), "nothing new: nothing emitted again"
-        assert_valid(server, "audit_logs", records(first, "audit_logs") + records(second, "audit_logs"))
+        third = sync(server, ["audit"], SyncMode.incremental, state=final_state(second))
+        assert not records(third, "audit"), "nothing new: nothing emitted again"
+        assert_valid(server, "audit", records(first, "audit") + records(second, "audit"))
 
 
 @pytest.fixture
@@ -250,9 +250,9 @@ def manifest_with_cap(tmp_path, monkeypatch):
 @pytest.mark.parametrize("first_page", ["1", "0"], ids=["pages from 1", "pages from 0"])
 def test_an_audit_window_at_the_cap_is_split_not_truncated(manifest_with_cap, first_page):
     with SandboxServer(SandboxConfig(audit_cap=manifest_with_cap, audit_first_page=first_page, **SMALL)) as server:
-        output = sync(server, ["audit_logs"])
+        output = sync(server, ["audit"])
 
-        ids = Counter(r["id"] for r in records(output, "audit_logs"))
+        ids = Counter(r["id"] for r in records(output, "audit"))
         assert set(ids) == {e["id"] for e in server.data.audit.records} and set(ids.values()) == {1}
         assert len(server.data.audit.records) > 2 * manifest_with_cap
         assert any("reading it in two halves" in line for line in logs(output))
@@ -262,7 +262,7 @@ def test_an_audit_window_at_the_cap_is_split_not_truncated(manifest_with_cap, fi
 
 ALL_STREAMS = [
     "current_user",
-    "account_users",
+    "accounts",
     "teams",
     "account_settings",
     "api_keys",
@@ -279,13 +279,13 @@ ALL_STREAMS = [
     "execution_contexts",
     "runtime_environments",
     "agents",
-    "helm_repositories",
+    "helm_repos",
     "environments",
     "views",
     "images",
-    "audit_logs",
+    "audit",
+    "analytics_metadata",
     "analytics_reports",
-    "analytics_report_rows",
 ]
 
 
@@ -307,15 +307,15 @@ def test_a_key_without_two_scopes_skips_just_those_streams_with_one_request_and_
     with SandboxServer(SandboxConfig(**SMALL)) as server:
         output = sync(
             server,
-            ["audit_logs", "account_users", "teams", "builds"],
+            ["audit", "accounts", "teams", "builds"],
             SyncMode.incremental,
             api_key=SANDBOX_LIMITED_API_KEY,
         )
 
         assert not output.errors
-        assert not records(output, "audit_logs") and not records(output, "account_users")
+        assert not records(output, "audit") and not records(output, "accounts")
         assert records(output, "teams") and records(output, "builds")
-        for stream in ("audit_logs", "account_users"):
+        for stream in ("audit", "accounts"):
             assert len([line for line in logs(output) if f"Skipping stream '{stream}'" in line]) == 1
         routes = server.stats()["by_route"]
         assert routes["GET /api/audit"] == 1, "one request, not one per 180-day window"

@@ -16,7 +16,7 @@ fail, run it without the guard:
 
 On Python 3.11.7 (this machine) that failed in 4 runs of 4 at this size (600 builds), each with
 `SystemError('AST constructor recursion depth mismatch (before=51, after=67)')` or the like in two to four streams
-(analytics_report_rows, audit_logs, builds, build_details, build_steps, runtime_environments, ...); at 300 builds it
+(analytics_reports, audit, builds, build_details, build_steps, runtime_environments, ...); at 300 builds it
 had failed in 10 runs of 11. With the guard it passed in every run (12 of 12, 18-55 s each on a shared 2-core
 machine). On an interpreter without the bug (3.11.8+, 3.12.2+, 3.13+) the guard is not installed and the read must
 complete all the same (it did on 3.13.0); the test prints which case it ran.

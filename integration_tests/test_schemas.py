@@ -84,7 +84,7 @@ MODES: List[Mode] = [
             (
                 "account users as real answers show them",
                 _any(
-                    "account_users",
+                    "accounts",
                     lambda r: (
                         r.get("status") == "new"
                         and all(isinstance(e, str) for e in (r.get("user_data") or {}).get("emails") or [])
@@ -95,7 +95,7 @@ MODES: List[Mode] = [
             # type; Hermes links with empty event-data (docs/api-notes.md).
             (
                 "a build-report row with its counts as strings",
-                _any("analytics_report_rows", lambda r: r.get("key") == "-" and isinstance(r.get("totalBuilds"), str)),
+                _any("analytics_reports", lambda r: r.get("key") == "-" and isinstance(r.get("totalBuilds"), str)),
             ),
             ("a step that failed", _any("build_steps", lambda r: r.get("status") == "failure")),
             (
@@ -131,7 +131,7 @@ MODES: List[Mode] = [
         # A key without the audit and account-admin scopes: those streams are skipped on 403.
         "limited_key",
         api_key=SANDBOX_LIMITED_API_KEY,
-        skipped=frozenset({"audit_logs", "account_users"}),
+        skipped=frozenset({"audit", "accounts"}),
     ),
     Mode(
         # The one write: the pipeline_runs stream exists only with this option; runs end in each terminal status.
@@ -188,7 +188,7 @@ MODES: List[Mode] = [
         shows=(
             (
                 "activeCommitters rows",
-                _any("analytics_report_rows", lambda r: r.get("reportName") == "activeCommitters"),
+                _any("analytics_reports", lambda r: r.get("reportName") == "activeCommitters"),
             ),
         ),
     ),

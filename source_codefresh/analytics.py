@@ -263,7 +263,7 @@ def _at_least_minimum(window: Window, granularity: str, minimum: Interval, maxim
 
 @dataclass
 class AnalyticsRowsRetriever(Retriever):
-    """analytics_report_rows: the rows of one report's slice, read in the windows its metadata allows.
+    """analytics_reports: the rows of one report's slice, read in the windows its metadata allows.
 
     A stream slice is one report (partition `parent_id`, with the report's `supportedTimeDimensions` as an extra
     field) and one date interval of the stream's cursor. Each window is sent through `requester` with the window in
@@ -308,9 +308,9 @@ class AnalyticsRowsRetriever(Retriever):
             settable = [g for g in GRANULARITIES if g in listed]
             advice = (
                 f"set analytics_granularity to one it supports ({', '.join(settable)}), or leave it out of "
-                "analytics_reports"
+                "the analytics_reports setting"
                 if settable
-                else f"it supports none of {', '.join(GRANULARITIES)}: leave it out of analytics_reports"
+                else f"it supports none of {', '.join(GRANULARITIES)}: leave it out of the analytics_reports setting"
             )
             logger.info(
                 f"Skipping report '{report}' in stream '{self.name}': it does not support granularity "

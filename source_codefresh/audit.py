@@ -1,7 +1,7 @@
 """The audit log (`GET /audit`): its time bounds in whichever form Codefresh reads, and windows split below the
 documented 50,000-entry cap instead of truncated.
 
-Three things about the list endpoint are not proven (FIDELITY 1.6, 1.7, section 2 audit_logs):
+Three things about the list endpoint are not proven (FIDELITY 1.6, 1.7, section 2 audit):
 
 - whether `from`/`to` are read as epoch milliseconds (the spec and Codefresh's own step, for /audit/download) or as
   ISO date-times (the only real caller of the list sent those and got records). A value in the other form is
@@ -70,7 +70,7 @@ def created_ms(entry: Mapping[str, Any]) -> Optional[int]:
 
 @dataclass
 class AuditLogRetriever(Retriever):
-    """audit_logs: each window of the stream's cursor (epoch milliseconds, both bounds included) read through
+    """audit: each window of the stream's cursor (epoch milliseconds, both bounds included) read through
     `pages` with its bounds in the form Codefresh filters by, split while it reaches `entry_cap` entries.
 
     `pages` reads one window (page/pageSize) and takes the bounds from the slice's extra fields `audit_from` and

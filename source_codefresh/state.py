@@ -1,11 +1,11 @@
 """Incremental state: where a sync starts, which builds it reads again, and one sentence for a state it cannot read.
 
-- `CursorStartsAfterState` (projects, pipelines, images, audit_logs): a sync starts just after the newest record
+- `CursorStartsAfterState` (projects, pipelines, images, audit): a sync starts just after the newest record
   already emitted.
 - `FollowsUnfinishedBuildsState` and `FollowsUnfinishedBuildsCursor` (builds, build_details, build_steps): the state
   keeps the newest build creation time read and where the builds that were not finished when read were created,
   so the next sync reads those builds again and what is new, and nothing else.
-- `ReadableState` (analytics_report_rows): only checks that the saved state can be read.
+- `ReadableState` (analytics_reports): only checks that the saved state can be read.
 
 Why the cursor is Python: the CDK turns a manifest's `DatetimeBasedCursor` into a `ConcurrentCursor` whose state is
 the greatest cursor value read (`{"created": <newest>}`), which cannot say "an older build is still running". A

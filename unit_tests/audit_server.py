@@ -1,5 +1,5 @@
 """A mocked `GET /audit` that answers like a server under one reading of its time bounds (FIDELITY 1.6, 1.7) and of
-its page numbers (FIDELITY section 2, audit_logs).
+its page numbers (FIDELITY section 2, audit).
 
 `AuditLog(entries, reads="ms" | "iso" | "neither", wrong_form="ignore" | "400", cap=50_000, first_page=1 | 0,
 page_zero="400" | "first" | "empty" | "500").install(http_mocker)` answers every request to /audit with the entries

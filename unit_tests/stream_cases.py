@@ -24,7 +24,7 @@ from unit_tests import builders as b
 from unit_tests.audit_server import AuditLog
 from unit_tests.conftest import ACCOUNT_ID, any_params, error_traces, request, response, user
 
-# A start date three days back: windowed streams (builds, audit_logs, analytics_report_rows) read one window.
+# A start date three days back: windowed streams (builds, audit, analytics_reports) read one window.
 RECENT = b.midnight_days_ago(3)
 RECENT_ISO = b.iso(RECENT)
 RECENT_MS = str(int(RECENT.timestamp() * 1000))
@@ -47,7 +47,7 @@ class StreamCase:
     first_params: Dict[str, str] = field(default_factory=dict)
     # Strings that must appear nowhere in the output (secrets the stream drops).
     secrets: List[str] = field(default_factory=list)
-    # A stream that asks single-entry questions before its pages (audit_logs) is answered by a mocked server:
+    # A stream that asks single-entry questions before its pages (audit) is answered by a mocked server:
     # `install(http_mocker, injected)` with the answer(s) for its first page, or None.
     install: Optional[Callable[[HttpMocker, Any], None]] = None
 
@@ -92,10 +92,10 @@ def _current_user() -> StreamCase:
     return StreamCase("current_user", [(request("user"), me)], [{**me, "active_account_id": ACCOUNT_ID}])
 
 
-def _account_users() -> StreamCase:
+def _accounts() -> StreamCase:
     people = [b.account_user(0), b.account_user(1)]
     return StreamCase(
-        "account_users",
+        "accounts",
         own=[(request(f"accounts/{ACCOUNT_ID}/users"), people)],
         parents=[(request("user"), user())],
         expected=people,
@@ -308,9 +308,9 @@ def _agents() -> StreamCase:
     return StreamCase("agents", [(request("agents"), items)], items, scope="agent")
 
 
-def _helm_repositories() -> StreamCase:
+def _helm_repos() -> StreamCase:
     items = [b.helm_repository(0), b.helm_repository(1)]
-    return StreamCase("helm_repositories", [(request("helm/repos"), items)], items, scope="helm")
+    return StreamCase("helm_repos", [(request("helm/repos"), items)], items, scope="helm")
 
 
 def _environments() -> StreamCase:
@@ -350,7 +350,7 @@ def _images() -> StreamCase:
     )
 
 
-def _audit_logs() -> StreamCase:
+def _audit() -> StreamCase:
     entries = [b.audit_entry(1, recent(40)), b.audit_entry(0, recent(20))]
 
     def install(http_mocker: HttpMocker, injected: Any) -> None:
@@ -361,7 +361,7 @@ def _audit_logs() -> StreamCase:
         log.install(http_mocker)
 
     return StreamCase(
-        "audit_logs",
+        "audit",
         [(any_params("audit"), {"data": entries})],
         [_strip(e, ("req_body",), ("res_body",)) for e in entries],
         config={"start_date": RECENT_ISO},
@@ -373,10 +373,10 @@ def _audit_logs() -> StreamCase:
     )
 
 
-def _analytics_reports() -> StreamCase:
+def _analytics_metadata() -> StreamCase:
     metadata = b.analytics_metadata(["creditConsumption", "buildAvgDuration"])
     return StreamCase(
-        "analytics_reports",
+        "analytics_metadata",
         [(request("analytics/metadata"), metadata)],
         list(metadata["reports"].values()),
         scope="account admin",
@@ -388,7 +388,7 @@ def report_rows_request(report: str, first_day: str, last_day: str, granularity:
     return request(f"analytics/reports/{report}", {"dateRange": [first_day, last_day], "granularity": granularity})
 
 
-def _analytics_report_rows(partitions: int = 2) -> StreamCase:
+def _analytics_reports(partitions: int = 2) -> StreamCase:
     first, today = RECENT.date(), b.midnight_days_ago(0).date()
     credits = [b.report_row(first, "small", 330.94), b.report_row(first + timedelta(days=1), "large", 12.5)]
     # Build-duration rows: no key, counts as strings; one per day bucket, so `time` keeps them apart.
@@ -404,7 +404,7 @@ def _analytics_report_rows(partitions: int = 2) -> StreamCase:
     reports = ["creditConsumption", "buildAvgDuration"][:partitions]
     expected = [r for r in expected if r["reportName"] in reports]
     return StreamCase(
-        "analytics_report_rows",
+        "analytics_reports",
         own,
         expected,
         parents=[(request("analytics/metadata"), b.analytics_metadata(reports))],
@@ -416,7 +416,7 @@ def _analytics_report_rows(partitions: int = 2) -> StreamCase:
 
 BUILDERS: Dict[str, Callable[[], StreamCase]] = {
     "current_user": _current_user,
-    "account_users": _account_users,
+    "accounts": _accounts,
     "teams": _teams,
     "account_settings": _account_settings,
     "api_keys": _api_keys,
@@ -433,13 +433,13 @@ BUILDERS: Dict[str, Callable[[], StreamCase]] = {
     "execution_contexts": _execution_contexts,
     "runtime_environments": _runtime_environments,
     "agents": _agents,
-    "helm_repositories": _helm_repositories,
+    "helm_repos": _helm_repos,
     "environments": _environments,
     "views": _views,
     "images": _images,
-    "audit_logs": _audit_logs,
+    "audit": _audit,
+    "analytics_metadata": _analytics_metadata,
     "analytics_reports": _analytics_reports,
-    "analytics_report_rows": _analytics_report_rows,
 }
 
 ALL_STREAMS = list(BUILDERS)
@@ -448,7 +448,7 @@ ENVELOPE_STREAMS = [name for name in ALL_STREAMS if BUILDERS[name]().records_key
 PER_BUILD_STREAMS = ["build_details", "build_steps"]
 
 
-PARTITIONED = {"build_details", "build_steps", "analytics_report_rows"}
+PARTITIONED = {"build_details", "build_steps", "analytics_reports"}
 
 
 def case(name: str, partitions: int = 2) -> StreamCase:

@@ -175,7 +175,7 @@ def test_daily_credits_over_90_days_are_read_in_45_day_windows_and_no_row_is_emi
             response(_credit_rows(first, last)),
         )
 
-    records = records_of(run_read("analytics_report_rows", start_date=b.iso(b.midnight_days_ago(90))))
+    records = records_of(run_read("analytics_reports", start_date=b.iso(b.midnight_days_ago(90))))
 
     keys = [(r["time"][:10], r["key"]) for r in records]
     assert len(keys) == len(set(keys)) == 2 * 91
@@ -196,7 +196,7 @@ def test_active_committers_are_never_asked_for_less_than_three_months(http_mocke
     )
 
     records = records_of(
-        run_read("analytics_report_rows", start_date=b.iso(b.midnight_days_ago(3)), analytics_granularity="month")
+        run_read("analytics_reports", start_date=b.iso(b.midnight_days_ago(3)), analytics_granularity="month")
     )
 
     assert [(r["time"][:10], r["key"]) for r in records] == [(this_month.isoformat(), "ada.lovelace")]
@@ -220,7 +220,7 @@ def test_a_range_without_data_is_skipped_at_once_with_one_line_under_either_read
         report_rows_request("buildAvgDuration", first, last), response({"data": [b.build_report_row(TODAY)]})
     )
 
-    output = run_read("analytics_report_rows", start_date=b.iso(b.midnight_days_ago(3)))
+    output = run_read("analytics_reports", start_date=b.iso(b.midnight_days_ago(3)))
 
     assert not output.errors
     assert [r["reportName"] for r in records_of(output)] == ["buildAvgDuration"]
@@ -239,7 +239,7 @@ def test_another_server_error_is_still_retried(http_mocker, slept):
         [error(500, "Internal Server Error"), response(_credit_rows(TODAY, TODAY))],
     )
 
-    output = run_read("analytics_report_rows", start_date=b.iso(b.midnight_days_ago(3)))
+    output = run_read("analytics_reports", start_date=b.iso(b.midnight_days_ago(3)))
 
     assert not output.errors and len(records_of(output)) == 2
     assert slept, "the 500 was waited for and retried"
@@ -250,10 +250,10 @@ def test_a_server_error_that_stays_fails_the_stream(http_mocker, slept):
     http_mocker.get(request("analytics/metadata"), _metadata("creditConsumption"))
     http_mocker.get(report_rows_request("creditConsumption", first, last), error(500, "Internal Server Error"))
 
-    output = run_read("analytics_report_rows", expect_failure=True, start_date=b.iso(b.midnight_days_ago(3)))
+    output = run_read("analytics_reports", expect_failure=True, start_date=b.iso(b.midnight_days_ago(3)))
 
     assert not records_of(output)
-    assert stream_failure(output, "analytics_report_rows").failure_type != FailureType.config_error
+    assert stream_failure(output, "analytics_reports").failure_type != FailureType.config_error
 
 
 def test_build_rows_without_time_or_key_stay_distinct_under_the_primary_key(http_mocker):
@@ -263,7 +263,7 @@ def test_build_rows_without_time_or_key_stay_distinct_under_the_primary_key(http
     http_mocker.get(request("analytics/metadata"), _metadata("buildAvgDuration"))
     http_mocker.get(report_rows_request("buildAvgDuration", first, last), response({"data": aggregate}))
 
-    records = records_of(run_read("analytics_report_rows", start_date=b.iso(b.midnight_days_ago(3))))
+    records = records_of(run_read("analytics_reports", start_date=b.iso(b.midnight_days_ago(3))))
 
     assert [(r["time"], r["key"], r["totalBuilds"]) for r in records] == [
         (f"{first}T00:00:00.000Z", "-", "4"),
@@ -288,7 +288,7 @@ def test_the_requests_follow_the_metadata_not_a_fixed_step(http_mocker):
         response({"data": []}),
     )
 
-    run_read("analytics_report_rows", start_date=b.iso(b.midnight_days_ago(19)))
+    run_read("analytics_reports", start_date=b.iso(b.midnight_days_ago(19)))
 
     assert len([r for r in sent_requests(http_mocker) if r["path"].startswith("analytics/reports/")]) == 2
 
@@ -306,7 +306,7 @@ def test_a_report_without_the_granularity_is_skipped_naming_only_the_settable_on
 ):
     http_mocker.get(request("analytics/metadata"), _metadata(report))
 
-    output = run_read("analytics_report_rows", analytics_granularity=granularity)
+    output = run_read("analytics_reports", analytics_granularity=granularity)
 
     assert not records_of(output) and not output.errors
     assert not [r for r in sent_requests(http_mocker) if r["path"].startswith("analytics/reports/")]

@@ -36,7 +36,7 @@ def _pages(mocker):
 
 def _sync(expect_failure=False, **config):
     return run_read(
-        "audit_logs", sync_mode=SyncMode.incremental, start_date=b.iso(START), expect_failure=expect_failure, **config
+        "audit", sync_mode=SyncMode.incremental, start_date=b.iso(START), expect_failure=expect_failure, **config
     )
 
 
@@ -123,7 +123,7 @@ def test_every_entry_once_whichever_number_the_first_page_has(http_mocker, first
     # page asks nothing more.
     pages = [None, "1"] if first_page == 0 else [None, "1", "2"]
     assert _listings(http_mocker) == [pages, pages, [None]]
-    said = [line for line in log_lines(output) if line.startswith("Stream 'audit_logs'") or "WARN" in line]
+    said = [line for line in log_lines(output) if line.startswith("Stream 'audit'") or "WARN" in line]
     assert len(said) == 1 and "filters the audit log by" in said[0], said
 
 
@@ -201,6 +201,6 @@ def test_a_server_that_ignores_the_page_fails_the_stream_instead_of_reading_for_
 
     ids = Counter(r["id"] for r in records_of(output))
     assert set(ids.values()) <= {1}  # nothing emitted twice
-    assert "ignores the `page` parameter" in stream_failure(output, "audit_logs").message
+    assert "ignores the `page` parameter" in stream_failure(output, "audit").message
     # The cap question of the first window with entries finds `page` ignored: no listing page is read at all.
     assert len(_pages(http_mocker)) == 0

@@ -39,7 +39,7 @@ def test_rate_limit_and_server_errors_are_retried(http_mocker, slept, stream):
 
     assert canonical(records_of(output)) == canonical(c.expected)
     assert not output.errors
-    # Two more requests than pages: the retries (audit_logs' single-entry questions, pageSize=1, aside).
+    # Two more requests than pages: the retries (audit' single-entry questions, pageSize=1, aside).
     pages = [r for r in sent_requests(http_mocker) if r["params"].get("pageSize") != ["1"]]
     assert len(pages) == len(c.parents) + len(c.own) + 2
     # The retry after the 429 waited what Codefresh asked for, plus the second the HTTP client adds and at most a

@@ -111,7 +111,7 @@ def test_missing_scope_skips_the_stream_with_one_request_and_one_log_line(http_m
     assert not [line for line in log_lines(output) if "Ignoring response" in line]
 
 
-@pytest.mark.parametrize("stream", [s for s in SCOPED_STREAMS if s not in ("account_users", "account_settings")])
+@pytest.mark.parametrize("stream", [s for s in SCOPED_STREAMS if s not in ("accounts", "account_settings")])
 def test_a_restricted_key_fails_the_sync_in_one_sentence_instead_of_skipping(http_mocker, stream):
     # Codefresh answers 403 to everything, GET /user included, for a key it restricted for unusual activity.
     c = case(stream, partitions=1)
@@ -207,7 +207,7 @@ def test_the_request_ceiling_spreads_requests_over_time(http_mocker, slept, per_
         assert sum(slept) == 0, slept
 
 
-@pytest.mark.parametrize("stream", ["account_users", "account_settings"])
+@pytest.mark.parametrize("stream", ["accounts", "account_settings"])
 def test_forbidden_parent_without_a_scope_fails_its_child_instead_of_skipping(http_mocker, stream):
     # The child declares a scope, its parent (GET /user) does not: the parent's 403 is not a missing scope.
     http_mocker.get(request("user"), error(403, "Forbidden"))

@@ -123,7 +123,7 @@ def test_a_date_range_state_of_the_cdk_keeps_working(http_mocker):
     assert _state_of(output, "builds") == {"created": recent(40), "unfinished": []}
 
 
-# --- audit_logs: a server-side window in epoch milliseconds ----------------------------------------------------------
+# --- audit: a server-side window in epoch milliseconds ----------------------------------------------------------
 
 
 @pytest.mark.parametrize("state_value", ["as emitted (string)", "as a number"])
@@ -133,7 +133,7 @@ def test_audit_logs_start_one_millisecond_after_the_state_and_advance_it(http_mo
     AuditLog(entries).install(http_mocker)
 
     state = str(state_ms) if state_value.startswith("as emitted") else state_ms
-    output = run_read("audit_logs", sync_mode=INCREMENTAL, state=stream_state("audit_logs", {"createdAt": state}))
+    output = run_read("audit", sync_mode=INCREMENTAL, state=stream_state("audit", {"createdAt": state}))
 
     (sent,) = [s for s in sent_requests(http_mocker, "audit") if s["params"]["pageSize"] != ["1"]]
     assert sent["params"]["from"] == [str(state_ms + 1)]
@@ -141,7 +141,7 @@ def test_audit_logs_start_one_millisecond_after_the_state_and_advance_it(http_mo
     assert abs(to - datetime.now(timezone.utc).timestamp() * 1000) < 5 * 60 * 1000
     # The entry at the state itself was emitted by the last sync: not again.
     assert {r["id"] for r in records_of(output)} == {e["id"] for e in entries[:2]}
-    assert str(_state_of(output, "audit_logs")["createdAt"]) == str(_ms(recent(40)))
+    assert str(_state_of(output, "audit")["createdAt"]) == str(_ms(recent(40)))
 
 
 # --- client-side cursors: every record is read, only new or changed ones are emitted ---------------------------------
@@ -247,8 +247,8 @@ BAD_STATES = {
     "projects": {"updatedAt": "not-a-date"},
     "pipelines": {"updated_at": "not-a-date"},
     "images": {"created": "not-a-date"},
-    "audit_logs": {"createdAt": "not-a-date"},
-    "analytics_report_rows": {
+    "audit": {"createdAt": "not-a-date"},
+    "analytics_reports": {
         "states": [{"partition": {"parent_id": "creditConsumption"}, "cursor": {"time": "not-a-date"}}]
     },
 }

@@ -59,7 +59,7 @@ def test_one_page_gives_the_records_with_stamped_keys_and_without_secrets(http_m
     for secret in c.secrets + [API_KEY]:
         assert secret not in everything
     if c.first_params:
-        # The first page (audit_logs first asks single-entry questions: pageSize=1).
+        # The first page (audit first asks single-entry questions: pageSize=1).
         params = next(
             r["params"] for r in sent_requests(http_mocker, c.own_path()) if r["params"].get("pageSize") != ["1"]
         )
@@ -105,7 +105,7 @@ def test_audit_logs_are_read_page_by_page_with_page_size(http_mocker):
     entries = [b.audit_entry(i, recent(60 - i * 0.1)) for i in range(103)]
     AuditLog(entries).install(http_mocker)
 
-    records = records_of(run_read("audit_logs", start_date=RECENT_ISO))
+    records = records_of(run_read("audit", start_date=RECENT_ISO))
 
     assert len(records) == len({r["id"] for r in records}) == 103
     pages = [s for s in sent_requests(http_mocker, "audit") if s["params"]["pageSize"] != ["1"]]
@@ -235,7 +235,7 @@ def test_builds_from_a_server_that_repeats_a_page_fail_the_sync_with_one_sentenc
 
 
 ACCOUNT_STREAMS = {
-    "account_users": (f"accounts/{ACCOUNT_ID}/users", [b.account_user(0)]),
+    "accounts": (f"accounts/{ACCOUNT_ID}/users", [b.account_user(0)]),
     "account_settings": ("account-settings", b.account_settings()),
 }
 
@@ -298,7 +298,7 @@ def test_analytics_rows_in_week_buckets_from_monday_and_a_report_without_weeks_s
         report_rows_request("buildAvgDuration", first, today, "week"), response({"data": [b.build_report_row(monday)]})
     )
 
-    output = run_read("analytics_report_rows", start_date=RECENT_ISO, analytics_granularity="week")
+    output = run_read("analytics_reports", start_date=RECENT_ISO, analytics_granularity="week")
 
     records = records_of(output)
     assert [(r["reportName"], r["key"], r["time"][:10], r["totalBuilds"]) for r in records] == [
@@ -316,7 +316,7 @@ def test_analytics_rows_only_of_the_configured_reports(http_mocker):
     http_mocker.get(request("analytics/metadata"), response(b.analytics_metadata(REPORTS)))
     http_mocker.get(report_rows_request("buildAvgDuration", first, today), _rows("demo/a", 2.0))
 
-    output = run_read("analytics_report_rows", start_date=RECENT_ISO, analytics_reports=["buildAvgDuration"])
+    output = run_read("analytics_reports", start_date=RECENT_ISO, analytics_reports=["buildAvgDuration"])
 
     records = records_of(output)
 
@@ -324,11 +324,11 @@ def test_analytics_rows_only_of_the_configured_reports(http_mocker):
 
 
 def test_analytics_report_still_computing_is_retried(http_mocker, slept):
-    c = case("analytics_report_rows")
+    c = case("analytics_reports")
     not_ready = error(432, "analytics report not finished yet", {"Retry-After": "3"})
     c.mock(http_mocker, first_only(lambda page: [not_ready, response(page)]))
 
-    output = run_read("analytics_report_rows", **c.config)
+    output = run_read("analytics_reports", **c.config)
 
     assert canonical(records_of(output)) == canonical(c.expected)
     assert not output.errors
@@ -339,11 +339,11 @@ def test_analytics_report_still_computing_is_retried(http_mocker, slept):
 
 def test_analytics_report_still_computing_without_retry_after_is_retried_with_backoff(http_mocker, slept):
     # Codefresh's docs name the 432 but show no Retry-After header on it: the policy's backoff decides the wait.
-    c = case("analytics_report_rows")
+    c = case("analytics_reports")
     not_ready = error(432, "analytics report not finished yet")
     c.mock(http_mocker, first_only(lambda page: [not_ready, not_ready, response(page)]))
 
-    output = run_read("analytics_report_rows", **c.config)
+    output = run_read("analytics_reports", **c.config)
 
     assert canonical(records_of(output)) == canonical(c.expected)
     assert not output.errors
@@ -351,11 +351,11 @@ def test_analytics_report_still_computing_without_retry_after_is_retried_with_ba
 
 
 def test_analytics_report_that_rejects_the_request_is_skipped_with_one_log_line(http_mocker):
-    c = case("analytics_report_rows")
+    c = case("analytics_reports")
     message = "Report buildAvgDuration does not support granularity 'day'"
     c.mock(http_mocker, lambda i, body: error(400, message) if i == 1 else None)
 
-    output = run_read("analytics_report_rows", **c.config)
+    output = run_read("analytics_reports", **c.config)
 
     assert {r["reportName"] for r in records_of(output)} == {"creditConsumption"}
     assert not output.errors
