@@ -123,9 +123,7 @@ class Endpoint:
     def serve(self, method: str, authorization: Optional[str], body: bytes) -> Response:
         key = authorization or ""
         key = key[len("Bearer ") :] if key.startswith("Bearer ") else key  # official code sends both forms [HUB, ENR]
-        if (
-            key == SANDBOX_RESTRICTED_API_KEY
-        ):  # restricted for unusual activity: 403 to every request (rate-limiter docs)
+        if key == SANDBOX_RESTRICTED_API_KEY:  # restricted for unusual activity: 403 to all (rate-limiter docs)
             message = "Forbidden: access for this API key has been restricted due to unusual activity"
             return Response(403, dumps({"status": 403, "code": "1003", "name": "FORBIDDEN", "message": message}))
         if key not in (SANDBOX_API_KEY, SANDBOX_LIMITED_API_KEY):
@@ -148,8 +146,8 @@ class Endpoint:
             return self._answer(self._invalid_status, [err])
         operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
         executed = get_operation_ast(document, operation)
-        fields = [] if executed is None else [s.name.value for s in executed.selection_set.selections
-                                              if isinstance(s, FieldNode)]  # fmt: skip
+        selections = executed.selection_set.selections if executed is not None else ()
+        fields = [s.name.value for s in selections if isinstance(s, FieldNode)]
         self.app.count_graphql([op.operation.value for op in operations], [])
         errors = validate(self.schema, document, self.rules)
         if errors:
@@ -368,7 +366,7 @@ class Endpoint:
             node=lambda p: view.product_release_view(p) if p["_legacy"] else view.promotion_view(p),
         )
 
-    def product_releases(self, productName: str, filters: Any, pagination: Any = None) -> Dict:  # noqa: N803
+    def product_releases(self, productName: str, filters: Any, pagination: Any = None) -> Dict:  # the schema's name
         items = self._promotion_items(filters or {}, [productName])
         return self._page(
             "productReleases", items, lambda p: p["id"], pagination, node=self.gitops.product_release_view

@@ -20,6 +20,7 @@ from __future__ import annotations
 import bisect
 from typing import Any, Dict, List, Optional, Tuple
 
+from . import dora
 from .common import DAY_MS, HOUR_MS, MINUTE_MS, Gen, iso
 
 RUNTIME_NAMES = ("eu-west", "us-east", "codefresh-hosted", "ap-south", "eu-central")
@@ -110,6 +111,7 @@ def application(name: str, runtime: str, ns: str, repo: str, path: str, created:
         "revision": "HEAD",
         "status": {"syncStatus": sync, "healthStatus": health, "revision": g.hex(40), "version": "v1"},
         "destination": {"name": "in-cluster", "server": "https://kubernetes.default.svc", "namespace": ns},
+        "syncPolicy": "Automated",
     }
 
 
@@ -556,9 +558,14 @@ class GitopsData:
             "phase": phase,
             "message": {"Degraded": "RolloutAborted: metric error-rate assessed Failed"}.get(phase),
             "currentStrategyName": "canary",
+            "disabled": None,
             "steps": 4,
             "currentStepIndex": 4 if complete else 1,
+            "currentStepSpec": None if complete else '{"setWeight": 20}',
             "services": [app["product"], f"{app['product']}-canary"],
+            "prePromotionAnalysisRunStatus": None,
+            "postPromotionAnalysisRunStatus": None,
+            "stepsAnalysisRunStatuses": [],
             "backgroundAnalysisRunStatus": {
                 "name": f"{app['product']}-{release['historyId']}-error-rate",
                 "phase": analysis,
@@ -569,6 +576,7 @@ class GitopsData:
             },
             "revisionInfo": {
                 "image": release["_image"]["image"],
+                "imageDetails": None,
                 "weight": 100 if complete else 20,
                 "replicas": 3,
                 "availableReplicas": 3 if complete else 1,
@@ -577,6 +585,7 @@ class GitopsData:
             },
             "isComplete": complete,
             "paused": False,
+            "pausedInconclusive": False,
         }
 
     def _transition(self, release: Dict, prev: Optional[Dict]) -> None:
@@ -887,6 +896,7 @@ class GitopsData:
             "revision": "main",
             "status": status,
             "destination": last["application"]["destination"],
+            "syncPolicy": "Automated",
         }
 
     # -----------------------------------------------------------------------------------------------------------
@@ -1083,6 +1093,10 @@ class GitopsData:
             added.append(self._add_promotion(g, t, "RUNNING" if running else None)["id"])
             added.append(self._add_workflow(g, t, "running" if running else None)["metadata"]["uid"])
         return {"finished": finished, "added": added}
+
+    def dora(self) -> List[Dict[str, Any]]:
+        """The four DORA metrics of this account per week, from its releases (the truth; definitions in dora.py)."""
+        return dora.weekly(self.releases, self.production_clusters)
 
     def counts(self) -> Dict[str, int]:
         """How many records a full listing of each GitOps query returns now (the `gitops_*` expected counts)."""
