@@ -50,7 +50,7 @@ READING_HELP = {
     "gitops_schema": "a GraphQL server with `promotions`, or an older one with only `productReleases`",
     "gitops_page_cap": "whether a GraphQL page larger than 50 (`first`, `last`) is an error",
     "gitops_invalid_query_status": "the HTTP status of a GraphQL query refused before execution (unknown field ...)",
-    "gitops_list_pagination": "whether the GraphQL lists [GO] asks without `pagination` take that argument",
+    "gitops_list_pagination": "whether the GraphQL lists the Go SDK reads whole take a `pagination` argument",
     "gitops_releases_filter": "whether gitopsReleases answers without an application filter",
     "gitops_introspection": "whether GraphQL introspection is answered",
     "gitops_account": "`empty`: an account without GitOps (no runtime, every GraphQL list empty)",

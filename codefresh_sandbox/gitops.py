@@ -39,7 +39,7 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 from .common import SANDBOX_API_KEY, SANDBOX_LIMITED_API_KEY, SANDBOX_RESTRICTED_API_KEY, Response, dumps, parse_bound
 
 SCHEMA_FILE = Path(__file__).with_name("gitops.graphql")
-# Lists that the evidenced clients ask without `pagination` [GO]: under gitops_list_pagination=evidenced_only they
+# Lists that the evidenced clients ask without `pagination` [GO-GQL]: under gitops_list_pagination=evidenced_only they
 # take no such argument and answer the whole list; under every_list they take one and answer DEFAULT_FIRST without it.
 UNPAGED_LISTS = ("runtimes", "gitSources", "components", "pipelines", "workflows")
 DEFAULT_FIRST = 20  # a page without `first`: the CLI's own default page ([CLI2] --page-limit 20)
@@ -48,10 +48,10 @@ PAGE_CAP = 50  # [CLI2] "page limit number, limited to 50"
 # gitops_releases_filter=required.
 CAP_MESSAGE = 'Pagination "{arg}" is limited to 50, got {value}.'
 APP_REQUIRED_MESSAGE = "gitopsReleases needs an application: set filters.runtime, filters.namespace and filters.name."
-# [DOCS gitops-runtimes/troubleshooting-runtimes.md]: `GraphQL Error (Code: 401): {"response": {"error": "Unauthorized:
+# [DOCS-GITOPS troubleshooting-runtimes.md]: `GraphQL Error (Code: 401): {"response": {"error": "Unauthorized:
 # Invalid token.", "status": 401 ...` (graphql-request's rendering of a 401 whose body is that `error`).
 UNAUTHORIZED = {"error": "Unauthorized: Invalid token."}
-# [STEPS argocd_sync.py `application_exist`]: a GitOps entity the key may not read is the GraphQL error
+# [STEPS-GQL argocd_sync.py `application_exist`]: a GitOps entity the key may not read is the GraphQL error
 # {"message": "Forbidden", "extensions": 403}.
 FORBIDDEN_MESSAGE = "Forbidden"
 QUOTED = re.compile(r"'([^'\s]*)'")  # a name graphql-core quotes with ' where graphql-js (Codefresh's engine) uses "
@@ -241,7 +241,7 @@ class Endpoint:
         raise GraphQLError(f"Invalid cursor: {cursor}")
 
     def _unpaged(self, pagination: Optional[Dict[str, Any]]) -> Optional[int]:
-        """The default page of a list asked without `pagination` in [GO]: everything, unless every list pages."""
+        """The default page of a list [GO-GQL] asks without `pagination`: everything, unless every list pages."""
         return DEFAULT_FIRST if self.cfg.gitops_list_pagination == "every_list" else None
 
     # ---------------------------------------------------------------------------------------------------------------

@@ -146,28 +146,27 @@ class GitopsData:
             for k, t in enumerate(times):
                 self._add_release(g, app, t, running=(k == n - 1 and i % 4 == 1))
         self.releases.sort(key=lambda r: (r["_created_ms"], r["_key"]))
-        for k in range(cfg.gitops_promotions):
-            newest = cfg.gitops_promotions - 1 - k  # 0 = the newest
-            t = (
-                data.anchor_ms - g.randint(10, 300) * MINUTE_MS
-                if newest < 5
-                else g.randint(self.first_ms, data.anchor_ms - 12 * HOUR_MS)
-            )
+        # Oldest first; the newest few (created in the hours before the anchor) have not finished.
+        for newest, t in self._times(g, cfg.gitops_promotions, 5, 300, 12):
             self._add_promotion(g, t, "RUNNING" if newest < 3 else "SUSPENDED" if newest < 5 else None)
-        self.promotions.sort(key=lambda p: (p["_created_ms"], p["id"]))
-        for k in range(cfg.gitops_workflows):
-            newest = cfg.gitops_workflows - 1 - k
-            t = (
-                data.anchor_ms - g.randint(5, 120) * MINUTE_MS
-                if newest < 6
-                else g.randint(self.first_ms, data.anchor_ms - 3 * HOUR_MS)
-            )
+        for newest, t in self._times(g, cfg.gitops_workflows, 6, 120, 3):
             self._add_workflow(g, t, "running" if newest < 4 else "suspended" if newest < 6 else None)
-        self.workflows.sort(key=lambda w: (w["_created_ms"], w["metadata"]["uid"]))
         self.production_clusters = sorted(c["metadata"]["name"] for c in self.clusters if c["_production"])
         for c in self.clusters:
             c["info"]["applicationsCount"] = sum(1 for a in self.apps if a["cluster"] == c["metadata"]["name"])
         self.live = Gen(cfg.seed * 7417 + 11, data.anchor_ms)  # draws of advance()
+
+    def _times(self, g: Gen, n: int, recent: int, recent_minutes: int, gap_hours: int) -> List[Tuple[int, int]]:
+        """`n` creation times, oldest first, each with its rank from the newest (0): the `recent` newest within
+        `recent_minutes` before the anchor, the others spread over the build days up to `gap_hours` before it."""
+        anchor = self.data.anchor_ms
+        times = sorted(
+            anchor - g.randint(1, recent_minutes) * MINUTE_MS
+            if k < recent
+            else g.randint(self.first_ms, anchor - gap_hours * HOUR_MS)
+            for k in range(max(0, n))
+        )
+        return [(n - 1 - k, t) for k, t in enumerate(times)]
 
     # -----------------------------------------------------------------------------------------------------------
     # runtimes, clusters, git sources, components, pipelines, applications
