@@ -11,9 +11,16 @@
                                         [--storage-port 0] [--build-log-shape mixed] [--build-log-huge-every N]
                                         [--build-log-huge-mb 50] [--build-log-missing-every N]
                                         [--build-log-expired-every N]
+                                        [--gitops-schema current|before_promotions] [--gitops-page-cap 50|none]
+                                        [--gitops-invalid-query-status 400|200]
+                                        [--gitops-list-pagination evidenced_only|every_list]
+                                        [--gitops-releases-filter optional|required]
+                                        [--gitops-introspection disabled|enabled]
+                                        [--gitops-account enabled|empty] [--gitops-access granted|forbidden]
 
 Prints exactly one line, `SANDBOX_BASE_URL=http://127.0.0.1:<port>/api`, then serves until SIGINT or SIGTERM (the
-build log storage listens on its own port, named by the signed URLs of `GET /api/progress/{id}`).
+build log storage listens on its own port, named by the signed URLs of `GET /api/progress/{id}`; the GitOps GraphQL
+endpoint is `POST /2.0/api/graphql` on the API's port).
 `--port 0` picks a free port. `--fault` takes one rule (a JSON object) or a list of rules; it may repeat.
 """
 
@@ -26,7 +33,7 @@ import sys
 import threading
 from typing import Any, List, Optional
 
-from .data import DEFAULT_ANCHOR, READINGS, SandboxConfig
+from .data import DEFAULT_ANCHOR, READINGS, STATES, SandboxConfig
 from .progress import LOG_SHAPES
 from .server import SandboxServer
 
@@ -40,6 +47,14 @@ READING_HELP = {
     "analytics_build_rows": "whether build-duration reports answer a row per granularity bucket or one aggregate",
     "annotations_none": "the answer of GET /annotations when nothing matches",
     "environments_id": "whether GET /environments-v2 items carry an _id",
+    "gitops_schema": "a GraphQL server with `promotions`, or an older one with only `productReleases`",
+    "gitops_page_cap": "whether a GraphQL page larger than 50 (`first`, `last`) is an error",
+    "gitops_invalid_query_status": "the HTTP status of a GraphQL query refused before execution (unknown field ...)",
+    "gitops_list_pagination": "whether the GraphQL lists the Go SDK reads whole take a `pagination` argument",
+    "gitops_releases_filter": "whether gitopsReleases answers without an application filter",
+    "gitops_introspection": "whether GraphQL introspection is answered",
+    "gitops_account": "`empty`: an account without GitOps (no runtime, every GraphQL list empty)",
+    "gitops_access": "`forbidden`: a key without GitOps access (every GraphQL field answers Forbidden)",
 }
 
 
@@ -83,7 +98,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     )
     ap.add_argument("--fault", action="append", default=[], metavar="JSON", help="a fault rule (repeatable)")
     ap.add_argument("--verbose", action="store_true", help="log one line per request (never headers)")
-    for name, allowed in READINGS.items():  # one flag per reading of the API, its choices from data.READINGS
+    for name, allowed in {**READINGS, **STATES}.items():  # one flag per reading (and GitOps state), from data.py
         flag = "--" + name.replace("_", "-")
         text = READING_HELP.get(name, "a reading of the API") + " (see the README's Readings)"
         ap.add_argument(flag, choices=allowed, default=getattr(SandboxConfig, name), help=text)
@@ -124,7 +139,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         build_log_huge_mb=args.build_log_huge_mb,
         build_log_missing_every=args.build_log_missing_every,
         build_log_expired_every=args.build_log_expired_every,
-        **{name: getattr(args, name) for name in READINGS},
+        **{name: getattr(args, name) for name in {**READINGS, **STATES}},
     )
     try:
         server = SandboxServer(config)

@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from . import accounts, analytics, audit, builds, images, pipelines, progress, resources
+from . import accounts, analytics, audit, builds, gitops_data, images, pipelines, progress, resources
 from .builds import BuildState
 from .common import DAY_MS, MINUTE_MS, Gen, dumps, iso, parse_iso_ms
 
@@ -66,6 +66,22 @@ class SandboxConfig:
     workflow_dates: str = "exact"  # /workflow startDate/endDate: exact | date_only | date_first_instant
     annotations_none: str = "empty_200"  # GET /annotations matching nothing: `empty_200` ([]) or `not_found_404`
     environments_id: str = "present"  # GET /environments-v2 items: with an `_id` (`present`) or without (`absent`)
+    # GitOps (POST /2.0/api/graphql, gitops.py): sizes, the readings of the GraphQL API, the account's GitOps state
+    gitops_runtimes: int = 3
+    gitops_clusters: int = 12  # in all: each runtime's own, then managed ones (`prod-N`, `staging-N`) in turn
+    gitops_apps: int = 8  # Argo CD applications: a product in staging and in production
+    gitops_releases: int = 400  # their syncs (the deployment history), spread over `build_days`
+    gitops_promotions: int = 120
+    gitops_workflows: int = 240
+    gitops_pipelines: int = 6  # Argo Events pipelines
+    gitops_schema: str = "current"  # `current` | `before_promotions`: a server older than v1.3808.0 (no `promotions`)
+    gitops_page_cap: str = "50"  # `50`: a larger `first` or `last` is an error | `none`
+    gitops_invalid_query_status: str = "400"  # the HTTP status of a query refused before execution: `400` | `200`
+    gitops_list_pagination: str = "evidenced_only"  # which lists take `pagination`: `evidenced_only` | `every_list`
+    gitops_releases_filter: str = "optional"  # gitopsReleases without an application: `optional` | `required`
+    gitops_introspection: str = "disabled"  # `disabled` | `enabled`
+    gitops_account: str = "enabled"  # `enabled` | `empty`: an account without GitOps (no runtime, every list empty)
+    gitops_access: str = "granted"  # `granted` | `forbidden`: a key without GitOps access (every field: Forbidden)
     # server options
     host: str = "127.0.0.1"
     port: int = 0  # 0 = an ephemeral port
@@ -98,6 +114,9 @@ SMALL_ACCOUNT: Dict[str, Any] = dict(
     hermes_events=5,
     account_users=4,
     views=3,
+    gitops_releases=80,
+    gitops_promotions=30,
+    gitops_workflows=40,
 )
 
 READINGS = {
@@ -109,13 +128,16 @@ READINGS = {
     "workflow_dates": builds.WORKFLOW_DATES,
     "annotations_none": builds.ANNOTATIONS_NONE,
     "environments_id": resources.ENVIRONMENTS_ID,
+    **gitops_data.READINGS,
 }
+# The account's state, not a reading of the API: validated and offered as flags like the readings.
+STATES = gitops_data.STATES
 
 
 class SandboxData:
     def __init__(self, config: Optional[SandboxConfig] = None):
         cfg = config or SandboxConfig()
-        for name, allowed in READINGS.items():
+        for name, allowed in {**READINGS, **STATES}.items():
             if getattr(cfg, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {getattr(cfg, name)!r}")
         if cfg.audit_cap < 1:
@@ -161,6 +183,7 @@ class SandboxData:
         # Generated last, from their own draws, so that adding them changed no other record.
         resources.generate_registries_and_clusters(Gen(cfg.seed * 6007 + 29, self.anchor_ms), cfg, self)
         self._live = Gen(cfg.seed * 7919 + 17, self.anchor_ms)  # ids and draws of runs and advance()
+        self.gitops = gitops_data.GitopsData(cfg, self)  # its own draws too; links releases to the builds above
 
     # ---------------------------------------------------------------------------------------------------------
     # builds: storage
@@ -312,11 +335,15 @@ class SandboxData:
         new_unfinished: int = 0,
         keep_running: Any = (),
         spread_unfinished: bool = False,
+        new_gitops: int = 0,
     ) -> Dict[str, Any]:
         """Move the sandbox clock on by `minutes`; finish every unfinished build (if `finish_running`) but those whose
         id is in `keep_running` (a build waiting on an approval for days); then add `new_builds` builds created in
         the elapsed interval, `new_unfinished` of them still running: the newest, or with `spread_unfinished` spread
-        evenly among the new builds (some accounts keep builds pending for days between finished ones)."""
+        evenly among the new builds (some accounts keep builds pending for days between finished ones). GitOps
+        records alike: unfinished releases, promotions and workflows finish (ids in `keep_running` excepted), then
+        `new_gitops` of each are added (the newest `new_unfinished` of each running); `gitops` in the answer lists
+        their ids."""
         keep = set(keep_running or ())
         with self.lock:
             g = self._live
@@ -354,7 +381,8 @@ class SandboxData:
                     st = builds.make_build(g, self, p, created, status, status, started, end, final_cut, final_cut)
                 self._append(st)
                 added.append(st.doc["id"])
-            return {"clock": iso(new), "finished": finished, "added": added}
+            moved = self.gitops.advance(old, new, finish_running, new_gitops, new_unfinished, keep)
+            return {"clock": iso(new), "finished": finished, "added": added, "gitops": moved}
 
     # ---------------------------------------------------------------------------------------------------------
     # expectations
@@ -405,4 +433,8 @@ class SandboxData:
                 "registries": len(self.registries),
                 "clusters": len(self.clusters),
                 "pipeline_names": len(self.pipelines),
+                **{
+                    name: 0 if self.config.gitops_access == "forbidden" else count
+                    for name, count in self.gitops.counts().items()
+                },
             }

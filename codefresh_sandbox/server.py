@@ -9,7 +9,9 @@
 
 HTTP/1.1 with keep-alive (every answer has a Content-Length), one daemon thread per connection. Request headers
 are never logged: `Authorization` carries the API key. A second listener on its own port serves the build log
-storage that signed URLs point at (progress.py), so the storage is a different origin from the API.
+storage that signed URLs point at (progress.py), so the storage is a different origin from the API. The GitOps
+GraphQL endpoint, `POST /2.0/api/graphql` (gitops.py), is served on the API's port like the REST API, with the same
+latency and faults.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ from .data import SandboxConfig, SandboxData
 from .faults import FaultEngine, FaultRule
 
 API_PREFIX = "/api"
+GRAPHQL_PATH = (
+    "/2.0/api/graphql"  # on the same host as the REST API [GO `graphqlPath`, TF `DEFAULT_CODEFRESH_API2_URL`]
+)
 CONTROL_PREFIX = "/_sandbox"
 MAX_BODY = 10 * 1024 * 1024
 MAX_SESSIONS = 100_000
@@ -296,8 +301,15 @@ class _Handler(BaseHTTPRequestHandler):
             return
 
         route, params = app.match(method, path)
-        app._count_request(f"{method} {API_PREFIX}{route.template}" if route else f"{method} (unmatched)")
-        if path != API_PREFIX and not path.startswith(API_PREFIX + "/"):  # outside /api: no latency, no faults
+        graphql = path == GRAPHQL_PATH
+        app._count_request(
+            f"{method} {GRAPHQL_PATH}"
+            if graphql
+            else f"{method} {API_PREFIX}{route.template}"
+            if route
+            else f"{method} (unmatched)"
+        )
+        if not graphql and path != API_PREFIX and not path.startswith(API_PREFIX + "/"):  # no latency, no faults
             self._send(error_response(ApiError(404, "NOT_FOUND_ERROR", f"Cannot {method} {path}", code="101")))
             return
         if app.latency_ms > 0:
@@ -309,7 +321,7 @@ class _Handler(BaseHTTPRequestHandler):
         if rule is not None and not rule.after_processing and rule.kind != "malformed":
             self._fault(rule)
             return
-        if rule is not None and rule.kind == "malformed" and method != "GET":
+        if rule is not None and rule.kind == "malformed" and method != "GET" and not graphql:
             resp = Response(200, b'{"docs":[{"id":"5f')
         else:
             resp = self._process(app, method, path, split.query, route, params, body)
@@ -332,6 +344,8 @@ class _Handler(BaseHTTPRequestHandler):
         body: bytes,
     ) -> Response:
         key = self.headers.get("Authorization")
+        if path == GRAPHQL_PATH:  # its own auth answers and errors (gitops.py)
+            return app.graphql(method, key, body)
         if key == SANDBOX_RESTRICTED_API_KEY:
             # The body of this 403 is the sandbox's guess (the docs give only the status): a client must not rely
             # on it; GET /user answering 403 too is what tells a restricted key from a missing scope.
@@ -473,6 +487,7 @@ class SandboxServer:
         self._thread: Optional[threading.Thread] = None
         self._storage_httpd: Optional[_HTTPServer] = None
         self._storage_thread: Optional[threading.Thread] = None
+        self._graphql_endpoint: Any = None  # gitops.Endpoint, made on the first GraphQL request
         self.reset_stats()
         self.set_faults(list(self.config.faults or []))
 
@@ -602,12 +617,16 @@ class SandboxServer:
             self._pagination_errors = 0
             self._progress_deletes = 0
             self._storage = {"requests": 0, "with_authorization": 0}
+            self._graphql: Dict[str, Any] = {"query": 0, "mutation": 0, "subscription": 0, "unparsable": 0}
+            self._graphql_fields: Dict[str, int] = {}
         self.faults.reset_fired()
 
     def stats(self) -> Dict[str, Any]:
         """{requests, by_route, by_status, response_bytes, posts, pagination_errors, progress_deletes, faults_fired}
-        of /api requests (response_bytes: the answers' bodies), and storage: {requests, with_authorization} of the log
-        storage's port. by_status and faults_fired have int keys here (strings in the JSON of /_sandbox/stats)."""
+        of /api requests (response_bytes: the answers' bodies), storage: {requests, with_authorization} of the log
+        storage's port, and graphql: {query, mutation, subscription, unparsable, by_field} of POST /2.0/api/graphql
+        (operations by type, each counted before validation, so a rejected mutation counts; by_field: the root fields
+        of executed queries). by_status and faults_fired have int keys here (strings in the JSON of /_sandbox/stats)."""
         with self._stats_lock:
             out = {
                 "requests": self._requests,
@@ -618,6 +637,7 @@ class SandboxServer:
                 "pagination_errors": self._pagination_errors,
                 "progress_deletes": self._progress_deletes,
                 "storage": dict(self._storage),
+                "graphql": {**self._graphql, "by_field": dict(self._graphql_fields)},
             }
         out["faults_fired"] = self.faults.fired_counts()
         return out
@@ -644,6 +664,26 @@ class SandboxServer:
         with self._stats_lock:
             self._storage["requests"] += 1
             self._storage["with_authorization"] += int(has_authorization)
+
+    def count_graphql(self, operations: List[str], fields: List[str]) -> None:
+        with self._stats_lock:
+            for op in operations:
+                self._graphql[op] += 1
+            for name in fields:
+                self._graphql_fields[name] = self._graphql_fields.get(name, 0) + 1
+
+    def graphql(self, method: str, authorization: Optional[str], body: bytes) -> Response:
+        """POST /2.0/api/graphql (gitops.py, imported here: the REST sandbox runs without graphql-core)."""
+        if self._graphql_endpoint is None:
+            with self._stats_lock:
+                if self._graphql_endpoint is None:
+                    try:
+                        from .gitops import Endpoint
+                    except ImportError:
+                        message = "The sandbox's GraphQL endpoint needs graphql-core (requirements-dev.lock)."
+                        return json_response({"errors": [{"message": message}]}, status=501)
+                    self._graphql_endpoint = Endpoint(self)
+        return self._graphql_endpoint.serve(method, authorization, body)
 
     def count_post(self, pipeline: str) -> None:
         with self._stats_lock:
@@ -688,6 +728,7 @@ class SandboxServer:
                     new_unfinished=int(p.get("new_unfinished", 0)),
                     keep_running=[str(i) for i in p.get("keep_running") or []],
                     spread_unfinished=bool(p.get("spread_unfinished", False)),
+                    new_gitops=int(p.get("new_gitops", 0)),
                 )
             except (TypeError, ValueError) as exc:
                 return json_response({"error": str(exc)}, status=400)

@@ -45,6 +45,12 @@ SWITCHES = {
     "analytics_build_rows": probe_api.Q_BUILD_ROWS,
     "annotations_none": probe_api.Q_ANNOTATIONS,
     "environments_id": probe_api.Q_ENVIRONMENTS_ID,
+    "gitops_schema": probe_api.Q_GITOPS_QUERIES,
+    "gitops_page_cap": probe_api.Q_GITOPS_PAGE_CAP,
+    "gitops_invalid_query_status": probe_api.Q_GITOPS_STATUS,
+    "gitops_list_pagination": probe_api.Q_GITOPS_LIST_PAGINATION,
+    "gitops_releases_filter": probe_api.Q_GITOPS_RELEASES,
+    "gitops_introspection": probe_api.Q_GITOPS_INTROSPECTION,
 }
 CASES = [(switch, value) for switch in SWITCHES for value in READINGS[switch]]
 
@@ -58,7 +64,8 @@ def test_the_probe_names_the_reading_of_each_sandbox_switch(switch, value):
     with SandboxServer(SandboxConfig(**{**SMALL, switch: value})) as server:
         found = readings(server)
         assert server.stats()["pagination_errors"] == 0
-        assert set(server.stats()["by_route"]) <= {
+        assert server.stats()["graphql"]["mutation"] == 0
+        assert set(server.stats()["by_route"]) <= {"POST /2.0/api/graphql"} | {
             f"GET /api{path}"
             for path in (
                 "/images",
@@ -91,7 +98,8 @@ def test_the_probe_reads_the_sandbox_defaults():
         found = readings(server)
     expected = {question: getattr(defaults, switch) for switch, question in SWITCHES.items()}
     assert {q: found[q].reading for q in expected} == expected
-    assert all(found[q].fits for q in expected)
+    assert all(found[q].fits for q in expected if q not in probe_api.GITOPS_QUESTIONS)
+    assert all(found[q].fits is None for q in probe_api.GITOPS_QUESTIONS)  # noted: no GitOps stream reads them yet
     assert found[probe_api.Q_COMMITTERS].reading in ("accepts", "rejects")
     assert found[probe_api.Q_HERMES].reading == "observed" and found[probe_api.Q_RETRY_AFTER].reading == "unknown"
 
@@ -103,3 +111,29 @@ def test_a_key_without_the_audit_scope_cannot_tell_the_audit_answers_and_tells_t
         assert found[question].fits is None and "HTTP 403" in found[question].seen
         assert "'audit' scope" in found[question].seen
     assert found[probe_api.Q_IMAGES].reading == "offset" and found[probe_api.Q_WORKFLOW].reading == "exact"
+
+
+@pytest.mark.parametrize("state, seen", [("empty", "the account has 0 GitOps runtime(s)"), ("granted", "has 3")])
+def test_the_probe_counts_the_accounts_gitops_runtimes(state, seen):
+    config = SandboxConfig(**SMALL, **({"gitops_account": state} if state == "empty" else {}))
+    with SandboxServer(config) as server:
+        found = readings(server)
+    assert seen in found[probe_api.Q_GITOPS_RELEASES].seen
+    assert found[probe_api.Q_GITOPS_QUERIES].reading == "current"  # the schema is there without runtimes
+
+
+def test_a_key_without_gitops_access_cannot_tell_the_gitops_answers_and_tells_the_rest():
+    with SandboxServer(SandboxConfig(**SMALL, gitops_access="forbidden")) as server:
+        found = readings(server)
+        assert server.stats()["graphql"] == {  # no page of 50 after a Forbidden page of 51
+            "query": 4,
+            "mutation": 0,
+            "subscription": 0,
+            "unparsable": 0,
+            "by_field": {"runtimes": 1, "gitopsReleases": 1, "promotions": 1},
+        }
+    # The first question's document is refused by validation before any field is resolved: Forbidden cannot show.
+    assert found[probe_api.Q_GITOPS_QUERIES].reading == "current"
+    for question in (probe_api.Q_GITOPS_RELEASES, probe_api.Q_GITOPS_PAGE_CAP):
+        assert found[question].reading == "unknown" and "Forbidden" in found[question].seen
+    assert found[probe_api.Q_IMAGES].reading == "offset"

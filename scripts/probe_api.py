@@ -3,13 +3,14 @@
     python scripts/probe_api.py --api-key KEY                    # https://g.codefresh.io/api
     CODEFRESH_API_KEY=KEY python scripts/probe_api.py --base-url https://codefresh.example.com/api
 
-Read-only: it sends at most 25 GET requests (/user, then images 3, builds 4, audit 8, analytics 4, Hermes 3,
-environments 1, annotations 1), each to
-an endpoint on a fixed list of safe reads, one at a time with a short pause, never a write and never a GET with a side
+Read-only: it sends at most 30 requests: 25 GETs (/user, then images 3, builds 4, audit 8, analytics 4, Hermes 3,
+environments 1, annotations 1), each to an endpoint on a fixed list of safe reads, and 5 GraphQL queries to the GitOps
+API (`POST /2.0/api/graphql` on the same host), each made only of root fields on a fixed list of list queries
+(SAFE_QUERY_FIELDS), never a mutation. One at a time with a short pause, never a write and never a request with a side
 effect, and it is done in under a minute (no request starts after TIME_BUDGET_SECONDS). It never prints the key, nor
 any id, name or record it reads: the output holds what the answers had in common (counts, statuses, which parameters
-moved a listing) and the date-times it asked about, so it can be pasted into an issue as is. A key without a scope
-answers that question with "could not tell" and the others go on.
+moved a listing, the schema's field names and error texts) and the date-times it asked about, so it can be pasted into
+an issue as is. A key without a scope answers that question with "could not tell" and the others go on.
 
 The questions are those of docs/api-notes.md, sections 8 and 10:
   1. How does GET /images page: `page` + session (cursor pages) or `offset`, and is there a pagination object?
@@ -21,6 +22,11 @@ The questions are those of docs/api-notes.md, sections 8 and 10:
   6. Do Hermes triggers carry empty event-data, and are public events listed only with public=true?
   7. Do GET /environments-v2 items carry an _id (no published answer shows one), and what does GET /annotations
      answer when nothing matches ([] or 404)?
+  8. GitOps (docs/api-notes.md section 11): which list queries the GraphQL API has (`promotions`, or only the older
+     `productReleases`; and those no client shows: applications, products, environments, DORA statistics), the HTTP
+     status of a query it refuses, whether the lists Codefresh's SDK reads whole take `pagination`, whether
+     `gitopsReleases` answers without an application filter, the largest page (`first`), and whether it answers
+     introspection.
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ TIME_BUDGET_SECONDS = 45.0  # no request starts later: with the last one's timeo
 REQUEST_TIMEOUT_SECONDS = 10.0
 PAUSE_SECONDS = 0.2  # between requests: a handful of requests a second never nears a rate limit
 
-# Every request goes to one of these paths (GET only); none of them changes anything in the account.
+# Every GET goes to one of these paths; none of them changes anything in the account.
 SAFE_READS = (
     re.compile(r"^/user$"),
     re.compile(r"^/images$"),
@@ -57,6 +63,20 @@ SAFE_READS = (
     re.compile(r"^/hermes/events$"),
     re.compile(r"^/environments-v2$"),
     re.compile(r"^/annotations$"),
+)
+GRAPHQL_PATH = "/2.0/api/graphql"  # on the API's host, next to /api (docs/api-notes.md section 11)
+# Every GraphQL request is a `query` made only of these root fields (checked before it is sent). The list queries of
+# the GitOps API, evidenced ones and the names no client shows; an unknown one is refused by validation, which is
+# what the probe asks. No field here has a side effect: the app-proxy's `sync` and `appRollback`, which are queries
+# with side effects, are not on it (nor is the app-proxy ever called). `__schema` is introspection, which reads only
+# the schema (the engine answers it without a resolver, so nothing of the account is read or changed). SENTINEL is a
+# field no schema has: a document that holds it fails validation, so none of its fields is executed.
+SENTINEL = "sourceCodefreshProbeSentinel"
+EVIDENCED_LISTS = ("runtimes", "clusters", "gitSources", "components", "pipelines", "workflows", "gitopsReleases")
+UNPAGED_LISTS = ("runtimes", "gitSources", "components", "pipelines", "workflows")  # read whole by Codefresh's SDK
+UNEVIDENCED_LISTS = ("applications", "products", "environments", "promotionFlows", "doraMetrics")
+SAFE_QUERY_FIELDS = frozenset(
+    EVIDENCED_LISTS + ("promotions", "productReleases") + UNEVIDENCED_LISTS + ("__schema", SENTINEL)
 )
 
 
@@ -175,6 +195,34 @@ CONNECTOR = {
         "with": (True, "waits what Retry-After asks"),
         "without": (True, "backs off exponentially when a 429 has no Retry-After"),
     },
+    # GitOps: no stream reads the GraphQL API yet, so these are noted for the GitOps streams to come (fits: None).
+    "gitops_schema": {
+        "current": (None, "GitOps streams to come read `promotions`"),
+        "before_promotions": (None, "GitOps streams to come fall back to `productReleases`, one product at a time"),
+    },
+    "gitops_invalid_query_status": {
+        "400": (None, "GitOps streams to come read the errors of a 400 answer as the server's refusal"),
+        "200": (None, "GitOps streams to come read `errors` of a 200 answer"),
+    },
+    "gitops_list_pagination": {
+        "evidenced_only": (None, "GitOps streams to come send `pagination` only to the lists that take it"),
+        "every_list": (None, "GitOps streams to come follow pageInfo.hasNextPage on every list"),
+        "mixed": (None, "GitOps streams to come send `pagination` only where pageInfo says there is more"),
+    },
+    "gitops_releases_filter": {
+        "optional": (None, "GitOps streams to come read gitopsReleases account-wide"),
+        "required": (None, "GitOps streams to come read gitopsReleases one application at a time"),
+    },
+    "gitops_page_cap": {
+        "50": (None, "GitOps streams to come ask pages of at most 50"),
+        "clamp_50": (None, "GitOps streams to come ask pages of at most 50"),
+        "none": (None, "GitOps streams to come ask pages of at most 50"),
+        "below_50": (None, "GitOps streams to come must ask pages smaller than 50"),
+    },
+    "gitops_introspection": {
+        "disabled": (None, "GitOps streams to come never depend on introspection"),
+        "enabled": (None, "GitOps streams to come never depend on introspection"),
+    },
 }
 
 
@@ -216,6 +264,20 @@ Q_RETRY_AFTER = "Do 429 answers carry Retry-After?"
 Q_HERMES = "Do Hermes triggers carry empty event-data, and which events does /hermes/events list?"
 Q_ENVIRONMENTS_ID = "Do GET /environments-v2 items carry an _id (and a metadata.name)?"
 Q_ANNOTATIONS = "What does GET /annotations answer when nothing matches?"
+Q_GITOPS_QUERIES = "Which GitOps list queries does the GraphQL API have?"
+Q_GITOPS_STATUS = "What HTTP status answers a GraphQL query the schema refuses?"
+Q_GITOPS_LIST_PAGINATION = "Do the GitOps lists Codefresh's SDK reads whole take a pagination argument?"
+Q_GITOPS_RELEASES = "Does gitopsReleases answer without an application filter?"
+Q_GITOPS_PAGE_CAP = "What is the largest GitOps page (first) the API accepts?"
+Q_GITOPS_INTROSPECTION = "Does the GraphQL API answer introspection?"
+GITOPS_QUESTIONS = (
+    Q_GITOPS_QUERIES,
+    Q_GITOPS_STATUS,
+    Q_GITOPS_LIST_PAGINATION,
+    Q_GITOPS_RELEASES,
+    Q_GITOPS_PAGE_CAP,
+    Q_GITOPS_INTROSPECTION,
+)
 
 
 def record_ids(body: Any, key: Optional[str] = "docs") -> Optional[List[str]]:
@@ -547,7 +609,166 @@ def classify_annotations_none(answer: Answer) -> Finding:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# the network: GET only, to SAFE_READS only, never following redirects, the key only in the Authorization header
+# GitOps: pure functions of the GraphQL answers
+# ---------------------------------------------------------------------------------------------------------------------
+def graphql_errors(answer: Answer) -> List[str]:
+    """The messages of an answer's `errors` (each cut at 300 characters)."""
+    errors = answer.body.get("errors") if isinstance(answer.body, Mapping) else None
+    return [str(e.get("message", ""))[:300] for e in errors or [] if isinstance(e, Mapping)]
+
+
+NAME = r"""["']([A-Za-z_0-9.]+)["']"""  # a name as engines quote it: graphql-js with ", graphql-core with '
+
+
+def missing_fields(messages: Sequence[str]) -> List[str]:
+    """The root fields the server says it lacks (`Cannot query field "x" on type "Query".`)."""
+    found = (re.match(f"Cannot query field {NAME} on type {NAME}", m) for m in messages)
+    return [m.group(1) for m in found if m and m.group(2) == "Query"]
+
+
+def without_pagination(messages: Sequence[str], field: str) -> bool:
+    """Whether the server says `field` takes no `pagination`: `Unknown argument "pagination" on field "Query.x".`
+    (graphql-js 16) or `... on field "x" of type "Query".` (graphql-js 15)."""
+    found = (re.match(f"Unknown argument {NAME} on field {NAME}", m) for m in messages)
+    return any(m.group(1) == "pagination" and m.group(2) in (field, f"Query.{field}") for m in found if m)
+
+
+def suggestions(messages: Sequence[str]) -> List[str]:
+    """The field names the server suggests (`Did you mean "x"?`): names of its schema, never account data."""
+    return sorted(
+        {name for m in messages if "Did you mean" in m for name in re.findall(NAME, m.split("Did you mean")[1])}
+    )
+
+
+def gitops_refused(answer: Answer) -> Optional[str]:
+    """Why a GraphQL answer says nothing about the schema (no answer, a refused key, Forbidden), else None."""
+    if answer.status is None:
+        return f"no answer from {GRAPHQL_PATH} ({answer.problem})"
+    if answer.status in (401, 403, 404, 429) or answer.status >= 500:
+        said = answer.message or "; ".join(graphql_errors(answer))
+        return f"{GRAPHQL_PATH} answered HTTP {answer.status}" + (f" ({said[:200]})" if said else "")
+    if "Forbidden" in graphql_errors(answer):
+        return f"{GRAPHQL_PATH} answered Forbidden: the key may not read GitOps data"
+    return None
+
+
+def classify_gitops_fields(answer: Answer) -> List[Finding]:
+    """The answer to one document that asks every list query of SAFE_QUERY_FIELDS with `pagination: {first: 1}` (but
+    productReleases, whose arguments are evidenced) and SENTINEL: which fields exist, whether the SDK's whole lists
+    take `pagination`, and the status of a refused query (the sentinel makes validation refuse the document, so
+    nothing of it is executed)."""
+    questions = (Q_GITOPS_QUERIES, Q_GITOPS_STATUS, Q_GITOPS_LIST_PAGINATION)
+    problem = gitops_refused(answer)
+    messages = graphql_errors(answer)
+    missing = set(missing_fields(messages))
+    if problem is None and SENTINEL not in missing:
+        problem = f"{GRAPHQL_PATH} answered HTTP {answer.status} without refusing a field no schema has"
+    if problem:
+        return [cannot_tell(question, problem) for question in questions]
+    asked = EVIDENCED_LISTS + ("promotions", "productReleases") + UNEVIDENCED_LISTS
+    present = [f for f in asked if f not in missing]
+    hints = suggestions(messages)
+    required = [m for m in messages if "required" in m]
+    seen = (
+        f"present: {', '.join(present) or 'none'}; absent: {', '.join(f for f in asked if f in missing) or 'none'}"
+        + (f"; the server suggests: {', '.join(hints)}" if hints else "")
+        + (f"; {' / '.join(required)}" if required else "")
+    )
+    if "promotions" in present:
+        queries = finding(Q_GITOPS_QUERIES, "gitops_schema", "current", seen)
+    elif "productReleases" in present:
+        queries = finding(Q_GITOPS_QUERIES, "gitops_schema", "before_promotions", seen)
+    else:
+        queries = cannot_tell(Q_GITOPS_QUERIES, seen)
+    status = str(answer.status)
+    said = f"a query with a field no schema has answered HTTP {status}"
+    if status in CONNECTOR["gitops_invalid_query_status"]:
+        refusal = finding(Q_GITOPS_STATUS, "gitops_invalid_query_status", status, said)
+    else:
+        refusal = cannot_tell(Q_GITOPS_STATUS, said)
+    lists = [f for f in UNPAGED_LISTS if f in present]
+    no_paging = [f for f in lists if without_pagination(messages, f)]
+    paging_seen = (
+        f"`pagination` refused by: {', '.join(no_paging) or 'none'}; "
+        f"taken by: {', '.join(f for f in lists if f not in no_paging) or 'none'}"
+    )
+    if not lists:
+        paging = cannot_tell(Q_GITOPS_LIST_PAGINATION, "none of those lists is there")
+    else:
+        reading = "evidenced_only" if len(no_paging) == len(lists) else "mixed" if no_paging else "every_list"
+        paging = finding(Q_GITOPS_LIST_PAGINATION, "gitops_list_pagination", reading, paging_seen)
+    return [queries, refusal, paging]
+
+
+def classify_gitops_releases(answer: Answer) -> Finding:
+    """`runtimes` and `gitopsReleases(pagination: {first: 1})` without filters, in one query."""
+    problem = gitops_refused(answer)
+    if problem:
+        return cannot_tell(Q_GITOPS_RELEASES, problem)
+    got = answer.body.get("data") if isinstance(answer.body, Mapping) else None
+    got = got if isinstance(got, Mapping) else {}
+    runtimes = (got.get("runtimes") or {}).get("edges")
+    account = f"the account has {len(runtimes)} GitOps runtime(s); " if isinstance(runtimes, list) else ""
+    releases = got.get("gitopsReleases")
+    if isinstance(releases, Mapping):
+        n = len(releases.get("edges") or [])
+        return finding(
+            Q_GITOPS_RELEASES,
+            "gitops_releases_filter",
+            "optional",
+            account + f"without a filter it answered {n} release(s)",
+        )
+    errors = [m for m in graphql_errors(answer) if m]
+    if answer.status == 200 and errors:
+        return finding(
+            Q_GITOPS_RELEASES, "gitops_releases_filter", "required", account + f"without a filter: {errors[0]}"
+        )
+    return cannot_tell(Q_GITOPS_RELEASES, account + f"{GRAPHQL_PATH} answered HTTP {answer.status}")
+
+
+def classify_gitops_page_cap(field: str, page_51: Answer, page_50: Optional[Answer]) -> Finding:
+    """`field(pagination: {first: 51})`, then (only if that was refused) `first: 50`."""
+    for answer in (page_51, page_50):
+        problem = answer is not None and gitops_refused(answer)
+        if problem:
+            return cannot_tell(Q_GITOPS_PAGE_CAP, problem)
+    got = page_51.body.get("data") if isinstance(page_51.body, Mapping) else None
+    page = got.get(field) if isinstance(got, Mapping) else None
+    if page_51.status == 200 and isinstance(page, Mapping):
+        n = len(page.get("edges") or [])
+        more = bool((page.get("pageInfo") or {}).get("hasNextPage"))
+        seen = f"{field} with first: 51 answered {n} node(s)" + (" and more pages" if more else "")
+        return finding(Q_GITOPS_PAGE_CAP, "gitops_page_cap", "clamp_50" if n == 50 and more else "none", seen)
+    refusal = "; ".join(graphql_errors(page_51)) or f"HTTP {page_51.status}"
+    seen = f"{field} with first: 51 was refused ({refusal})"
+    if page_50 is None:
+        return cannot_tell(Q_GITOPS_PAGE_CAP, seen)
+    got50 = page_50.body.get("data") if isinstance(page_50.body, Mapping) else None
+    if page_50.status == 200 and isinstance(got50, Mapping) and isinstance(got50.get(field), Mapping):
+        return finding(Q_GITOPS_PAGE_CAP, "gitops_page_cap", "50", seen + "; first: 50 was answered")
+    if graphql_errors(page_50) == graphql_errors(page_51):  # refused whatever the size: for another reason
+        return cannot_tell(Q_GITOPS_PAGE_CAP, seen + "; first: 50 too, with the same error")
+    refusal = "; ".join(graphql_errors(page_50)) or f"HTTP {page_50.status}"
+    return finding(Q_GITOPS_PAGE_CAP, "gitops_page_cap", "below_50", seen + f"; first: 50 too ({refusal})")
+
+
+def classify_gitops_introspection(answer: Answer) -> Finding:
+    """`{ __schema { queryType { name } } }`."""
+    problem = gitops_refused(answer)
+    if problem:
+        return cannot_tell(Q_GITOPS_INTROSPECTION, problem)
+    got = answer.body.get("data") if isinstance(answer.body, Mapping) else None
+    if isinstance(got, Mapping) and isinstance(got.get("__schema"), Mapping):
+        return finding(Q_GITOPS_INTROSPECTION, "gitops_introspection", "enabled", "introspection was answered")
+    errors = graphql_errors(answer)
+    if errors:
+        return finding(Q_GITOPS_INTROSPECTION, "gitops_introspection", "disabled", f"refused: {errors[0]}")
+    return cannot_tell(Q_GITOPS_INTROSPECTION, f"{GRAPHQL_PATH} answered HTTP {answer.status} without data or errors")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the network: GETs to SAFE_READS, GraphQL queries of SAFE_QUERY_FIELDS, never following redirects, the key only in the
+# Authorization header
 # ---------------------------------------------------------------------------------------------------------------------
 class UnsafeRequest(ValueError):
     pass
@@ -561,8 +782,10 @@ class Client:
         session: Optional[requests.Session] = None,
         budget_seconds: float = TIME_BUDGET_SECONDS,
         pause_seconds: float = PAUSE_SECONDS,
+        graphql_url: Optional[str] = None,
     ):
         self.base_url = base_url.rstrip("/")
+        self.graphql_url = graphql_url or graphql_url_of(self.base_url)
         self._key = api_key
         self._session = session or requests.Session()
         self._deadline = time.monotonic() + budget_seconds
@@ -578,17 +801,33 @@ class Client:
     def get(self, path: str, params: Optional[Mapping[str, Any]] = None, session: Optional[str] = None) -> Answer:
         if not any(pattern.match(path) for pattern in SAFE_READS):
             raise UnsafeRequest(f"{path} is not on the probe's list of safe reads")
+        headers = {"Authorization": self._key, "Accept": "application/json"}
+        if session:
+            headers["X-Pagination-Session-Id"] = session
+        request = requests.Request("GET", self.base_url + path, params=params or {}, headers=headers).prepare()
+        return self._send(request, f"GET {path}" + (f"?{request.url.split('?', 1)[1]}" if "?" in request.url else ""))
+
+    def query(self, name: str, fields: Sequence[Tuple[str, str, str]]) -> Answer:
+        """`query <name> { <field>(<arguments>) { <selection> } ... }` to the GraphQL API: each field is (name,
+        arguments, selection), its name on SAFE_QUERY_FIELDS; an operation of this method is always a query."""
+        unsafe = [field for field, _, _ in fields if field not in SAFE_QUERY_FIELDS]
+        if unsafe or not re.fullmatch(r"SourceCodefreshProbe[A-Za-z]+", name):
+            raise UnsafeRequest(f"{', '.join(unsafe) or name} is not on the probe's list of safe GraphQL queries")
+        body = " ".join(f"{field}{f'({args})' if args else ''} {{ {selection} }}" for field, args, selection in fields)
+        document = f"query {name} {{ {body} }}"
+        headers = {"Authorization": self._key, "Accept": "application/json", "Content-Type": "application/json"}
+        payload = json.dumps({"query": document, "variables": {}})
+        request = requests.Request("POST", self.graphql_url, data=payload, headers=headers).prepare()
+        return self._send(request, f"POST {GRAPHQL_PATH} {document}")
+
+    def _send(self, request: requests.PreparedRequest, line: str) -> Answer:
         if self.rate_limited:
             return Answer(None, problem="not sent: Codefresh answered 429 earlier, the probe stops to spare the key")
         if time.monotonic() > self._deadline:
             return Answer(None, problem="not sent: the probe's time budget is spent")
-        headers = {"Authorization": self._key, "Accept": "application/json"}
-        if session:
-            headers["X-Pagination-Session-Id"] = session
         if self.sent:
             time.sleep(self._pause)
-        request = requests.Request("GET", self.base_url + path, params=params or {}, headers=headers).prepare()
-        self.sent.append(f"GET {path}" + (f"?{request.url.split('?', 1)[1]}" if "?" in request.url else ""))
+        self.sent.append(line)
         try:
             response = self._session.send(request, timeout=REQUEST_TIMEOUT_SECONDS, allow_redirects=False)
         except requests.RequestException as exc:
@@ -602,14 +841,21 @@ class Client:
         return Answer(response.status_code, body, dict(response.headers))
 
 
-def check_base_url(base_url: str) -> Optional[str]:
+def graphql_url_of(base_url: str) -> str:
+    """The GitOps GraphQL API next to the REST API: `https://<host>/api` -> `https://<host>/2.0/api/graphql`."""
+    parts = urlsplit(base_url)
+    root = parts.path[: -len("/api")] if parts.path.endswith("/api") else ""
+    return f"{parts.scheme}://{parts.netloc}{root}{GRAPHQL_PATH}"
+
+
+def check_base_url(base_url: str, flag: str = "--base-url") -> Optional[str]:
     """One sentence if the key must not be sent to this URL, else None."""
     parts = urlsplit(base_url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        return f"--base-url '{base_url}' is not an http(s) URL; use e.g. {DEFAULT_BASE_URL}."
+        return f"{flag} '{base_url}' is not an http(s) URL; use e.g. {DEFAULT_BASE_URL}."
     if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
         return (
-            f"--base-url '{base_url}' uses plain http, which would send the API key unencrypted; "
+            f"{flag} '{base_url}' uses plain http, which would send the API key unencrypted; "
             f"use https:// (plain http is accepted only for localhost)."
         )
     return None
@@ -703,15 +949,52 @@ def probe(client: Client, today: Optional[datetime] = None) -> List[Finding]:
     nobody = {"entityType": "build", "entityId": "0" * 24, "key": "source-codefresh-probe"}
     findings.append(classify_annotations_none(client.get("/annotations", nobody)))
 
+    # 8. GitOps: five GraphQL queries at most
+    findings += probe_gitops(client)
+
     # 5. 429s, last: whatever the other questions met
     findings.append(classify_retry_after(client.rate_limited))
     return findings
 
 
+def probe_gitops(client: Client) -> List[Finding]:
+    # Every list query, and the sentinel: refused by validation, so nothing runs; the errors name what is missing.
+    fields = [
+        (name, "" if name == "productReleases" else "pagination: {first: 1}", "__typename")
+        for name in EVIDENCED_LISTS + ("promotions", "productReleases") + UNEVIDENCED_LISTS
+    ]
+    schema = client.query("SourceCodefreshProbeFields", fields + [(SENTINEL, "", "__typename")])
+    found = classify_gitops_fields(schema)
+    missing = set(missing_fields(graphql_errors(schema)))
+    releases = client.query(
+        "SourceCodefreshProbeReleases",
+        [
+            ("runtimes", "", "edges { __typename }"),
+            ("gitopsReleases", "pagination: {first: 1}", "edges { __typename }"),
+        ],
+    )
+    found.append(classify_gitops_releases(releases))
+    # The largest page: where the CLI says "limited to 50" (promotions), else a list that answered without arguments.
+    if "promotions" not in missing:
+        field = "promotions"
+    else:
+        field = "gitopsReleases" if found[-1].reading == "optional" else "clusters"
+    page = "edges { __typename } pageInfo { hasNextPage }"
+    page_51 = client.query("SourceCodefreshProbePageSize", [(field, "pagination: {first: 51}", page)])
+    page_50 = None
+    if graphql_errors(page_51) and not gitops_refused(page_51):
+        page_50 = client.query("SourceCodefreshProbePageSize", [(field, "pagination: {first: 50}", page)])
+    found.append(classify_gitops_page_cap(field, page_51, page_50))
+    introspection = client.query("SourceCodefreshProbeIntrospection", [("__schema", "", "queryType { name }")])
+    found.append(classify_gitops_introspection(introspection))
+    return found
+
+
 def report(findings: Sequence[Finding], client: Client, elapsed: float) -> str:
     verdict = {True: "fits", False: "DOES NOT FIT", None: "could not tell"}
+    noted = lambda f: f.reading == "observed" or (f.fits is None and f.reading != "unknown")  # noqa: E731
     lines = [
-        f"Codefresh API probe of {client.base_url}: {len(client.sent)} GET requests in {elapsed:.1f} s "
+        f"Codefresh API probe of {client.base_url}: {len(client.sent)} requests in {elapsed:.1f} s "
         f"(read-only; no key, id, name or record in this output, only the date-times asked about)",
         "",
     ]
@@ -720,7 +1003,7 @@ def report(findings: Sequence[Finding], client: Client, elapsed: float) -> str:
             f"{number}. {item.question}",
             f"   seen:      {item.seen}",
             f"   reading:   {item.reading}",
-            f"   connector: {item.connector} -> {'noted' if item.reading == 'observed' else verdict[item.fits]}",
+            f"   connector: {item.connector} -> {'noted' if noted(item) else verdict[item.fits]}",
             "",
         ]
     misfits = [f for f in findings if f.fits is False]
@@ -741,17 +1024,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--api-key", help="a Codefresh API key (default: $CODEFRESH_API_KEY)")
     parser.add_argument("--base-url", default=DEFAULT_BASE_URL, help=f"the API root (default {DEFAULT_BASE_URL})")
+    parser.add_argument(
+        "--graphql-url", help=f"the GitOps GraphQL API (default: {GRAPHQL_PATH} on the host of --base-url)"
+    )
     args = parser.parse_args(argv)
     key = (args.api_key or os.environ.get("CODEFRESH_API_KEY") or "").strip()
     if not key:
         print("Give the API key with --api-key KEY or in the CODEFRESH_API_KEY environment variable.", file=sys.stderr)
         return 2
     hide_key_in_tracebacks(key)
-    problem = check_base_url(args.base_url)
+    problem = check_base_url(args.base_url) or (args.graphql_url and check_base_url(args.graphql_url, "--graphql-url"))
     if problem:
         print(problem, file=sys.stderr)
         return 2
-    client = Client(args.base_url, key)
+    client = Client(args.base_url, key, graphql_url=args.graphql_url)
     started = time.monotonic()
     user = client.get("/user")
     if user.status == 401:

@@ -1,5 +1,6 @@
 """scripts/probe_api.py: its verdicts from canned answers, one per reading of each open question, and its safety
-(GET only, a fixed list of paths, the key only in the Authorization header and never in its output)."""
+(GETs to a fixed list of paths, GraphQL queries of a fixed list of fields and never a mutation, the key only in the
+Authorization header and never in its output)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests_mock
+from graphql import OperationDefinitionNode, parse
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "probe_api.py"
 spec = importlib.util.spec_from_file_location("probe_api", SCRIPT)
@@ -22,6 +24,7 @@ Answer = probe_api.Answer
 
 KEY = "probe-test-key.0123456789abcdef0123456789abcdef"
 BASE = "https://g.codefresh.io/api"
+GRAPHQL = "https://g.codefresh.io/2.0/api/graphql"
 BUILD_CREATED = "2026-11-20T14:03:05.123Z"
 AUDIT_CREATED = "2026-11-20T10:00:00.000Z"
 AUDIT_CREATED_MS = int(datetime(2026, 11, 20, 10, tzinfo=timezone.utc).timestamp() * 1000)
@@ -305,6 +308,33 @@ def canned(mocker: requests_mock.Mocker, images_reading: str = "offset") -> None
         f"{BASE}/environments-v2", json={"docs": [{"metadata": {"name": "production"}, "spec": {"type": "argo"}}]}
     )
     mocker.get(f"{BASE}/annotations", status_code=404, json={"message": "Annotations not found"})
+    mocker.post(GRAPHQL, json=graphql_answer)
+
+
+def graphql_answer(request, context):
+    """A GitOps API with `promotions`, a cap of 50, no introspection, and whole lists without `pagination`."""
+    query = request.json()["query"]
+    if "SourceCodefreshProbeFields" in query:
+        context.status_code = 400
+        return {"errors": FIELDS_ERRORS}
+    if "SourceCodefreshProbeReleases" in query:
+        return {"data": {"runtimes": {"edges": [{}, {}]}, "gitopsReleases": {"edges": [{}]}}}
+    if "first: 51" in query:
+        return {"data": {"promotions": None}, "errors": [{"message": CAP_ERROR, "path": ["promotions"]}]}
+    if "first: 50" in query:
+        return {"data": {"promotions": {"edges": [{}] * 50, "pageInfo": {"hasNextPage": True}}}}
+    context.status_code = 400
+    return {"errors": [{"message": 'GraphQL introspection is not allowed by Apollo Server, but the query contained '
+                                   '__schema or __type. To enable introspection, pass introspection: true to '
+                                   'ApolloServer in production'}]}  # fmt: skip
+
+
+CAP_ERROR = 'Pagination "first" is limited to 50, got 51.'
+MISSING = ("applications", "products", "environments", "promotionFlows", "doraMetrics", "sourceCodefreshProbeSentinel")
+FIELDS_ERRORS = [{"message": f'Cannot query field "{name}" on type "Query".'} for name in MISSING] + [
+    {"message": f'Unknown argument "pagination" on field "Query.{name}".'}
+    for name in ("runtimes", "gitSources", "components", "pipelines", "workflows")
+]
 
 
 def test_the_probe_sends_only_safe_gets_and_never_shows_the_key(capsys):
@@ -322,14 +352,22 @@ def test_the_probe_sends_only_safe_gets_and_never_shows_the_key(capsys):
     out, err = capsys.readouterr()
     assert code == 0
     assert KEY not in out and KEY not in err and KEY.split(".")[1] not in out
-    assert {request.method for request in history} == {"GET"}
-    assert all(any(p.match(urlsplit(r.url).path[len("/api") :]) for p in probe_api.SAFE_READS) for r in history)
+    gets = [r for r in history if r.method == "GET"]
+    posts = [r for r in history if r.method == "POST"]
+    assert len(gets) + len(posts) == len(history) == 30  # the most the probe sends (docstring, README, docs)
+    assert all(any(p.match(urlsplit(r.url).path[len("/api") :]) for p in probe_api.SAFE_READS) for r in gets)
+    assert {r.url for r in posts} == {GRAPHQL} and len(posts) == 5
     assert all(urlsplit(r.url).netloc == "g.codefresh.io" and r.headers["Authorization"] == KEY for r in history)
-    assert all(KEY not in r.url for r in history)
-    assert len(history) == 25  # the most the probe sends (its docstring, README, docs/codefresh.md)
+    assert all(KEY not in r.url and KEY not in (r.text or "") for r in history)
+    for r in posts:  # every body is one query, made of root fields on the allowlist
+        (operation,) = parse(r.json()["query"]).definitions
+        assert isinstance(operation, OperationDefinitionNode) and operation.operation.value == "query"
+        assert {f.name.value for f in operation.selection_set.selections} <= probe_api.SAFE_QUERY_FIELDS
+    assert {"sync", "appRollback"}.isdisjoint(probe_api.SAFE_QUERY_FIELDS)
     # The readings of the canned server, and the verdicts the user reads.
     assert "reading:   offset" in out and "reading:   exact" in out and "reading:   ms" in out
     assert "reading:   error_500" in out and "reading:   rejects" in out
+    assert "reading:   current" in out and "reading:   evidenced_only" in out and "reading:   50\n" in out
     assert "Every answer the probe could get fits the connector." in out
     assert "https://github.com/airbytehq/airbyte/issues" in out
 
@@ -353,7 +391,12 @@ def test_unsafe_paths_are_never_requested():
     for path in ("/builds/rebuild/abc", "/workflow/abc/pending-approval/approve", "/pipelines/run/x", "/user/x"):
         with pytest.raises(probe_api.UnsafeRequest):
             client.get(path)
-    assert not hasattr(client, "post")
+    for field in ("sync", "appRollback", "deleteRuntime", "runtimes { x } mutation"):
+        with pytest.raises(probe_api.UnsafeRequest):
+            client.query("SourceCodefreshProbeFields", [(field, "", "__typename")])
+    with pytest.raises(probe_api.UnsafeRequest):  # the operation's name is the probe's, so never `mutation ...`
+        client.query("} mutation M {", [("runtimes", "", "__typename")])
+    assert client.sent == [] and not hasattr(client, "post") and not hasattr(client, "mutation")
 
 
 def test_a_429_stops_the_probe_and_is_reported():
@@ -432,6 +475,12 @@ def test_the_connector_table_has_a_verdict_for_every_reading_the_questions_name(
         "retry_after": {"with", "without"},
         "environments_id": {"present", "absent", "no_name"},
         "annotations_none": {"empty_200", "not_found_404"},
+        "gitops_schema": {"current", "before_promotions"},
+        "gitops_invalid_query_status": {"400", "200"},
+        "gitops_list_pagination": {"evidenced_only", "every_list", "mixed"},
+        "gitops_releases_filter": {"optional", "required"},
+        "gitops_page_cap": {"50", "clamp_50", "none", "below_50"},
+        "gitops_introspection": {"disabled", "enabled"},
     }
     assert {key: set(table) for key, table in probe_api.CONNECTOR.items()} == readings
     json.dumps(probe_api.CONNECTOR)  # plain data
@@ -469,3 +518,143 @@ def test_environments_are_keyed_right_whether_or_not_they_carry_an_id(items, rea
 def test_an_annotation_lookup_matching_nothing_fits_either_answer(answer, reading, fits):
     result = probe_api.classify_annotations_none(answer)
     assert (result.reading, result.fits) == (reading, fits), result.seen
+
+
+# --- 8. GitOps --------------------------------------------------------------------------------------------------------
+def fields_answer(missing, no_pagination=(), status=400, quote='"', v15=False):
+    q = lambda name: f"{quote}{name}{quote}"  # noqa: E731
+    errors = [{"message": f"Cannot query field {q(name)} on type {q('Query')}."} for name in missing]
+    errors += [
+        {"message": f"Unknown argument {q('pagination')} on field {q(name)} of type {q('Query')}."}
+        if v15
+        else {"message": f"Unknown argument {q('pagination')} on field {q('Query.' + name)}."}
+        for name in no_pagination
+    ]
+    return Answer(status, {"errors": errors})
+
+
+WHOLE = ("runtimes", "gitSources", "components", "pipelines", "workflows")
+UNSEEN = ("applications", "products", "environments", "promotionFlows", "doraMetrics", probe_api.SENTINEL)
+
+
+@pytest.mark.parametrize(
+    "answer, readings",
+    [
+        (fields_answer(UNSEEN, WHOLE), ("current", "400", "evidenced_only")),
+        (fields_answer((*UNSEEN, "promotions"), (), status=200), ("before_promotions", "200", "every_list")),
+        (fields_answer(UNSEEN, ("workflows",), quote="'"), ("current", "400", "mixed")),  # graphql-core's quotes
+        (fields_answer(UNSEEN, WHOLE, v15=True), ("current", "400", "evidenced_only")),  # graphql-js 15's words
+    ],
+)
+def test_gitops_fields_readings(answer, readings):
+    found = probe_api.classify_gitops_fields(answer)
+    assert tuple(f.reading for f in found) == readings
+    assert [f.question for f in found] == [probe_api.Q_GITOPS_QUERIES, probe_api.Q_GITOPS_STATUS,
+                                           probe_api.Q_GITOPS_LIST_PAGINATION]  # fmt: skip
+    assert all(f.fits is None for f in found)  # noted: no GitOps stream yet
+
+
+def test_gitops_fields_name_what_is_there_and_what_the_server_suggests():
+    suggests = 'Did you mean "application" or "applicationsList"?'
+    required = 'Field "productReleases" argument "productName" of type "String!" is required, but it was not provided.'
+    errors = [
+        f'Cannot query field "applications" on type "Query". {suggests}',
+        f'Cannot query field "{probe_api.SENTINEL}" on type "Query".',
+        required,
+    ]
+    answer = Answer(400, {"errors": [{"message": m} for m in errors]})
+    (queries, _, _) = probe_api.classify_gitops_fields(answer)
+    assert "absent: applications;" in queries.seen and "present: runtimes, clusters" in queries.seen
+    assert "the server suggests: application, applicationsList" in queries.seen
+    assert 'argument "productName" of type "String!" is required' in queries.seen
+
+
+def test_gitops_fields_cannot_be_read_from_a_server_that_does_not_refuse_the_sentinel():
+    found = probe_api.classify_gitops_fields(ok({"data": {"runtimes": {"edges": []}}}))
+    assert all(f.reading == "unknown" and "without refusing a field no schema has" in f.seen for f in found)
+
+
+@pytest.mark.parametrize(
+    "answer, why",
+    [
+        (Answer(401, {"error": "Unauthorized: Invalid token."}), "HTTP 401 (Unauthorized: Invalid token.)"),
+        (Answer(200, {"data": {"runtimes": None}, "errors": [{"message": "Forbidden", "extensions": 403}]}),
+         "Forbidden"),
+        (Answer(None, problem="ConnectionError"), "no answer"),
+    ],
+)  # fmt: skip
+def test_gitops_answers_that_tell_nothing(answer, why):
+    """A refused key, Forbidden, no answer: every GitOps question could not tell (and says why)."""
+    found = probe_api.classify_gitops_fields(answer) + [
+        probe_api.classify_gitops_releases(answer),
+        probe_api.classify_gitops_page_cap("promotions", answer, None),
+        probe_api.classify_gitops_introspection(answer),
+    ]
+    assert all(f.reading == "unknown" and why in f.seen for f in found), [f.seen for f in found]
+
+
+@pytest.mark.parametrize(
+    "answer, reading",
+    [
+        (ok({"data": {"runtimes": {"edges": [{}] * 3}, "gitopsReleases": {"edges": [{}]}}}), "optional"),
+        (Answer(200, {"data": {"runtimes": {"edges": []}, "gitopsReleases": None},
+                      "errors": [{"message": "filters.name is required"}]}), "required"),
+    ],
+)  # fmt: skip
+def test_gitops_releases_without_a_filter(answer, reading):
+    found = probe_api.classify_gitops_releases(answer)
+    assert found.reading == reading and "GitOps runtime(s)" in found.seen
+
+
+def cap(status=200, edges=None, more=False, error=None):
+    body = {
+        "data": {"promotions": None if edges is None else {"edges": [{}] * edges, "pageInfo": {"hasNextPage": more}}}
+    }
+    return Answer(status, {**body, "errors": [{"message": error}]} if error else body)
+
+
+@pytest.mark.parametrize(
+    "page_51, page_50, reading",
+    [
+        (cap(error=CAP_ERROR), cap(edges=50, more=True), "50"),
+        (cap(edges=51, more=True), None, "none"),
+        (cap(edges=12), None, "none"),
+        (cap(edges=50, more=True), None, "clamp_50"),
+        (cap(error="first must be <= 20"), cap(error="first must be <= 20, got 50"), "below_50"),
+        (cap(error="no such product"), cap(error="no such product"), "unknown"),
+    ],
+)
+def test_gitops_page_cap(page_51, page_50, reading):
+    assert probe_api.classify_gitops_page_cap("promotions", page_51, page_50).reading == reading
+
+
+def test_gitops_introspection():
+    answered = ok({"data": {"__schema": {"queryType": {"name": "Query"}}}})
+    assert probe_api.classify_gitops_introspection(answered).reading == "enabled"
+    refused = Answer(400, {"errors": [{"message": "GraphQL introspection has been disabled"}]})
+    assert probe_api.classify_gitops_introspection(refused).reading == "disabled"
+
+
+@pytest.mark.parametrize(
+    "base, url",
+    [
+        ("https://g.codefresh.io/api", GRAPHQL),
+        ("http://127.0.0.1:8765/api", "http://127.0.0.1:8765/2.0/api/graphql"),
+        ("https://cf.example.com/codefresh/api", "https://cf.example.com/codefresh/2.0/api/graphql"),
+        ("https://cf.example.com", "https://cf.example.com/2.0/api/graphql"),
+    ],
+)
+def test_the_graphql_url_is_next_to_the_api(base, url):
+    assert probe_api.graphql_url_of(base) == url
+    assert probe_api.Client(base + "/", KEY).graphql_url == url
+
+
+def test_a_graphql_url_given_is_used_and_checked(capsys):
+    with requests_mock.Mocker() as mocker:
+        canned(mocker)
+        mocker.post("https://gitops.example.com/graphql", json=graphql_answer)
+        assert probe_api.main(["--api-key", KEY, "--graphql-url", "https://gitops.example.com/graphql"]) == 0
+        posts = {r.url for r in mocker.request_history if r.method == "POST"}
+    assert posts == {"https://gitops.example.com/graphql"}
+    assert probe_api.main(["--api-key", KEY, "--graphql-url", "http://gitops.example.com/graphql"]) == 2
+    assert "--graphql-url 'http://gitops.example.com/graphql' uses plain http" in capsys.readouterr().err
