@@ -76,14 +76,15 @@ def format_iso_ms(value: datetime) -> str:
 
 
 def parse_cursor_value(value: Any, datetime_format: str) -> Optional[datetime]:
-    """A saved cursor value as a datetime: ISO-8601 text, or epoch milliseconds (a number or digits) for `%ms`."""
+    """A saved cursor value as a datetime: ISO-8601 text, or for `%ms` epoch milliseconds (a number or digits) or
+    ISO-8601 text (the audit state of Airbyte's Connector Builder connector, 0.0.x)."""
     if datetime_format == "%ms":
         if isinstance(value, bool):
             return None
         try:
             return datetime.fromtimestamp(int(value) / 1000, tz=timezone.utc)
         except (TypeError, ValueError, OverflowError, OSError):
-            return None
+            return parse_iso(value)
     return parse_iso(value)
 
 
@@ -202,7 +203,8 @@ class CursorStartsAfterState(ReadableState):
 
 def _shift_cursor_value(value: Any, datetime_format: str, milliseconds: int) -> Any:
     if datetime_format == "%ms":
-        return int(value) + milliseconds
+        parsed = parse_cursor_value(value, datetime_format)
+        return value if parsed is None else round(parsed.timestamp() * 1000) + milliseconds
     parsed = parse_iso(str(value))
     if parsed is None:
         return value
