@@ -57,7 +57,7 @@ WORKDIR /airbyte/integration_code
 RUN chown airbyte:airbyte /airbyte/integration_code
 # Must match dockerRepository and dockerImageTag in metadata.yaml (integration_tests/test_container.py checks).
 LABEL io.airbyte.name="airbyte/source-codefresh" \
-      io.airbyte.version="0.2.0"
+      io.airbyte.version="1.0.0"
 ENTRYPOINT ["source-codefresh"]
 USER airbyte
 # Owned by root and read-only for the `airbyte` user that runs the connector.

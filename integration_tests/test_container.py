@@ -484,7 +484,7 @@ def test_pipeline_run_starts_one_build(container: Container, sandbox: SandboxSer
                     {
                         "pipeline": pipeline,
                         "branch": "main",
-                        "variables": {"SECRET_VALUE": "s3cr3t-value"},
+                        "variables": [{"name": "SECRET_VALUE", "value": "s3cr3t-value"}],
                         "wait_timeout_minutes": 5,
                     }
                 ],
@@ -532,3 +532,32 @@ def test_pipeline_run_starts_one_build(container: Container, sandbox: SandboxSer
     assert run.get("pipeline") == pipeline and run.get("run_id")
     assert sandbox.stats().get("posts", {}).get(pipeline, 0) == posts_before + 1, "the run was not posted exactly once"
     assert "s3cr3t-value" not in json.dumps(messages), "a pipeline variable value leaked into the output"
+
+
+def test_a_0_0_x_config_in_a_read_only_mount_is_migrated_in_the_control_message(
+    container: Container, sandbox: SandboxServer
+):
+    """A config saved by Airbyte's Connector Builder connector (0.0.x), mounted read-only as Airbyte mounts secrets:
+    the CDK cannot write the migrated config back to the file, and the run goes on with it all the same, handing it
+    to Airbyte in a CONTROL message (integration_tests/test_upgrade.py shows the rest of the upgrade)."""
+    saved = {
+        "api_key": SANDBOX_API_KEY,
+        "base_url": sandbox.base_url,
+        "account_id": "5f1a2b3c4d5e6f7a8b9c0d1e",
+        "report_granularity": "day",
+        "report_date_range": ["2026-06-01", "2026-06-30"],
+        "start_date": "2025-01-01T00:00:00Z",
+    }
+    config_file = container.secrets_dir / "config_0_0_x.json"
+    config_file.write_text(json.dumps(saved))
+    config_file.chmod(0o644)
+
+    messages = container.protocol("check_0_0_x", "check", "--config", "/secrets/config_0_0_x.json")
+
+    assert [m["connectionStatus"]["status"] for m in _of_type(messages, "CONNECTION_STATUS")] == ["SUCCEEDED"], _errors(
+        messages
+    )
+    (control,) = _of_type(messages, "CONTROL")
+    migrated = control["control"]["connectorConfig"]["config"]
+    assert migrated["analytics_start_date"] == "2026-06-01" and "account_id" not in migrated
+    assert json.loads(config_file.read_text()) == saved, "the read-only file is left as it was"

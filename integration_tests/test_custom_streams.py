@@ -25,7 +25,7 @@ FAILED_BUILDS = {
     "records_key": "workflows.docs",
     "primary_key": "id",
     "pagination": "cursor",
-    "params": {"status": ["error", "terminated"]},
+    "params": [{"name": "status", "value": "error"}, {"name": "status", "value": "terminated"}],
 }
 CREDENTIALS = ("password", "token", "secretAccessKey", "clientSecret", "keyfile")
 

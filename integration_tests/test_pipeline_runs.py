@@ -1,21 +1,29 @@
-"""Pipeline runs against the sandbox: one POST per configured run, never two, whatever fails on the way."""
+"""Pipeline runs against the sandbox: one POST per configured run, never two, whatever fails on the way, even across
+attempts (a retried attempt gets the state the failed one left, as Airbyte hands it over)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 from typing import Any, Dict, List, Optional
 
 import pytest
-from airbyte_cdk.models import SyncMode
+from airbyte_cdk.models import AirbyteStateMessage, AirbyteStateMessageSerializer, SyncMode
 from airbyte_cdk.test.catalog_builder import CatalogBuilder, ConfiguredAirbyteStreamBuilder
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, discover, read
 from airbyte_cdk.test.models.outcome import ExpectedOutcome
 
 from codefresh_sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer
+from codefresh_sandbox.expected import connector_command
 from source_codefresh import SourceCodefresh
 from source_codefresh.pipeline_runs import PipelineRunRetriever
 
 RUN_POST = {"method": "POST", "path": "^/api/pipelines/run/"}
-HELLO = {"pipeline": "demo/hello-world", "branch": "main", "variables": {"REPORT_DAYS": "7", "TOKEN": "s3cr3t-value"}}
+HELLO = {
+    "pipeline": "demo/hello-world",
+    "branch": "main",
+    "variables": [{"name": "REPORT_DAYS", "value": "7"}, {"name": "TOKEN", "value": "s3cr3t-value"}],
+}
 FAILING = {"pipeline": "demo/failing-build"}
 TERMINATED = {"pipeline": "demo/terminated-build"}
 
@@ -34,19 +42,34 @@ def config(server: SandboxServer, runs: Optional[List[Dict[str, Any]]]) -> Dict[
     return cfg
 
 
-def read_runs(server: SandboxServer, runs: List[Dict[str, Any]]) -> EntrypointOutput:
-    cfg = config(server, runs)
-    catalog = (
-        CatalogBuilder()
-        .with_stream(
-            ConfiguredAirbyteStreamBuilder()
-            .with_name("pipeline_runs")
-            .with_sync_mode(SyncMode.full_refresh)
-            .with_primary_key([["id"]])
-        )
-        .build()
+CATALOG = (
+    CatalogBuilder()
+    .with_stream(
+        ConfiguredAirbyteStreamBuilder()
+        .with_name("pipeline_runs")
+        .with_sync_mode(SyncMode.full_refresh)
+        .with_primary_key([["id"]])
     )
-    return read(SourceCodefresh(catalog=catalog, config=cfg), cfg, catalog, expected_outcome=ExpectedOutcome.ALLOW_ANY)
+    .build()
+)
+
+
+def read_runs(
+    server: SandboxServer, runs: List[Dict[str, Any]], state: Optional[List[AirbyteStateMessage]] = None
+) -> EntrypointOutput:
+    cfg = config(server, runs)
+    return read(
+        SourceCodefresh(catalog=CATALOG, config=cfg, state=state),
+        cfg,
+        CATALOG,
+        state,
+        expected_outcome=ExpectedOutcome.ALLOW_ANY,
+    )
+
+
+def last_state(output: EntrypointOutput) -> List[AirbyteStateMessage]:
+    """The stream's last state message: what Airbyte hands to the next attempt."""
+    return [output.state_messages[-1].state]
 
 
 def by_pipeline(output: EntrypointOutput) -> Dict[str, Dict[str, Any]]:
@@ -119,6 +142,84 @@ def test_when_it_cannot_tell_the_stream_fails_naming_the_pipeline_and_never_post
     assert not output.records
     messages = error_messages(output)
     assert any("demo/hello-world" in m and "did not send the request again" in m for m in messages), messages
+    # The retried attempt looks for the build of the saved run id, finds none (nothing started) and stops.
+    retried = read_runs(sandbox, [HELLO], state=last_state(output))
+    assert sandbox.stats()["posts"] == {} and not retried.records
+    assert [error.trace.error.failure_type.value for error in retried.errors][:1] == ["config_error"]
+    assert sum(n for route, n in sandbox.stats()["by_route"].items() if route.startswith("POST ")) == 1
+
+
+# --- across attempts: what the first attempt started, the second follows -----------------------------------------
+
+
+def test_an_attempt_killed_while_it_waits_is_resumed_by_the_next_with_its_state_and_one_post(tmp_path):
+    # The first attempt runs as Airbyte runs it (the installed command, a config file) and is killed as soon as it
+    # saved the build it started: no exception, no closing state, the process is gone.
+    with SandboxServer(SandboxConfig(builds=30, pipelines=20, run_polls_to_finish=6)) as server:
+        cfg = config(server, [HELLO])
+        (tmp_path / "config.json").write_text(json.dumps(cfg))
+        (tmp_path / "catalog.json").write_text(json.dumps(CATALOG_JSON))
+        first = subprocess.Popen(
+            [
+                *connector_command(),
+                "read",
+                "--config",
+                str(tmp_path / "config.json"),
+                "--catalog",
+                str(tmp_path / "catalog.json"),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        saved: List[Dict[str, Any]] = []
+        assert first.stdout is not None
+        for line in first.stdout:
+            message = json.loads(line)
+            if message.get("type") == "STATE":
+                saved.append(message["state"])
+                first.kill()
+                break
+        first.wait(timeout=60)
+        assert saved, "the first attempt saved nothing before it was killed"
+        build_id = saved[0]["stream"]["stream_state"]["started"]["0"]["build_id"]
+        assert build_id and server.stats()["posts"] == {"demo/hello-world": 1}
+        assert server.data.get_build(build_id)["status"] not in ("success", "error", "terminated"), "killed mid-run"
+
+        second = read_runs(server, [HELLO], state=[AirbyteStateMessageSerializer.load(saved[0])])
+
+        assert server.stats()["posts"] == {"demo/hello-world": 1}, (
+            "the second attempt followed the build, posting nothing"
+        )
+        [run] = [message.record.data for message in second.records]
+        assert (run["id"], run["status"], run["timed_out"]) == (build_id, "success", False)
+        assert run["run_id"] == saved[0]["stream"]["stream_state"]["started"]["0"]["run_id"]
+        assert not second.errors
+        assert last_state(second)[0].stream.stream_state.__dict__ == {"__ab_no_cursor_state_message": True}
+
+
+def test_a_sync_that_fails_after_the_post_hands_its_build_to_the_next_attempt(sandbox):
+    # Watching fails (every poll refused): the stream fails, and the sync's last state still holds the build.
+    sandbox.set_faults([{"match": {"method": "GET", "path": "^/api/builds/"}, "kind": "status", "status": 401}])
+    failed = read_runs(sandbox, [HELLO, FAILING])
+    assert not failed.records and failed.errors
+    assert sandbox.stats()["posts"] == {"demo/hello-world": 1, "demo/failing-build": 1}
+    state = last_state(failed)
+    started = state[0].stream.stream_state.__dict__["started"]
+    assert {run["pipeline"] for run in started.values()} == {"demo/hello-world", "demo/failing-build"}
+
+    sandbox.set_faults([])
+    retried = read_runs(sandbox, [HELLO, FAILING], state=state)
+
+    assert sandbox.stats()["posts"] == {"demo/hello-world": 1, "demo/failing-build": 1}, "exactly one POST per run"
+    runs = by_pipeline(retried)
+    assert {name: (run["id"], run["status"]) for name, run in runs.items()} == {
+        run["pipeline"]: (run["build_id"], "success" if run["pipeline"] == "demo/hello-world" else "error")
+        for run in started.values()
+    }
+    assert not retried.errors
+    # The next sync, given that final state, starts new builds: nothing is open any more.
+    again = read_runs(sandbox, [HELLO], state=last_state(retried))
+    assert sandbox.stats()["posts"]["demo/hello-world"] == 2 and not again.errors
 
 
 def test_a_429_on_the_run_request_is_retried_safely(sandbox):
@@ -188,3 +289,15 @@ def test_a_run_whose_post_failed_is_reported_under_either_answer_of_the_annotati
     messages = error_messages(output)
     assert any("demo/hello-world" in m and "no build carrying run id" in m for m in messages), messages
     assert not any("base_url" in m for m in messages), messages
+
+
+CATALOG_JSON = {
+    "streams": [
+        {
+            "stream": {"name": "pipeline_runs", "json_schema": {}, "supported_sync_modes": ["full_refresh"]},
+            "sync_mode": "full_refresh",
+            "destination_sync_mode": "overwrite",
+            "primary_key": [["id"]],
+        }
+    ]
+}

@@ -203,7 +203,7 @@ CUSTOM_STREAMS = [
         "records_key": "workflows.docs",
         "primary_key": "id",
         "pagination": "cursor",
-        "params": {"status": ["success", "error"]},
+        "params": [{"name": "status", "value": "success"}, {"name": "status", "value": "error"}],
         "cursor_field": "created",
     },
 ]

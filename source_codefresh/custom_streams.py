@@ -182,7 +182,7 @@ def path_problem(path: Any, api_root: str) -> Optional[str]:
     if _SCHEME.match(path) or path.startswith("//") or "\\" in path or "@" in path:
         return f"{shown} is a URL or names a host: write only the path under the API root (base_url), e.g. registries."
     if "?" in path:
-        return f"{shown} has a query string: move its parameters to params (for example params: {{status: error}})."
+        return f"{shown} has a query string: move its parameters to params (for example name status, value error)."
     if "#" in path:
         return f"{shown} has a '#' fragment: remove it."
     if "%" in path:
@@ -219,11 +219,16 @@ def path_problem(path: Any, api_root: str) -> Optional[str]:
 
 
 def params_problem(params: Any, where: str) -> Optional[str]:
-    if params in (None, {}):
+    """`params` is a list of {name, value} (a name given twice is sent twice)."""
+    if params in (None, []):
         return None
-    if not isinstance(params, Mapping):
-        return f"{where}: params must be an object of query parameters, name to value, e.g. {{status: error}}."
-    for name, value in params.items():
+    if not isinstance(params, list) or not all(isinstance(item, Mapping) for item in params):
+        return (
+            f"{where}: params must be a list of query parameters, each with a name and a value, e.g. "
+            "[{name: status, value: error}]."
+        )
+    for item in params:
+        name, value = item.get("name"), item.get("value")
         if not isinstance(name, str) or not _PARAM_NAME.fullmatch(name):
             return f"{where}: the query parameter name '{name}' is not valid: use letters, digits and - _ . [ ]."
         if name.lower() in _PAGING_PARAMS:
@@ -233,12 +238,8 @@ def params_problem(params: Any, where: str) -> Optional[str]:
             )
         if name.lower() in _SECRET_PARAMS:
             return f"{where}: params may not set '{name}', which makes Codefresh return secrets in clear; remove it."
-        values = value if isinstance(value, list) else [value]
-        if not values or not all(isinstance(item, (str, int)) and not isinstance(item, bool) for item in values):
-            return (
-                f"{where}: the value of query parameter '{name}' must be text or a whole number, or a list of them "
-                "to repeat the parameter (write true/false as text: 'true')."
-            )
+        if not isinstance(value, str):
+            return f"{where}: the value of query parameter '{name}' must be text (numbers and true/false too)."
     return None
 
 

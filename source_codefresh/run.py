@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from datetime import datetime, timezone
@@ -32,7 +33,9 @@ def _get_source(args: List[str]) -> Optional[SourceCodefresh]:
             catalog=SourceCodefresh.read_catalog(catalog_path) if catalog_path else None,
             config=SourceCodefresh.read_config(config_path) if config_path else None,
             state=SourceCodefresh.read_state(state_path) if state_path else None,
-            config_path=config_path,
+            # The CDK writes a migrated config back to this file, besides the CONTROL message Airbyte saves; a
+            # read-only file (a mounted secret) is left as it is rather than ending the run.
+            config_path=config_path if config_path and os.access(config_path, os.W_OK) else None,
         )
     except Exception as error:  # the platform needs a TRACE message, not a Python traceback on stderr
         message = AirbyteMessage(

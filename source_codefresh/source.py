@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +22,7 @@ from airbyte_cdk.models import (
     ConfiguredAirbyteCatalog,
     FailureType,
     Status,
+    Type,
 )
 from airbyte_cdk.sources.declarative.yaml_declarative_source import YamlDeclarativeSource
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
@@ -199,11 +201,11 @@ class SourceCodefresh(YamlDeclarativeSource):
         names = [configured.stream.name for configured in catalog.streams]
         streams = self._streams_by_name(names)
         if streams is None:
-            yield from super().read(logger, config, catalog, state)
+            yield from _flushing_states(super().read(logger, config, catalog, state))
             return
         # In the catalog's order, as the CDK's own read (`_select_streams`) orders them.
         by_name = {stream.name: stream for stream in streams}
-        yield from self._concurrent_source.read([by_name[name] for name in names])
+        yield from _flushing_states(self._concurrent_source.read([by_name[name] for name in names]))
 
     @staticmethod
     def _raise_on_config_problem(config: Mapping[str, Any]) -> None:
@@ -235,6 +237,16 @@ class SourceCodefresh(YamlDeclarativeSource):
         except requests.exceptions.RequestException:
             return f"Could not connect to {base_url}: check base_url and that this machine can reach the host."
         return None
+
+
+def _flushing_states(messages: Iterator[AirbyteMessage]) -> Iterator[AirbyteMessage]:
+    """Each state message is pushed out once printed. The entrypoint prints a message before it asks for the next, into
+    the CDK's print buffer, which writes only when a later print comes 0.1 s after its last write: a checkpoint (the
+    build pipeline_runs started, before hours of polling) would otherwise wait there for the next message."""
+    for message in messages:
+        yield message
+        if message.type == Type.STATE:
+            sys.stdout.flush()
 
 
 def _plain_check_message(message: str) -> str:

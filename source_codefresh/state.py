@@ -6,6 +6,8 @@
   keeps the newest build creation time read and where the builds that were not finished when read were created,
   so the next sync reads those builds again and what is new, and nothing else.
 - `ReadableState` (analytics_reports): only checks that the saved state can be read.
+- `StartedRunsCursor` (pipeline_runs): the builds a sync started and has not emitted yet, saved before they are
+  watched, so that a retried attempt follows them instead of starting others.
 
 Why the cursor is Python: the CDK turns a manifest's `DatetimeBasedCursor` into a `ConcurrentCursor` whose state is
 the greatest cursor value read (`{"created": <newest>}`), which cannot say "an older build is still running". A
@@ -19,6 +21,7 @@ CDK's `ConcurrentCursor` with a different state and record filter.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import InitVar, dataclass
 from datetime import datetime, timedelta, timezone
 from typing import (
@@ -38,10 +41,12 @@ from typing import (
 )
 
 from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.connector_state_manager import ConnectorStateManager
 from airbyte_cdk.sources.declarative.interpolation.interpolated_string import InterpolatedString
 from airbyte_cdk.sources.declarative.migrations.state_migration import StateMigration
 from airbyte_cdk.sources.declarative.parsers.model_to_component_factory import ModelToComponentFactory
-from airbyte_cdk.sources.streams.concurrent.cursor import ConcurrentCursor, CursorField
+from airbyte_cdk.sources.message import MessageRepository
+from airbyte_cdk.sources.streams.concurrent.cursor import ConcurrentCursor, CursorField, FinalStateCursor
 from airbyte_cdk.sources.streams.concurrent.cursor_types import CursorValueType
 from airbyte_cdk.sources.streams.concurrent.partitions.partition import Partition
 from airbyte_cdk.sources.streams.concurrent.state_converters.abstract_stream_state_converter import (
@@ -91,14 +96,15 @@ def format_iso_ms(value: datetime) -> str:
 
 
 def parse_cursor_value(value: Any, datetime_format: str) -> Optional[datetime]:
-    """A saved cursor value as a datetime: ISO-8601 text, or epoch milliseconds (a number or digits) for `%ms`."""
+    """A saved cursor value as a datetime: ISO-8601 text, or for `%ms` epoch milliseconds (a number or digits) or
+    ISO-8601 text (the audit state of Airbyte's Connector Builder connector, 0.0.x)."""
     if datetime_format == "%ms":
         if isinstance(value, bool):
             return None
         try:
             return datetime.fromtimestamp(int(value) / 1000, tz=timezone.utc)
         except (TypeError, ValueError, OverflowError, OSError):
-            return None
+            return parse_iso(value)
     return parse_iso(value)
 
 
@@ -223,7 +229,8 @@ class CursorStartsAfterState(ReadableState):
 
 def _shift_cursor_value(value: Any, datetime_format: str, milliseconds: int) -> Any:
     if datetime_format == "%ms":
-        return int(value) + milliseconds
+        parsed = parse_cursor_value(value, datetime_format)
+        return value if parsed is None else round(parsed.timestamp() * 1000) + milliseconds
     parsed = parse_iso(str(value))
     if parsed is None:
         return value
@@ -621,9 +628,134 @@ class FollowsUnfinishedBuildsCursor(ConcurrentCursor):
         return kept
 
 
+# ---------------------------------------------------------------------------------------------------------------------
+# Pipeline runs: the builds started and not emitted yet
+# ---------------------------------------------------------------------------------------------------------------------
+
+STARTED_KEY = "started"
+
+
+@dataclass(frozen=True)
+class StartedRun:
+    """A run a sync started: its pipeline, the unique run id its build is annotated with, the build's id (None while
+    the POST's answer was lost and no build carrying the run id was found yet) and when it was triggered."""
+
+    pipeline: str
+    run_id: str
+    build_id: Optional[str]
+    triggered_at: str
+
+    def as_state(self) -> Dict[str, Any]:
+        return {
+            "pipeline": self.pipeline,
+            "run_id": self.run_id,
+            "build_id": self.build_id,
+            "triggered_at": self.triggered_at,
+        }
+
+
+def read_started_runs(stream: str, state: Mapping[str, Any]) -> Dict[str, StartedRun]:
+    """The runs of a saved `{"started": {"<run index>": {...}}}` state; any other state (none, or the CDK's full
+    refresh marker) holds none. A state that cannot be read fails with one sentence."""
+    started = state.get(STARTED_KEY) if isinstance(state, Mapping) else None
+    if started is None:
+        return {}
+    if not isinstance(started, Mapping):
+        raise unreadable_state(stream, f"'{STARTED_KEY}' is {_describe(started)}, not an object")
+    runs: Dict[str, StartedRun] = {}
+    for index, run in started.items():
+        fields = run if isinstance(run, Mapping) else {}
+        values = [fields.get(key) for key in ("pipeline", "run_id", "triggered_at")]
+        build_id = fields.get("build_id")
+        if not all(isinstance(value, str) and value for value in values) or not isinstance(build_id, (str, type(None))):
+            raise unreadable_state(stream, f"'{STARTED_KEY}.{index}' is {_describe(run)}, not a started run")
+        runs[str(index)] = StartedRun(str(values[0]), str(values[1]), build_id, str(values[2]))
+    return runs
+
+
+class StartedRunsCursor(FinalStateCursor):
+    """The state of pipeline_runs: `{"started": {"<run index>": {pipeline, run_id, build_id, triggered_at}}}` while a
+    run the connector started has not been emitted, and the CDK's full refresh marker once none is open.
+
+    Each change is emitted at once, from the run's own thread, before the build is watched: a retried attempt (Airbyte
+    hands it the last state of the failed one) follows that build instead of starting another. A run's record is
+    emitted before the state that closes it. The CDK's full refresh cursor would end every sync, failed or not, with
+    its marker and so lose the open runs; this one ends with them."""
+
+    def __init__(
+        self,
+        stream_name: str,
+        message_repository: MessageRepository,
+        stream_state: Mapping[str, Any],
+        pipelines: Sequence[str],
+    ) -> None:
+        super().__init__(stream_name, None, message_repository)
+        self._stream = stream_name
+        self._repository = message_repository
+        self._lock = threading.Lock()
+        self._open: Dict[str, StartedRun] = {}
+        for index, run in read_started_runs(stream_name, stream_state).items():
+            configured = pipelines[int(index)] if index.isdigit() and int(index) < len(pipelines) else None
+            if configured == run.pipeline:
+                self._open[index] = run
+            else:
+                LOGGER.warning(
+                    f"Stream '{stream_name}': build {run.build_id or '(not found yet)'} of pipeline '{run.pipeline}' "
+                    f"(run id {run.run_id}), started by an earlier attempt, is no longer followed: pipeline_runs "
+                    f"entry {int(index) + 1 if index.isdigit() else index} changed. Check that build in Codefresh."
+                )
+
+    @property
+    def state(self) -> MutableMapping[str, Any]:
+        with self._lock:
+            if not self._open:
+                return super().state
+            return {STARTED_KEY: {index: run.as_state() for index, run in sorted(self._open.items())}}
+
+    def open_run(self, index: int) -> Optional[StartedRun]:
+        """The run of pipeline_runs entry `index` that an earlier attempt started and did not emit, if any."""
+        with self._lock:
+            return self._open.get(str(index))
+
+    def started(self, index: int, run: StartedRun) -> None:
+        with self._lock:
+            self._open[str(index)] = run
+        self._emit()
+
+    def closed(self, index: int) -> None:
+        with self._lock:
+            self._open.pop(str(index), None)
+        self._emit()
+
+    def _emit(self) -> None:
+        # A state manager of its own, as the CDK's FinalStateCursor keeps one: only to build the message.
+        manager = ConnectorStateManager()
+        manager.update_state_for_stream(self._stream, None, self.state)
+        self._repository.emit_message(manager.create_state_message(self._stream, None))
+
+
 class ComponentFactory(ModelToComponentFactory):
     """The CDK's factory, building a `DatetimeBasedCursor` whose `$parameters` set `finished_statuses` as a
-    FollowsUnfinishedBuildsCursor (`follow_hours` from `$parameters.follow_hours`)."""
+    FollowsUnfinishedBuildsCursor (`follow_hours` from `$parameters.follow_hours`), and the cursor of a stream whose
+    `$parameters.checkpoint` is `started_runs` as a StartedRunsCursor."""
+
+    def __init__(self, connector_state_manager: Optional[ConnectorStateManager] = None, **kwargs: Any) -> None:
+        super().__init__(connector_state_manager=connector_state_manager, **kwargs)
+        self._stream_states = connector_state_manager or ConnectorStateManager()
+
+    def _build_concurrent_cursor(self, model: Any, stream_slicer: Any, config: Config) -> Any:
+        # The CDK builds a full refresh stream's cursor here (a private method, pinned in
+        # unit_tests/test_cdk_contract.py): its FinalStateCursor would end a failed sync with a state that forgets the
+        # builds it started, and a manifest can declare no other cursor for a stream without a datetime cursor.
+        if (model.parameters or {}).get("checkpoint") != "started_runs":
+            return super()._build_concurrent_cursor(model, stream_slicer, config)
+        pipelines = [
+            str(run.get("pipeline") or "").strip() if isinstance(run, Mapping) else ""
+            for run in config.get("pipeline_runs") or []
+        ]
+        return StartedRunsCursor(
+            model.name, self.get_message_repository(), self._stream_states.get_stream_state(model.name, None), pipelines
+        )
 
     def create_concurrent_cursor_from_datetime_based_cursor(  # type: ignore[override]
         self,

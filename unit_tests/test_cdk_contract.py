@@ -29,6 +29,10 @@ starts failing because the CDK now does the right thing itself means our workaro
 | `close_partition` calls `_add_slice_to_state(partition)`, emits `state` | state.py (override: a window is read)   |
 | `create_concurrent_cursor_from_datetime_based_cursor` builds a          | state.py `ComponentFactory` (override)  |
 |   DatetimeBasedCursor (called by keyword, with its $parameters)         |                                         |
+| `_build_concurrent_cursor(model, stream_slicer, config)` builds a       | state.py `ComponentFactory` (override)  |
+|   stream's cursor; a FinalStateCursor keeps the partition router        |                                         |
+| `create_default_stream` hands the stream's cursor to a custom retriever | pipeline_runs.py (`cursor` field)       |
+|   that declares a `cursor` field                                        |                                         |
 | a source's factory is `_constructor` (settings as ours), its state      | source.py `__init__` replaces it        |
 |   manager `_connector_state_manager`                                    |                                         |
 | `_streams_by_name(names)` builds those; `_concurrent_source.read(...)`  | source.py `read` (catalog's streams)    |
@@ -84,8 +88,9 @@ from airbyte_cdk.test.state_builder import StateBuilder
 
 import source_codefresh
 from source_codefresh.paging import CursorBackedPageIncrement
+from source_codefresh.pipeline_runs import PipelineRunRetriever
 from source_codefresh.source import SourceCodefresh, _plain_check_message, manifest_path
-from source_codefresh.state import ComponentFactory, FollowsUnfinishedBuildsCursor
+from source_codefresh.state import ComponentFactory, FollowsUnfinishedBuildsCursor, StartedRunsCursor
 from unit_tests.responses import make_response
 
 API = "https://cdk-contract.test/api"
@@ -604,6 +609,43 @@ def test_the_cdk_builds_a_datetime_cursor_through_the_factory_method_that_state_
     )
 
 
+def test_the_cdk_builds_a_streams_cursor_in_build_concurrent_cursor_and_hands_it_to_the_custom_retriever(
+    parse_manifest_once, monkeypatch
+):
+    """state.py `ComponentFactory` overrides the private ModelToComponentFactory._build_concurrent_cursor(model,
+    stream_slicer, config) for pipeline_runs (`$parameters.checkpoint: started_runs`): a StartedRunsCursor, a
+    FinalStateCursor whose state holds the started builds. The CDK must build each stream's cursor there, keep the
+    partition router as the stream's slicer for a FinalStateCursor (one partition per configured run), and pass the
+    cursor to a custom retriever that declares a `cursor` field (PipelineRunRetriever saves what it started there)."""
+    build = getattr(ModelToComponentFactory, "_build_concurrent_cursor", None)
+    assert build is not None and list(inspect.signature(build).parameters) == [
+        "self",
+        "model",
+        "stream_slicer",
+        "config",
+    ], (
+        "ModelToComponentFactory._build_concurrent_cursor is gone or changed: find where the CDK now builds a stream's "
+        "cursor and build pipeline_runs' StartedRunsCursor there (ComponentFactory, source_codefresh/state.py)"
+    )
+    handed: List[Any] = []
+    built = PipelineRunRetriever.__post_init__
+    monkeypatch.setattr(
+        PipelineRunRetriever,
+        "__post_init__",
+        lambda self, parameters: (handed.append(self.cursor), built(self, parameters)),
+    )
+    runs = [{"pipeline": "demo/one"}, {"pipeline": "demo/two"}]
+    stream = _built_stream(SourceCodefresh(config={**CONFIG, "pipeline_runs": runs}), "pipeline_runs")
+
+    assert isinstance(stream.cursor, StartedRunsCursor), "pipeline_runs no longer gets ComponentFactory's cursor"
+    assert handed and all(cursor is stream.cursor for cursor in handed), (
+        "the CDK no longer hands the stream's cursor to the custom retriever (`cursor=`): PipelineRunRetriever cannot "
+        "save what it started (source_codefresh/pipeline_runs.py)"
+    )
+    partitions = [partition.to_slice().partition for partition in stream.generate_partitions()]
+    assert partitions == [{"run_index": "0"}, {"run_index": "1"}], partitions
+
+
 # --- source.py: the component factory and the read of the catalog's streams --------------------------------------
 
 
@@ -696,6 +738,7 @@ def test_read_hands_the_catalogs_streams_only_to_the_concurrent_source(codefresh
 INTENDED_OVERRIDES = {
     "FollowsUnfinishedBuildsCursor": {"_get_concurrent_state", "_add_slice_to_state"},
     "SourceCodefresh": {"_constructor"},
+    "ComponentFactory": {"_build_concurrent_cursor"},
 }
 
 

@@ -43,7 +43,7 @@ FAILED_BUILDS = entry(
     records_key="workflows.docs",
     primary_key="id",
     pagination="cursor",
-    params={"status": ["error", "terminated"]},
+    params=[{"name": "status", "value": "error"}, {"name": "status", "value": "terminated"}],
 )
 
 
@@ -187,13 +187,16 @@ def test_the_clash_check_knows_every_stream_discover_shows():
         ([entry(records_key="docs.*")], "records_key 'docs.*' is not a field name"),
         ([entry(cursor_field="metadata..updated_at")], "cursor_field 'metadata..updated_at' is not a field name"),
         ([entry(recordsKey="docs")], "has an unknown field 'recordsKey'"),
-        ([entry(params={"limit": "500"})], "params may not set 'limit'"),
-        ([entry(params={"paginationReset": "true"})], "params may not set 'paginationReset'"),
-        ([entry(params={"decrypt": "true"})], "params may not set 'decrypt'"),
-        ([entry(params={"decryptVariables": "true"})], "params may not set 'decryptVariables'"),
-        ([entry(params={"public": True})], "write true/false as text"),
-        ([entry(params={"status": {"in": "error"}})], "must be text or a whole number"),
-        ([entry(params="status=error")], "params must be an object"),
+        ([entry(params=[{"name": "limit", "value": "500"}])], "params may not set 'limit'"),
+        ([entry(params=[{"name": "paginationReset", "value": "true"}])], "params may not set 'paginationReset'"),
+        ([entry(params=[{"name": "decrypt", "value": "true"}])], "params may not set 'decrypt'"),
+        ([entry(params=[{"name": "decryptVariables", "value": "true"}])], "params may not set 'decryptVariables'"),
+        ([entry(params=[{"name": "public", "value": True}])], "numbers and true/false too"),
+        ([entry(params=[{"name": "status", "value": {"in": "error"}}])], "must be text"),
+        ([entry(params=[{"name": "status"}])], "must be text"),
+        ([entry(params=[{"name": "a b", "value": "x"}])], "the query parameter name 'a b' is not valid"),
+        ([entry(params="status=error")], "params must be a list of query parameters"),
+        ([entry(params=["status=error"])], "params must be a list of query parameters"),
         (["registries"], "entry 1 is not an object"),
     ],
 )
@@ -215,9 +218,9 @@ def test_a_list_is_required():
         entry(),
         entry(path="/registries"),
         entry(name="views_by_page", path="views/", records_key="docs", pagination="page"),
-        {**PIPELINE_NAMES, "params": {"projectId": "p1", "limit_to_me": 1}},
+        {**PIPELINE_NAMES, "params": [{"name": "projectId", "value": "p1"}, {"name": "limit_to_me", "value": "1"}]},
         {**FAILED_BUILDS, "cursor_field": "created"},
-        entry(name="build_annotations", path="annotations", params={"entityType": "build"}),
+        entry(name="build_annotations", path="annotations", params=[{"name": "entityType", "value": "build"}]),
         entry(name="step_names", path="step-types/names", pagination="offset"),
         entry(name="env_status", path="environments/env1/status"),
         entry(name="hermes_event", path="hermes/events/registry:dockerhub:acme:api:push:123"),
@@ -262,7 +265,7 @@ def test_each_entry_is_a_stream_with_its_key_in_a_permissive_schema():
     streams = discovered(
         REGISTRIES,
         PIPELINE_NAMES,
-        {**FAILED_BUILDS, "params": {"status": "error"}, "cursor_field": "created"},
+        {**FAILED_BUILDS, "params": [{"name": "status", "value": "error"}], "cursor_field": "created"},
         entry(name="more_views", path="views/", records_key="docs", pagination="page"),
     )
     registries = streams["registries"]
@@ -342,7 +345,7 @@ def test_a_nested_primary_key_and_cursor_are_copied_to_the_top_level(http_mocker
     docs = [{"metadata": {"id": f"p{i}", "updated_at": f"2026-10-0{i}T00:00:00.000Z"}} for i in (1, 2, 3)]
     http_mocker.get(request("pipelines/names", {"limit": "100", "projectId": "proj1"}), response({"docs": docs}))
 
-    output = read_custom("pipeline_names", {**PIPELINE_NAMES, "params": {"projectId": "proj1"}})
+    output = read_custom("pipeline_names", {**PIPELINE_NAMES, "params": [{"name": "projectId", "value": "proj1"}]})
 
     assert [(r.record.data["metadata_id"], r.record.data["metadata_updated_at"]) for r in output.records] == [
         ("p1", "2026-10-01T00:00:00.000Z"),
@@ -355,9 +358,14 @@ def test_a_nested_primary_key_and_cursor_are_copied_to_the_top_level(http_mocker
 def test_params_are_sent_as_written_with_the_session_and_page_of_cursor_paging(http_mocker):
     first = {"workflows": {"docs": [{"id": "b2"}, {"id": "b1"}]}, "pagination": {"page": 1, "nextPage": True}}
     last = {"workflows": {"docs": [{"id": "b0"}]}, "pagination": {"page": 2, "nextPage": False}}
-    params = {"status": ["error", "terminated"], "branchName": "{{ config.api_key }}", "pipeline": 7}
-    http_mocker.get(request("workflow", {**params, "pipeline": "7", "limit": "100", "page": "1"}), response(first))
-    http_mocker.get(request("workflow", {**params, "pipeline": "7", "limit": "100", "page": "2"}), response(last))
+    sent = {"status": ["error", "terminated"], "branchName": "{{ config.api_key }}", "pipeline": "7"}
+    params = [
+        {"name": name, "value": value}
+        for name, values in sent.items()
+        for value in ([values] if isinstance(values, str) else values)
+    ]
+    http_mocker.get(request("workflow", {**sent, "limit": "100", "page": "1"}), response(first))
+    http_mocker.get(request("workflow", {**sent, "limit": "100", "page": "2"}), response(last))
 
     output = read_custom("failed_builds", {**FAILED_BUILDS, "params": params})
 

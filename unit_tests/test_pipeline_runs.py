@@ -1,5 +1,6 @@
 """Pipeline runs, the one write (source_codefresh/pipeline_runs.py): which failures of the run POST are retried, and
-what PipelineRunRetriever does with the others. Never a second POST.
+what PipelineRunRetriever does with the others; what it saves in the state before watching a build, and how a retried
+attempt given that state follows the build instead of posting. Never a second POST.
 
 The requesters are fakes that answer from a script and count what was sent; the same paths against the sandbox
 (a real server, faults included) are in integration_tests/test_pipeline_runs.py.
@@ -7,6 +8,7 @@ The requesters are fakes that answer from a script and count what was sent; the 
 
 from __future__ import annotations
 
+import itertools
 import socket
 import threading
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
@@ -15,6 +17,7 @@ import pytest
 import requests
 import urllib3
 from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.message import InMemoryMessageRepository
 from airbyte_cdk.sources.streams.http.error_handlers.response_models import ResponseAction
 from airbyte_cdk.sources.types import StreamSlice
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
@@ -27,6 +30,7 @@ from source_codefresh.pipeline_runs import (
     _request_never_sent,
     build_has_ended,
 )
+from source_codefresh.state import StartedRunsCursor
 from unit_tests import builders as b
 from unit_tests.conftest import any_params, error, records_of, request, response, run_read, sent_requests
 from unit_tests.responses import make_response
@@ -159,15 +163,19 @@ class _RunRequester:
 
 
 class _BuildRequester:
-    """GET /builds/{id}: the statuses of successive polls."""
+    """GET /builds/{id}: the statuses of successive polls; keeps the run's saved state at each poll."""
 
     def __init__(self, statuses: List[str]) -> None:
         self.statuses = list(statuses)
         self.polled: List[str] = []
+        self.cursor: Optional[StartedRunsCursor] = None
+        self.state_when_polled: List[Mapping[str, Any]] = []
 
     def send_request(self, stream_slice: StreamSlice, **_: Any) -> requests.Response:
         build_id = stream_slice.partition["build_id"]
         self.polled.append(build_id)
+        if self.cursor is not None:
+            self.state_when_polled.append(dict(self.cursor.state))
         status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
         return make_response(
             {"id": build_id, "status": status, "pipelineName": PIPELINE}, url=f"{API}/builds/{build_id}"
@@ -190,6 +198,45 @@ class _AnnotationRequester:
         return make_response(annotations, url=f"{API}/annotations")
 
 
+class _Run:
+    """One read of the stream's one partition through the fakes: `outcome` is the records or the raised error;
+    `states` the stream states the cursor emitted, in order."""
+
+    def __init__(
+        self,
+        post_answer: Optional[requests.Response],
+        statuses: Optional[List[str]] = None,
+        found: Optional[List[Optional[str]]] = None,
+        run: Optional[Dict[str, Any]] = None,
+        state: Optional[Mapping[str, Any]] = None,
+    ) -> None:
+        run = run or {"pipeline": PIPELINE}
+        self.runs, self.builds, self.annotations = (
+            _RunRequester(post_answer),
+            _BuildRequester(statuses or ["success"]),
+            _AnnotationRequester(found or []),
+        )
+        self.repository = InMemoryMessageRepository()
+        self.cursor = StartedRunsCursor("pipeline_runs", self.repository, state or {}, [run["pipeline"]])
+        self.builds.cursor = self.cursor
+        retriever = PipelineRunRetriever(
+            run_requester=self.runs,  # type: ignore[arg-type]
+            build_requester=self.builds,  # type: ignore[arg-type]
+            annotation_requester=self.annotations,  # type: ignore[arg-type]
+            config={"pipeline_runs": [run]},
+            parameters={},
+            cursor=self.cursor,
+            poll_interval_seconds=0,
+        )
+        try:
+            self.outcome: Any = list(
+                retriever.read_records({}, StreamSlice(partition={"run_index": "0"}, cursor_slice={}))
+            )
+        except AirbyteTracedException as error:
+            self.outcome = error
+        self.states = [dict(m.state.stream.stream_state.__dict__) for m in self.repository.consume_queue() if m.state]
+
+
 def _run(
     post_answer: Optional[requests.Response],
     statuses: Optional[List[str]] = None,
@@ -197,28 +244,13 @@ def _run(
     run: Optional[Dict[str, Any]] = None,
 ) -> Tuple[Any, _RunRequester, _BuildRequester, _AnnotationRequester]:
     """Reads the stream's one partition; returns (the record or the raised error, and the three fakes)."""
-    runs, builds, annotations = (
-        _RunRequester(post_answer),
-        _BuildRequester(statuses or ["success"]),
-        _AnnotationRequester(found or []),
-    )
-    retriever = PipelineRunRetriever(
-        run_requester=runs,  # type: ignore[arg-type]
-        build_requester=builds,  # type: ignore[arg-type]
-        annotation_requester=annotations,  # type: ignore[arg-type]
-        config={"pipeline_runs": [run or {"pipeline": PIPELINE}]},
-        parameters={},
-        poll_interval_seconds=0,
-    )
-    try:
-        outcome: Any = list(retriever.read_records({}, StreamSlice(partition={"run_index": "0"}, cursor_slice={})))
-    except AirbyteTracedException as error:
-        outcome = error
-    return outcome, runs, builds, annotations
+    done = _Run(post_answer, statuses, found, run)
+    return done.outcome, done.runs, done.builds, done.annotations
 
 
 def test_a_run_is_posted_once_with_its_run_id_and_polled_until_the_build_ends():
-    run = {"pipeline": PIPELINE, "branch": "main", "variables": {"B": 2, "A": "x"}, "options": {"noCache": True}}
+    variables = [{"name": "B", "value": "2"}, {"name": "A", "value": "x"}]
+    run = {"pipeline": PIPELINE, "branch": "main", "variables": variables, "options": {"noCache": True}}
     records, runs, builds, annotations = _run(make_response("b1"), ["running", "running", "success"], run=run)
 
     assert len(runs.sent) == 1
@@ -259,14 +291,175 @@ def test_the_lookup_is_repeated_before_giving_up():
     assert len(annotations.lookups) == 3 and len(runs.sent) == 1
 
 
-def test_a_lost_run_with_no_build_found_fails_transiently_without_a_second_post():
-    error, runs, builds, annotations = _run(None, found=[None, None, None, None])
+def test_a_lost_run_with_no_build_found_fails_transiently_without_a_second_post_and_saves_its_run_id():
+    done = _Run(None, found=[None, None, None, None])
+    error, runs = done.outcome, done.runs
 
     assert isinstance(error, AirbyteTracedException)
+    # Transient: Airbyte retries the attempt, and a retried attempt only looks (the run id is in the state).
     assert error.failure_type == FailureType.transient_error
-    assert PIPELINE in error.message and "did not send the request again" in error.message
-    assert runs.sent[0][1]["annotations"][RUN_ANNOTATION_KEY] in error.message
-    assert len(runs.sent) == 1 and len(annotations.lookups) == 3 and builds.polled == []
+    run_id = runs.sent[0][1]["annotations"][RUN_ANNOTATION_KEY]
+    assert PIPELINE in error.message and "did not send the request again" in error.message and run_id in error.message
+    assert len(runs.sent) == 1 and len(done.annotations.lookups) == 3 and done.builds.polled == []
+    [saved] = done.states
+    assert saved["started"]["0"]["run_id"] == run_id and saved["started"]["0"]["build_id"] is None
+
+
+# --- the state: what was started is saved before it is watched, and a retried attempt follows it -------------------
+
+
+def test_the_started_build_is_saved_before_the_first_poll_and_closed_after_the_record():
+    done = _Run(make_response("b1"), ["running", "success"])
+
+    run_id = done.runs.sent[0][1]["annotations"][RUN_ANNOTATION_KEY]
+    saved = {
+        "0": {"pipeline": PIPELINE, "run_id": run_id, "build_id": "b1", "triggered_at": done.outcome[0]["triggered_at"]}
+    }
+    assert done.builds.state_when_polled == [{"started": saved}, {"started": saved}]
+    assert done.states == [{"started": saved}, {"__ab_no_cursor_state_message": True}]
+
+
+def test_a_retried_attempt_follows_the_saved_build_without_posting():
+    saved = {
+        "pipeline": PIPELINE,
+        "run_id": "source-codefresh-r1",
+        "build_id": "b5",
+        "triggered_at": "2026-12-01T10:00:00.000Z",
+    }
+    done = _Run(make_response("never"), ["running", "success"], state={"started": {"0": saved}})
+
+    assert done.runs.sent == [] and done.annotations.lookups == []
+    [record] = done.outcome
+    assert (record["id"], record["status"], record["run_id"], record["triggered_at"]) == (
+        "b5",
+        "success",
+        "source-codefresh-r1",
+        "2026-12-01T10:00:00.000Z",
+    )
+    assert done.builds.polled == ["b5", "b5"]
+    assert done.states == [{"__ab_no_cursor_state_message": True}]
+
+
+def test_a_retried_attempt_adopts_the_build_carrying_a_saved_run_id_without_posting():
+    saved = {
+        "pipeline": PIPELINE,
+        "run_id": "source-codefresh-r2",
+        "build_id": None,
+        "triggered_at": "2026-12-01T10:00:00.000Z",
+    }
+    done = _Run(make_response("never"), ["success"], found=["b6"], state={"started": {"0": saved}})
+
+    assert done.runs.sent == []
+    assert done.annotations.lookups == [
+        {"entityType": "build", "key": RUN_ANNOTATION_KEY, "value": "source-codefresh-r2"}
+    ]
+    assert [record["id"] for record in done.outcome] == ["b6"]
+    assert done.states[0] == {"started": {"0": {**saved, "build_id": "b6"}}}
+
+
+def test_a_saved_run_id_no_build_carries_stops_the_retries_and_starts_nothing():
+    saved = {
+        "pipeline": PIPELINE,
+        "run_id": "source-codefresh-r3",
+        "build_id": None,
+        "triggered_at": "2026-12-01T10:00:00.000Z",
+    }
+    done = _Run(make_response("never"), found=[None, None, None], state={"started": {"0": saved}})
+
+    error = done.outcome
+    assert isinstance(error, AirbyteTracedException)
+    # A config error: Airbyte does not retry it (another attempt could only look again); the next sync starts anew.
+    assert error.failure_type == FailureType.config_error
+    assert "source-codefresh-r3" in error.message and "Nothing was started again" in error.message
+    assert done.runs.sent == [] and done.builds.polled == []
+    assert done.states == [{"__ab_no_cursor_state_message": True}]
+
+
+def test_a_saved_run_of_another_pipeline_is_not_followed_and_the_configured_one_starts(caplog):
+    saved = {
+        "pipeline": "demo/other",
+        "run_id": "source-codefresh-r4",
+        "build_id": "b8",
+        "triggered_at": "2026-12-01T10:00:00.000Z",
+    }
+    done = _Run(make_response("b1"), state={"started": {"0": saved}})
+
+    assert len(done.runs.sent) == 1 and [record["id"] for record in done.outcome] == ["b1"]
+    assert any("b8" in line and "no longer followed" in line for line in caplog.messages)
+
+
+@pytest.mark.parametrize(
+    "state,says",
+    [
+        ({"started": "b1"}, "'started' is 'b1', not an object"),
+        ({"started": {"0": {"pipeline": PIPELINE}}}, "'started.0' is"),
+        (
+            {"started": {"0": {"pipeline": PIPELINE, "run_id": "r", "triggered_at": "t", "build_id": 7}}},
+            "not a started run",
+        ),
+    ],
+)
+def test_a_saved_state_that_cannot_be_read_fails_with_one_sentence(state, says):
+    with pytest.raises(AirbyteTracedException) as raised:
+        StartedRunsCursor("pipeline_runs", InMemoryMessageRepository(), state, [PIPELINE])
+    assert raised.value.failure_type == FailureType.config_error
+    assert (
+        "The saved state of stream 'pipeline_runs' cannot be read" in raised.value.message
+        and says in raised.value.message
+    )
+
+
+def test_the_retriever_refuses_to_run_without_its_checkpointing_cursor():
+    with pytest.raises(ValueError, match="StartedRunsCursor"):
+        PipelineRunRetriever(
+            run_requester=_RunRequester(None),  # type: ignore[arg-type]
+            build_requester=_BuildRequester(["success"]),  # type: ignore[arg-type]
+            annotation_requester=_AnnotationRequester([]),  # type: ignore[arg-type]
+            config={"pipeline_runs": [{"pipeline": PIPELINE}]},
+            parameters={},
+        )
+
+
+class _Clock:
+    """time.monotonic and time.sleep of pipeline_runs.py: sleeping moves the clock."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds >= 0
+        self.now += seconds
+
+
+@pytest.mark.parametrize("poll_seconds", [10, 150, 300])
+def test_a_line_is_logged_at_least_every_minute_while_a_build_runs(mocker, caplog, poll_seconds):
+    clock = _Clock()
+    mocker.patch("source_codefresh.pipeline_runs.time", clock)
+    logged: List[float] = []
+    mocker.patch("source_codefresh.pipeline_runs.logger.info", side_effect=lambda message: logged.append(clock.now))
+    runs, builds, annotations = (
+        _RunRequester(make_response("b1")),
+        _BuildRequester(["running"] * 12 + ["success"]),
+        _AnnotationRequester([]),
+    )
+    retriever = PipelineRunRetriever(
+        run_requester=runs,  # type: ignore[arg-type]
+        build_requester=builds,  # type: ignore[arg-type]
+        annotation_requester=annotations,  # type: ignore[arg-type]
+        config={"pipeline_runs": [{"pipeline": PIPELINE, "wait_timeout_minutes": 360}]},
+        parameters={},
+        cursor=StartedRunsCursor("pipeline_runs", InMemoryMessageRepository(), {}, [PIPELINE]),
+        poll_interval_seconds=poll_seconds,
+    )
+    started = clock.now
+    [record] = list(retriever.read_records({}, StreamSlice(partition={"run_index": "0"}, cursor_slice={})))
+
+    assert record["polls"] == 13 and clock.now - started == 12 * poll_seconds
+    moments = [started] + logged + [clock.now]
+    assert max(b - a for a, b in itertools.pairwise(moments)) <= 60, moments
 
 
 def test_an_unknown_pipeline_is_a_config_error_naming_the_entry_without_a_lookup():
@@ -381,7 +574,9 @@ def test_a_404_from_the_annotation_lookup_means_no_build_was_found_not_a_wrong_b
 
 
 @pytest.mark.usefixtures("parse_manifest_once")
-def test_a_build_that_cannot_be_watched_fails_naming_it_and_saying_a_new_sync_starts_another(http_mocker, slept):
+def test_a_build_that_cannot_be_watched_fails_transiently_and_the_sync_ends_with_the_build_in_its_state(
+    http_mocker, slept
+):
     http_mocker._mocker.post(RUN_URL, json=BUILD_ID)
     http_mocker.get(request(f"builds/{BUILD_ID}"), [response(_build("running")), error(503, "Service Unavailable")])
 
@@ -389,7 +584,12 @@ def test_a_build_that_cannot_be_watched_fails_naming_it_and_saying_a_new_sync_st
 
     assert not records_of(output)
     failure = stream_failure(output, "pipeline_runs")
+    # Transient: Airbyte retries the attempt, which follows this build (it is in the last state) rather than posting.
     assert failure.failure_type == FailureType.transient_error
-    assert f"started build {BUILD_ID}" in failure.message and "syncing again starts another build" in failure.message
+    assert (
+        f"started build {BUILD_ID}" in failure.message and "A retried attempt follows the same build" in failure.message
+    )
     assert "Exhausted available request attempts" not in failure.message
     assert len([r for r in sent_requests(http_mocker) if r["path"].startswith("pipelines/run/")]) == 1
+    last_state = output.state_messages[-1].state.stream.stream_state.__dict__
+    assert last_state["started"]["0"]["build_id"] == BUILD_ID, "the CDK's closing state must not forget the build"

@@ -55,6 +55,14 @@ def test_epoch_millisecond_state_moves_one_millisecond():
     assert migration.migrate({"createdAt": 1759667696789}) == {"createdAt": 1759667696790}
 
 
+def test_an_iso_audit_state_of_the_connector_builder_connector_becomes_epoch_milliseconds_one_later():
+    # Airbyte's Connector Builder connector (0.0.x) saved the audit cursor as "%Y-%m-%dT%H:%M:%S.%fZ".
+    migration = CursorStartsAfterState(cursor_field="createdAt", datetime_format="%ms", config={}, parameters={})
+    state = {"createdAt": "2025-10-05T12:34:56.789000Z"}
+    assert migration.should_migrate(state)
+    assert migration.migrate(state) == {"createdAt": 1759667696790}
+
+
 @pytest.mark.parametrize(
     "state",
     [
@@ -76,7 +84,7 @@ def test_states_without_a_plain_cursor_are_left_alone(state):
 UNREADABLE = [
     ("iso", {"created": "not-a-date"}, "'created' is 'not-a-date', not an ISO-8601 date-time"),
     ("iso", {"created": 17}, "'created' is 17, not an ISO-8601 date-time"),
-    ("%ms", {"created": "2026-10-05T12:00:00Z"}, "not epoch milliseconds"),
+    ("%ms", {"created": "soon"}, "not epoch milliseconds"),
     (
         "iso",
         {"state_type": "date-range", "slices": [{"start": "x", "end": "2026-10-05T00:00:00.000Z"}]},

@@ -126,13 +126,18 @@ def test_a_date_range_state_of_the_cdk_keeps_working(http_mocker):
 # --- audit: a server-side window in epoch milliseconds ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("state_value", ["as emitted (string)", "as a number"])
+@pytest.mark.parametrize("state_value", ["as emitted (string)", "as a number", "as 0.0.x saved it (ISO)"])
 def test_audit_logs_start_one_millisecond_after_the_state_and_advance_it(http_mocker, state_value):
     state_ms = _ms(recent(20))
     entries = [b.audit_entry(2, recent(40)), b.audit_entry(1, recent(25)), b.audit_entry(0, recent(20))]
     AuditLog(entries).install(http_mocker)
 
-    state = str(state_ms) if state_value.startswith("as emitted") else state_ms
+    state = {
+        "as emitted (string)": str(state_ms),
+        "as a number": state_ms,
+        # Airbyte's Connector Builder connector's format: "%Y-%m-%dT%H:%M:%S.%fZ"
+        "as 0.0.x saved it (ISO)": recent(20).replace("Z", "000Z"),
+    }[state_value]
     output = run_read("audit", sync_mode=INCREMENTAL, state=stream_state("audit", {"createdAt": state}))
 
     (sent,) = [s for s in sent_requests(http_mocker, "audit") if s["params"]["pageSize"] != ["1"]]
