@@ -14,9 +14,14 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import InitVar, dataclass
 from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
+from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.declarative.transformations import RecordTransformation
+from airbyte_cdk.sources.types import Config, StreamSlice, StreamState
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from airbyte_cdk.utils.yaml_loader import safe_load_yaml
 
 ENTRY_FIELDS = ("name", "path", "records_key", "primary_key", "pagination", "params", "cursor_field")
@@ -226,12 +231,15 @@ def params_problem(params: Any, where: str) -> Optional[str]:
     for name, value in params.items():
         if not isinstance(name, str) or not _PARAM_NAME.fullmatch(name):
             return f"{where}: the query parameter name '{name}' is not valid: use letters, digits and - _ . [ ]."
-        if name.lower() in _PAGING_PARAMS:
+        # `decrypt[]=true` and `decryptVariables[0]=true` are `decrypt` and `decryptVariables` to Codefresh's query
+        # parser (qs: arrays, and nested keys with `allowDots`), and `limit[]` is `limit`.
+        base = re.split(r"[\[.]", name, maxsplit=1)[0].lower()
+        if base in _PAGING_PARAMS:
             return (
                 f"{where}: params may not set '{name}': the connector pages by itself (pagination); remove it from "
                 "params."
             )
-        if name.lower() in _SECRET_PARAMS:
+        if base in _SECRET_PARAMS:
             return f"{where}: params may not set '{name}', which makes Codefresh return secrets in clear; remove it."
         values = value if isinstance(value, list) else [value]
         if not values or not all(isinstance(item, (str, int)) and not isinstance(item, bool) for item in values):
@@ -240,6 +248,39 @@ def params_problem(params: Any, where: str) -> Optional[str]:
                 "to repeat the parameter (write true/false as text: 'true')."
             )
     return None
+
+
+@dataclass
+class HasPrimaryKey(RecordTransformation):
+    """A custom stream's record must hold its primary key (the entry's `primary_key`, copied to the top level when
+    nested): the first record without it fails the stream with one sentence. Emitted without it, every such record
+    would look alike to a destination that deduplicates, which keeps one of them; a key that no record has is almost
+    always a typo (`id` for `_id`), and only the user knows which field identifies a record."""
+
+    config: Config
+    parameters: InitVar[Mapping[str, Any]]
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        self._stream = str(parameters.get("name") or "")
+        self._path = str(parameters.get("primary_key_path") or "")
+        self._field = self._path.replace(".", "_")
+
+    def transform(
+        self,
+        record: Dict[str, Any],
+        config: Optional[Config] = None,
+        stream_state: Optional[StreamState] = None,
+        stream_slice: Optional[StreamSlice] = None,
+    ) -> None:
+        if record.get(self._field) is not None:
+            return
+        fields = ", ".join(sorted(str(key) for key in record)[:12]) or "none"
+        message = (
+            f"Custom stream '{self._stream}' read a record without '{self._path}', its primary_key (the record's "
+            f"fields: {fields}), so a destination that deduplicates would keep only one such record: set its "
+            "primary_key in custom_streams to a field every record has."
+        )
+        raise AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.config_error)
 
 
 @functools.lru_cache(maxsize=1)
