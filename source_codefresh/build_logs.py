@@ -517,8 +517,8 @@ class BuildLogsRetriever(PerBuildRetriever):
                 return
             except AnswerLimitExceeded as exceeded:
                 logger.warning(
-                    f"Skipping the rest of the log of build {build_id} in stream 'build_logs': {exceeded.what}; "
-                    f"{emitted} steps were read."
+                    f"Skipping the rest of the log of build {build_id} in stream 'build_logs': {exceeded.what}; the "
+                    f"steps read before that ({emitted}) are synced."
                 )
                 return
             except requests.RequestException as exc:
