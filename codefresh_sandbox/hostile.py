@@ -242,7 +242,7 @@ def deep_nesting(depth: int) -> Iterator[bytes]:
     yield b'}, {"name": "after", "status": "success", "logs": ["after\\n"]}]}'
 
 
-def _serving_log(chunks: Callable[[], Iterable[bytes]]) -> Callable[[Exchange], None]:
+def serving_log(chunks: Callable[[], Iterable[bytes]]) -> Callable[[Exchange], None]:
     """/progress answers name the proxy's /logs/..., which serves `chunks()`."""
 
     def answer(exchange: Exchange) -> None:
@@ -327,19 +327,19 @@ CASES: Dict[str, Case] = {
             _LOGS,
             _redirect_to("http://10.255.255.1/logs/archive.json"),
         ),
-        Case("log_many_steps", "an archive of 600,000 small steps", _LOGS, _serving_log(lambda: many_steps(600_000))),
+        Case("log_many_steps", "an archive of 600,000 small steps", _LOGS, serving_log(lambda: many_steps(600_000))),
         Case(
             "log_fat_step",
             "an archive with one step of 3,000 fields of 60 kB (180 MB)",
             _LOGS,
-            _serving_log(lambda: fat_step(3000)),
+            serving_log(lambda: fat_step(3000)),
         ),
-        Case("log_endless", "an archive whose one step's log never ends", _LOGS, _serving_log(endless_log)),
+        Case("log_endless", "an archive whose one step's log never ends", _LOGS, serving_log(endless_log)),
         Case(
             "log_deep_nesting",
             "an archive with a step field nested 100,000 arrays deep",
             _LOGS,
-            _serving_log(lambda: deep_nesting(100_000)),
+            serving_log(lambda: deep_nesting(100_000)),
         ),
     )
 }
