@@ -2,13 +2,15 @@
 
     .venv/bin/python scripts/hostile_table.py                      # every case (about 3 minutes after the fixes)
     .venv/bin/python scripts/hostile_table.py api_gzip_bomb log_many_steps
+    .venv/bin/python scripts/hostile_table.py --before 7bf7791             # side by side with an older connector
     .venv/bin/python scripts/hostile_table.py --timeout 60 --list
 
 Each case runs the installed `source-codefresh` (`read`, or `check` for a config that must be refused) as Airbyte
 would, against a fresh sandbox, through a hostile proxy (codefresh_sandbox/hostile.py) when the case is a bad answer.
-It is killed after `--timeout` seconds ("killed" then means it would have gone on). The outcome column is the
-command's result: the records emitted, and the first error's message; "LEAK" marks output that holds a secret (the
-API key in any form, a signed URL's signature, a credential of the sandbox's data). Peak memory is the connector
+It is killed after `--timeout` seconds, or at 4 GB of memory ("killed" then means it would have gone on). The
+outcome column is the command's result: the records emitted, and the first error's message; "LEAK" marks output that
+holds a secret (the API key in any form, a signed URL's signature, a credential of the sandbox's data). Peak memory is
+the connector
 process's high-water mark (VmHWM, sampled every 50 ms). The tests of these cases are integration_tests/test_hostile.py;
 this script only measures.
 """
@@ -32,6 +34,8 @@ from codefresh_sandbox.expected import connector_command
 from codefresh_sandbox.hostile import CASES, LOG_SIGNATURE, HostileProxy
 
 SIGNATURE = re.compile(r"Signature=[0-9A-Za-z%_-]{12,}")
+ROOT = Path(__file__).resolve().parent.parent
+MAX_MB = 4096  # a case is killed at this peak memory too, so that a connector that balloons cannot take the machine
 ONE_BUILD = dict(SMALL_ACCOUNT, builds=1, unfinished_fraction=0.0)
 ZERO_WIDTH_KEY = SANDBOX_API_KEY[:30] + "\u200b" + SANDBOX_API_KEY[30:]
 LOGS = {"sync_build_logs": True}
@@ -167,7 +171,7 @@ def _leaves(node: Any, key: str = "") -> Any:
         yield key, node
 
 
-def run(row: Row, timeout: float, workdir: Path) -> Outcome:
+def run(row: Row, timeout: float, workdir: Path, connector_path: Optional[Path] = None) -> Outcome:
     account = SandboxConfig(**row.account)
     with SandboxServer(account) as sandbox:
         proxy = HostileProxy(sandbox, row.name).start() if row.proxy else None
@@ -189,7 +193,11 @@ def run(row: Row, timeout: float, workdir: Path) -> Outcome:
                 }
                 (workdir / "catalog.json").write_text(json.dumps(catalog))
                 args = ["read", "--config", "config.json", "--catalog", "catalog.json"]
-            outcome = measure(connector_command() + args + (["--debug"] if row.debug else []), timeout, workdir)
+            command = connector_command() + args + (["--debug"] if row.debug else [])
+            # The connector of another revision: its package and manifest first on the path (its manifest is found
+            # next to its package).
+            env = {**os.environ, "PYTHONPATH": str(connector_path)} if connector_path else None
+            outcome = measure(command, timeout, workdir, env)
             text = (workdir / "stdout").read_bytes().decode(errors="replace") + (
                 workdir / "stderr"
             ).read_bytes().decode(errors="replace")
@@ -202,12 +210,12 @@ def run(row: Row, timeout: float, workdir: Path) -> Outcome:
                 proxy.stop()
 
 
-def measure(command: List[str], timeout: float, workdir: Path) -> Outcome:
+def measure(command: List[str], timeout: float, workdir: Path, env: Optional[Dict[str, str]] = None) -> Outcome:
     with open(workdir / "stdout", "wb") as out, open(workdir / "stderr", "wb") as err:
         started = time.monotonic()
-        process = subprocess.Popen(command, stdout=out, stderr=err, cwd=workdir)
+        process = subprocess.Popen(command, stdout=out, stderr=err, cwd=workdir, env=env)
         peak_kb = 0
-        while process.poll() is None and time.monotonic() - started < timeout:
+        while process.poll() is None and time.monotonic() - started < timeout and peak_kb < MAX_MB * 1024:
             peak_kb = max(peak_kb, _high_water_kb(process.pid))
             time.sleep(0.05)
         killed = process.poll() is None
@@ -244,11 +252,23 @@ def _high_water_kb(pid: int) -> int:
     return 0
 
 
+def connector_at(revision: str, directory: Path) -> Path:
+    """The connector's package and manifest at a git revision, unpacked into `directory`."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", revision, "source_codefresh", "manifest.yaml"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(directory)], input=archive, check=True)
+    return directory
+
+
 def main() -> int:
     os.environ.update(HARNESS_ENV)  # the sandbox is plain http on this machine (source_codefresh/transport.py)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("cases", nargs="*", help="case names (default: all)")
     parser.add_argument("--timeout", type=float, default=90.0, help="seconds before a case is killed")
+    parser.add_argument("--before", metavar="REV", help="also run the connector of this git revision, side by side")
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--width", type=int, default=160, help="outcome text is cut at this many characters")
     opts = parser.parse_args()
@@ -257,14 +277,19 @@ def main() -> int:
             print(f"{row.name:<32} {row.what}")
         return 0
     rows = [ROWS_BY_NAME[name] for name in opts.cases] if opts.cases else ROWS
-    print(f"{'case':<32} {'seconds':>8} {'peak MB':>8}  outcome")
-    for row in rows:
-        with tempfile.TemporaryDirectory(prefix=f"hostile-{row.name}-") as workdir:
-            outcome = run(row, opts.timeout, Path(workdir))
-        print(
-            f"{row.name:<32} {outcome.seconds:>8.1f} {outcome.peak_mb:>8.0f}  {outcome.text()[: opts.width]}",
-            flush=True,
-        )
+    with tempfile.TemporaryDirectory(prefix="hostile-before-") as before_dir:
+        before = connector_at(opts.before, Path(before_dir)) if opts.before else None
+        columns = ["before", "after"] if before else ["now"]
+        print(f"{'case':<32}" + "".join(f" {name + ' s':>9} {name + ' MB':>9}" for name in columns) + "  outcome")
+        for row in rows:
+            outcomes = []
+            for connector in ([before] if before else []) + [None]:
+                with tempfile.TemporaryDirectory(prefix=f"hostile-{row.name}-") as workdir:
+                    outcomes.append(run(row, opts.timeout, Path(workdir), connector))
+            figures = "".join(f" {o.seconds:>9.1f} {o.peak_mb:>9.0f}" for o in outcomes)
+            print(f"{row.name:<32}{figures}  {outcomes[-1].text()[: opts.width]}", flush=True)
+            if before:
+                print(f"{'':<32}{'':>40}  (before: {outcomes[0].text()[: opts.width]})", flush=True)
     return 0
 
 
