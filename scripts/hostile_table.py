@@ -10,9 +10,8 @@ would, against a fresh sandbox, through a hostile proxy (codefresh_sandbox/hosti
 It is killed after `--timeout` seconds, or at 4 GB of memory ("killed" then means it would have gone on). The
 outcome column is the command's result: the records emitted, and the first error's message; "LEAK" marks output that
 holds a secret (the API key in any form, a signed URL's signature, a credential of the sandbox's data). Peak memory is
-the connector
-process's high-water mark (VmHWM, sampled every 50 ms). The tests of these cases are integration_tests/test_hostile.py;
-this script only measures.
+the connector process's high-water mark (VmHWM, sampled every 50 ms). The tests of these cases are
+integration_tests/test_hostile.py; this script only measures.
 """
 
 from __future__ import annotations
