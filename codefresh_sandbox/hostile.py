@@ -7,6 +7,10 @@ more entry of `CASES`.
         config = {"api_key": SANDBOX_API_KEY, "base_url": proxy.base_url}
         proxy.answered                      # how many answers the case gave itself
 
+RUNS says how the connector meets each case (the streams it reads, the config it is given, the sandbox's size), with
+the hostile configs besides: integration_tests/test_hostile.py asserts what comes out, scripts/hostile_table.py
+measures it.
+
 Build-log cases rewrite the `location.url` of every `/progress/{id}` answer: to an address the connector must refuse,
 or to the proxy's own `/logs/...`, where the case serves its archive (signed like the sandbox's, `?Signature=...`).
 Only the request line and status are logged, and only with `verbose`; headers never (they hold the API key).
@@ -18,15 +22,18 @@ import gzip
 import http.client
 import json
 import re
-import socket
 import threading
 import time
 import zlib
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from .common import SANDBOX_API_KEY
+from .data import SMALL_ACCOUNT, SandboxConfig
 from .server import SandboxServer
 
 MB = 1024 * 1024
@@ -438,8 +445,131 @@ class HostileProxy:
             connection.close()
 
 
-def unused_port() -> int:
-    """A local port nothing listens on (for URLs that must never be reached)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+# ---------------------------------------------------------------------------------------------------------------------
+# How the connector meets each case, and the hostile configs
+# ---------------------------------------------------------------------------------------------------------------------
+# Stream names, in one place.
+PIPELINES, PROJECTS, STEP_TYPES, RUNTIMES = "pipelines", "projects", "step_types", "runtime_environments"
+BUILDS, BUILD_LOGS, AGENTS, ENVIRONMENTS = "builds", "build_logs", "agents", "environments"
+CONTEXTS, TRIGGERS, TRIGGER_EVENTS, TEAMS = "contexts", "triggers", "trigger_events", "teams"
+CUSTOM = "regs"  # a custom stream of GET /registries
+
+ONE_BUILD = dict(SMALL_ACCOUNT, builds=1, unfinished_fraction=0.0)
+LOGS = {"sync_build_logs": True}
+ZERO_WIDTH_KEY = SANDBOX_API_KEY[:30] + "\u200b" + SANDBOX_API_KEY[30:]
+
+
+@dataclass(frozen=True)
+class Run:
+    """One case as the connector meets it: the proxy's `answer` (a name of CASES, or a Case; none: the config is the
+    hostile part), the streams it reads (none: `check`), the config on top of the sandbox's key and URL, the
+    sandbox's size, and whether the read logs at debug level."""
+
+    name: str
+    what: str
+    answer: Union[str, Case, None] = None
+    streams: Tuple[str, ...] = ()
+    config: Dict[str, Any] = field(default_factory=dict)
+    account: Dict[str, Any] = field(default_factory=lambda: dict(SMALL_ACCOUNT))
+    debug: bool = False
+
+    @contextmanager
+    def serving(self) -> Iterator[Tuple[SandboxServer, str]]:
+        """A fresh sandbox, behind the proxy when the case is an answer: the sandbox, and the connector's base_url."""
+        with SandboxServer(SandboxConfig(**self.account)) as sandbox:
+            if self.answer is None:
+                yield sandbox, sandbox.base_url
+                return
+            with HostileProxy(sandbox, self.answer) as proxy:
+                yield sandbox, proxy.base_url
+
+    def arguments(self, workdir: Path, base_url: str) -> List[str]:
+        """Writes config.json (and catalog.json) into `workdir`; the connector's arguments (`read`, or `check`)."""
+        (workdir / "config.json").write_text(
+            json.dumps({"api_key": SANDBOX_API_KEY, "base_url": base_url, **self.config})
+        )
+        if not self.streams:
+            return ["check", "--config", "config.json"]
+        streams = [
+            {
+                "stream": {"name": name, "json_schema": {}, "supported_sync_modes": ["full_refresh"]},
+                "sync_mode": "full_refresh",
+                "destination_sync_mode": "overwrite",
+            }
+            for name in self.streams
+        ]
+        (workdir / "catalog.json").write_text(json.dumps({"streams": streams}))
+        return ["read", "--config", "config.json", "--catalog", "catalog.json"] + (["--debug"] if self.debug else [])
+
+
+def custom(params: Optional[Dict[str, Any]] = None, **entry: Any) -> Dict[str, Any]:
+    """A config's custom_streams: GET /registries as stream CUSTOM, with `params` and the entry's other fields."""
+    registries = {"name": CUSTOM, "path": "registries", "primary_key": "_id", "pagination": "none"}
+    return {"custom_streams": [{**registries, "params": params or {}, **entry}]}
+
+
+def _proxied(name: str, streams: Tuple[str, ...], account: Optional[Dict[str, Any]] = None, **config: Any) -> Run:
+    return Run(name, CASES[name].what, name, streams, config, dict(account or SMALL_ACCOUNT))
+
+
+RUNS: Dict[str, Run] = {
+    run.name: run
+    for run in (
+        Run(
+            "zero_width_key_read", "api_key with a zero-width space: read", None, (TEAMS,), {"api_key": ZERO_WIDTH_KEY}
+        ),
+        Run("zero_width_key_check", "api_key with a zero-width space: check", None, (), {"api_key": ZERO_WIDTH_KEY}),
+        Run(
+            "debug_secrets",
+            "read --debug of contexts, pipelines, triggers, trigger events, registries, build logs",
+            None,
+            (CONTEXTS, PIPELINES, TRIGGERS, TRIGGER_EVENTS, BUILD_LOGS, CUSTOM),
+            {**LOGS, **custom()},
+            dict(SMALL_ACCOUNT, builds=3, unfinished_fraction=0.0),
+            debug=True,
+        ),
+        _proxied("log_url_private", (BUILD_LOGS,), ONE_BUILD, **LOGS),
+        _proxied("log_url_link_local", (BUILD_LOGS,), ONE_BUILD, **LOGS),
+        _proxied("log_url_plain_http", (BUILD_LOGS,), ONE_BUILD, **LOGS),
+        _proxied("log_redirect_private", (BUILD_LOGS,), ONE_BUILD, **LOGS),
+        _proxied("api_gzip_bomb", (PIPELINES,)),
+        _proxied("api_endless_body", (PIPELINES,)),
+        _proxied("api_drip", (PIPELINES,)),
+        _proxied("log_many_steps", (BUILD_LOGS,), ONE_BUILD, **LOGS),
+        _proxied("log_fat_step", (BUILD_LOGS,), ONE_BUILD, **LOGS),
+        _proxied("log_endless", (BUILD_LOGS,), ONE_BUILD, **LOGS),
+        _proxied("log_deep_nesting", (BUILD_LOGS,), ONE_BUILD, **LOGS),
+        _proxied("builds_alternating_pages", (BUILDS,)),
+        _proxied(
+            "offset_ignored",
+            (PIPELINES, PROJECTS, STEP_TYPES, RUNTIMES),
+            dict(SMALL_ACCOUNT, pipelines=250, projects=130, step_types=230, runtime_environments=120),
+        ),
+        Run("base_url_broken_ipv6", "base_url http://[::1/api: check", config={"base_url": "http://[::1/api"}),
+        Run("base_url_two_ports", "base_url with two ports: check", config={"base_url": "http://127.0.0.1:1:2/api"}),
+        Run("num_workers_negative", "num_workers -3: check", config={"num_workers": -3}),
+        Run("num_workers_fraction", "num_workers 2.5: check", config={"num_workers": 2.5}),
+        _proxied("non_object_items", (AGENTS,)),
+        _proxied("progress_is_list", (BUILD_LOGS,), ONE_BUILD, **LOGS),
+        _proxied("environment_without_metadata", (ENVIRONMENTS,)),
+        Run(
+            "custom_primary_key_absent",
+            "a custom stream whose primary_key no record has",
+            streams=(CUSTOM,),
+            config=custom(primary_key="nope"),
+        ),
+        Run("custom_decrypt_brackets", "custom params decrypt[]: check", config=custom({"decrypt[]": "true"})),
+        Run(
+            "custom_decrypt_variables_index",
+            "custom params decryptVariables[0]: check",
+            config=custom({"decryptVariables[0]": "true"}),
+        ),
+        Run("custom_limit_brackets", "custom params limit[]: check", config=custom({"limit[]": "5"})),
+        Run(
+            "custom_params_414",
+            "a custom stream with a 70,000-character param (HTTP 414)",
+            streams=(CUSTOM,),
+            config=custom({"q": "x" * 70_000}),
+        ),
+    )
+}

@@ -24,106 +24,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
-from codefresh_sandbox import HARNESS_ENV, SANDBOX_API_KEY, SMALL_ACCOUNT, SandboxConfig, SandboxServer
+from codefresh_sandbox import HARNESS_ENV, SANDBOX_API_KEY, SandboxServer
 from codefresh_sandbox.expected import connector_command
-from codefresh_sandbox.hostile import CASES, LOG_SIGNATURE, HostileProxy
+from codefresh_sandbox.hostile import LOG_SIGNATURE, RUNS, Run
 
-SIGNATURE = re.compile(r"Signature=[0-9A-Za-z%_-]{12,}")
 ROOT = Path(__file__).resolve().parent.parent
 MAX_MB = 4096  # a case is killed at this peak memory too, so that a connector that balloons cannot take the machine
-ONE_BUILD = dict(SMALL_ACCOUNT, builds=1, unfinished_fraction=0.0)
-ZERO_WIDTH_KEY = SANDBOX_API_KEY[:30] + "\u200b" + SANDBOX_API_KEY[30:]
-LOGS = {"sync_build_logs": True}
-
-
-@dataclass(frozen=True)
-class Row:
-    name: str
-    what: str
-    streams: Tuple[str, ...] = ()  # empty: `check` only
-    config: Dict[str, Any] = field(default_factory=dict)
-    account: Dict[str, Any] = field(default_factory=lambda: dict(SMALL_ACCOUNT))
-    proxy: bool = False  # through the hostile proxy, case `name`
-    debug: bool = False
-
-
-def proxied(name: str, streams: Tuple[str, ...], account: Optional[Dict[str, Any]] = None, **config: Any) -> Row:
-    return Row(name, CASES[name].what, streams, config, account or dict(SMALL_ACCOUNT), proxy=True)
-
-
-def custom(params: Dict[str, Any], **entry: Any) -> Dict[str, Any]:
-    return {
-        "custom_streams": [
-            {
-                "name": "regs",
-                "path": "registries",
-                "primary_key": "_id",
-                "pagination": "none",
-                "params": params,
-                **entry,
-            }
-        ]
-    }
-
-
-DEFAULT_SIZES = dict(SMALL_ACCOUNT, pipelines=250, projects=130, step_types=230, runtime_environments=120)
-ROWS: List[Row] = [
-    Row("zero_width_key_read", "api_key with a zero-width space: read", ("teams",), {"api_key": ZERO_WIDTH_KEY}),
-    Row("zero_width_key_check", "api_key with a zero-width space: check", (), {"api_key": ZERO_WIDTH_KEY}),
-    Row(
-        "debug_secrets",
-        "read --debug of contexts, pipelines, triggers, trigger events, registries, build logs",
-        ("contexts", "pipelines", "triggers", "trigger_events", "build_logs", "regs"),
-        {**LOGS, **custom({})},
-        dict(SMALL_ACCOUNT, builds=3, unfinished_fraction=0.0),
-        debug=True,
-    ),
-    proxied("log_url_private", ("build_logs",), ONE_BUILD, **LOGS),
-    proxied("log_url_link_local", ("build_logs",), ONE_BUILD, **LOGS),
-    proxied("log_url_plain_http", ("build_logs",), ONE_BUILD, **LOGS),
-    proxied("log_redirect_private", ("build_logs",), ONE_BUILD, **LOGS),
-    proxied("api_gzip_bomb", ("pipelines",)),
-    proxied("api_endless_body", ("pipelines",)),
-    proxied("api_drip", ("pipelines",)),
-    proxied("log_many_steps", ("build_logs",), ONE_BUILD, **LOGS),
-    proxied("log_fat_step", ("build_logs",), ONE_BUILD, **LOGS),
-    proxied("log_endless", ("build_logs",), ONE_BUILD, **LOGS),
-    proxied("log_deep_nesting", ("build_logs",), ONE_BUILD, **LOGS),
-    proxied("builds_alternating_pages", ("builds",)),
-    proxied("offset_ignored", ("pipelines", "projects", "step_types", "runtime_environments"), DEFAULT_SIZES),
-    Row("base_url_broken_ipv6", "base_url http://[::1/api: check", (), {"base_url": "http://[::1/api"}),
-    Row("base_url_two_ports", "base_url http://127.0.0.1:1:2/api: check", (), {"base_url": "http://127.0.0.1:1:2/api"}),
-    Row("num_workers_negative", "num_workers -3: check", (), {"num_workers": -3}),
-    Row("num_workers_fraction", "num_workers 2.5: check", (), {"num_workers": 2.5}),
-    proxied("non_object_items", ("agents",)),
-    proxied("progress_is_list", ("build_logs",), ONE_BUILD, **LOGS),
-    proxied("environment_without_metadata", ("environments",)),
-    Row(
-        "custom_primary_key_absent",
-        "custom stream whose primary_key no record has",
-        ("regs",),
-        custom({}, primary_key="nope"),
-    ),
-    Row("custom_decrypt_brackets", "custom stream params decrypt[]: check", (), custom({"decrypt[]": "true"})),
-    Row(
-        "custom_decrypt_variables_index",
-        "custom stream params decryptVariables[0]: check",
-        (),
-        custom({"decryptVariables[0]": "true"}),
-    ),
-    Row("custom_limit_brackets", "custom stream params limit[]: check", (), custom({"limit[]": "5"})),
-    Row(
-        "custom_params_414",
-        "custom stream with a 70,000-character param (HTTP 414)",
-        ("regs",),
-        custom({"q": "x" * 70_000}),
-    ),
-]
-ROWS_BY_NAME = {row.name: row for row in ROWS}
+SIGNATURE = re.compile(r"Signature=[0-9A-Za-z%_-]{12,}")
 
 
 @dataclass
@@ -170,43 +81,19 @@ def _leaves(node: Any, key: str = "") -> Any:
         yield key, node
 
 
-def run(row: Row, timeout: float, workdir: Path, connector_path: Optional[Path] = None) -> Outcome:
-    account = SandboxConfig(**row.account)
-    with SandboxServer(account) as sandbox:
-        proxy = HostileProxy(sandbox, row.name).start() if row.proxy else None
-        try:
-            base_url = proxy.base_url if proxy else sandbox.base_url
-            config = {"api_key": SANDBOX_API_KEY, "base_url": base_url, **row.config}
-            (workdir / "config.json").write_text(json.dumps(config))
-            args = ["check", "--config", "config.json"]
-            if row.streams:
-                catalog = {
-                    "streams": [
-                        {
-                            "stream": {"name": name, "json_schema": {}, "supported_sync_modes": ["full_refresh"]},
-                            "sync_mode": "full_refresh",
-                            "destination_sync_mode": "overwrite",
-                        }
-                        for name in row.streams
-                    ]
-                }
-                (workdir / "catalog.json").write_text(json.dumps(catalog))
-                args = ["read", "--config", "config.json", "--catalog", "catalog.json"]
-            command = connector_command() + args + (["--debug"] if row.debug else [])
-            # The connector of another revision: its package and manifest first on the path (its manifest is found
-            # next to its package).
-            env = {**os.environ, "PYTHONPATH": str(connector_path)} if connector_path else None
-            outcome = measure(command, timeout, workdir, env)
-            text = (workdir / "stdout").read_bytes().decode(errors="replace") + (
-                workdir / "stderr"
-            ).read_bytes().decode(errors="replace")
-            outcome.leaks = [what for what, value in secrets_of(sandbox).items() if value and value in text]
-            if SIGNATURE.search(text):
-                outcome.leaks.append("a signed URL's signature")
-            return outcome
-        finally:
-            if proxy:
-                proxy.stop()
+def run(case: Run, timeout: float, workdir: Path, connector_path: Optional[Path] = None) -> Outcome:
+    with case.serving() as (sandbox, base_url):
+        command = connector_command() + case.arguments(workdir, base_url)
+        # The connector of another revision: its package and manifest first on the path (its manifest is found next to
+        # its package).
+        env = {**os.environ, "PYTHONPATH": str(connector_path)} if connector_path else None
+        outcome = measure(command, timeout, workdir, env)
+        text = (workdir / "stdout").read_bytes().decode(errors="replace")
+        text += (workdir / "stderr").read_bytes().decode(errors="replace")
+        outcome.leaks = [what for what, value in secrets_of(sandbox).items() if value and value in text]
+        if SIGNATURE.search(text):
+            outcome.leaks.append("a signed URL's signature")
+        return outcome
 
 
 def measure(command: List[str], timeout: float, workdir: Path, env: Optional[Dict[str, str]] = None) -> Outcome:
@@ -272,10 +159,10 @@ def main() -> int:
     parser.add_argument("--width", type=int, default=160, help="outcome text is cut at this many characters")
     opts = parser.parse_args()
     if opts.list:
-        for row in ROWS:
-            print(f"{row.name:<32} {row.what}")
+        for case in RUNS.values():
+            print(f"{case.name:<32} {case.what}")
         return 0
-    rows = [ROWS_BY_NAME[name] for name in opts.cases] if opts.cases else ROWS
+    rows = [RUNS[name] for name in opts.cases] if opts.cases else list(RUNS.values())
     with tempfile.TemporaryDirectory(prefix="hostile-before-") as before_dir:
         before = connector_at(opts.before, Path(before_dir)) if opts.before else None
         columns = ["before", "after"] if before else ["now"]
