@@ -30,7 +30,7 @@ from typing import Any, Dict, List, Mapping, Optional
 import pytest
 import yaml
 
-from codefresh_sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer
+from codefresh_sandbox import HARNESS_ENV, SANDBOX_API_KEY, SandboxConfig, SandboxServer
 from codefresh_sandbox.expected import connector_command, expected_records, sandbox_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -125,6 +125,8 @@ class Container:
         self, *args: str, entrypoint: Optional[str] = None, timeout: int = RUN_TIMEOUT_S, name: Optional[str] = None
     ) -> subprocess.CompletedProcess:
         cmd = ["docker", "run", "--rm", "--network", "host", "-v", f"{self.secrets_dir}:/secrets:ro"]
+        for name, value in HARNESS_ENV.items():  # the sandbox is plain http on this machine
+            cmd += ["-e", f"{name}={value}"]
         if entrypoint is not None:
             cmd += ["--entrypoint", entrypoint]
         cmd += [self.image, *args]

@@ -52,7 +52,7 @@ def test_a_server_that_ignores_paging_fails_the_sync_with_one_sentence():
     assert messages, "the sync did not fail"
     assert messages[0] == (
         f"Codefresh answered page 2 of {images_url} with the same records as page 1, so it ignores the "
-        "paging parameters this connector sends (page, offset, limit) and the listing cannot be read completely; "
+        "paging parameters this connector sends (page, offset, limit) and stream 'images' cannot be read completely; "
         "please report this at https://github.com/airbytehq/airbyte/issues (label source-codefresh) with the output "
         "of scripts/probe_api.py."
     )

@@ -58,7 +58,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 from urllib.parse import urlsplit
 
-from codefresh_sandbox import SANDBOX_API_KEY
+from codefresh_sandbox import HARNESS_ENV, SANDBOX_API_KEY
 from codefresh_sandbox.expected import connector_command, sandbox_config
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository (the benchmark runs commands there)
@@ -1034,6 +1034,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    os.environ.update(HARNESS_ENV)  # the sandbox is plain http on this machine (source_codefresh/transport.py)
     args = parse_args(argv)
     if args.child:
         return child_main(args)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import tempfile
 import time
@@ -25,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import List
 
+from codefresh_sandbox import HARNESS_ENV
 from codefresh_sandbox.scenarios import SCENARIOS, SCENARIOS_BY_NAME, ScenarioResult, run_scenario, slow
 
 
@@ -55,6 +57,7 @@ def print_table(results: List[ScenarioResult]) -> None:
 
 
 def main() -> int:
+    os.environ.update(HARNESS_ENV)  # the sandbox is plain http on this machine (source_codefresh/transport.py)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("scenarios", nargs="*", help="scenario names (default: all)")
     parser.add_argument(

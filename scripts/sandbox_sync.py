@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List
 
-from codefresh_sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer
+from codefresh_sandbox import HARNESS_ENV, SANDBOX_API_KEY, SandboxConfig, SandboxServer
 from codefresh_sandbox.expected import (
     EXAMPLE_CUSTOM_STREAMS,
     connector_command,
@@ -66,6 +66,7 @@ def run_connector(args: List[str], out_dir: Path, name: str) -> List[Dict[str, A
 
 
 def main() -> int:
+    os.environ.update(HARNESS_ENV)  # the sandbox is plain http on this machine (source_codefresh/transport.py)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base-url", help="a running sandbox (or Codefresh) API root; default: start a sandbox")
     parser.add_argument("--api-key", default=os.environ.get("CODEFRESH_API_KEY", SANDBOX_API_KEY))

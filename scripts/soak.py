@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import List
 
+from codefresh_sandbox import HARNESS_ENV
 from codefresh_sandbox.scenarios import SCENARIOS, SCENARIOS_BY_NAME, Scenario, ScenarioResult, run_scenario
 
 MAX_WORKERS = 64  # the spec's maximum of num_workers
@@ -59,6 +61,7 @@ def print_table(results: List[ScenarioResult]) -> None:
 
 
 def main() -> int:
+    os.environ.update(HARNESS_ENV)  # the sandbox is plain http on this machine (source_codefresh/transport.py)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("scenarios", nargs="*", help="the rotation's scenarios, in order (default: --list)")
     parser.add_argument("--syncs", type=int, default=len(ROTATION), help=f"syncs to run (default {len(ROTATION)})")

@@ -84,6 +84,8 @@ def _paging(retriever: Mapping[str, Any]) -> str:
     if retriever.get("type") == "CustomRetriever" and retriever.get("pages"):
         return f"{_paging(retriever['pages'])} per window ({_class(retriever)})"
     strategy = (retriever.get("paginator") or {}).get("pagination_strategy") or {}
+    if _class(strategy) == "NoRepeatedPages":  # every strategy's wrapper (the repeated-page check)
+        strategy = strategy.get("strategy") or {}
     page_size_field = ((retriever.get("paginator") or {}).get("page_size_option") or {}).get("field_name")
     kind = strategy.get("type")
     if kind == "OffsetIncrement":

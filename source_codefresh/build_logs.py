@@ -6,10 +6,12 @@ Per listed build (the per-build fan-out of per_build.py, `num_workers` at a time
 2. `GET /progress/{progress}` (the manifest's requester: the API key, the error policy, the rate budget) names the
    log's `location`; a `firebase` location is a live log, not an archive, and is skipped the same way;
 3. `GET <location.url>`, the signed storage URL, through the manifest's `log_storage_requester`: no authenticator,
-   so the API key never reaches the storage host, and the same rate budget. Only https is accepted (or http to a
-   loopback host, for local test servers). The body is streamed and parsed as it arrives (`read_log_steps`): the
-   text kept per step stops at `build_logs_max_kb_per_step`, the rest is only counted, so memory stays flat however
-   large the log is.
+   so the API key never reaches the storage host, the same rate budget, and the URL policy and answer limits of
+   every request (transport.py: https from an address the policy accepts, redirects too; a log larger than the
+   storage cap or slower than its deadline is skipped with one line). The body is streamed and parsed as it arrives
+   (`read_log_steps`), and each step is emitted as soon as it is read: the text kept per step stops at
+   `build_logs_max_kb_per_step`, the step's other fields at FIELDS_BYTES in all, the rest is only counted, so memory
+   stays flat however large the log is and however many steps it has.
 
 The archive is `{"data": {...}, "steps": [...] | {name: step}}`, each step `{name, status, creationTimeStamp,
 finishTimeStamp (epoch seconds), logs: [...] | {key: chunk}}`; a step's text is its chunks joined as they are (the
@@ -25,7 +27,6 @@ import re
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Set, Tuple, Union
-from urllib.parse import urlsplit
 
 import requests
 from airbyte_cdk.models import FailureType
@@ -38,7 +39,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from source_codefresh.errors import send_explaining_spent_retries
 from source_codefresh.per_build import PerBuildRetriever
 from source_codefresh.responses import response_json, url_without_query
-from source_codefresh.source import _is_loopback
+from source_codefresh.transport import AnswerLimitExceeded, quiet_http_log
 
 logger = logging.getLogger("airbyte")
 
@@ -47,6 +48,8 @@ LIVE_STATUSES = frozenset({"pending", "elected", "running", "pending-approval", 
 READ_CHUNK_BYTES = 64 * 1024
 BODY_READ_ATTEMPTS = 3  # a body cut off mid-way is fetched again (a fresh request) this many times in all
 FIELD_CHARS = 64 * 1024  # a step's other string fields (name, status, ...) are cut at this many characters
+FIELDS_BYTES = 64 * 1024  # ... and kept while they hold this many in all (names included); the rest are left out
+MAX_DEPTH = 64  # a value nested deeper than this is not a build log (skipped with one line, not a RecursionError)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -204,18 +207,20 @@ class _JsonStream:
         """One step per item of the array at the cursor; the caller reads (or skips) each item."""
         return self._members("[", "]", "an item")
 
-    def skip(self) -> None:
+    def skip(self, depth: int = 0) -> None:
         """Reads past the value at the cursor, keeping nothing."""
+        if depth > MAX_DEPTH:
+            raise LogFormatError(f"a value nested more than {MAX_DEPTH} levels deep")
         char = self.peek()
         if char == '"':
             for _ in self.string_pieces():
                 pass
         elif char == "{":
             for _ in self.object_keys():
-                self.skip()
+                self.skip(depth + 1)
         elif char == "[":
             for _ in self.array_items():
-                self.skip()
+                self.skip(depth + 1)
         else:
             self.scalar()
 
@@ -284,11 +289,17 @@ class StepText:
 # ---------------------------------------------------------------------------------------------------------------
 # the archive: steps
 # ---------------------------------------------------------------------------------------------------------------
-def read_log_steps(chunks: Iterable[bytes], max_bytes: int, strip_ansi: bool = False) -> Iterator[Dict[str, Any]]:
+def read_log_steps(
+    chunks: Iterable[bytes],
+    max_bytes: int,
+    strip_ansi: bool = False,
+    fields_cut: Callable[[Optional[str]], None] = lambda step: None,
+) -> Iterator[Dict[str, Any]]:
     """The steps of a log archive that arrives in byte chunks, one dict per step as soon as it is read:
     `step_name`, `step_index` (its position in the archive), the step's scalar fields under their own names
     (`status`, `creationTimeStamp`, `finishTimeStamp`, ...), `log`, `log_size_bytes` and `truncated`.
-    `steps` and each step's `logs` may be a list or an object. Raises LogFormatError."""
+    `steps` and each step's `logs` may be a list or an object. `fields_cut(step name)` is called for a step whose
+    other fields passed FIELDS_BYTES (those after it are left out). Raises LogFormatError."""
     doc = _JsonStream(chunks)
     if doc.peek() != "{":
         raise LogFormatError("the archive is not a JSON object")
@@ -306,34 +317,49 @@ def read_log_steps(chunks: Iterable[bytes], max_bytes: int, strip_ansi: bool = F
             doc.skip()
             continue
         for name in named:
-            step = _read_step(doc, name, max_bytes, strip_ansi)
+            step = _read_step(doc, name, max_bytes, strip_ansi, fields_cut)
             if step is not None:
                 step["step_index"] = index
                 index += 1
                 yield step
 
 
-def _read_step(doc: _JsonStream, key: Optional[str], max_bytes: int, strip_ansi: bool) -> Optional[Dict[str, Any]]:
+def _read_step(
+    doc: _JsonStream,
+    key: Optional[str],
+    max_bytes: int,
+    strip_ansi: bool,
+    fields_cut: Callable[[Optional[str]], None],
+) -> Optional[Dict[str, Any]]:
     if doc.peek() != "{":
         doc.skip()
         return None
     fields: Dict[str, Any] = {}
+    room = FIELDS_BYTES
+    cut = False
     text = StepText(max_bytes, strip_ansi)
     for field in doc.object_keys():
         kind = doc.peek()
         if field == "logs":
             _read_logs(doc, text)
-        elif kind == '"':
-            fields[field] = doc.small_string(FIELD_CHARS)
         elif kind in "{[":
-            doc.skip()  # nested data (metrics and the like): not part of the record
+            doc.skip(1)  # nested data (metrics and the like): not part of the record
         else:
-            fields[field] = doc.scalar()
+            value = doc.small_string(FIELD_CHARS) if kind == '"' else doc.scalar()
+            size = len(field) + (len(value) if isinstance(value, str) else 8)
+            if size > room:
+                cut = True
+                continue
+            room -= size
+            fields[field] = value
     log, size, truncated = text.finish()
     name = fields.pop("name", None)
+    step_name = name if isinstance(name, str) and name else key
+    if cut:
+        fields_cut(step_name)
     return {
         **fields,
-        "step_name": name if isinstance(name, str) and name else key,
+        "step_name": step_name,
         "status": fields.get("status"),
         "creationTimeStamp": fields.get("creationTimeStamp"),
         "finishTimeStamp": fields.get("finishTimeStamp"),
@@ -366,21 +392,6 @@ def _read_chunk(doc: _JsonStream, text: StepText) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 # the retriever
 # ---------------------------------------------------------------------------------------------------------------
-def log_url_problem(url: str) -> Optional[str]:
-    """Why a signed log URL must not be fetched, or None. The URL's query (its signature) is never quoted."""
-    parts = urlsplit(url)
-    shown = url_without_query(url)
-    if parts.scheme == "https" and parts.hostname:
-        return None
-    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
-        return None
-    return (
-        f"Codefresh named a build log at '{shown}', which is not an https URL, so the connector did not read it (a "
-        "signed log URL sent over plain http could be read on the way). Ask your Codefresh administrator to serve "
-        "the build log storage over https, or turn off sync_build_logs."
-    )
-
-
 def is_archived(build: Mapping[str, Any]) -> bool:
     """Whether a listed build has finished, so that its log is archived."""
     status = build.get("status")
@@ -407,6 +418,7 @@ class BuildLogsRetriever(PerBuildRetriever):
         # The body is read as it arrives, never loaded whole (the CDK sets this from a streaming decoder, which a
         # requester declared inside a custom component does not get).
         self.storage_requester.stream_response = True  # type: ignore[attr-defined]
+        quiet_http_log(self.storage_requester, self.config)
         self._said: Set[str] = set()
         self._said_lock = threading.Lock()
 
@@ -430,22 +442,32 @@ class BuildLogsRetriever(PerBuildRetriever):
             self._said.add(topic)
         logger.info(message)
 
-    def _read_build(self, records_schema: Mapping[str, Any], build_slice: StreamSlice) -> List[Mapping[str, Any]]:
+    def _read_build(self, records_schema: Mapping[str, Any], build_slice: StreamSlice) -> Iterator[Mapping[str, Any]]:
         build = build_slice.extra_fields
         build_id = build_slice.partition.get("parent_id")
         if not is_archived(build):
-            return []  # still running: read again by a later sync, once it has finished
+            return  # still running: read again by a later sync, once it has finished
         if not build.get("progress"):
             self._say_once(
                 "no-progress",
                 f"Build {build_id} has no progress id, so it has no log to read; builds like "
                 "it are skipped in stream 'build_logs' (said once).",
             )
-            return []
+            return
         response = self.requester.send_request(stream_slice=build_slice)
         if not response:  # ignored by the error policy (a deleted build, a missing scope), already logged
-            return []
-        location = (response_json(response) or {}).get("location") or {}
+            return
+        progress = response_json(response)
+        if not isinstance(progress, Mapping):
+            message = (
+                f"Codefresh answered GET {url_without_query(response.url)} with a {type(progress).__name__}, not the "
+                f"progress object that names build {build_id}'s log, so stream 'build_logs' cannot read the logs; the "
+                "API may have changed: please report this."
+            )
+            raise AirbyteTracedException(
+                message=message, internal_message=message, failure_type=FailureType.system_error
+            )
+        location = progress.get("location") or {}
         url = location.get("url") if isinstance(location, Mapping) else None
         if not url or location.get("type") == "firebase":
             self._say_once(
@@ -454,40 +476,55 @@ class BuildLogsRetriever(PerBuildRetriever):
                 "archive URL); a later sync reads it while the build is within builds_lookback_hours "
                 "(said once per sync).",
             )
-            return []
-        problem = log_url_problem(str(url))
-        if problem:
-            raise AirbyteTracedException(
-                message=problem, internal_message=problem, failure_type=FailureType.config_error
-            )
+            return
         storage_slice = StreamSlice(
             partition=build_slice.partition,
             cursor_slice=build_slice.cursor_slice,
             extra_fields={**build, "log_url": str(url)},
         )
-        return self._read_archive(build_id, build.get("created"), storage_slice)
+        yield from self._read_archive(build_id, build.get("created"), storage_slice)
 
-    def _read_archive(self, build_id: Any, created: Any, storage_slice: StreamSlice) -> List[Mapping[str, Any]]:
-        """The archive's steps as records. A body cut off on the way, or one that does not parse (a proxy can cut a
-        body and fix its length), is fetched again; the last attempt fails the sync if the connection broke, and
-        skips the log with one line if the body is still not a build log."""
+    def _read_archive(self, build_id: Any, created: Any, storage_slice: StreamSlice) -> Iterator[Mapping[str, Any]]:
+        """The archive's steps as records, each as soon as it is read. A body cut off on the way, or one that does
+        not parse (a proxy can cut a body and fix its length), is fetched again and read on from the first step not
+        emitted yet; the last attempt fails the sync if the connection broke, and skips the rest of the log with one
+        line if the body is still not a build log. A log past the storage's size cap or deadline (the manifest's
+        log_storage_requester) is not read further, with one line."""
         where = url_without_query(storage_slice.extra_fields["log_url"])
+        emitted = 0
+
+        def fields_cut(step: Optional[str]) -> None:
+            self._say_once(
+                "fields-cut",
+                f"Step '{step}' of build {build_id} has more than {FIELDS_BYTES // 1024} kB of fields besides its log; "
+                "the fields past that are left out of its record, as for steps like it (said once per sync).",
+            )
+
         for attempt in range(1, BODY_READ_ATTEMPTS + 1):
             # Retries spent end in the same sentence as every other stream's.
             response = send_explaining_spent_retries(self.storage_requester, self.name, stream_slice=storage_slice)  # type: ignore[arg-type]
             if response is None:
-                return []
+                return
             if not response.ok:  # an expired URL or a missing archive: the error policy said so in one line
                 response.close()
-                return []
+                return
+            chunks = response.iter_content(READ_CHUNK_BYTES)
             try:
-                steps = list(read_log_steps(response.iter_content(READ_CHUNK_BYTES), self._max_bytes, self._strip_ansi))
+                for step in read_log_steps(chunks, self._max_bytes, self._strip_ansi, fields_cut):
+                    if step["step_index"] >= emitted:  # a log read again goes on where the last read stopped
+                        emitted += 1
+                        yield {**step, "build_id": build_id, "build_created": created}
+                return
+            except AnswerLimitExceeded as exceeded:
+                logger.warning(
+                    f"Skipping the rest of the log of build {build_id} in stream 'build_logs': {exceeded.what}; the "
+                    f"steps read before that ({emitted}) are synced."
+                )
+                return
             except requests.RequestException as exc:
                 broken, problem = True, f"the connection broke while reading it ({type(exc).__name__})"
             except LogFormatError as exc:
                 broken, problem = False, f"it is not a readable build log ({exc})"
-            else:
-                return [{**step, "build_id": build_id, "build_created": created} for step in steps]
             finally:
                 response.close()
             if attempt < BODY_READ_ATTEMPTS:
@@ -503,6 +540,5 @@ class BuildLogsRetriever(PerBuildRetriever):
             else:
                 logger.warning(
                     f"Skipping the log of build {build_id} in stream 'build_logs': the archive at {where} was read "
-                    f"{attempt} times and {problem}."
+                    f"{attempt} times and {problem}" + (f"; its first {emitted} steps were read." if emitted else ".")
                 )
-        return []

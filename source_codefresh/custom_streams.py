@@ -14,9 +14,14 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import InitVar, dataclass
 from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
+from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.declarative.transformations import RecordTransformation
+from airbyte_cdk.sources.types import Config, StreamSlice, StreamState
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from airbyte_cdk.utils.yaml_loader import safe_load_yaml
 
 ENTRY_FIELDS = ("name", "path", "records_key", "primary_key", "pagination", "params", "cursor_field")
@@ -219,9 +224,19 @@ def path_problem(path: Any, api_root: str) -> Optional[str]:
 
 
 def params_problem(params: Any, where: str) -> Optional[str]:
-    """`params` is a list of {name, value} (a name given twice is sent twice)."""
-    if params in (None, []):
+    """`params` is a list of {name, value} (a name given twice is sent twice); the object form of 0.1.x (name to
+    value, or to a list of values), which the spec's config migration turns into that list when the connector
+    starts, is checked as the list it becomes."""
+    if params in (None, [], {}):
         return None
+    if isinstance(params, Mapping):
+        items: List[Dict[str, Any]] = []
+        for name, value in params.items():
+            for one in value if isinstance(value, list) else [value]:
+                if not isinstance(one, (str, int, float, bool)):
+                    return f"{where}: the value of query parameter '{name}' must be text (numbers and true/false too)."
+                items.append({"name": name, "value": str(one)})
+        params = items
     if not isinstance(params, list) or not all(isinstance(item, Mapping) for item in params):
         return (
             f"{where}: params must be a list of query parameters, each with a name and a value, e.g. "
@@ -231,16 +246,52 @@ def params_problem(params: Any, where: str) -> Optional[str]:
         name, value = item.get("name"), item.get("value")
         if not isinstance(name, str) or not _PARAM_NAME.fullmatch(name):
             return f"{where}: the query parameter name '{name}' is not valid: use letters, digits and - _ . [ ]."
-        if name.lower() in _PAGING_PARAMS:
+        # `decrypt[]=true` and `decryptVariables[0]=true` are `decrypt` and `decryptVariables` to Codefresh's query
+        # parser (qs: arrays, and nested keys with `allowDots`), and `limit[]` is `limit`.
+        base = re.split(r"[\[.]", name, maxsplit=1)[0].lower()
+        if base in _PAGING_PARAMS:
             return (
                 f"{where}: params may not set '{name}': the connector pages by itself (pagination); remove it from "
                 "params."
             )
-        if name.lower() in _SECRET_PARAMS:
+        if base in _SECRET_PARAMS:
             return f"{where}: params may not set '{name}', which makes Codefresh return secrets in clear; remove it."
         if not isinstance(value, str):
             return f"{where}: the value of query parameter '{name}' must be text (numbers and true/false too)."
     return None
+
+
+@dataclass
+class HasPrimaryKey(RecordTransformation):
+    """A custom stream's record must hold its primary key (the entry's `primary_key`, copied to the top level when
+    nested): the first record without it fails the stream with one sentence. Emitted without it, every such record
+    would look alike to a destination that deduplicates, which keeps one of them; a key that no record has is almost
+    always a typo (`id` for `_id`), and only the user knows which field identifies a record."""
+
+    config: Config
+    parameters: InitVar[Mapping[str, Any]]
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        self._stream = str(parameters.get("name") or "")
+        self._path = str(parameters.get("primary_key_path") or "")
+        self._field = self._path.replace(".", "_")
+
+    def transform(
+        self,
+        record: Dict[str, Any],
+        config: Optional[Config] = None,
+        stream_state: Optional[StreamState] = None,
+        stream_slice: Optional[StreamSlice] = None,
+    ) -> None:
+        if record.get(self._field) is not None:
+            return
+        fields = ", ".join(sorted(str(key) for key in record)[:12]) or "none"
+        message = (
+            f"Custom stream '{self._stream}' read a record without '{self._path}', its primary_key (the record's "
+            f"fields: {fields}), so a destination that deduplicates would keep only one such record: set its "
+            "primary_key in custom_streams to a field every record has."
+        )
+        raise AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.config_error)
 
 
 @functools.lru_cache(maxsize=1)

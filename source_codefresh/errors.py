@@ -8,7 +8,6 @@ The policy itself (which status does what, and the messages) is declared once in
 from __future__ import annotations
 
 import email.utils
-import hashlib
 import logging
 import math
 import random
@@ -33,6 +32,7 @@ from airbyte_cdk.sources.types import Config, StreamSlice, StreamState
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_codefresh.responses import preview, response_json, url_without_query
+from source_codefresh.transport import get_user, quiet_http_log
 
 logger = logging.getLogger("airbyte")
 
@@ -100,7 +100,87 @@ def parse_retry_after(value: Optional[str], now: Optional[datetime] = None) -> O
 
 
 @dataclass
-class CodefreshErrorHandler(DefaultErrorHandler):
+class StatusErrorHandler(DefaultErrorHandler):
+    """The declared response filters, plus two rules of this connector for every answer, the API's and the log
+    storage's:
+
+    - an answer no filter names: a 4xx fails the stream at once (`unnamed_client_error: fail`: retrying does not
+      change it, where the CDK retried it like a server error for 5 minutes) or skips that one request (`skip`), and
+      anything else is retried; the message never quotes the answer's body or the URL's query (the CDK's does);
+    - a failure is raised here, with the policy's sentence: the CDK would add the answer's raw body to the error it
+      logs and emits, and an answer may hold credentials.
+
+    A response filter that declares both `http_codes` and a `predicate` applies only when both hold (the CDK
+    applies it when either does), so one shared policy can say "403 skips the stream *if* it declares a scope"."""
+
+    answered_by: str = "Codefresh"
+    unnamed_client_error: str = "fail"
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        super().__post_init__(parameters)
+        # The CDK's handler only calls `matches` on each filter (unit_tests/test_cdk_contract.py pins that).
+        filters = [
+            _StatusAndPredicateFilter(f) if f.http_codes and _has_predicate(f) else f
+            for f in self.response_filters or []
+        ]
+        self.response_filters = cast(List[HttpResponseFilter], filters)
+        self._stream_name: str = str(parameters.get("reading_for") or parameters.get("name") or "")
+        self._custom_stream: bool = bool(parameters.get("custom_stream"))
+
+    def interpret_response(
+        self, response_or_exception: Optional[Union[requests.Response, Exception]]
+    ) -> ErrorResolution:
+        resolution = self._resolve(response_or_exception)
+        if resolution.response_action != ResponseAction.FAIL:
+            return resolution
+        message = resolution.error_message or "Codefresh's answer cannot be read."
+        if isinstance(response_or_exception, requests.Response):
+            internal = f"{_where(response_or_exception)} answered HTTP {response_or_exception.status_code}: {message}"
+        else:
+            internal = f"{type(response_or_exception).__name__}: {message}"
+        raise AirbyteTracedException(
+            message=message, internal_message=internal, failure_type=resolution.failure_type or FailureType.system_error
+        )
+
+    def _resolve(self, response_or_exception: Optional[Union[requests.Response, Exception]]) -> ErrorResolution:
+        resolution = super().interpret_response(response_or_exception)
+        response = response_or_exception
+        if not isinstance(response, requests.Response) or response.ok:
+            return resolution
+        if any(f.matches(response) for f in self.response_filters or []):
+            return resolution
+        status = f"HTTP {response.status_code} {response.reason or ''}".strip()
+        where = _where(response)
+        if not 400 <= response.status_code < 500 or response.status_code in (408, 429):
+            message = f"{self.answered_by} answered {where} with {status}; retrying."
+            return ErrorResolution(ResponseAction.RETRY, FailureType.transient_error, message)
+        if self.unnamed_client_error == "skip":
+            message = f"Skipping {where} in stream '{self._stream_name}': {self.answered_by} answered {status}."
+            return ErrorResolution(ResponseAction.IGNORE, FailureType.transient_error, message)
+        if self._custom_stream:
+            advice = (
+                f"check the path and params of custom stream '{self._stream_name}' in custom_streams (HTTP 414: its "
+                "params are too long)."
+            )
+        else:
+            advice = "the API may have changed; please report this."
+        message = (
+            f"{self.answered_by} answered {where} with {status}, which retrying will not change, so stream "
+            f"'{self._stream_name}' stopped: {advice}"
+        )
+        return ErrorResolution(
+            ResponseAction.FAIL,
+            FailureType.config_error if self._custom_stream else FailureType.system_error,
+            message,
+        )
+
+
+def _where(response: requests.Response) -> str:
+    return f"{response.request.method if response.request else 'GET'} {url_without_query(response.url)}"
+
+
+@dataclass
+class CodefreshErrorHandler(StatusErrorHandler):
     """The manifest's error policy, plus one check the CDK does not make: a 2xx answer must be the JSON we expect.
 
     The CDK's JSON decoder reads an unparsable body as an empty page, which would silently lose data when a proxy
@@ -111,10 +191,8 @@ class CodefreshErrorHandler(DefaultErrorHandler):
     - JSON without the envelope key the stream reads its records from (`$parameters.records_key`, dotted for
       nested keys such as `workflows.docs`) fails, naming what was missing (for a custom stream, as a config error
       that says to fix its records_key).
+    - a list of records that holds something other than objects fails too (no stream's records are anything else).
     Every message says what was received, never the request headers (they hold the API key).
-
-    A response filter that declares both `http_codes` and a `predicate` applies only when both hold (the CDK
-    applies it when either does), so one shared policy can say "403 skips the stream *if* it declares a scope".
 
     A 403 that the policy resolves to a skip (the stream declares a scope) is first checked against the key itself:
     Codefresh also answers 403 to everything for a key it restricted for unusual activity, and skipping every stream
@@ -128,30 +206,19 @@ class CodefreshErrorHandler(DefaultErrorHandler):
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         super().__post_init__(parameters)
-        # The CDK's handler only calls `matches` on each filter (unit_tests/test_cdk_contract.py pins that).
-        filters = [
-            _StatusAndPredicateFilter(f) if f.http_codes and _has_predicate(f) else f
-            for f in self.response_filters or []
-        ]
-        self.response_filters = cast(List[HttpResponseFilter], filters)
         self._records_path: List[str] = [key for key in str(parameters.get("records_key") or "").split(".") if key]
-        self._stream_name: str = str(parameters.get("name") or "")
-        self._custom_stream: bool = bool(parameters.get("custom_stream"))
-        self._last_page: Optional[Tuple[str, bytes]] = None
-        self._lock = threading.Lock()
+        self._stream_name = str(parameters.get("name") or "")
         self._skipped_stream: str = skipped_stream_name(parameters)
         self._restricted_message = InterpolatedString.create(
             str(self.restricted_key_message or _DEFAULT_RESTRICTED_MESSAGE), parameters=parameters
         )
 
-    def interpret_response(
-        self, response_or_exception: Optional[Union[requests.Response, Exception]]
-    ) -> ErrorResolution:
+    def _resolve(self, response_or_exception: Optional[Union[requests.Response, Exception]]) -> ErrorResolution:
         if isinstance(response_or_exception, requests.Response) and 200 <= response_or_exception.status_code < 300:
-            resolution = self._check_body(response_or_exception)
-            if resolution:
-                return resolution
-        resolution = super().interpret_response(response_or_exception)
+            checked = self._check_body(response_or_exception)
+            if checked:
+                return checked
+        resolution = super()._resolve(response_or_exception)
         if getattr(response_or_exception, "status_code", 0) == 403:
             if resolution.response_action == ResponseAction.IGNORE:
                 return self._scoped_forbidden(resolution)
@@ -179,7 +246,7 @@ class CodefreshErrorHandler(DefaultErrorHandler):
         return skip
 
     def _check_body(self, response: requests.Response) -> Optional[ErrorResolution]:
-        where = f"{response.request.method if response.request else 'GET'} {url_without_query(response.url)}"
+        where = _where(response)
         content_type = response.headers.get("Content-Type", "")
         content = response.content or b""
         try:
@@ -207,9 +274,10 @@ class CodefreshErrorHandler(DefaultErrorHandler):
         node: Any = body
         for key in self._records_path:
             node = node.get(key) if isinstance(node, dict) else None
-        if isinstance(node, list) and node and self._custom_stream:
-            return self._repeated_page(response, where, node)
-        if isinstance(node, (list, dict)):
+        if isinstance(node, list):
+            strange = [item for item in node if not isinstance(item, dict)][:1]
+            return self._not_objects(where, type(strange[0]).__name__) if strange else None
+        if isinstance(node, dict):
             return None
         top_level_keys = sorted(body)[:8] if isinstance(body, dict) else type(body).__name__
         if self._custom_stream:
@@ -235,24 +303,20 @@ class CodefreshErrorHandler(DefaultErrorHandler):
             ),
         )
 
-    def _repeated_page(self, response: requests.Response, where: str, records: List[Any]) -> Optional[ErrorResolution]:
-        """A custom stream whose endpoint ignores the paging parameters its `pagination` sends (say `page` on an
-        offset-paged endpoint) gets the same full page for every page number, and its paginator would ask for the
-        next one forever. The same records answered to a different request end the read with one sentence."""
-        url = response.request.url if response.request is not None else response.url
-        fingerprint = hashlib.sha256(orjson.dumps(records)).digest()
-        with self._lock:
-            previous, self._last_page = self._last_page, (str(url), fingerprint)
-        if previous is None or previous[1] != fingerprint or previous[0] == str(url):
-            return None
+    def _not_objects(self, where: str, kind: str) -> ErrorResolution:
+        if self._custom_stream:
+            detail = (
+                f"custom stream '{self._stream_name}' reads records from a list that holds {kind} values, not "
+                "objects: set its records_key in custom_streams to the key of a list of objects"
+            )
+            return ErrorResolution(
+                ResponseAction.FAIL, FailureType.config_error, f"Codefresh answered {where} with JSON where {detail}."
+            )
         return ErrorResolution(
-            response_action=ResponseAction.FAIL,
-            failure_type=FailureType.config_error,
-            error_message=(
-                f"Codefresh answered {where} with the same {len(records)} records as the page before, so the endpoint "
-                f"does not page the way the pagination of custom stream '{self._stream_name}' asks: set its pagination "
-                "in custom_streams to the paging the endpoint uses (offset, page or cursor), or to none."
-            ),
+            ResponseAction.FAIL,
+            FailureType.system_error,
+            f"Codefresh answered {where} with records that are not objects ({kind} values among them), so stream "
+            f"'{self._stream_name}' cannot read them; the API may have changed: please report this.",
         )
 
 
@@ -397,14 +461,10 @@ class SyncState:
 
 def _user_status(config: Mapping[str, Any]) -> Optional[int]:
     """The status of GET {api_root}/user with the configured key, or None when no answer came."""
-    root = str(config.get("api_root") or config.get("base_url") or "https://g.codefresh.io/api").strip().rstrip("/")
     try:
-        response = requests.get(
-            f"{root}/user", headers={"Authorization": str(config.get("api_key") or "")}, timeout=_USER_PROBE_TIMEOUT
-        )
-    except requests.RequestException:
+        return get_user(config, _USER_PROBE_TIMEOUT).status_code
+    except (requests.RequestException, AirbyteTracedException):
         return None
-    return response.status_code
 
 
 _SYNCS: "OrderedDict[int, Tuple[Mapping[str, Any], SyncState]]" = OrderedDict()
@@ -509,6 +569,7 @@ class ScopeGatedRequester(Requester):
         # The gate opens per endpoint: a stream may read two (a listing, then one request per listed build).
         self._endpoint = str(parameters.get("endpoint") or self._scope)
         self._restricted_message = getattr(getattr(self.requester, "error_handler", None), "_restricted_message", None)
+        quiet_http_log(self.requester, self.config)
 
     def send_request(
         self,

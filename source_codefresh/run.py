@@ -19,19 +19,25 @@ from airbyte_cdk.models import (
     TraceType,
     Type,
 )
+from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
 
-from source_codefresh.source import SourceCodefresh
+from source_codefresh.source import SourceCodefresh, config_problem, mask_secret_forms
 
 
 def _get_source(args: List[str]) -> Optional[SourceCodefresh]:
-    """The source is built with config, catalog and state, because its streams are built from them."""
+    """The source is built with config, catalog and state, because its streams are built from them. A config with a
+    problem builds no stream (it could fail half-way, e.g. on `num_workers: -3`): the command itself then answers
+    with the problem's sentence (check: a FAILED status)."""
     config_path = AirbyteEntrypoint.extract_config(args)
     catalog_path = AirbyteEntrypoint.extract_catalog(args)
     state_path = AirbyteEntrypoint.extract_state(args)
     try:
+        config = SourceCodefresh.read_config(config_path) if config_path else None
+        if config is not None:
+            mask_secret_forms(config)
         return SourceCodefresh(
             catalog=SourceCodefresh.read_catalog(catalog_path) if catalog_path else None,
-            config=SourceCodefresh.read_config(config_path) if config_path else None,
+            config=config if config is None or config_problem(config) is None else {},
             state=SourceCodefresh.read_state(state_path) if state_path else None,
             # The CDK writes a migrated config back to this file, besides the CONTROL message Airbyte saves; a
             # read-only file (a mounted secret) is left as it is rather than ending the run.
@@ -44,9 +50,9 @@ def _get_source(args: List[str]) -> Optional[SourceCodefresh]:
                 type=TraceType.ERROR,
                 emitted_at=datetime.now(timezone.utc).timestamp() * 1000,
                 error=AirbyteErrorTraceMessage(
-                    message=f"source-codefresh could not start: {error}",
-                    internal_message=str(error),
-                    stack_trace=traceback.format_exc(),
+                    message=filter_secrets(f"source-codefresh could not start: {error}"),
+                    internal_message=filter_secrets(str(error)),
+                    stack_trace=filter_secrets(traceback.format_exc()),
                     failure_type=FailureType.config_error,
                 ),
             ),

@@ -9,9 +9,18 @@ from typing import Any, Dict, List, Sequence
 import pytest
 import requests
 from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.types import StreamSlice
 from airbyte_cdk.test.mock_http import HttpRequest, HttpResponse
 
-from source_codefresh.build_logs import LogFormatError, StepText, is_archived, log_url_problem, read_log_steps
+from source_codefresh.build_logs import (
+    FIELDS_BYTES,
+    BuildLogsRetriever,
+    LogFormatError,
+    StepText,
+    is_archived,
+    read_log_steps,
+)
+from source_codefresh.transport import AnswerLimitExceeded
 from unit_tests import builders as b
 from unit_tests.conftest import (
     API,
@@ -152,23 +161,115 @@ def test_steps_that_are_not_objects_and_a_missing_steps_key_give_no_step():
     assert [(s["step_name"], s["log"], s["step_index"]) for s in steps] == [("ok", "one string", 0)]
 
 
-@pytest.mark.parametrize(
-    "url, refused",
-    [
-        ("https://storage.googleapis.com/cf-logs/a/b.json?X-Goog-Signature=abc", False),
-        ("http://127.0.0.1:8080/logs/b.json?sig=1", False),
-        ("http://localhost/logs/b.json", False),
-        ("http://[::1]:9000/logs/b.json", False),
-        ("http://minio.internal:9000/logs/b.json?X-Amz-Signature=secretsig", True),
-        ("ftp://127.0.0.1/logs/b.json", True),
-        ("//storage.googleapis.com/b.json", True),
-    ],
-)
-def test_only_https_or_a_loopback_host_is_read(url, refused):
-    problem = log_url_problem(url)
-    assert (problem is not None) is refused
-    if problem:
-        assert "secretsig" not in problem and "sync_build_logs" in problem
+def test_a_steps_other_fields_are_kept_up_to_their_budget_and_the_rest_left_out():
+    fields = ", ".join(f'"field_{n}": "{"F" * 30_000}"' for n in range(100))  # 3 MB of fields besides the log
+    cut: List[Any] = []
+    body = f'{{"steps": [{{"name": "fat", "status": "success", {fields}, "logs": ["ok"]}}]}}'.encode()
+
+    (step,) = read_log_steps(in_pieces(body, 65536), 1024, fields_cut=cut.append)
+
+    assert (step["step_name"], step["status"], step["log"]) == ("fat", "success", "ok")
+    assert len(json.dumps(step)) < FIELDS_BYTES + 10_000 and "field_0" in step and "field_99" not in step
+    assert cut == ["fat"]
+
+
+def test_an_archive_nested_too_deep_is_a_format_error_not_a_recursion_error():
+    body = b'{"steps": [{"name": "deep", "metrics": ' + b"[" * 100_000 + b"]" * 100_000 + b"}]}"
+    with pytest.raises(LogFormatError, match="nested more than"):
+        list(read_log_steps(in_pieces(body, 65536), 1024))
+    shallow = b'{"steps": [{"name": "ok", "metrics": ' + b"[" * 50 + b"]" * 50 + b', "logs": ["x"]}]}'
+    assert [s["log"] for s in read_log_steps([shallow], 1024)] == ["x"]
+
+
+class _Storage:
+    """The log storage requester: each request answers the next body, streamed lazily; counts the bytes read."""
+
+    def __init__(self, *bodies: Any) -> None:
+        self.bodies, self.read = list(bodies), 0
+        self.logger = None
+
+    def send_request(self, **kwargs: Any) -> requests.Response:
+        answer = requests.Response()
+        answer.status_code, answer.url = 200, "https://storage.googleapis.com/logs/a.json"
+        body = self.bodies.pop(0)
+        storage = self
+
+        class Raw:
+            def stream(self, amt: int, decode_content: bool = True) -> Any:
+                for chunk in body() if callable(body) else [body]:
+                    if isinstance(chunk, Exception):
+                        raise chunk
+                    storage.read += len(chunk)
+                    yield chunk
+
+            def close(self) -> None:
+                pass
+
+        answer.raw = Raw()
+        return answer
+
+
+def _logs_retriever(storage: _Storage) -> BuildLogsRetriever:
+    return BuildLogsRetriever(
+        listing=None, requester=None, record_selector=None, config={}, parameters={}, storage_requester=storage
+    )
+
+
+def _many_steps(count: int) -> Any:
+    yield b'{"steps": ['
+    for number in range(count):
+        yield (b"," if number else b"") + json.dumps({"name": f"s{number}", "logs": ["x" * 1000]}).encode()
+    yield b"]}"
+
+
+def test_a_log_is_read_and_emitted_step_by_step():
+    storage = _Storage(lambda: _many_steps(100_000))
+    records = _logs_retriever(storage)._read_archive(
+        "b1", "c", StreamSlice(partition={}, cursor_slice={}, extra_fields={"log_url": "https://x/a.json"})
+    )
+
+    first = [next(records) for _ in range(10)]
+
+    assert [r["step_name"] for r in first] == [f"s{n}" for n in range(10)]
+    assert storage.read < 200_000  # of about 100 MB: the rest is read when the records are taken
+    records.close()
+
+
+def test_a_log_cut_off_on_the_way_is_read_again_from_the_first_step_not_emitted(caplog):
+    whole = archive("list", "list")
+    cut = [whole[:300], requests.exceptions.ChunkedEncodingError("cut off")]
+    storage = _Storage(lambda: iter(cut), whole)
+
+    records = list(
+        _logs_retriever(storage)._read_archive(
+            "b1", "c", StreamSlice(partition={}, cursor_slice={}, extra_fields={"log_url": "https://x/a.json"})
+        )
+    )
+
+    assert [r["step_name"] for r in records] == ["main_clone", "build"]  # each step once
+
+
+def test_a_log_past_the_storage_limits_is_skipped_with_one_line(caplog):
+    def too_large() -> Any:
+        yield b'{"steps": [{"name": "one", "logs": ["x"]}, {"name": "two", "logs": ["'
+        raise AnswerLimitExceeded(
+            "passed 1,024 MB once decompressed", message="m", failure_type=FailureType.system_error
+        )
+
+    records = list(
+        _logs_retriever(_Storage(too_large))._read_archive(
+            "b1",
+            "c",
+            StreamSlice(partition={}, cursor_slice={}, extra_fields={"log_url": "https://x/a.json?Signature=s"}),
+        )
+    )
+
+    assert [r["step_name"] for r in records] == ["one"]
+    (line,) = [r.getMessage() for r in caplog.records if "Skipping" in r.getMessage()]
+    assert line == (
+        "Skipping the rest of the log of build b1 in stream 'build_logs': passed 1,024 MB once decompressed; the "
+        "steps read before that (1) are synced."
+    )
 
 
 @pytest.mark.parametrize(
@@ -250,7 +351,7 @@ def test_a_log_url_over_plain_http_to_another_host_is_refused_before_any_request
 
     errors = error_traces(output)
     assert errors and errors[0].failure_type == FailureType.config_error
-    assert "not an https URL" in errors[0].message and "c0ffee" not in errors[0].message
+    assert "does not use https" in errors[0].message and "c0ffee" not in errors[0].message
 
 
 def test_a_body_that_does_not_parse_is_read_again(http_mocker):

@@ -37,6 +37,14 @@ starts failing because the CDK now does the right thing itself means our workaro
 |   manager `_connector_state_manager`                                    |                                         |
 | `_streams_by_name(names)` builds those; `_concurrent_source.read(...)`  | source.py `read` (catalog's streams)    |
 | no private name of ours is also one of a CDK base class (but the above) | every CDK subclass in source_codefresh/ |
+| a requester's authenticator is called on every request it sends         | transport.py `GuardedAuthenticator`     |
+|   (retries too), before its response hooks, which run before the body  |                                         |
+| an exception of the error handler leaves `send_request` as it is        | errors.py `StatusErrorHandler` (FAIL)   |
+| the HTTP client logs an answer's body and a request's URL as `extra`    | transport.py `quiet_http_log`           |
+|   fields on the requester's `logger`; the rate budget logs URLs on      |                                         |
+|   "airbyte"                                                             |                                         |
+| a stream's non-traced exception: "An unexpected error occurred in       | source.py `explained`, `read`           |
+|   stream <name>: <type>"; the last: "During the sync, the following ..." |                                         |
 """
 
 from __future__ import annotations
@@ -395,6 +403,85 @@ def test_a_requester_streams_the_body_when_stream_response_is_set_after_it_was_b
         sent = mocker.request_history[0]
     assert sent.stream is True, "the storage GET must be sent with stream=True"
     assert response is not None and response._content_consumed is False, "the body must not be read yet"
+
+
+# --- transport.py, errors.py: every request's guard -----------------------------------------------------------------
+
+
+def test_the_authenticator_is_called_for_every_attempt_and_its_hooks_run_before_the_body_is_read(mocker):
+    """transport.py checks each request's URL when the CDK's HTTP client authenticates it, and bounds an answer's body
+    in a response hook that requests runs before it reads the body (also for answers the CDK does not stream)."""
+    from source_codefresh.transport import GuardedAuthenticator
+
+    mocker.patch("time.sleep")
+    guard = GuardedAuthenticator(config={"api_root": API}, parameters={"name": "contract"})
+    called, unread = [], []
+    checked = guard.problem
+    mocker.patch.object(guard, "problem", side_effect=lambda url: called.append(url) or checked(url))
+    real_hook = guard._bound
+    mocker.patch.object(
+        guard, "_bound", side_effect=lambda r, **kw: unread.append(r._content is False) or real_hook(r, **kw)
+    )
+    requester = HttpRequester(
+        name="contract",
+        config={},
+        parameters={},
+        url=f"{API}/builds/b1",
+        authenticator=guard,
+        error_handler=DefaultErrorHandler(config={}, parameters={}),
+    )
+    with requests_mock.Mocker() as http:
+        http.get(f"{API}/builds/b1", [{"status_code": 502, "json": {}}, {"status_code": 200, "json": {"id": "b1"}}])
+        answer = requester.send_request(stream_slice=StreamSlice(partition={}, cursor_slice={}))
+
+    assert answer.json() == {"id": "b1"}
+    assert len(called) >= 2 and unread == [True, True], "both attempts authenticated, each hook before the body"
+    assert isinstance(answer.raw, source_codefresh.transport.BoundedBody)
+
+
+def test_an_exception_of_the_error_handler_leaves_send_request_unchanged():
+    """errors.py raises a FAIL itself with the policy's sentence; the CDK's would add the raw body of the answer."""
+
+    class _Raising(DefaultErrorHandler):
+        def interpret_response(self, response_or_exception: Any) -> ErrorResolution:
+            raise source_codefresh.errors.AirbyteTracedException(message="ours")
+
+    with requests_mock.Mocker() as http:
+        http.get(f"{API}/builds/b1", status_code=401, json={"password": "in the body"})
+        with pytest.raises(source_codefresh.errors.AirbyteTracedException) as raised:
+            _requester(_Raising(config={}, parameters={})).send_request(
+                stream_slice=StreamSlice(partition={}, cursor_slice={})
+            )
+    assert raised.value.message == "ours" and len(http.request_history) == 1
+
+
+def test_the_http_client_logs_bodies_and_urls_as_extra_fields_of_the_requesters_logger(caplog):
+    """transport.py `quiet_http_log` removes the `body` and the foreign query of `url` from these records."""
+    requester = _requester(DefaultErrorHandler(config={}, parameters={}))
+    with caplog.at_level(logging.DEBUG, logger=requester.logger.name), requests_mock.Mocker() as http:
+        http.get(f"{API}/builds/b1?X-Goog-Signature=s", json={"password": "p"})
+        requester.send_request(
+            stream_slice=StreamSlice(partition={}, cursor_slice={}), request_params={"X-Goog-Signature": "s"}
+        )
+    lines = {record.getMessage(): record.__dict__ for record in caplog.records if record.name == requester.logger.name}
+    assert '"password"' in str(lines["Receiving response"]["body"])
+    assert "X-Goog-Signature=s" in str(lines["Making outbound API request"]["url"])
+
+
+def test_the_cdks_words_for_a_stream_that_raised_something_else():
+    """source.py rewrites these two messages of the CDK's concurrent read into its own sentences."""
+    from airbyte_cdk.exception_handler import generate_failed_streams_error_message
+    from airbyte_cdk.sources.concurrent_source import concurrent_read_processor
+
+    text = inspect.getsource(concurrent_read_processor.ConcurrentReadProcessor.on_exception)
+    assert (
+        'f"An unexpected error occurred in stream {exception.stream_name}: {type(exception.exception).__name__}"'
+        in text
+    )
+    assert generate_failed_streams_error_message({"s": [ValueError("v")]}).startswith(
+        source_codefresh.source._CDK_STREAMS_FAILED
+    )
+    assert source_codefresh.source._CDK_UNEXPECTED == "An unexpected error occurred in stream "
 
 
 # --- unit_tests/conftest.py -----------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ import pytest
 from airbyte_cdk.models import FailureType, Status, SyncMode
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import read
+from airbyte_cdk.test.mock_http import HttpResponse
+from airbyte_cdk.test.mock_http.request import ANY_QUERY_PARAMS
 from airbyte_cdk.test.models.outcome import ExpectedOutcome
 
 from source_codefresh import SourceCodefresh
@@ -191,6 +193,25 @@ def test_the_clash_check_knows_every_stream_discover_shows():
         ([entry(params=[{"name": "paginationReset", "value": "true"}])], "params may not set 'paginationReset'"),
         ([entry(params=[{"name": "decrypt", "value": "true"}])], "params may not set 'decrypt'"),
         ([entry(params=[{"name": "decryptVariables", "value": "true"}])], "params may not set 'decryptVariables'"),
+        # Codefresh's query parser reads these as `decrypt`, `decryptVariables` and `limit`.
+        (
+            [entry(params=[{"name": "decrypt[]", "value": "true"}])],
+            "params may not set 'decrypt[]', which makes Codefresh",
+        ),
+        ([entry(params={"decrypt[]": "true"})], "params may not set 'decrypt[]', which makes Codefresh"),
+        ([entry(params={"status": {"in": "error"}})], "must be text"),
+        (
+            [entry(params=[{"name": "DecryptVariables[0]", "value": "true"}])],
+            "params may not set 'DecryptVariables[0]', which",
+        ),
+        (
+            [entry(params=[{"name": "decrypt.on", "value": "true"}])],
+            "params may not set 'decrypt.on', which makes Codefresh",
+        ),
+        (
+            [entry(params=[{"name": "limit[]", "value": "5"}])],
+            "params may not set 'limit[]': the connector pages by itself",
+        ),
         ([entry(params=[{"name": "public", "value": True}])], "numbers and true/false too"),
         ([entry(params=[{"name": "status", "value": {"in": "error"}}])], "must be text"),
         ([entry(params=[{"name": "status"}])], "must be text"),
@@ -224,6 +245,8 @@ def test_a_list_is_required():
         entry(name="step_names", path="step-types/names", pagination="offset"),
         entry(name="env_status", path="environments/env1/status"),
         entry(name="hermes_event", path="hermes/events/registry:dockerhub:acme:api:push:123"),
+        # The object form of 0.1.x, which the config migration turns into the list when the connector starts.
+        entry(params={"entityType": "build", "status": ["error", "terminated"], "limit_to_me": 1}),
     ],
 )
 def test_a_reading_entry_is_accepted(good):
@@ -387,6 +410,32 @@ def test_a_missing_records_key_fails_with_one_sentence_saying_what_to_set(http_m
         "(top-level keys: list), so custom stream 'registries' reads nothing: set its records_key in custom_streams "
         "to the key that holds the records (dotted when nested), or leave it empty when the answer is the list itself."
     )
+
+
+@pytest.mark.parametrize("primary_key", ["id", "metadata.id"])
+def test_records_without_the_primary_key_fail_the_stream_with_one_sentence(http_mocker, primary_key):
+    http_mocker.get(request("registries"), response([{"_id": "r1", "name": "ecr-01", "metadata": {}}]))
+
+    output = read_custom("registries", entry(primary_key=primary_key), expect_failure=True)
+
+    assert not output.records
+    failure = next(trace for trace in error_traces(output) if "primary_key" in trace.message)
+    assert failure.failure_type == FailureType.config_error
+    assert failure.message.startswith(
+        f"Custom stream 'registries' read a record without '{primary_key}', its primary_key (the record's fields: "
+        "_id, metadata, "
+    )
+    assert failure.message.endswith("set its primary_key in custom_streams to a field every record has.")
+
+
+def test_a_too_long_request_fails_at_once_naming_the_custom_stream(http_mocker, slept):
+    http_mocker.get(request("registries", ANY_QUERY_PARAMS), HttpResponse("<h1>URI Too Long</h1>", 414))
+
+    output = read_custom("registries", entry(params={"q": "x" * 9000}), expect_failure=True)
+
+    failure = next(trace for trace in error_traces(output) if "414" in trace.message)
+    assert failure.failure_type == FailureType.config_error and slept == []  # not retried
+    assert "params of custom stream 'registries'" in failure.message and "x" * 50 not in failure.message
 
 
 def test_a_wrong_path_fails_naming_the_custom_stream(http_mocker):

@@ -11,6 +11,7 @@ from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.streams.http.error_handlers.response_models import (
     ResponseAction,
 )
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_codefresh.errors import (
     CodefreshErrorHandler,
@@ -77,17 +78,23 @@ def _handler(records_key: str | None = "docs") -> CodefreshErrorHandler:
     return CodefreshErrorHandler(config={}, parameters={"records_key": records_key, "name": "pipelines"})
 
 
+def _failure(handler: CodefreshErrorHandler, response: requests.Response) -> AirbyteTracedException:
+    """A failure is raised by the handler, with the policy's sentence and nothing of the answer's raw body."""
+    with pytest.raises(AirbyteTracedException) as failed:
+        handler.interpret_response(response)
+    return failed.value
+
+
 def test_expected_json_is_a_success():
     assert _handler().interpret_response(make_response({"docs": []})).response_action == ResponseAction.SUCCESS
 
 
 def test_html_login_page_fails_at_once_and_says_what_was_received():
     page = make_response(b"<!DOCTYPE html><html><title>Sign in</title></html>", headers={"Content-Type": "text/html"})
-    resolution = _handler().interpret_response(page)
-    assert resolution.response_action == ResponseAction.FAIL
-    assert resolution.failure_type == FailureType.config_error
-    assert "text/html" in resolution.error_message and "<!DOCTYPE html>" in resolution.error_message
-    assert "base_url" in resolution.error_message
+    failure = _failure(_handler(), page)
+    assert failure.failure_type == FailureType.config_error
+    assert "text/html" in failure.message and "<!DOCTYPE html>" in failure.message
+    assert "base_url" in failure.message
 
 
 def test_cut_off_json_is_retried():
@@ -98,23 +105,51 @@ def test_cut_off_json_is_retried():
 
 
 def test_json_without_the_envelope_fails_naming_it():
-    resolution = _handler().interpret_response(make_response({"message": "moved"}))
-    assert resolution.response_action == ResponseAction.FAIL
-    assert "'docs'" in resolution.error_message and "message" in resolution.error_message
+    failure = _failure(_handler(), make_response({"message": "moved"}))
+    assert "'docs'" in failure.message and "message" in failure.message
 
 
 def test_nested_envelope_is_checked():
     handler = _handler("workflows.docs")
     good = make_response({"workflows": {"docs": []}, "pagination": {}})
     assert handler.interpret_response(good).response_action == ResponseAction.SUCCESS
-    assert handler.interpret_response(make_response({"workflows": {}})).response_action == ResponseAction.FAIL
+    assert "'workflows.docs'" in _failure(handler, make_response({"workflows": {}})).message
 
 
 def test_root_records_may_be_an_object_or_a_list_but_not_a_string():
     handler = _handler(None)
     assert handler.interpret_response(make_response([])).response_action == ResponseAction.SUCCESS
     assert handler.interpret_response(make_response({"_id": "u"})).response_action == ResponseAction.SUCCESS
-    assert handler.interpret_response(make_response("text")).response_action == ResponseAction.FAIL
+    assert "top-level keys: str" in _failure(handler, make_response("text")).message
+
+
+@pytest.mark.parametrize("records_key, body", [(None, [{"_id": "a"}, 1, "two"]), ("docs", {"docs": [None]})])
+def test_records_that_are_not_objects_fail_the_stream_with_one_sentence(records_key, body):
+    failure = _failure(_handler(records_key), make_response(body))
+    assert failure.failure_type == FailureType.system_error
+    assert "records that are not objects" in failure.message and "'pipelines'" in failure.message
+    custom = _failure(_custom_handler(records_key or ""), make_response(body))
+    assert custom.failure_type == FailureType.config_error and "set its records_key" in custom.message
+
+
+@pytest.mark.parametrize("status", [405, 409, 414, 418, 422])
+def test_a_client_error_no_rule_names_fails_at_once_without_the_body_or_the_query(status):
+    answer = make_response(
+        {"password": "leaked-pw"}, status, url="https://g.codefresh.io/api/registries?q=abc&token=t0ken"
+    )
+    failure = _failure(_custom_handler(), answer)
+    assert failure.failure_type == FailureType.config_error
+    assert f"HTTP {status}" in failure.message and "custom stream 'mine'" in failure.message
+    built_in = _failure(_handler(), answer)
+    assert built_in.failure_type == FailureType.system_error and "report" in built_in.message
+    for text in (failure.message, failure.internal_message, built_in.message, built_in.internal_message):
+        assert "leaked-pw" not in text and "t0ken" not in text
+
+
+@pytest.mark.parametrize("status", [408, 501, 505])
+def test_any_other_status_no_rule_names_is_retried(status):
+    resolution = _handler().interpret_response(make_response({}, status))
+    assert resolution.response_action == ResponseAction.RETRY and f"HTTP {status}" in resolution.error_message
 
 
 def test_error_statuses_keep_the_manifest_policy():
@@ -204,30 +239,10 @@ def _custom_handler(records_key: str = "docs") -> CodefreshErrorHandler:
 
 
 def test_a_custom_stream_without_its_records_key_is_told_to_fix_it():
-    resolution = _custom_handler("items").interpret_response(make_response({"docs": [], "count": 0}))
-    assert resolution.response_action == ResponseAction.FAIL and resolution.failure_type == FailureType.config_error
-    assert "no 'items' list (top-level keys: ['count', 'docs'])" in resolution.error_message
-    assert "set its records_key in custom_streams" in resolution.error_message
-
-
-def test_the_same_page_answered_to_the_next_page_request_ends_a_custom_stream():
-    handler = _custom_handler()
-    page = {"docs": [{"_id": "a"}, {"_id": "b"}], "page": 1}
-    url = "https://g.codefresh.io/api/pipelines?limit=100&page={}"
-    assert handler.interpret_response(make_response(page, url=url.format(1))).response_action == ResponseAction.SUCCESS
-    # A retry of the same request may get the same answer.
-    assert handler.interpret_response(make_response(page, url=url.format(1))).response_action == ResponseAction.SUCCESS
-    repeated = handler.interpret_response(make_response(page, url=url.format(2)))
-    assert repeated.response_action == ResponseAction.FAIL and repeated.failure_type == FailureType.config_error
-    assert "the same 2 records as the page before" in repeated.error_message and "'mine'" in repeated.error_message
-    # Other records on the next page, or a built-in stream: no complaint.
-    other = {"docs": [{"_id": "c"}]}
-    assert handler.interpret_response(make_response(other, url=url.format(3))).response_action == ResponseAction.SUCCESS
-    built_in = _handler()
-    for number in (1, 2):
-        assert built_in.interpret_response(make_response(page, url=url.format(number))).response_action == (
-            ResponseAction.SUCCESS
-        )
+    failure = _failure(_custom_handler("items"), make_response({"docs": [], "count": 0}))
+    assert failure.failure_type == FailureType.config_error
+    assert "no 'items' list (top-level keys: ['count', 'docs'])" in failure.message
+    assert "set its records_key in custom_streams" in failure.message
 
 
 # --- messages never repeat a secret -----------------------------------------------------------------------------------

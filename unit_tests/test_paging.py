@@ -1,12 +1,16 @@
 """CursorBackedPageIncrement: ordered pages of one listing under one session id, whether the server answers cursor
-pages (`pagination.nextPage`) or offset pages (no pagination object) (source_codefresh/paging.py)."""
+pages (`pagination.nextPage`) or offset pages (no pagination object); NoRepeatedPages: every paginator's check that
+no page of a listing repeats another (source_codefresh/paging.py)."""
 
 from __future__ import annotations
 
 import pytest
+from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.declarative.requesters.paginators.strategies import OffsetIncrement, PageIncrement
+from airbyte_cdk.sources.types import StreamSlice
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_codefresh.paging import CursorBackedPageIncrement, page_fingerprint
+from source_codefresh.paging import CursorBackedPageIncrement, NoRepeatedPages, page_fingerprint
 from unit_tests.responses import make_response
 
 IMAGES_URL = "https://g.codefresh.io/api/images?limit=100&page=2"
@@ -79,26 +83,81 @@ def test_a_short_page_without_pagination_object_is_not_the_end():
     assert strategy.next_page_token(make_response({"docs": []}, url=IMAGES_URL), 0, None, token) is None
 
 
-@pytest.mark.parametrize(
-    "envelope",
-    [lambda docs: {"docs": docs}, lambda docs: {"docs": docs, "pagination": {"page": 2, "nextPage": True}}],
-    ids=["offset pages", "cursor pages that always say nextPage"],
-)
-def test_a_page_that_repeats_the_page_before_fails_with_one_sentence(envelope):
-    strategy = images_strategy()
-    token = strategy.initial_token
-    token = strategy.next_page_token(make_response(envelope(images(0, 25)), url=IMAGES_URL), 25, None, token)
+def guarded(strategy, parameters=None, **options) -> NoRepeatedPages:
+    parameters = {"records_key": "docs", "name": "images", **(parameters or {})}
+    return NoRepeatedPages(strategy=strategy, config={}, parameters=parameters, **options)
 
+
+def read_pages(strategy, pages, stream_slice=None):
+    """Hands `pages` (lists of records) to the strategy as one listing; the tokens it asked for."""
+    token, tokens = strategy.initial_token, []
+    for docs in pages:
+        token = strategy.next_page_token(
+            make_response({"docs": docs}, url=IMAGES_URL), len(docs), None, token, stream_slice=stream_slice
+        )
+        tokens.append(token)
+    return tokens
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        lambda: OffsetIncrement(config={}, page_size=25, parameters={}),
+        lambda: PageIncrement(config={}, page_size=25, start_from_page=1, inject_on_first_request=True, parameters={}),
+        images_strategy,
+    ],
+    ids=["offset", "page", "cursor-backed"],
+)
+def test_a_server_that_ignores_the_paging_parameters_is_stopped_at_the_second_page(strategy):
     with pytest.raises(AirbyteTracedException) as failure:
-        strategy.next_page_token(make_response(envelope(images(0, 25)), url=IMAGES_URL), 25, None, token)
+        read_pages(guarded(strategy()), [images(0, 25)] * 3)
 
     message = failure.value.message
     assert message.startswith(
-        "Codefresh answered page 2 of https://g.codefresh.io/api/images with the same records as page 1"
+        "Codefresh answered page 2 of https://g.codefresh.io/api/images with the same records as page 1, so it "
+        "ignores the paging parameters"
     )
-    assert "ignores the paging parameters" in message and "report" in message
-    assert "?" not in message.split(" with ")[0]  # the URL without its query
-    assert message.count(". ") == 0  # one sentence
+    assert "stream 'images'" in message and "report" in message and message.count(". ") == 0
+    assert failure.value.failure_type == FailureType.system_error
+
+
+def test_a_page_that_repeats_any_earlier_page_ends_the_listing():
+    # Two pages in turn, each saying there is more (the builds listing of a hostile proxy).
+    with pytest.raises(AirbyteTracedException) as failure:
+        read_pages(guarded(images_strategy()), [images(0, 3), images(3, 3), images(0, 3)])
+    assert "page 3 of" in failure.value.message and "as page 1" in failure.value.message
+
+
+def test_a_custom_stream_is_told_to_fix_its_pagination():
+    strategy = guarded(OffsetIncrement(config={}, page_size=2, parameters={}), {"name": "mine", "custom_stream": True})
+    with pytest.raises(AirbyteTracedException) as failure:
+        read_pages(strategy, [images(0, 2), images(0, 2)])
+    assert failure.value.failure_type == FailureType.config_error
+    assert "pagination of custom stream 'mine'" in failure.value.message
+
+
+def test_slices_read_at_the_same_time_and_a_slice_read_again_are_listings_of_their_own():
+    strategy = guarded(OffsetIncrement(config={}, page_size=2, parameters={}))
+    january = StreamSlice(partition={}, cursor_slice={"start": "2026-01-01"})
+    february = StreamSlice(partition={}, cursor_slice={"start": "2026-02-01"})
+    token = strategy.initial_token
+    for stream_slice in (january, february, january):  # the same first page, each its listing's first
+        token = read_pages(strategy, [images(0, 2)], stream_slice)[0]
+    assert token == 2
+    # January read again from its first page, then on: not a repeat.
+    assert read_pages(strategy, [images(0, 2), images(2, 2), images(4, 1)], january) == [2, 4, None]
+
+
+def test_audit_pages_may_start_with_the_unnumbered_page_and_its_copy_as_page_one():
+    def audit():
+        strategy = PageIncrement(
+            config={}, page_size=2, start_from_page=0, inject_on_first_request=False, parameters={}
+        )
+        return guarded(strategy, first_page_may_repeat=True)
+
+    assert read_pages(audit(), [images(0, 2), images(0, 2), images(2, 2), images(4, 1)]) == [1, 2, 3, None]
+    with pytest.raises(AirbyteTracedException):
+        read_pages(audit(), [images(0, 2), images(2, 2), images(2, 2)])
 
 
 def test_pages_that_overlap_are_not_a_repeat():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from airbyte_cdk.models import AirbyteLogMessage, AirbyteMessage, Level, Type
 from airbyte_cdk.sources.types import Record, StreamSlice
@@ -65,12 +67,12 @@ def _per_build(builds, answers, workers=3, fail_on=None):
     return retriever, listing, requester
 
 
-def test_per_build_records_come_in_listing_order_as_plain_data_filed_under_the_window():
+def test_per_build_records_come_as_plain_data_filed_under_the_window():
     builds = [{"id": f"b{i}", "created": f"2026-11-0{i % 9 + 1}T00:00:00.000Z"} for i in range(20)]
     retriever, listing, requester = _per_build(builds, {b["id"]: (200, {"id": b["id"]}) for b in builds})
     window = StreamSlice(partition={}, cursor_slice={"start_time": "2026-11-01", "end_time": "2026-11-20"})
 
-    records = list(retriever.read_records({}, window))
+    records = sorted(retriever.read_records({}, window), key=lambda record: int(record["id"][1:]))
 
     assert [r["id"] for r in records] == [b["id"] for b in builds]
     assert all(type(r) is dict for r in records)  # the CDK files them under `window`, which its cursor tracks
@@ -122,3 +124,34 @@ def test_per_build_leaves_the_listing_records_untransformed():
     listing = _Transforming()
     PerBuildRetriever(listing=listing, requester=_Requester({}), record_selector=_Selector(), config={}, parameters={})
     assert listing.record_selector.transformations == []
+
+
+class _ManyRecords(PerBuildRetriever):
+    """A build with a great many records (a build log of many steps), read as a generator that counts its progress."""
+
+    produced = 0
+
+    def _read_build(self, records_schema, build_slice):
+        for number in range(100_000):
+            type(self).produced = number + 1
+            yield {"id": build_slice.partition["parent_id"], "step": number}
+
+
+def test_a_build_with_a_great_many_records_is_read_only_as_fast_as_they_are_taken():
+    retriever = _ManyRecords(
+        listing=_Listing([{"id": "b1", "created": "c"}]),
+        requester=_Requester({}),
+        record_selector=_Selector(),
+        config={},
+        parameters={},
+        max_concurrency=2,
+    )
+    records = iter(retriever.read_records({}, StreamSlice(partition={}, cursor_slice={})))
+    for _ in range(100):
+        next(records)
+    threading.Event().wait(0.3)  # time enough for the worker to run ahead, were it not held back
+
+    assert _ManyRecords.produced <= 100 + 4 * 2 + 1  # what was taken, what waits in the outlet, one in hand
+    records.close()  # the reader stops: the worker drops the rest
+    threading.Event().wait(1.0)
+    assert _ManyRecords.produced <= 100 + 4 * 2 + 2
