@@ -36,9 +36,9 @@ from airbyte_cdk.sources.declarative.requesters.requester import Requester
 from airbyte_cdk.sources.types import StreamSlice
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_codefresh.errors import send_explaining_spent_retries
 from source_codefresh.per_build import PerBuildRetriever
 from source_codefresh.responses import response_json, url_without_query
+from source_codefresh.retries import send_explaining_spent_retries
 from source_codefresh.transport import AnswerLimitExceeded, quiet_http_log
 
 logger = logging.getLogger("airbyte")

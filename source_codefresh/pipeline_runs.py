@@ -22,8 +22,8 @@ from airbyte_cdk.sources.streams.http.error_handlers.response_models import Erro
 from airbyte_cdk.sources.types import Config, StreamSlice
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_codefresh.errors import spent_retries_reason
 from source_codefresh.responses import preview
+from source_codefresh.retries import spent_retries_reason
 from source_codefresh.state import StartedRun, StartedRunsCursor, format_iso_ms
 
 logger = logging.getLogger("airbyte")

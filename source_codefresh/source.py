@@ -4,6 +4,7 @@ form a message can show them in, and the one place where an error nothing else e
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -11,7 +12,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, List, Mapping, Optional, Set
+from typing import Any, FrozenSet, Iterator, List, Mapping, Optional, Set
 from urllib.parse import quote, quote_plus, urlsplit
 
 import requests
@@ -30,9 +31,10 @@ from airbyte_cdk.models import Type as MessageType
 from airbyte_cdk.sources.declarative.yaml_declarative_source import YamlDeclarativeSource
 from airbyte_cdk.utils.airbyte_secrets_utils import add_to_secrets, filter_secrets
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+from airbyte_cdk.utils.yaml_loader import safe_load_yaml
 
+from source_codefresh.access import one_read
 from source_codefresh.custom_streams import custom_streams_problem
-from source_codefresh.errors import sync_state
 from source_codefresh.paging import ISSUE_TRACKER
 from source_codefresh.state import ComponentFactory
 from source_codefresh.transport import RefusedUrl, get_user, url_problem
@@ -54,6 +56,23 @@ def manifest_path() -> Path:
         if candidate.is_file():
             return candidate
     raise FileNotFoundError(f"manifest.yaml not found next to {_PACKAGE_DIR}; the package is incomplete.")
+
+
+@functools.lru_cache(maxsize=1)
+def builtin_stream_names() -> FrozenSet[str]:
+    """The names of the manifest's own streams (every entry of its `streams:` list, conditional ones included),
+    lower-cased."""
+    manifest = safe_load_yaml(manifest_path().read_text())  # the loader the CDK reads the manifest with
+    definitions = manifest.get("definitions", {}).get("streams", {})
+    names: List[str] = []
+    entries: List[Any] = []
+    for entry in manifest.get("streams", []):
+        entries.extend(entry.get("streams", []) if entry.get("type") == "ConditionalStreams" else [entry])
+    for entry in entries:
+        key = str(entry.get("$ref", "")).rsplit("/", 1)[-1]
+        stream = definitions.get(key, entry)
+        names.append(str((stream.get("$parameters") or {}).get("name") or stream.get("name") or key))
+    return frozenset(name.lower() for name in names)
 
 
 def _parse_datetime(value: str) -> Optional[datetime]:
@@ -141,7 +160,7 @@ def config_problem(config: Mapping[str, Any]) -> Optional[str]:
                 f"pipeline_runs entry {number}: pipeline '{pipeline}' is not a full pipeline name: use "
                 "project/pipeline as Codefresh shows it."
             )
-    return custom_streams_problem(config, base_url.rstrip("/"))
+    return custom_streams_problem(config, base_url.rstrip("/"), builtin_stream_names())
 
 
 def _config_error(message: str) -> AirbyteTracedException:
@@ -206,13 +225,13 @@ class SourceCodefresh(YamlDeclarativeSource):
     ) -> Iterator[AirbyteMessage]:
         mask_secret_forms(config)
         self._raise_on_config_problem(config)
-        # What an earlier read through this source learned of the key (a skipped scope, a restricted key) is not kept:
-        # a stream that failed there must fail again, not end empty. The components hold `self._config`.
-        sync_state(self._config, new=True)
         failed: List[str] = []
         try:
-            for message in self._read(logger, config, catalog, state):
-                yield explained(message, failed)
+            # The streams built for this read share what it learns of the key (a skipped scope, a restricted key),
+            # and only they: a stream that failed in an earlier read through this source fails again, not empty.
+            with one_read():
+                for message in self._read(logger, config, catalog, state):
+                    yield explained(message, failed)
         except AirbyteTracedException as error:
             if not failed or not str(error.message or "").startswith(_CDK_STREAMS_FAILED):
                 raise

@@ -6,12 +6,10 @@ starts failing because the CDK now does the right thing itself means our workaro
 
 | what the CDK does (internal)                                            | who relies on it                        |
 |-------------------------------------------------------------------------|-----------------------------------------|
-| HttpResponseFilter matches on its status *or* its predicate             | errors.py `_StatusAndPredicateFilter`   |
-| HttpResponseFilter.predicate is an InterpolatedBoolean after init       | errors.py `_predicate_holds`            |
-| DefaultErrorHandler only calls `matches(response_or_exception=)`        | errors.py's duck-typed filter           |
+| CompositeErrorHandler answers what the first handler answers RETRY,     | error_handlers.py `ErrorRules` (PASS)   |
+|   IGNORE or SUCCESS to; an unraised FAIL asks the next handler          |                                         |
+| a read builds its streams while `read()` runs, on the reading thread   | access.py `one_read`                    |
 | an IGNOREd answer is returned (falsy), an IGNOREd exception is None     | per_build.py, pipeline_runs.py          |
-| an IGNORE always logs a line (the CDK's generic one if no message)     | errors.py answers repeats SUCCESS       |
-| a SUCCESS for a non-2xx answer returns it (falsy), with no line        | errors.py `_SILENT` (repeated 403s)     |
 | a custom retriever's nested retriever gets the stream's transformations | per_build.py clears the listing's       |
 | RecordSelector reads `transformations` when it selects                  | per_build.py (cleared after building)   |
 | custom components get raw field strings and their $parameters           | every class in source_codefresh/        |
@@ -39,7 +37,7 @@ starts failing because the CDK now does the right thing itself means our workaro
 | no private name of ours is also one of a CDK base class (but the above) | every CDK subclass in source_codefresh/ |
 | a requester's authenticator is called on every request it sends         | transport.py `GuardedAuthenticator`     |
 |   (retries too), before its response hooks, which run before the body  |                                         |
-| an exception of the error handler leaves `send_request` as it is        | errors.py `StatusErrorHandler` (FAIL)   |
+| an exception of the error handler leaves `send_request` as it is        | error_handlers.py `decided`, access.py  |
 | the HTTP client logs an answer's body and a request's URL as `extra`    | transport.py `quiet_http_log`           |
 |   fields on the requester's `logger`; the rate budget logs URLs on      |                                         |
 |   "airbyte"                                                             |                                         |
@@ -71,12 +69,11 @@ from airbyte_cdk.sources.declarative.concurrent_declarative_source import Concur
 from airbyte_cdk.sources.declarative.extractors.dpath_extractor import DpathExtractor
 from airbyte_cdk.sources.declarative.extractors.record_filter import RecordFilter
 from airbyte_cdk.sources.declarative.extractors.record_selector import RecordSelector, extracted_record_count
-from airbyte_cdk.sources.declarative.interpolation.interpolated_boolean import InterpolatedBoolean
 from airbyte_cdk.sources.declarative.models.declarative_component_schema import (
     DatetimeBasedCursor as DatetimeBasedCursorModel,
 )
 from airbyte_cdk.sources.declarative.parsers.model_to_component_factory import ModelToComponentFactory
-from airbyte_cdk.sources.declarative.requesters.error_handlers import DefaultErrorHandler, HttpResponseFilter
+from airbyte_cdk.sources.declarative.requesters.error_handlers import CompositeErrorHandler, DefaultErrorHandler
 from airbyte_cdk.sources.declarative.requesters.http_requester import HttpRequester
 from airbyte_cdk.sources.declarative.requesters.paginators import DefaultPaginator
 from airbyte_cdk.sources.declarative.retrievers.retriever import Retriever
@@ -93,6 +90,7 @@ from airbyte_cdk.sources.utils.transform import TransformConfig, TypeTransformer
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.mock_http import HttpMocker, HttpRequest
 from airbyte_cdk.test.state_builder import StateBuilder
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 import source_codefresh
 from source_codefresh.paging import CursorBackedPageIncrement
@@ -104,59 +102,56 @@ from unit_tests.responses import make_response
 API = "https://cdk-contract.test/api"
 
 
-# --- errors.py ----------------------------------------------------------------------------------------------------
+# --- error_handlers.py, access.py ---------------------------------------------------------------------------------
 
 
-def _filter(**kwargs: Any) -> HttpResponseFilter:
-    return HttpResponseFilter(config={}, parameters=kwargs.pop("parameters", {}), **kwargs)
+class _Answers(DefaultErrorHandler):
+    """A handler that answers each status with the action it was given, and asks nothing else."""
+
+    def __init__(self, actions: Mapping[int, ResponseAction]) -> None:
+        super().__init__(config={}, parameters={})
+        self.actions, self.asked = actions, 0
+
+    def interpret_response(self, response_or_exception: Any) -> ErrorResolution:
+        self.asked += 1
+        return ErrorResolution(self.actions.get(response_or_exception.status_code, ResponseAction.FAIL))
 
 
-def test_a_response_filter_matches_on_its_status_even_when_its_predicate_is_false():
-    """Why errors.py wraps filters that declare both: the CDK applies a filter when *either* condition holds, so a
-    "403 skips the stream if it declares a scope" filter would skip every 403. If this fails, the CDK now requires
-    both: `_StatusAndPredicateFilter` can go."""
-    skip_if_scoped = _filter(http_codes={403}, predicate="{{ parameters.get('scope') }}", action="IGNORE")
-    resolution = skip_if_scoped.matches(make_response({"message": "Forbidden"}, 403))
-    assert resolution is not None and resolution.response_action == ResponseAction.IGNORE
+def test_a_composite_error_handler_answers_the_first_handlers_retry_ignore_or_success_and_passes_a_fail_on():
+    """error_handlers.py: a named handler answers PASS (an unraised FAIL) for what it does not name, and the next
+    handler of the ErrorPolicy (a CompositeErrorHandler) is asked; its RETRY, IGNORE or SUCCESS is the answer."""
+    first = _Answers({404: ResponseAction.IGNORE})
+    second = _Answers({404: ResponseAction.RETRY, 500: ResponseAction.RETRY, 200: ResponseAction.SUCCESS})
+    composite = CompositeErrorHandler(error_handlers=[first, second], parameters={})
+
+    assert composite.interpret_response(make_response({}, 404)).response_action == ResponseAction.IGNORE
+    assert (first.asked, second.asked) == (1, 0)
+    for status, action in ((500, ResponseAction.RETRY), (200, ResponseAction.SUCCESS)):
+        assert composite.interpret_response(make_response({}, status)).response_action == action
+    assert (first.asked, second.asked) == (3, 2)
 
 
-def test_a_response_filter_predicate_is_an_interpolated_boolean_holding_the_manifest_text():
-    """errors.py `_predicate_holds` / `_has_predicate` read `predicate.condition` and call `predicate.eval(config,
-    response=..., headers=..., request_url=...)` instead of the CDK's private `_response_matches_predicate`."""
-    scoped = _filter(http_codes={403}, predicate="{{ parameters.get('scope') }}", parameters={"scope": "workflow"})
-    unscoped = _filter(http_codes={403}, predicate="{{ parameters.get('scope') }}", parameters={})
-    plain = _filter(http_codes={403})
-    for response_filter in (scoped, unscoped, plain):
-        assert isinstance(response_filter.predicate, InterpolatedBoolean)
-        assert response_filter.http_codes == {403}
-    assert scoped.predicate.condition == "{{ parameters.get('scope') }}"
-    assert plain.predicate.condition == ""  # what `_has_predicate` reads as "no predicate"
-    context = {"response": {}, "headers": {}, "request_url": f"{API}/workflow"}
-    assert scoped.predicate.eval(scoped.config, **context) is True
-    assert unscoped.predicate.eval(unscoped.config, **context) is False
+def test_a_read_builds_its_streams_while_read_runs(monkeypatch):
+    """access.py: the components of one read share the ReadAccess that SourceCodefresh.read opens (`one_read`) and
+    take it when they are built, so the CDK must build the read's streams inside `read()`, on the thread iterating it,
+    and not at the source's construction. If this fails, a missing scope costs a request per slice again."""
+    from source_codefresh import access
 
+    built: List[Optional[access.ReadAccess]] = []
+    original = access.ScopeGatedRequester.__post_init__
 
-def test_the_default_error_handler_asks_each_filter_only_for_matches_in_order():
-    """errors.py replaces some of `response_filters` with `_StatusAndPredicateFilter`, which is not an
-    HttpResponseFilter and has only `matches(response_or_exception)`."""
-    asked: List[str] = []
+    def recording(self: Any, parameters: Mapping[str, Any]) -> None:
+        original(self, parameters)
+        built.append(access._THIS_READ.get())
 
-    class _DuckFilter:
-        def __init__(self, name: str, resolution: Optional[ErrorResolution]) -> None:
-            self.name, self.resolution = name, resolution
-
-        def matches(self, response_or_exception: Any) -> Optional[ErrorResolution]:
-            asked.append(self.name)
-            return self.resolution
-
-    ignore = ErrorResolution(ResponseAction.IGNORE, None, "second")
-    handler = DefaultErrorHandler(
-        config={}, parameters={}, response_filters=[_filter(http_codes={500}, action="RETRY")]
-    )
-    handler.response_filters = [_DuckFilter("first", None), _DuckFilter("second", ignore), _DuckFilter("third", None)]
-
-    assert handler.interpret_response(make_response({}, 403)) is ignore
-    assert asked == ["first", "second"]
+    monkeypatch.setattr(access.ScopeGatedRequester, "__post_init__", recording)
+    catalog = CatalogBuilder().with_stream("teams", SyncMode.full_refresh).build()
+    source = SourceCodefresh(catalog=catalog, config=dict(CONFIG), state=None)
+    assert not built, "built at the source's construction, outside any read"
+    with requests_mock.Mocker() as http:
+        http.get(requests_mock.ANY, json=[])
+        list(source.read(logging.getLogger("contract"), dict(CONFIG), catalog, None))
+    assert built and built[0] is not None and all(each is built[0] for each in built)
 
 
 class _IgnoreEverything(DefaultErrorHandler):
@@ -182,34 +177,6 @@ def test_an_ignored_answer_is_returned_and_is_falsy_and_an_ignored_exception_ret
 
     assert answered is not None and answered.status_code == 404 and not answered
     assert unanswered is None
-
-
-def test_an_ignore_with_an_empty_message_still_logs_the_cdks_generic_line(caplog):
-    """Why errors.py does not answer a stream's repeated 403s with IGNORE: even with `error_message=""` the CDK logs
-    its own "Ignoring response ..." line (one line per request, not silence); it answers them SUCCESS instead."""
-    requester = _requester(_IgnoreEverything(config={}, parameters={}))
-    with caplog.at_level(logging.INFO), requests_mock.Mocker() as mocker:
-        mocker.get(f"{API}/builds/b1", status_code=403, json={"message": "Forbidden"})
-        requester.send_request(stream_slice=StreamSlice(partition={}, cursor_slice={}))
-    assert any(
-        "Ignoring response for 'GET' request" in r.getMessage() and "403" in r.getMessage() for r in caplog.records
-    )
-
-
-class _SucceedEverything(DefaultErrorHandler):
-    def interpret_response(self, response_or_exception: Any) -> ErrorResolution:
-        return ErrorResolution(ResponseAction.SUCCESS)
-
-
-def test_a_success_for_an_error_answer_returns_it_falsy_without_a_line_or_an_exception(caplog):
-    """errors.py `_SILENT`: a stream's 403s after the one that skipped it (requests already in flight) are answered
-    SUCCESS, so that the retriever reads an empty page (`if not response`) and nothing is logged for them."""
-    requester = _requester(_SucceedEverything(config={}, parameters={}))
-    with caplog.at_level(logging.INFO), requests_mock.Mocker() as mocker:
-        mocker.get(f"{API}/builds/b1", status_code=403, json={"message": "Forbidden"})
-        answered = requester.send_request(stream_slice=StreamSlice(partition={}, cursor_slice={}))
-    assert answered is not None and answered.status_code == 403 and not answered
-    assert not [r for r in caplog.records if "builds/b1" in r.getMessage()]
 
 
 # --- per_build.py and custom components ---------------------------------------------------------------------------
@@ -440,15 +407,16 @@ def test_the_authenticator_is_called_for_every_attempt_and_its_hooks_run_before_
 
 
 def test_an_exception_of_the_error_handler_leaves_send_request_unchanged():
-    """errors.py raises a FAIL itself with the policy's sentence; the CDK's would add the raw body of the answer."""
+    """error_handlers.py raises a FAIL itself with the policy's sentence (the CDK's would add the raw body of the
+    answer); access.py raises what ScopeGatedRequester reads as "no answer" (AlreadySkipped) or "once per stream"."""
 
     class _Raising(DefaultErrorHandler):
         def interpret_response(self, response_or_exception: Any) -> ErrorResolution:
-            raise source_codefresh.errors.AirbyteTracedException(message="ours")
+            raise AirbyteTracedException(message="ours")
 
     with requests_mock.Mocker() as http:
         http.get(f"{API}/builds/b1", status_code=401, json={"password": "in the body"})
-        with pytest.raises(source_codefresh.errors.AirbyteTracedException) as raised:
+        with pytest.raises(AirbyteTracedException) as raised:
             _requester(_Raising(config={}, parameters={})).send_request(
                 stream_slice=StreamSlice(partition={}, cursor_slice={})
             )
@@ -903,29 +871,3 @@ def test_no_private_name_of_ours_is_also_one_of_the_cdk_base_classes():
             f"{cls.__name__} ({cls.__module__}) and its CDK base class both use {sorted(ours & cdk_names - intended)}: "
             "rename ours"
         )
-
-
-def test_every_scope_gate_and_error_handler_of_one_source_gets_the_same_config_object(parse_manifest_once, monkeypatch):
-    """errors.py `sync_state(config)` tells syncs apart by the identity of the config object: the ScopeGatedRequester
-    that holds back a skipped stream's requests and the CodefreshErrorHandler that skips it must find the same
-    SyncState, so the CDK must hand all of them one and the same (normalized) config object. If this fails, a missing
-    scope costs a request (and a log line) per slice again: key SyncState by something else the CDK shares."""
-    from source_codefresh import errors
-
-    seen: List[Any] = []
-    for cls in (errors.ScopeGatedRequester, errors.CodefreshErrorHandler):
-        original = cls.__post_init__
-
-        def recording(self: Any, parameters: Mapping[str, Any], _original: Any = original) -> None:
-            _original(self, parameters)
-            seen.append((type(self).__name__, parameters.get("scope"), self.config))
-
-        monkeypatch.setattr(cls, "__post_init__", recording)
-    source = SourceCodefresh(config=dict(CONFIG))
-    source.streams(config=dict(CONFIG))
-
-    built = {name for name, scope, _ in seen if scope}
-    assert built == {"ScopeGatedRequester", "CodefreshErrorHandler"}, f"no scoped stream built both: {built}"
-    configs = {id(config) for _, _, config in seen}
-    assert len(configs) == 1, f"{len(configs)} config objects among {len(seen)} gates and handlers of one source"
-    assert errors.sync_state(seen[0][2]) is errors.sync_state(seen[-1][2])

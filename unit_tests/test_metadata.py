@@ -12,7 +12,7 @@ from typing import Any, Dict, List
 import yaml
 from airbyte_connector_models.metadata.v0.connector_metadata_definition_v0 import ConnectorMetadataDefinitionV0
 
-from source_codefresh.custom_streams import builtin_stream_names
+from source_codefresh.source import builtin_stream_names
 from source_codefresh.pipeline_runs import PipelineRunRetriever
 from source_codefresh.source import manifest_path
 
