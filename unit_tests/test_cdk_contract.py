@@ -372,7 +372,7 @@ def test_a_requester_streams_the_body_when_stream_response_is_set_after_it_was_b
     assert response is not None and response._content_consumed is False, "the body must not be read yet"
 
 
-# --- transport.py, errors.py: every request's guard -----------------------------------------------------------------
+# --- transport.py, error_handlers.py: every request's guard ----------------------------------------------------------
 
 
 def test_the_authenticator_is_called_for_every_attempt_and_its_hooks_run_before_the_body_is_read(mocker):

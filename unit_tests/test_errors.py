@@ -132,7 +132,7 @@ def test_a_named_failure_is_the_answer_not_the_base_policys():
 
 def test_the_retries_are_the_base_policys():
     # The CDK's composite takes max_retries from its first handler and max_time from its longest (600 s by default).
-    composed = policy("rejected_key", "deleted_build", "still_computing", "base")
+    composed = policy("missing_scope", "deleted_build", "still_computing", "base")
     assert (composed.max_retries, composed.max_time) == (20, 300)
     plain = CompositeErrorHandler(error_handlers=composed.error_handlers, parameters={})
     assert (plain.max_retries, plain.max_time) != (20, 300)
