@@ -17,7 +17,6 @@ from source_codefresh.build_logs import (
     BuildLogsRetriever,
     LogFormatError,
     StepText,
-    is_archived,
     read_log_steps,
 )
 from source_codefresh.transport import AnswerLimitExceeded
@@ -270,21 +269,6 @@ def test_a_log_past_the_storage_limits_is_skipped_with_one_line(caplog):
         "Skipping the rest of the log of build b1 in stream 'build_logs': passed 1,024 MB once decompressed; the "
         "steps read before that (1) are synced."
     )
-
-
-@pytest.mark.parametrize(
-    "build, archived",
-    [
-        ({"status": "success", "finished": "2026-10-01T00:00:00.000Z"}, True),
-        ({"status": "error", "finished": "2026-10-01T00:00:00.000Z"}, True),
-        ({"status": "running", "finished": None}, False),
-        ({"status": "pending-approval", "finished": None}, False),
-        ({"status": "terminating", "finished": "2026-10-01T00:00:00.000Z"}, False),
-        ({"status": "terminated", "finished": None}, False),
-    ],
-)
-def test_only_finished_builds_have_an_archived_log(build, archived):
-    assert is_archived(build) is archived
 
 
 # --- a mocked sync -----------------------------------------------------------------------------------------------
