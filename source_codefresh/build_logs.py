@@ -475,9 +475,9 @@ class BuildLogsRetriever(PerBuildRetriever):
             cursor_slice=build_slice.cursor_slice,
             extra_fields={**build, "log_url": str(url)},
         )
-        yield from self._read_archive(build_id, build.get("created"), storage_slice)
+        yield from self._read_archive(build_id, storage_slice)
 
-    def _read_archive(self, build_id: Any, created: Any, storage_slice: StreamSlice) -> Iterator[Mapping[str, Any]]:
+    def _read_archive(self, build_id: Any, storage_slice: StreamSlice) -> Iterator[Mapping[str, Any]]:
         """The archive's steps as records, each as soon as it is read. A body cut off on the way, or one that does
         not parse (a proxy can cut a body and fix its length), is fetched again and read on from the first step not
         emitted yet; the last attempt fails the sync if the connection broke, and skips the rest of the log with one
@@ -506,7 +506,7 @@ class BuildLogsRetriever(PerBuildRetriever):
                 for step in read_log_steps(chunks, self._max_bytes, self._strip_ansi, fields_cut):
                     if step["step_index"] >= emitted:  # a log read again goes on where the last read stopped
                         emitted += 1
-                        yield {**step, "build_id": build_id, "build_created": created}
+                        yield step
                 return
             except AnswerLimitExceeded as exceeded:
                 logger.warning(

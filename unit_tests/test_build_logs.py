@@ -224,7 +224,7 @@ def _many_steps(count: int) -> Any:
 def test_a_log_is_read_and_emitted_step_by_step():
     storage = _Storage(lambda: _many_steps(100_000))
     records = _logs_retriever(storage)._read_archive(
-        "b1", "c", StreamSlice(partition={}, cursor_slice={}, extra_fields={"log_url": "https://x/a.json"})
+        "b1", StreamSlice(partition={}, cursor_slice={}, extra_fields={"log_url": "https://x/a.json"})
     )
 
     first = [next(records) for _ in range(10)]
@@ -241,7 +241,7 @@ def test_a_log_cut_off_on_the_way_is_read_again_from_the_first_step_not_emitted(
 
     records = list(
         _logs_retriever(storage)._read_archive(
-            "b1", "c", StreamSlice(partition={}, cursor_slice={}, extra_fields={"log_url": "https://x/a.json"})
+            "b1", StreamSlice(partition={}, cursor_slice={}, extra_fields={"log_url": "https://x/a.json"})
         )
     )
 
@@ -258,7 +258,6 @@ def test_a_log_past_the_storage_limits_is_skipped_with_one_line(caplog):
     records = list(
         _logs_retriever(_Storage(too_large))._read_archive(
             "b1",
-            "c",
             StreamSlice(partition={}, cursor_slice={}, extra_fields={"log_url": "https://x/a.json?Signature=s"}),
         )
     )
@@ -301,10 +300,10 @@ def test_a_sync_reads_the_finished_build_only_and_sends_no_key_to_the_storage_ho
     assert [(r["build_id"], r["step_name"]) for r in records] == [(done["id"], "main_clone"), (done["id"], "build")]
     assert records[0]["build_created"] == done["created"] and records[0]["log"] == TEXTS["main_clone"]
     assert not [s for s in sent_requests(http_mocker) if running["progress"] in s["path"]], "running: no request"
-    storage = [item for item in http_mocker._mocker.request_history if item.url.startswith(STORAGE)]
+    storage = [item for item in http_mocker.requests.request_history if item.url.startswith(STORAGE)]
     assert len(storage) == 1 and "Authorization" not in storage[0].headers
     assert "X-Goog-Credential=a%2Fb" in storage[0].url, "the signed URL is sent exactly as Codefresh gave it"
-    api = [item for item in http_mocker._mocker.request_history if item.url.startswith(API)]
+    api = [item for item in http_mocker.requests.request_history if item.url.startswith(API)]
     assert len(api) == 2 and all(item.headers.get("Authorization") == API_KEY for item in api)
 
 
@@ -380,7 +379,7 @@ def test_a_connection_that_breaks_on_every_read_fails_the_sync_as_transient_with
     assert failure.failure_type == FailureType.transient_error
     assert "in 3 attempts" in failure.message and "ChunkedEncodingError" in failure.message
     assert "c0ffee" not in failure.message and "c0ffee" not in str(log_lines(output))
-    storage = [item for item in http_mocker._mocker.request_history if item.url.startswith(STORAGE)]
+    storage = [item for item in http_mocker.requests.request_history if item.url.startswith(STORAGE)]
     assert len(storage) == 3
 
 

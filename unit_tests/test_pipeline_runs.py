@@ -522,7 +522,7 @@ RUN_URL = "https://g.codefresh.io/api/pipelines/run/demo%2Fapprove-and-deploy"
 
 def _read_run(http_mocker, builds):
     # The POST body carries a fresh run id: answered by requests_mock directly (HttpMocker matches bodies exactly).
-    http_mocker._mocker.post(RUN_URL, json=BUILD_ID)
+    http_mocker.requests.post(RUN_URL, json=BUILD_ID)
     http_mocker.get(request(f"builds/{BUILD_ID}"), [response(build) for build in builds])
     return run_read("pipeline_runs", pipeline_runs=[RUN_ENTRY], pipeline_runs_poll_seconds=1)
 
@@ -561,7 +561,7 @@ def test_a_build_without_a_finish_time_is_polled_again_whatever_its_status(http_
 def test_a_404_from_the_annotation_lookup_means_no_build_was_found_not_a_wrong_base_url(http_mocker):
     # The run request got a 5xx: the build may have started. The lookup answers 404 ("none"): the stream fails
     # saying it cannot tell, and never posts again.
-    http_mocker._mocker.post(RUN_URL, status_code=502, json={"status": 502, "message": "Bad Gateway"})
+    http_mocker.requests.post(RUN_URL, status_code=502, json={"status": 502, "message": "Bad Gateway"})
     http_mocker.get(any_params("annotations"), error(404, "Not Found"))
 
     output = run_read("pipeline_runs", expect_failure=True, pipeline_runs=[RUN_ENTRY], pipeline_runs_poll_seconds=1)
@@ -578,7 +578,7 @@ def test_a_404_from_the_annotation_lookup_means_no_build_was_found_not_a_wrong_b
 def test_a_build_that_cannot_be_watched_fails_transiently_and_the_sync_ends_with_the_build_in_its_state(
     http_mocker, slept
 ):
-    http_mocker._mocker.post(RUN_URL, json=BUILD_ID)
+    http_mocker.requests.post(RUN_URL, json=BUILD_ID)
     http_mocker.get(request(f"builds/{BUILD_ID}"), [response(_build("running")), error(503, "Service Unavailable")])
 
     output = run_read("pipeline_runs", expect_failure=True, pipeline_runs=[RUN_ENTRY], pipeline_runs_poll_seconds=1)
