@@ -427,8 +427,8 @@ class _Window:
 
 
 class FollowsUnfinishedBuildsCursor(Cursor):
-    """The cursor of builds, build_details and build_steps: the windows of build creation times that the CDK's own
-    cursor cuts for the manifest's DatetimeBasedCursor, with a state that says which builds can still change.
+    """The cursor of builds, build_details, build_steps and build_logs: the windows of build creation times that the
+    CDK's own cursor cuts for the manifest's DatetimeBasedCursor, with a state that says which builds can still change.
 
     State: `{cursor: <newest build created that was read>, "unfinished": [[first, last], ...]}`: the ranges of creation
     times of the builds that had not finished when they were read (`build_finished`). A sync reads from the first
