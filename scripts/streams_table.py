@@ -123,7 +123,7 @@ def _cursor(stream: Mapping[str, Any]) -> str:
         details.append(f"{cursor['step']} windows")
     if cursor.get("lookback_window"):
         details.append("lookback")
-    if (cursor.get("$parameters") or {}).get("finished_statuses"):
+    if (cursor.get("$parameters") or {}).get("follow_hours") is not None:
         details.append("unfinished builds followed")
     return f"`{field}`" + (f" ({', '.join(details)})" if details else "")
 

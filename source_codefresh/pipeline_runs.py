@@ -24,20 +24,11 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_codefresh.responses import preview
 from source_codefresh.retries import spent_retries_reason
-from source_codefresh.state import StartedRun, StartedRunsCursor, format_iso_ms
+from source_codefresh.state import StartedRun, StartedRunsCursor, build_finished, format_iso_ms
 
 logger = logging.getLogger("airbyte")
 
 RUN_ANNOTATION_KEY = "source_codefresh_run_id"
-# The statuses of a build that has not ended yet. Polling stops on any other status: the documented end states
-# (`success`, `error`, `terminated`), a `denied` approval (a dashboard filters builds by status=denied), and any
-# status Codefresh adds later, rather than polling such a build until wait_timeout_minutes.
-RUNNING_BUILD_STATUSES = frozenset({"pending", "elected", "running", "pending-approval", "delayed", "terminating"})
-
-
-def build_has_ended(status: Any) -> bool:
-    """True unless `status` is one of the running ones (a build without a status yet is still starting)."""
-    return status is not None and status not in RUNNING_BUILD_STATUSES
 
 
 def _request_never_sent(error: Exception) -> bool:
@@ -146,7 +137,9 @@ class PipelineRunRetriever(Retriever):
         while True:
             build = self._watch(pipeline, started)
             polls += 1
-            finished = build_has_ended(build.get("status"))
+            # Ended (state.py `build_finished`): a `denied` approval or a status Codefresh adds later stops polling
+            # as soon as the build has its `finished` time, not at wait_timeout_minutes.
+            finished = build_finished(build)
             if finished or time.monotonic() >= deadline:
                 break
             last_line = self._wait(pipeline, build_id, build.get("status"), polls, last_line)

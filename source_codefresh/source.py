@@ -28,6 +28,7 @@ from airbyte_cdk.models import (
     Type,
 )
 from airbyte_cdk.models import Type as MessageType
+from airbyte_cdk.sources.connector_state_manager import ConnectorStateManager
 from airbyte_cdk.sources.declarative.yaml_declarative_source import YamlDeclarativeSource
 from airbyte_cdk.utils.airbyte_secrets_utils import add_to_secrets, filter_secrets
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
@@ -183,14 +184,13 @@ class SourceCodefresh(YamlDeclarativeSource):
             state=state,
             config_path=config_path,
         )
-        # The CDK's factory builds every component; ours also builds the builds streams' cursor
-        # (source_codefresh/state.py says why that cannot be declared). Nothing but the spec and the concurrency level
-        # has been built yet, and the message repository and state manager stay the same objects. The CDK offers no
-        # argument for a factory: `_constructor` and `_connector_state_manager` are private, pinned in
-        # unit_tests/test_cdk_contract.py.
+        # The CDK's factory builds every component; ours also builds the cursors of the builds streams and of
+        # pipeline_runs (source_codefresh/state.py says why they cannot be declared). Nothing but the spec and the
+        # concurrency level has been built yet, and the message repository stays the same object. The CDK offers no
+        # argument for a factory: `_constructor` is private, pinned in unit_tests/test_cdk_contract.py.
         self._constructor = ComponentFactory(
             message_repository=self._constructor.get_message_repository(),
-            connector_state_manager=self._connector_state_manager,
+            connector_state_manager=ConnectorStateManager(state=state or []),
             configured_catalog=catalog,
         )
 

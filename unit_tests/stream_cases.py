@@ -53,7 +53,7 @@ class StreamCase:
 
     def own_path(self, index: int = 0) -> str:
         """The path under the API root of the stream's own request `index`, e.g. `builds/<id>`."""
-        return self.own[index][0]._parsed_url.path.split("/api/", 1)[1]
+        return self.own[index][0].path
 
     def mock(
         self,
