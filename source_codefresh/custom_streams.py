@@ -24,6 +24,8 @@ from airbyte_cdk.sources.types import Config, StreamSlice, StreamState
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from airbyte_cdk.utils.yaml_loader import safe_load_yaml
 
+from source_codefresh.spec import manifest_path
+
 ENTRY_FIELDS = ("name", "path", "records_key", "primary_key", "pagination", "params", "cursor_field")
 PAGINATIONS = ("none", "offset", "page", "cursor")
 
@@ -298,8 +300,6 @@ class HasPrimaryKey(RecordTransformation):
 def builtin_stream_names() -> FrozenSet[str]:
     """The names of the manifest's own streams (every entry of its `streams:` list, conditional ones included),
     lower-cased."""
-    from source_codefresh.source import manifest_path  # the module that owns the manifest's location
-
     manifest = safe_load_yaml(manifest_path().read_text())  # the loader the CDK reads the manifest with
     definitions = manifest.get("definitions", {}).get("streams", {})
     names: List[str] = []
