@@ -275,7 +275,7 @@ def evidence_rows(text: str) -> Dict[str, Dict[str, str]]:
     rows: Dict[str, Dict[str, str]] = {}
     for line in lines[2:]:
         cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", line.strip().strip("|"))]
-        rows[cells[0].split()[0]] = dict(zip(header, cells))
+        rows[cells[0].split()[0]] = dict(zip(header, cells, strict=True))
     return rows
 
 
@@ -319,7 +319,8 @@ def user_streams_table(manifest: Mapping[str, Any], evidence: Mapping[str, Mappi
     for row in stream_rows(manifest):
         request = f"{row.request}, {row.per}" if row.per else row.request
         keys = [
-            f"`{key}`" + (f" ({origin})" if origin else "") for key, origin in zip(row.primary_key, row.key_origins)
+            f"`{key}`" + (f" ({origin})" if origin else "")
+            for key, origin in zip(row.primary_key, row.key_origins, strict=True)
         ]
         how = [*row.filters, *(detail for detail in row.cursor_details if not detail.endswith(" windows"))]
         cursor = f"`{row.cursor}`" + (f" ({'; '.join(how)})" if how else "") if row.cursor else EMPTY
