@@ -12,6 +12,7 @@ docs/api-notes.md section 9, "Traps"); the user's view is docs/codefresh.md, "Cu
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import InitVar, dataclass
 from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
@@ -21,6 +22,9 @@ from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.declarative.transformations import RecordTransformation
 from airbyte_cdk.sources.types import Config, StreamSlice, StreamState
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+from airbyte_cdk.utils.yaml_loader import safe_load_yaml
+
+from source_codefresh.spec import manifest_path
 
 ENTRY_FIELDS = ("name", "path", "records_key", "primary_key", "pagination", "params", "cursor_field")
 PAGINATIONS = ("none", "offset", "page", "cursor")
@@ -290,6 +294,23 @@ class HasPrimaryKey(RecordTransformation):
             "primary_key in custom_streams to a field every record has."
         )
         raise AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.config_error)
+
+
+@functools.lru_cache(maxsize=1)
+def builtin_stream_names() -> FrozenSet[str]:
+    """The names of the manifest's own streams (every entry of its `streams:` list, conditional ones included),
+    lower-cased."""
+    manifest = safe_load_yaml(manifest_path().read_text())  # the loader the CDK reads the manifest with
+    definitions = manifest.get("definitions", {}).get("streams", {})
+    names: List[str] = []
+    entries: List[Any] = []
+    for entry in manifest.get("streams", []):
+        entries.extend(entry.get("streams", []) if entry.get("type") == "ConditionalStreams" else [entry])
+    for entry in entries:
+        key = str(entry.get("$ref", "")).rsplit("/", 1)[-1]
+        stream = definitions.get(key, entry)
+        names.append(str((stream.get("$parameters") or {}).get("name") or stream.get("name") or key))
+    return frozenset(name.lower() for name in names)
 
 
 def _suggest_name(name: str) -> str:

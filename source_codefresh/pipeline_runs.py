@@ -130,7 +130,7 @@ class PipelineRunRetriever(Retriever):
             started = self._adopt_or_stop(started, index)
         build_id = str(started.build_id)
 
-        timeout = timedelta(minutes=float(run.get("wait_timeout_minutes") or 30))
+        timeout = timedelta(minutes=float(run["wait_timeout_minutes"]))  # the spec's default fills it in
         deadline = time.monotonic() + timeout.total_seconds()
         polls, build = 0, {}
         last_line = time.monotonic()

@@ -4,15 +4,13 @@ form a message can show them in, and the one place where an error nothing else e
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import re
 import sys
 import time
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any, FrozenSet, Iterator, List, Mapping, Optional, Set
+from typing import Any, Iterator, List, Mapping, Optional, Set
 from urllib.parse import quote, quote_plus, urlsplit
 
 import requests
@@ -32,48 +30,16 @@ from airbyte_cdk.sources.connector_state_manager import ConnectorStateManager
 from airbyte_cdk.sources.declarative.yaml_declarative_source import YamlDeclarativeSource
 from airbyte_cdk.utils.airbyte_secrets_utils import add_to_secrets, filter_secrets
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
-from airbyte_cdk.utils.yaml_loader import safe_load_yaml
 
 from source_codefresh.access import one_read
-from source_codefresh.custom_streams import custom_streams_problem
+from source_codefresh.custom_streams import builtin_stream_names, custom_streams_problem
 from source_codefresh.paging import ISSUE_TRACKER
+from source_codefresh.spec import default, manifest_path
 from source_codefresh.state import ComponentFactory
 from source_codefresh.transport import RefusedUrl, get_user, url_problem
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
-DEFAULT_BASE_URL = "https://g.codefresh.io/api"
 # check's connectivity probe: fail fast on an unreachable host instead of retrying for minutes.
 _PROBE_TIMEOUT = (10, 30)
-
-
-def manifest_path() -> Path:
-    """The manifest shipped with this package.
-
-    A built wheel carries it inside the package (pyproject.toml force-includes it); a source checkout or an
-    editable install keeps it at the repository root, next to the package. Both are absolute paths, so a
-    `manifest.yaml` in the current directory is never picked up instead.
-    """
-    for candidate in (_PACKAGE_DIR / "manifest.yaml", _PACKAGE_DIR.parent / "manifest.yaml"):
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(f"manifest.yaml not found next to {_PACKAGE_DIR}; the package is incomplete.")
-
-
-@functools.lru_cache(maxsize=1)
-def builtin_stream_names() -> FrozenSet[str]:
-    """The names of the manifest's own streams (every entry of its `streams:` list, conditional ones included),
-    lower-cased."""
-    manifest = safe_load_yaml(manifest_path().read_text())  # the loader the CDK reads the manifest with
-    definitions = manifest.get("definitions", {}).get("streams", {})
-    names: List[str] = []
-    entries: List[Any] = []
-    for entry in manifest.get("streams", []):
-        entries.extend(entry.get("streams", []) if entry.get("type") == "ConditionalStreams" else [entry])
-    for entry in entries:
-        key = str(entry.get("$ref", "")).rsplit("/", 1)[-1]
-        stream = definitions.get(key, entry)
-        names.append(str((stream.get("$parameters") or {}).get("name") or stream.get("name") or key))
-    return frozenset(name.lower() for name in names)
 
 
 def _parse_datetime(value: str) -> Optional[datetime]:
@@ -90,7 +56,8 @@ def _parse_datetime(value: str) -> Optional[datetime]:
 def config_problem(config: Mapping[str, Any]) -> Optional[str]:
     """The first thing wrong with a config, as one sentence that says what to do; None when it is usable.
 
-    JSON schema (the spec) already checks types and bounds; these are the checks it cannot make."""
+    The CDK's entrypoint checks the config against the spec (types, bounds, enums); these are the checks it cannot
+    make."""
     api_key = config.get("api_key")
     if not isinstance(api_key, str) or not api_key.strip():
         return "api_key is empty: paste a Codefresh API key (Codefresh > User Settings > API Keys)."
@@ -106,7 +73,7 @@ def config_problem(config: Mapping[str, Any]) -> Optional[str]:
             "exactly as Codefresh shows it."
         )
 
-    base_url = str(config.get("base_url") or DEFAULT_BASE_URL).strip()
+    base_url = str(config.get("base_url") or default("base_url")).strip()
     try:
         parts = urlsplit(base_url)
         well_formed = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
@@ -115,17 +82,19 @@ def config_problem(config: Mapping[str, Any]) -> Optional[str]:
     if not well_formed:
         # Not quoted: a malformed value may still hold a password (`user:secret@host/api` has no scheme).
         return (
-            "base_url is not a URL with https:// and a host name: use https://g.codefresh.io/api, or "
+            f"base_url is not a URL with https:// and a host name: use {default('base_url')}, or "
             "https://<your-host>/api for an on-premises installation."
         )
     # Before any message that quotes base_url: credentials in it are not repeated in the output.
     if parts.query or parts.fragment or parts.username or parts.password:
-        return f"base_url must be the API root only, without credentials, '?' or '#': for example {DEFAULT_BASE_URL}."
+        return (
+            f"base_url must be the API root only, without credentials, '?' or '#': for example {default('base_url')}."
+        )
     problem = url_problem(base_url, private_ok=True)  # an on-premises installation may be on a private network
     if problem:
         return (
             f"base_url '{base_url}' {problem}, so the connector does not send the API key there: use "
-            "https://g.codefresh.io/api, or https://<your-host>/api for an on-premises installation."
+            f"{default('base_url')}, or https://<your-host>/api for an on-premises installation."
         )
 
     start_date = config.get("start_date")
@@ -139,21 +108,6 @@ def config_problem(config: Mapping[str, Any]) -> Optional[str]:
         if parsed > datetime.now(timezone.utc):
             return f"start_date '{start_date}' is in the future, so nothing would be synced: use a past date."
 
-    bounds = {
-        "num_workers": (1, 64),
-        "max_requests_per_minute": (60, None),
-        "builds_lookback_hours": (0, 720),
-        "build_logs_max_kb_per_step": (1, 65536),
-    }
-    for name, (low, high) in bounds.items():
-        value = config.get(name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int):
-            return f"{name} must be a whole number, not '{value}'."
-        if value < low or (high is not None and value > high):
-            allowed = f"between {low} and {high}" if high is not None else f"at least {low}"
-            return f"{name} is {value}; it must be {allowed}."
     for number, run in enumerate(config.get("pipeline_runs") or [], start=1):
         pipeline = str((run or {}).get("pipeline") or "").strip() if isinstance(run, Mapping) else ""
         if not re.fullmatch(r"[^/\s][^/]*/.+", pipeline):
@@ -272,7 +226,7 @@ class SourceCodefresh(YamlDeclarativeSource):
     @staticmethod
     def _unreachable(config: Mapping[str, Any]) -> Optional[str]:
         """One quick GET /user to tell an unreachable base_url apart at once (the sync itself retries for minutes)."""
-        base_url = str(config.get("base_url") or DEFAULT_BASE_URL).strip().rstrip("/")
+        base_url = str(config.get("base_url") or default("base_url")).strip().rstrip("/")
         try:
             for attempt in range(2):  # one retry: a single dropped connection is not an unreachable host
                 try:

@@ -159,8 +159,6 @@ def test_an_ignored_answer_is_returned_and_is_falsy_and_an_ignored_exception_ret
     assert unanswered is None
 
 
-
-
 # --- paging.py ----------------------------------------------------------------------------------------------------
 
 

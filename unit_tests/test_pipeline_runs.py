@@ -28,6 +28,7 @@ from source_codefresh.pipeline_runs import (
     PipelineRunRetriever,
     _request_never_sent,
 )
+from source_codefresh.spec import SpecDefaults
 from source_codefresh.state import StartedRunsCursor
 from unit_tests import builders as b
 from unit_tests.conftest import any_params, error, records_of, request, response, run_read, sent_requests
@@ -219,12 +220,14 @@ class _Run:
         )
         self.repository = InMemoryMessageRepository()
         self.cursor = StartedRunsCursor("pipeline_runs", self.repository, state or {}, [run["pipeline"]])
+        config: Dict[str, Any] = {"pipeline_runs": [run]}
+        SpecDefaults().transform(config)  # as the CDK hands the config to the components
         self.builds.cursor = self.cursor
         retriever = PipelineRunRetriever(
             run_requester=self.runs,  # type: ignore[arg-type]
             build_requester=self.builds,  # type: ignore[arg-type]
             annotation_requester=self.annotations,  # type: ignore[arg-type]
-            config={"pipeline_runs": [run]},
+            config=config,
             parameters={},
             cursor=self.cursor,
             poll_interval_seconds=0,
