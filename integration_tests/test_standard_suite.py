@@ -17,6 +17,8 @@ from source_codefresh import SourceCodefresh
 
 CONFIGS = Path(__file__).parent / "configs"
 SANDBOX_PORT = urlsplit(json.loads((CONFIGS / "sandbox.json").read_text())["base_url"]).port
+# One xdist worker runs the whole module: the sandbox's port is fixed, so a second worker could not start its own.
+pytestmark = pytest.mark.xdist_group("standard_suite")
 
 
 @pytest.fixture(scope="module", autouse=True)
