@@ -31,7 +31,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional
 import pytest
 import yaml
 
-from codefresh_sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer
+from codefresh_sandbox import SANDBOX_API_KEY, SMALL_ACCOUNT, SandboxConfig, SandboxServer
 from codefresh_sandbox.expected import connector_command, expected_records, sandbox_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -252,7 +252,7 @@ def _image_id(name: str) -> Optional[str]:
 
 @pytest.fixture(scope="module")
 def sandbox():
-    server = SandboxServer(SandboxConfig()).start()
+    server = SandboxServer(SandboxConfig(**SMALL_ACCOUNT)).start()
     try:
         yield server
     finally:

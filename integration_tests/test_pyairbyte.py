@@ -10,16 +10,22 @@ from pathlib import Path
 
 import pytest
 
+from codefresh_sandbox import SANDBOX_API_KEY, SMALL_ACCOUNT, SandboxConfig, SandboxServer
+from codefresh_sandbox.expected import expected_records, sandbox_config
+
 # PyAirbyte would otherwise call Airbyte's registry and telemetry, which this machine cannot reach.
 os.environ.setdefault("AIRBYTE_OFFLINE_MODE", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
-ab = pytest.importorskip("airbyte", reason="PyAirbyte is installed by the README's test command (--group pyairbyte)")
-
-from codefresh_sandbox import SANDBOX_API_KEY, SandboxConfig, SandboxServer  # noqa: E402
-from codefresh_sandbox.expected import expected_records, sandbox_config  # noqa: E402
-
 pytestmark = pytest.mark.pyairbyte
+
+
+@pytest.fixture(scope="module")
+def ab():
+    """PyAirbyte, imported when its test runs (about 3 s of CPU), not in every worker that collects this file."""
+    return pytest.importorskip(
+        "airbyte", reason="PyAirbyte is installed by the README's test command (--group pyairbyte)"
+    )
 
 
 def connector_executable() -> str:
@@ -29,8 +35,8 @@ def connector_executable() -> str:
     return found
 
 
-def test_pyairbyte_loads_every_stream_into_duckdb_with_the_sandbox_counts(tmp_path):
-    with SandboxServer(SandboxConfig(builds=300)) as server:
+def test_pyairbyte_loads_every_stream_into_duckdb_with_the_sandbox_counts(ab, tmp_path):
+    with SandboxServer(SandboxConfig(**SMALL_ACCOUNT)) as server:
         source = ab.get_source(
             "source-codefresh",
             local_executable=connector_executable(),
