@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
 from pathlib import Path
+from types import ModuleType
+from typing import Iterator, List, Tuple
 
 import pytest
 
@@ -21,11 +24,29 @@ pytestmark = pytest.mark.pyairbyte
 
 
 @pytest.fixture(scope="module")
-def ab():
-    """PyAirbyte, imported when its test runs (about 3 s of CPU), not in every worker that collects this file."""
-    return pytest.importorskip(
+def ab() -> Iterator[ModuleType]:
+    """PyAirbyte, imported when its test runs (about 3 s of CPU), not in every worker that collects this file.
+
+    PyAirbyte takes over the loggers named `airbyte...`, which are the CDK's too (no propagation to the root logger,
+    its own file handlers): they are given back afterwards, so that the in-process reads of the tests that follow
+    in the same worker still capture their log lines."""
+    loggers = logging.Logger.manager.loggerDict
+    saved = {name: _logger_state(logger) for name, logger in loggers.items() if isinstance(logger, logging.Logger)}
+    yield pytest.importorskip(
         "airbyte", reason="PyAirbyte is installed by the README's test command (--group pyairbyte)"
     )
+    for name, logger in list(loggers.items()):
+        if isinstance(logger, logging.Logger) and name.split(".")[0] == "airbyte":
+            level, propagate, handlers = saved.get(name, (logging.NOTSET, True, []))
+            for handler in [h for h in logger.handlers if h not in handlers]:
+                logger.removeHandler(handler)
+                handler.close()
+            logger.setLevel(level)
+            logger.propagate = propagate
+
+
+def _logger_state(logger: logging.Logger) -> Tuple[int, bool, List[logging.Handler]]:
+    return logger.level, logger.propagate, list(logger.handlers)
 
 
 def connector_executable() -> str:
