@@ -159,8 +159,9 @@ class Container:
         return self._running
 
     def stop(self) -> None:
+        """Kill the kept-running container; the engine removes it (`--rm`) without the tests waiting."""
         if self._running is not None:
-            subprocess.run(["docker", "rm", "--force", self._running], capture_output=True, text=True, timeout=300)
+            subprocess.run(["docker", "kill", self._running], capture_output=True, text=True, timeout=300)
             self._running = None
 
     def protocol(self, name: str, *args: str) -> List[Dict[str, Any]]:
