@@ -124,10 +124,11 @@ def _errors(messages: List[Dict[str, Any]]) -> List[str]:
 class Container:
     """Runs the image like the platform: host network, the secrets directory mounted read-only at /secrets.
 
-    A protocol command (`run` without `entrypoint`, `protocol`) starts a fresh container through the image's
-    entrypoint, as the platform does. A look inside the image (`run` with another `entrypoint`: `id`, `python -c`)
-    runs in one container of the image kept running for the module, with the same user, environment and mounts:
-    on the engine's vfs storage every container start copies the whole image (10-60 s each)."""
+    `spec`, `check`, `discover` and `read` (`run` without `entrypoint`, `protocol`) each start a fresh container
+    through the image's entrypoint, as the platform does. Everything else (`run` with an `entrypoint`: a look inside
+    the image, and `protocol(..., fresh=False)`: the wrong-key check, the pipeline run) runs in one container of the
+    image kept running for the module, with the same user, environment, network and mounts: on the engine's vfs
+    storage every container start copies the whole image (10 s on a quiet machine, a minute or more under load)."""
 
     def __init__(self, image: str, secrets_dir: Path):
         self.image = image
@@ -164,8 +165,8 @@ class Container:
             subprocess.run(["docker", "kill", self._running], capture_output=True, text=True, timeout=300)
             self._running = None
 
-    def protocol(self, name: str, *args: str) -> List[Dict[str, Any]]:
-        proc = self.run(*args, name=name)
+    def protocol(self, name: str, *args: str, fresh: bool = True) -> List[Dict[str, Any]]:
+        proc = self.run(*args, name=name, entrypoint=None if fresh else "source-codefresh")
         messages = _messages(proc.stdout)
         assert messages, (
             f"`{' '.join(args)}` in the container printed no Airbyte message "
@@ -423,7 +424,7 @@ def test_check_succeeds_against_the_sandbox(container: Container):
 
 
 def test_check_fails_with_a_wrong_key(container: Container):
-    messages = container.protocol("check_bad_key", "check", "--config", "/secrets/bad_config.json")
+    messages = container.protocol("check_bad_key", "check", "--config", "/secrets/bad_config.json", fresh=False)
     statuses = _of_type(messages, "CONNECTION_STATUS")
     assert len(statuses) == 1, f"expected one CONNECTION_STATUS, got {len(statuses)}; errors: {_errors(messages)}"
     status = statuses[0]["connectionStatus"]
@@ -524,7 +525,7 @@ def test_pipeline_run_starts_one_build(container: Container, sandbox: SandboxSer
             indent=2,
         )
     )
-    discover = container.protocol("discover_runs", "discover", "--config", "/secrets/runs_config.json")
+    discover = container.protocol("discover_runs", "discover", "--config", "/secrets/runs_config.json", fresh=False)
     catalogs = _of_type(discover, "CATALOG")
     assert catalogs, f"discover with pipeline_runs failed: {_errors(discover)}"
     stream = next((s for s in catalogs[0]["catalog"]["streams"] if s["name"] == "pipeline_runs"), None)
@@ -548,7 +549,13 @@ def test_pipeline_run_starts_one_build(container: Container, sandbox: SandboxSer
     posts_before = sandbox.stats().get("posts", {}).get(pipeline, 0)
 
     messages = container.protocol(
-        "read_runs", "read", "--config", "/secrets/runs_config.json", "--catalog", "/secrets/runs_catalog.json"
+        "read_runs",
+        "read",
+        "--config",
+        "/secrets/runs_config.json",
+        "--catalog",
+        "/secrets/runs_catalog.json",
+        fresh=False,
     )
 
     errors = _errors(messages)
