@@ -59,19 +59,19 @@ class ReadAccess:
         self._granted: Set[Tuple[str, str]] = set()
         self._first_in_flight: Set[Tuple[str, str]] = set()
         self._skipped: Set[str] = set()
-        self._failed: Set[str] = set()
+        self._failed: Set[str] = set()  # requesters (ScopeGatedRequester._reader) that failed on a restricted key
         self.restricted_sentence: Optional[str] = None  # what the stream that found the key restricted said
         self._probe_lock = threading.Lock()
         self._restricted = False
         self._key_ok_at: Optional[float] = None
 
     def admit(self, stream: str, endpoint: str) -> Optional[bool]:
-        """None: send nothing (the stream was skipped or failed); True: send, as the first request to this endpoint
+        """None: send nothing (the stream was skipped); True: send, as the first request to this endpoint
         (call `done` after); False: send (the key may read it)."""
         key = (stream, endpoint)
         with self._cond:
             while True:
-                if stream in self._skipped or stream in self._failed:
+                if stream in self._skipped:
                     return None
                 if key in self._granted:
                     return False
@@ -84,7 +84,7 @@ class ReadAccess:
         """The first request to (stream, endpoint) was answered (or failed): the others may go, or stop."""
         with self._cond:
             self._first_in_flight.discard((stream, endpoint))
-            if stream not in self._skipped and stream not in self._failed:
+            if stream not in self._skipped:
                 self._granted.add((stream, endpoint))
             self._cond.notify_all()
 
@@ -202,13 +202,18 @@ class ScopeGatedRequester:
         self._stream = stream_of(parameters)
         # The gate opens per endpoint: a stream may read two (a listing, then one request per listed build).
         self._endpoint = str(parameters.get("endpoint") or "")
+        # Who fails once when the key is restricted: this requester's reads. A parent read for a child (current_user
+        # read for accounts) is named like the parent's own stream, which must fail with the same sentence too.
+        self._reader = f"{self._stream} #{id(self)}"
         self._access = this_read()
         quiet_http_log(self.requester, self.config)
 
     def send_request(self, **request: Any) -> Optional[requests.Response]:
         access = self._access
-        if access.restricted_sentence and access.first_failure(self._stream):
-            # Another stream found the key restricted: fail this one saying so, without asking Codefresh again.
+        if access.restricted_sentence:
+            # The key is restricted: fail this reader saying so, once, without asking Codefresh again.
+            if not access.first_failure(self._reader):
+                return None
             said = access.restricted_sentence
             raise KeyRestricted(message=said, internal_message=said, failure_type=FailureType.config_error)
         first = access.admit(self._stream, self._endpoint)
@@ -220,7 +225,7 @@ class ScopeGatedRequester:
             return None
         except KeyRestricted as restricted:
             access.restricted_sentence = restricted.message
-            if access.first_failure(self._stream):
+            if access.first_failure(self._reader):
                 raise
             return None  # the stream already failed saying so; another of its requests got the same answer
         finally:

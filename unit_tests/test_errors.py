@@ -323,16 +323,30 @@ def test_a_restricted_key_fails_each_stream_once_and_the_others_without_a_reques
     assert teams.send_request() is None and teams.requester.sent == 0
 
 
-def test_a_request_in_flight_when_its_stream_failed_for_a_restricted_key_gets_no_answer():
+def test_a_request_in_flight_when_its_requester_failed_for_a_restricted_key_gets_no_answer():
     with one_read():
-        read = access.this_read()
-        # A builds' request of build_details, answered 403 after the stream's listing failed it.
+        # Two requests of build_details in flight, both answered 403: the first fails the stream, the second is silent.
         details = ScopeGatedRequester(
-            requester=_Answering(lambda: read.first_failure("build_details") and _restricted()),
-            config={},
-            parameters={"name": "build_details", "endpoint": "builds/{id}"},
+            requester=_Answering(_restricted, _restricted), config={}, parameters={"name": "build_details"}
         )
+    with pytest.raises(KeyRestricted):
+        details.send_request()
     assert details.send_request() is None
+
+
+def test_a_parent_read_for_a_child_and_the_parents_own_stream_both_fail_on_a_restricted_key():
+    """current_user is read for accounts and account_settings (their account id) and as a stream of its own, all
+    named current_user: each of the three fails with the sentence, none ends empty without a word."""
+    with one_read():
+        readers = [
+            ScopeGatedRequester(requester=_Answering(_restricted()), config={}, parameters={"name": "current_user"})
+            for _ in range(3)
+        ]
+    with pytest.raises(KeyRestricted):
+        readers[0].send_request()
+    for reader in readers[1:]:
+        with pytest.raises(KeyRestricted, match="restricted"):
+            reader.send_request()
 
 
 def test_a_403_of_a_stream_already_skipped_is_no_answer_and_no_line():
