@@ -61,6 +61,9 @@ def _request(stream: Mapping[str, Any]) -> str:
     for parent in router.get("parent_stream_configs") or []:
         if parent.get("lazy_read_pointer"):
             return f"none: the parent's `{'.'.join(parent['lazy_read_pointer'])}`"
+    if params.get("root_field"):  # the GitOps GraphQL API (definitions.gitops)
+        fallback = _params(retriever.get("fallback") or {}).get("root_field")
+        return f"`POST /2.0/api/graphql` `{params['root_field']}`" + (f", else `{fallback}`" if fallback else "")
     if params.get("endpoint"):
         method = (retriever.get("requester") or {}).get("http_method", "GET")
         return f"`{method} /{params['endpoint']}`"
@@ -79,6 +82,8 @@ def _path(url: str) -> str:
 
 
 def _paging(retriever: Mapping[str, Any]) -> str:
+    if retriever.get("type") == "CustomRetriever" and retriever.get("fallback"):
+        return _paging(retriever["retriever"])
     if retriever.get("type") == "CustomRetriever" and retriever.get("listing"):
         return f"one request per build of the listing ({_paging(retriever['listing'])})"
     if retriever.get("type") == "CustomRetriever" and retriever.get("pages"):
@@ -92,6 +97,8 @@ def _paging(retriever: Mapping[str, Any]) -> str:
         return "offset"
     if kind == "PageIncrement":
         return "page/pageSize" if page_size_field == "pageSize" else "page"
+    if _class(strategy) == "SliceCursorPagination":
+        return "`first`/`after` cursors" if strategy.get("page_size") else "whole list (`after` if more)"
     if kind == "CustomPaginationStrategy":
         return "cursor-backed pages" if _class(strategy) == "CursorBackedPageIncrement" else _class(strategy)
     if retriever.get("type") == "CustomRetriever":
@@ -101,9 +108,11 @@ def _paging(retriever: Mapping[str, Any]) -> str:
 
 def _records_at(stream: Mapping[str, Any]) -> str:
     params, retriever = _params(stream), stream.get("retriever") or {}
+    retriever = retriever.get("retriever") if retriever.get("fallback") else retriever
     extractor = (retriever.get("record_selector") or {}).get("extractor") or {}
     if extractor.get("type") == "DpathExtractor":
-        return _code(".".join(extractor.get("field_path") or [])) if extractor.get("field_path") else "root"
+        path = ".".join(_with_params(part, params) for part in extractor.get("field_path") or [])
+        return _code(path) if path else "root"
     if extractor.get("type") == "CombinedExtractor":
         return " + ".join(_code(".".join(e.get("field_path") or [])) for e in extractor.get("extractors") or [])
     if extractor.get("type") == "CustomRecordExtractor" and _class(extractor) != "EnvelopeExtractor":
@@ -168,8 +177,9 @@ def _parent(stream: Mapping[str, Any]) -> str:
         f"`{_params(config.get('stream') or {}).get('name')}` (`{config.get('parent_key')}`)"
         for config in router.get("parent_stream_configs") or []
     ]
-    if router.get("type") == "ListPartitionRouter":
-        parents.append(f"config (`{router.get('cursor_field')}`)")
+    for partitions in (router, retriever.get("fallback_partitions") or {}):
+        if partitions.get("type") == "ListPartitionRouter":
+            parents.append(f"config (`{partitions.get('cursor_field')}`)")
     return ", ".join(parents) or EMPTY
 
 
