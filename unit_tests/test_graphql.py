@@ -398,7 +398,7 @@ def test_releases_fall_back_to_one_application_at_a_time_when_the_account_wide_r
     release = {"historyId": 3, "applicationMetadata": {"runtime": "a", "namespace": "a", "name": "web"}}
     server = GraphQLServer(mocked, [(200, failed), (200, slice_of("gitopsReleases", [release]))])
     output = run_read("gitops_releases", gitops_applications=["web"])
-    assert [(r["application"], r["historyId"]) for r in records_of(output)] == [("web", 3)]
+    assert [(r["application_name"], r["historyId"]) for r in records_of(output)] == [("web", 3)]
     assert server.bodies[1]["variables"]["filters"] == {"name": "web"}
     GraphQLServer(mocked, [(200, failed)])
     output = run_read("gitops_releases", expect_failure=True)
