@@ -1,8 +1,9 @@
 """The sandbox's data: `SandboxConfig` (sizes, seed, anchor, server options) and `SandboxData` (every record,
 generated once and deterministically, plus the mutable build state).
 
-Generation order is fixed (accounts, runtimes, resources, pipelines, builds, images, audit, analytics) and every
-draw comes from one `random.Random(seed)`, so the same config always yields the same JSON. Record shapes live in
+Generation order is fixed (accounts, runtimes, resources, pipelines, builds, images, audit, analytics; then the
+plain endpoints' copies of their examples, which draw nothing) and every draw comes from one `random.Random(seed)`,
+so the same config always yields the same JSON. Record shapes live in
 the family modules; this module orchestrates them and owns what changes at run time:
 
 - pipeline runs (`start_run`, then one state per `GET /builds/{id}`),
@@ -19,7 +20,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from . import accounts, analytics, audit, builds, gitops_data, images, pipelines, progress, resources
+from . import accounts, analytics, audit, builds, gitops_data, images, pipelines, plain, progress, resources
 from .builds import BuildState
 from .common import DAY_MS, MINUTE_MS, Gen, dumps, iso, parse_iso_ms
 
@@ -55,6 +56,7 @@ class SandboxConfig:
     api_keys: int = 5
     registries: int = 7  # GET /registries (one of each kind)
     clusters: int = 4  # GET /clusters
+    plain_records: int = 150  # each plain endpoint's records (plain.py): the example's, then copies; two pages of 100
     run_polls_to_finish: int = 2  # GET /builds/{id} polls until a pipeline run is terminal
     # readings of the API the evidence leaves open (README "Readings"); the defaults are the best-supported ones
     images_paging: str = "offset"  # offset | cursor | ignores_paging (images.IMAGES_PAGING)
@@ -184,6 +186,7 @@ class SandboxData:
         resources.generate_registries_and_clusters(Gen(cfg.seed * 6007 + 29, self.anchor_ms), cfg, self)
         self._live = Gen(cfg.seed * 7919 + 17, self.anchor_ms)  # ids and draws of runs and advance()
         self.gitops = gitops_data.GitopsData(cfg, self)  # its own draws too; links releases to the builds above
+        plain.generate(cfg, self)  # copies of each plain endpoint's example: no draw at all
 
     # ---------------------------------------------------------------------------------------------------------
     # builds: storage
@@ -433,6 +436,7 @@ class SandboxData:
                 "registries": len(self.registries),
                 "clusters": len(self.clusters),
                 "pipeline_names": len(self.pipelines),
+                **{stream: len(items) for stream, items in self.plain.items()},
                 **{
                     name: 0 if self.config.gitops_access == "forbidden" else count
                     for name, count in self.gitops.counts().items()

@@ -321,11 +321,12 @@ def run_connector(
     args: Sequence[str],
     workdir: Path,
     name: str,
-    timeout: float = 300.0,
+    timeout: Optional[float] = 300.0,
     command: Optional[List[str]] = None,
     extra_env: Optional[Mapping[str, str]] = None,
 ) -> ConnectorRun:
-    """Run `source-codefresh <args>` in `workdir`; keep stdout and stderr as `<name>.stdout` / `<name>.stderr`.
+    """Run `source-codefresh <args>` in `workdir`; keep stdout and stderr as `<name>.stdout` / `<name>.stderr`
+    (`timeout` None: as long as it takes).
 
     TMPDIR and HOME point into the work directory, so every file the connector writes lands where a test can
     inspect it."""
@@ -377,30 +378,48 @@ def _discover_once(base_url: str, workdir: Path) -> Dict[str, Any]:
     return _CATALOG
 
 
-def fresh_catalog(base_url: str, workdir: Path) -> Dict[str, Any]:
-    """The connector's catalog from a `discover` run now (as a platform does before each sync)."""
+def fresh_catalog(base_url: str, workdir: Path, **config: Any) -> Dict[str, Any]:
+    """The connector's catalog from a `discover` run now (as a platform does before each sync), with the sandbox's
+    key and `config` (the opt-in streams need theirs)."""
     config_file = workdir / "discover-config.json"
-    config_file.write_text(json.dumps(sandbox_config(base_url, SANDBOX_API_KEY)))
+    config_file.write_text(json.dumps(sandbox_config(base_url, SANDBOX_API_KEY, **config)))
+    try:
+        return discover(config_file, workdir)
+    finally:
+        config_file.unlink()
+
+
+def discover(config_file: Path, workdir: Path) -> Dict[str, Any]:
+    """The catalog `discover` prints with this config file (kept as `discover.stdout`); RuntimeError with its error
+    messages when it prints none."""
     run = run_connector(["discover", "--config", str(config_file)], workdir, "discover", timeout=120)
-    config_file.unlink()
     catalogs = run.of_type("CATALOG")
     if not catalogs:
-        raise RuntimeError(f"discover gave no catalog: {run.stderr.decode(errors='replace')[-2000:]}")
-    return catalogs[0]["catalog"]
+        said = "; ".join(str(error.get("message")) for error in run.error_traces())
+        raise RuntimeError(f"discover printed no catalog: {said or run.stderr.decode(errors='replace')[-2000:]}")
+    catalog: Dict[str, Any] = catalogs[0]["catalog"]
+    return catalog
 
 
-def full_refresh_catalog(catalog: Mapping[str, Any]) -> Dict[str, Any]:
-    return {
-        "streams": [
-            {
-                "stream": stream,
-                "sync_mode": "full_refresh",
-                "destination_sync_mode": "overwrite",
-                "primary_key": stream.get("source_defined_primary_key") or [],
-            }
-            for stream in catalog["streams"]
-        ]
-    }
+def configured_catalog(
+    catalog: Mapping[str, Any], names: Optional[Sequence[str]] = None, incremental: bool = False
+) -> Dict[str, Any]:
+    """The configured catalog of the streams `names` (default: every one), in the catalog's order: full refresh, or
+    with `incremental` incremental where a stream supports it (append_dedup on its default cursor and key)."""
+    configured = []
+    for stream in catalog["streams"]:
+        if names is not None and stream["name"] not in names:
+            continue
+        entry: Dict[str, Any] = {"stream": stream, "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}
+        if incremental and "incremental" in stream["supported_sync_modes"]:
+            entry.update(
+                sync_mode="incremental",
+                destination_sync_mode="append_dedup",
+                cursor_field=stream.get("default_cursor_field") or [],
+            )
+        entry["primary_key"] = stream.get("source_defined_primary_key") or []
+        configured.append(entry)
+    return {"streams": configured}
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -485,7 +504,7 @@ def run_scenario(
     try:
         discover = fresh_catalog if rediscover else discovered_catalog
         catalog = discover(server.base_url, workdir)
-        configured = full_refresh_catalog(catalog)
+        configured = configured_catalog(catalog)
         config_file, catalog_file = workdir / "config.json", workdir / "catalog.json"
         config_file.write_text(
             json.dumps(sandbox_config(server.base_url, scenario.api_key, **dict(scenario.config_overrides)), indent=2)
@@ -631,6 +650,30 @@ def slow(result: ScenarioResult) -> Optional[str]:
     if result.seconds > s.max_seconds:
         return f"took {result.seconds:.0f} s (budget {s.max_seconds:.0f} s)"
     return None
+
+
+def results_table(results: Sequence[ScenarioResult], labels: Sequence[str]) -> List[str]:
+    """One line per read (`labels`: what each line is, e.g. its fault or its sync), then one per problem or slow read:
+    what scripts/fault_table.py and scripts/soak.py print."""
+    width = max([len(label) for label in labels] + [8])
+    header = (
+        f"{'read':<{width}} {'expected':>8} {'emitted':>8} {'missing':>7} {'dupl.':>5} {'unexp.':>6} {'seconds':>7} "
+        f"{'requests':>8} {'faults':>6}  {'verdict':<7} outcome"
+    )
+    lines = [header, "-" * len(header)]
+    for label, r in zip(labels, results, strict=True):
+        outcome = r.outcome_text()
+        lines.append(
+            f"{label:<{width}} {r.expected:>8} {r.emitted:>8} {r.missing:>7} {r.duplicated:>5} {r.unexpected:>6} "
+            f"{r.seconds:>7.1f} {r.requests:>8} {r.faults_fired:>6}  {'DEFECT' if r.problems() else 'OK':<7} "
+            f"{outcome if len(outcome) <= 70 else outcome[:67] + '...'}"
+        )
+    lines.append("-" * len(header))
+    for label, r in zip(labels, results, strict=True):
+        lines += [f"{label.strip()}: {problem}" for problem in r.problems()]
+        if slow(r):
+            lines.append(f"{label.strip()}: {slow(r)} (records complete; the waits are what the faults ask for)")
+    return lines
 
 
 def describe(result: ScenarioResult) -> str:

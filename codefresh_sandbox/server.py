@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import accounts, analytics, audit, builds, images, pipelines, progress, resources
+from . import accounts, analytics, audit, builds, images, pipelines, plain, progress, resources
 from .common import (
     SANDBOX_API_KEY,
     SANDBOX_LIMITED_API_KEY,
@@ -478,7 +478,7 @@ class SandboxServer:
         self.sessions = PagingSessions(self._count_pagination_error)
         self._static: Dict[Tuple[str, str], Route] = {}
         self._dynamic: List[Route] = []
-        for r in ROUTES:
+        for r in ROUTES + plain.routes():  # the plain endpoints' entries, as they are now
             if r.names:
                 self._dynamic.append(r)
             else:

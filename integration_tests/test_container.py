@@ -18,6 +18,7 @@ The first run can take ten minutes or more (engine start, stand-in base image, d
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -25,12 +26,12 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, Iterator, List, Mapping, Optional
 
 import pytest
 import yaml
 
-from codefresh_sandbox import HARNESS_ENV, SANDBOX_API_KEY, SandboxConfig, SandboxServer
+from codefresh_sandbox import HARNESS_ENV, SANDBOX_API_KEY, SMALL_ACCOUNT, SandboxConfig, SandboxServer
 from codefresh_sandbox.expected import connector_command, expected_records, sandbox_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -52,12 +53,18 @@ def _engine_tool() -> Path:
 
 
 ENGINE_TOOL = _engine_tool()
-IMAGE = "source-codefresh:test"
+# One tag per checkout: clones that share the engine do not build over (or remove) each other's image.
+IMAGE = f"source-codefresh:test-{hashlib.sha256(str(REPO_ROOT).encode()).hexdigest()[:12]}"
 ENGINE_TIMEOUT_S = 30 * 60  # installs the engine, starts dockerd, builds the stand-in base image
 BUILD_TIMEOUT_S = 40 * 60  # the dependency layer downloads and installs the whole CDK (slow on the vfs driver)
 RUN_TIMEOUT_S = 15 * 60
 
-pytestmark = [pytest.mark.container, pytest.mark.timeout(ENGINE_TIMEOUT_S + BUILD_TIMEOUT_S + RUN_TIMEOUT_S)]
+# One xdist worker runs the whole module: one engine start and one image build serve every test.
+pytestmark = [
+    pytest.mark.container,
+    pytest.mark.xdist_group("container"),
+    pytest.mark.timeout(ENGINE_TIMEOUT_S + BUILD_TIMEOUT_S + RUN_TIMEOUT_S),
+]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -115,29 +122,54 @@ def _errors(messages: List[Dict[str, Any]]) -> List[str]:
 
 
 class Container:
-    """Runs the image like the platform: host network, the secrets directory mounted read-only at /secrets."""
+    """Runs the image like the platform: host network, the secrets directory mounted read-only at /secrets.
+
+    `spec`, `check`, `discover` and `read` (`run` without `entrypoint`, `protocol`) each start a fresh container
+    through the image's entrypoint, as the platform does. Everything else (`run` with an `entrypoint`: a look inside
+    the image, and `protocol(..., fresh=False)`: the wrong-key check, the pipeline run) runs in one container of the
+    image kept running for the module, with the same user, environment, network and mounts: on the engine's vfs
+    storage every container start copies the whole image (10 s on a quiet machine, a minute or more under load)."""
 
     def __init__(self, image: str, secrets_dir: Path):
         self.image = image
         self.secrets_dir = secrets_dir
+        self._running: Optional[str] = None  # the id of the container that `run(entrypoint=...)` uses
 
     def run(
         self, *args: str, entrypoint: Optional[str] = None, timeout: int = RUN_TIMEOUT_S, name: Optional[str] = None
     ) -> subprocess.CompletedProcess:
-        cmd = ["docker", "run", "--rm", "--network", "host", "-v", f"{self.secrets_dir}:/secrets:ro"]
-        for name, value in HARNESS_ENV.items():  # the sandbox is plain http on this machine
-            cmd += ["-e", f"{name}={value}"]
-        if entrypoint is not None:
-            cmd += ["--entrypoint", entrypoint]
-        cmd += [self.image, *args]
+        if entrypoint is None:
+            cmd = ["docker", "run", *self._options(), self.image, *args]
+        else:
+            cmd = ["docker", "exec", self._running_container(), entrypoint, *args]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         if name:  # keep the output next to the config for a look after a failure
             (self.secrets_dir.parent / f"{name}.stdout.jsonl").write_text(proc.stdout)
             (self.secrets_dir.parent / f"{name}.stderr.txt").write_text(proc.stderr)
         return proc
 
-    def protocol(self, name: str, *args: str) -> List[Dict[str, Any]]:
-        proc = self.run(*args, name=name)
+    def _options(self) -> List[str]:
+        options = ["--rm", "--network", "host", "-v", f"{self.secrets_dir}:/secrets:ro"]
+        for name, value in HARNESS_ENV.items():  # the sandbox is plain http on this machine
+            options += ["-e", f"{name}={value}"]
+        return options
+
+    def _running_container(self) -> str:
+        if self._running is None:
+            cmd = ["docker", "run", "--detach", *self._options(), "--entrypoint", "sleep", self.image, "infinity"]
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+            assert proc.returncode == 0, f"the image did not start (exit {proc.returncode}):\n{_tail(proc.stderr)}"
+            self._running = proc.stdout.strip()
+        return self._running
+
+    def stop(self) -> None:
+        """Kill the kept-running container; the engine removes it (`--rm`) without the tests waiting."""
+        if self._running is not None:
+            subprocess.run(["docker", "kill", self._running], capture_output=True, text=True, timeout=300)
+            self._running = None
+
+    def protocol(self, name: str, *args: str, fresh: bool = True) -> List[Dict[str, Any]]:
+        proc = self.run(*args, name=name, entrypoint=None if fresh else "source-codefresh")
         messages = _messages(proc.stdout)
         assert messages, (
             f"`{' '.join(args)}` in the container printed no Airbyte message "
@@ -225,7 +257,7 @@ def _image_id(name: str) -> Optional[str]:
 
 @pytest.fixture(scope="module")
 def sandbox():
-    server = SandboxServer(SandboxConfig()).start()
+    server = SandboxServer(SandboxConfig(**SMALL_ACCOUNT)).start()
     try:
         yield server
     finally:
@@ -244,14 +276,16 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def container(image: str, sandbox: SandboxServer, workdir: Path) -> Container:
+def container(image: str, sandbox: SandboxServer, workdir: Path) -> Iterator[Container]:
     secrets = workdir / "secrets"
     config_file = secrets / "config.json"
     config_file.write_text(json.dumps(sandbox_config(sandbox.base_url, SANDBOX_API_KEY), indent=2))
     (secrets / "bad_config.json").write_text(json.dumps(sandbox_config(sandbox.base_url, "not-a-valid-key"), indent=2))
     for f in secrets.iterdir():
         f.chmod(0o644)
-    return Container(image, secrets)
+    container = Container(image, secrets)
+    yield container
+    container.stop()
 
 
 @pytest.fixture(scope="module")
@@ -393,7 +427,7 @@ def test_check_succeeds_against_the_sandbox(container: Container):
 
 
 def test_check_fails_with_a_wrong_key(container: Container):
-    messages = container.protocol("check_bad_key", "check", "--config", "/secrets/bad_config.json")
+    messages = container.protocol("check_bad_key", "check", "--config", "/secrets/bad_config.json", fresh=False)
     statuses = _of_type(messages, "CONNECTION_STATUS")
     assert len(statuses) == 1, f"expected one CONNECTION_STATUS, got {len(statuses)}; errors: {_errors(messages)}"
     status = statuses[0]["connectionStatus"]
@@ -494,7 +528,7 @@ def test_pipeline_run_starts_one_build(container: Container, sandbox: SandboxSer
             indent=2,
         )
     )
-    discover = container.protocol("discover_runs", "discover", "--config", "/secrets/runs_config.json")
+    discover = container.protocol("discover_runs", "discover", "--config", "/secrets/runs_config.json", fresh=False)
     catalogs = _of_type(discover, "CATALOG")
     assert catalogs, f"discover with pipeline_runs failed: {_errors(discover)}"
     stream = next((s for s in catalogs[0]["catalog"]["streams"] if s["name"] == "pipeline_runs"), None)
@@ -518,7 +552,13 @@ def test_pipeline_run_starts_one_build(container: Container, sandbox: SandboxSer
     posts_before = sandbox.stats().get("posts", {}).get(pipeline, 0)
 
     messages = container.protocol(
-        "read_runs", "read", "--config", "/secrets/runs_config.json", "--catalog", "/secrets/runs_catalog.json"
+        "read_runs",
+        "read",
+        "--config",
+        "/secrets/runs_config.json",
+        "--catalog",
+        "/secrets/runs_catalog.json",
+        fresh=False,
     )
 
     errors = _errors(messages)

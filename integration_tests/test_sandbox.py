@@ -24,6 +24,7 @@ from codefresh_sandbox import (
     SMALL_ACCOUNT,
     SandboxConfig,
     SandboxServer,
+    plain,
 )
 from codefresh_sandbox import audit as audit_module
 from codefresh_sandbox.common import parse_iso_ms
@@ -431,6 +432,68 @@ def test_registries_carry_credentials_of_each_kind(srv, http):
     assert by_provider["gcr"]["keyfile"] and by_provider["acr"]["clientSecret"] and by_provider["bintray"]["token"]
     assert len({r["_id"] for r in registries}) == 7
     assert len(get(http, srv, "/clusters").json()) == srv.expected()["clusters"] == 4
+
+
+# Plain endpoints (codefresh_sandbox/plain.py): the real entries, and one of each paging family and key kind.
+PLAIN_EXAMPLES = [
+    plain.PlainEndpoint(
+        "widgets_without_paging", "/widgets", ({"_id": "5f1a2b3c4d5e6f7a8b9c0d1e", "n": 1}, {"_id": "0" * 24}), "_id"
+    ),
+    plain.PlainEndpoint(
+        "widgets_by_offset",
+        "/widgets/offset",
+        ({"metadata": {"name": "a"}, "n": 1}, {"metadata": {"name": "b"}}),
+        "metadata.name",
+        records_key="docs",
+        paging="offset",
+    ),
+    plain.PlainEndpoint(
+        "widgets_by_page",
+        "/widgets/page",
+        ({"id": 7}, {"id": 8}, {"id": 9}),
+        "id",
+        records_key="data.items",
+        paging="page",
+    ),
+]
+
+
+def plain_pages(http, srv, endpoint):
+    """Every record of a plain endpoint, read as its paging family asks (the connector's page size, 100)."""
+    found, page = [], 0
+    while True:
+        query = {"none": "", "offset": f"?limit=100&offset={100 * page}", "page": f"?limit=100&page={page + 1}"}
+        body = get(http, srv, endpoint.path + query[endpoint.paging]).json()
+        for key in endpoint.records_key.split(".") if endpoint.records_key else []:
+            body = body[key]
+        found += body
+        page += 1
+        if endpoint.paging == "none" or len(body) < 100:
+            return found
+        assert page < 20, f"{endpoint.stream}: the pages do not end"
+
+
+def test_plain_endpoints_serve_copies_of_their_example_in_pages(monkeypatch, http):
+    endpoints = plain.ENDPOINTS + PLAIN_EXAMPLES
+    monkeypatch.setattr(plain, "ENDPOINTS", endpoints)
+    with SandboxServer(SandboxConfig(**SMALL)) as srv:
+        for endpoint in endpoints:
+            found = plain_pages(http, srv, endpoint)
+            assert len(found) == srv.expected()[endpoint.stream] == srv.config.plain_records > 100, endpoint.stream
+            assert found[: len(endpoint.example)] == list(endpoint.example), "the example comes first, as it is"
+            keys = [_at(record, endpoint.key) for record in found]
+            assert len(set(keys)) == len(keys), f"{endpoint.stream}: a key repeats"
+            assert all(
+                set(record) == set(endpoint.example[i % len(endpoint.example)]) for i, record in enumerate(found)
+            )
+            limited = requests.get(srv.base_url + endpoint.path, headers={"Authorization": SANDBOX_LIMITED_API_KEY})
+            assert limited.status_code == 200, "the limited key lacks no plain endpoint's scope"
+
+
+def _at(record, dotted):
+    for key in dotted.split("."):
+        record = record[key]
+    return record
 
 
 def test_pipeline_names_offset_paging(srv, http):

@@ -31,7 +31,7 @@ from codefresh_sandbox import (
     SandboxServer,
     gitops_data,
 )
-from codefresh_sandbox.scenarios import full_refresh_catalog, run_connector
+from codefresh_sandbox.scenarios import configured_catalog, discover, run_connector
 from integration_tests.schema_check import RecordChecker, schema_problems
 
 Records = Dict[str, List[Dict[str, Any]]]
@@ -241,12 +241,10 @@ def read_mode(mode: Mode, workdir: Path) -> ModeRead:
         config = {"api_key": mode.api_key, "base_url": server.base_url, **mode.config}
         config_file = workdir / "config.json"
         config_file.write_text(json.dumps(config))
-        discovered = run_connector(["discover", "--config", str(config_file)], workdir, "discover", timeout=120)
-        catalogs = discovered.of_type("CATALOG")
-        assert catalogs, f"mode '{mode.name}': discover gave no catalog: {discovered.stderr.decode()[-2000:]}"
-        streams = catalogs[0]["catalog"]["streams"]
+        catalog = discover(config_file, workdir)
+        streams = catalog["streams"]
         catalog_file = workdir / "catalog.json"
-        catalog_file.write_text(json.dumps(full_refresh_catalog(catalogs[0]["catalog"])))
+        catalog_file.write_text(json.dumps(configured_catalog(catalog)))
         run = run_connector(
             ["read", "--config", str(config_file), "--catalog", str(catalog_file)], workdir, "read", timeout=600
         )

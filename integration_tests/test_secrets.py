@@ -22,8 +22,8 @@ from codefresh_sandbox.expected import EXAMPLE_CUSTOM_STREAMS, sandbox_config
 from codefresh_sandbox.scenarios import (
     WRONG_API_KEY,
     ConnectorRun,
+    configured_catalog,
     discovered_catalog,
-    full_refresh_catalog,
     manifest_copy_command,
     run_connector,
 )
@@ -116,7 +116,7 @@ def sandbox():
 
 @pytest.fixture(scope="module")
 def catalog(sandbox, tmp_path_factory) -> Dict[str, Any]:
-    return full_refresh_catalog(discovered_catalog(sandbox.base_url, tmp_path_factory.mktemp("discover")))
+    return configured_catalog(discovered_catalog(sandbox.base_url, tmp_path_factory.mktemp("discover")))
 
 
 def test_spec_does_not_contain_a_key(tmp_path):
@@ -239,7 +239,7 @@ def test_custom_streams_never_show_the_key_or_registry_credentials(
     assert catalogs, runs["discover"].stderr.decode(errors="replace")[-2000:]
     custom = [s for s in catalogs[0]["catalog"]["streams"] if s["name"] in {e["name"] for e in entries}]
     assert len(custom) == len(entries)
-    catalog_file.write_text(json.dumps(full_refresh_catalog({"streams": custom})))
+    catalog_file.write_text(json.dumps(configured_catalog({"streams": custom})))
     sandbox.reset_stats()
     runs["read"] = run_connector(
         ["read", "--config", str(config_file), "--catalog", str(catalog_file)], tmp_path, "read", timeout=400

@@ -12,17 +12,19 @@ import pytest
 from airbyte_cdk.test.models import ConnectorTestScenario
 from airbyte_cdk.test.standard_tests import DeclarativeSourceTestSuite
 
-from codefresh_sandbox import SandboxConfig, SandboxServer
+from codefresh_sandbox import SMALL_ACCOUNT, SandboxConfig, SandboxServer
 from source_codefresh import SourceCodefresh
 
 CONFIGS = Path(__file__).parent / "configs"
 SANDBOX_PORT = urlsplit(json.loads((CONFIGS / "sandbox.json").read_text())["base_url"]).port
+# One xdist worker runs the whole module: the sandbox's port is fixed, so a second worker could not start its own.
+pytestmark = pytest.mark.xdist_group("standard_suite")
 
 
 @pytest.fixture(scope="module", autouse=True)
 def sandbox() -> Iterator[SandboxServer]:
     try:
-        server = SandboxServer(SandboxConfig(port=SANDBOX_PORT)).start()
+        server = SandboxServer(SandboxConfig(port=SANDBOX_PORT, **SMALL_ACCOUNT)).start()
     except OSError as error:
         pytest.fail(f"The standard suite's sandbox needs 127.0.0.1:{SANDBOX_PORT}, which is taken: {error}")
     yield server

@@ -24,36 +24,9 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import List
 
 from codefresh_sandbox import HARNESS_ENV
-from codefresh_sandbox.scenarios import SCENARIOS, SCENARIOS_BY_NAME, ScenarioResult, run_scenario, slow
-
-
-def _outcome(result: ScenarioResult, width: int = 70) -> str:
-    text = result.outcome_text()
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def print_table(results: List[ScenarioResult]) -> None:
-    header = (
-        f"{'fault':<62} {'expected':>8} {'emitted':>8} {'missing':>8} {'dupl.':>6} {'seconds':>8} "
-        f"{'requests':>8} {'faults':>6}  {'verdict':<7} outcome"
-    )
-    print(header)
-    print("-" * len(header))
-    for r in results:
-        verdict = "OK" if not r.problems() else "DEFECT"
-        print(
-            f"{r.scenario.fault[:62]:<62} {r.expected:>8} {r.emitted:>8} {r.missing:>8} {r.duplicated:>6} "
-            f"{r.seconds:>8.1f} {r.requests:>8} {r.faults_fired:>6}  {verdict:<7} {_outcome(r)}"
-        )
-    print("-" * len(header))
-    for r in results:
-        for problem in r.problems():
-            print(f"{r.scenario.name}: {problem}")
-        if slow(r):
-            print(f"{r.scenario.name}: {slow(r)} (records complete; the waits are what the faults ask for)")
+from codefresh_sandbox.scenarios import SCENARIOS, SCENARIOS_BY_NAME, results_table, run_scenario
 
 
 def main() -> int:
@@ -95,7 +68,7 @@ def main() -> int:
     with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
         results = list(pool.map(run, scenarios))
     print()
-    print_table(results)
+    print("\n".join(results_table(results, [r.scenario.fault for r in results])))
     print(f"\n{len(results)} scenarios in {time.monotonic() - started:.0f} s")
     return 0 if all(not r.problems() for r in results) else 1
 

@@ -22,7 +22,6 @@ import json
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,11 +33,16 @@ from typing import Any, Dict, List
 from codefresh_sandbox import HARNESS_ENV, SANDBOX_API_KEY, SandboxConfig, SandboxServer
 from codefresh_sandbox.expected import (
     EXAMPLE_CUSTOM_STREAMS,
-    connector_command,
     expected_records,
     sandbox_config,
 )
-from codefresh_sandbox.scenarios import expected_analytics_keys
+from codefresh_sandbox.scenarios import (
+    ConnectorRun,
+    configured_catalog,
+    discover,
+    expected_analytics_keys,
+    run_connector,
+)
 
 
 def custom_streams_option(value: str) -> List[Dict[str, Any]]:
@@ -50,20 +54,13 @@ def custom_streams_option(value: str) -> List[Dict[str, Any]]:
     return entries
 
 
-def run_connector(args: List[str], out_dir: Path, name: str) -> List[Dict[str, Any]]:
-    """Run the connector, keep its stdout as `<name>.jsonl`, and return the parsed protocol messages."""
-    output = out_dir / f"{name}.jsonl"
-    with open(output, "wb") as stdout:
-        proc = subprocess.run(connector_command() + args, stdout=stdout, stderr=subprocess.PIPE, cwd=out_dir)
-    messages = []
-    for line in output.read_text().splitlines():
-        try:
-            messages.append(json.loads(line))
-        except json.JSONDecodeError:
-            pass
-    if proc.returncode != 0 and not messages:
-        sys.stderr.write(proc.stderr.decode(errors="replace"))
-    return messages
+def run(args: List[str], out_dir: Path, name: str) -> ConnectorRun:
+    """The installed connector, as Airbyte runs it; its messages are kept as `<name>.jsonl`."""
+    done = run_connector(args, out_dir, name, timeout=None)
+    (out_dir / f"{name}.stdout").replace(out_dir / f"{name}.jsonl")
+    if done.exit_code != 0 and not done.messages:
+        sys.stderr.write(done.stderr.decode(errors="replace"))
+    return done
 
 
 def main() -> int:
@@ -116,8 +113,7 @@ def main() -> int:
         for entry in opts.custom_streams or []:
             print(f"custom stream: {json.dumps(entry)}")
 
-        check = run_connector(["check", "--config", str(config_file)], out_dir, "check")
-        status = next((m["connectionStatus"] for m in check if m.get("type") == "CONNECTION_STATUS"), None)
+        status = run(["check", "--config", str(config_file)], out_dir, "check").connection_status()
         print(
             f"check: {status['status'] if status else 'no answer'}"
             + (f" - {status.get('message')}" if status and status.get("message") else "")
@@ -125,46 +121,28 @@ def main() -> int:
         if not status or status["status"] != "SUCCEEDED":
             return 1
 
-        discover = run_connector(["discover", "--config", str(config_file)], out_dir, "discover")
-        catalog = next((m["catalog"] for m in discover if m.get("type") == "CATALOG"), None)
-        if catalog is None:
-            traces = [
-                m["trace"]["error"]["message"] for m in discover if m.get("type") == "TRACE" and "error" in m["trace"]
-            ]
-            print(f"discover printed no catalog: {'; '.join(traces) or 'and no error either'}", file=sys.stderr)
+        try:
+            catalog = discover(config_file, out_dir)
+        except RuntimeError as error:
+            print(error, file=sys.stderr)
             return 1
-        wanted = set(opts.streams.split(",")) if opts.streams else None
+        finally:
+            (out_dir / "discover.stdout").replace(out_dir / "discover.jsonl")
+        names = opts.streams.split(",") if opts.streams else None
+        configured = configured_catalog(catalog, names, incremental=True)["streams"]
         # The started sandbox answers GraphQL (the GitOps streams) only with graphql-core installed.
-        no_graphql = server is not None and importlib.util.find_spec("graphql") is None
-        if no_graphql:
+        if server is not None and importlib.util.find_spec("graphql") is None:
             print(
                 "GitOps streams left out: the sandbox's GraphQL API needs graphql-core "
                 "(pip install -r requirements-sandbox.lock)"
             )
-        configured = []
-        for stream in catalog["streams"]:
-            if wanted and stream["name"] not in wanted:
-                continue
-            if no_graphql and stream["name"].startswith("gitops_"):
-                continue
-            incremental = "incremental" in stream["supported_sync_modes"]
-            configured.append(
-                {
-                    "stream": stream,
-                    "sync_mode": "incremental" if incremental else "full_refresh",
-                    "destination_sync_mode": "append_dedup" if incremental else "overwrite",
-                    **({"cursor_field": stream.get("default_cursor_field", [])} if incremental else {}),
-                    "primary_key": stream.get("source_defined_primary_key", []),
-                }
-            )
+            configured = [entry for entry in configured if not entry["stream"]["name"].startswith("gitops_")]
         catalog_file = out_dir / "catalog.json"
         catalog_file.write_text(json.dumps({"streams": configured}, indent=2))
 
         started, read_day = time.monotonic(), datetime.now(timezone.utc).date()
         cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        messages = run_connector(
-            ["read", "--config", str(config_file), "--catalog", str(catalog_file)], out_dir, "read"
-        )
+        messages = run(["read", "--config", str(config_file), "--catalog", str(catalog_file)], out_dir, "read").messages
         elapsed = time.monotonic() - started
         cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)

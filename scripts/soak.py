@@ -1,5 +1,5 @@
-"""The soak run: N consecutive full syncs of every stream at the highest `num_workers` (64), each under the next fault
-scenario of a rotation, checking that no sync fails and that every record arrives exactly once.
+"""The soak run: N consecutive full syncs of every stream at the highest `num_workers` (the spec's maximum), each under
+the next fault scenario of a rotation, checking that no sync fails and that every record arrives exactly once.
 
     .venv/bin/python scripts/soak.py                      # one sync per scenario of the rotation (12 syncs)
     .venv/bin/python scripts/soak.py --syncs 30           # the rotation, repeated
@@ -9,7 +9,7 @@ scenario of a rotation, checking that no sync fails and that every record arrive
 Each sync is what a platform does: a fresh sandbox (codefresh_sandbox, 300 builds by default) with the
 scenario's fault rules switched on (codefresh_sandbox/scenarios.py; the sandbox's switches are in
 codefresh_sandbox/faults.py), then `discover`, then `read` of the full discovered catalog (every stream,
-full_refresh) through the installed `source-codefresh` executable with `num_workers: 64`. Records are compared with
+full_refresh) through the installed `source-codefresh` executable with that `num_workers`. Records are compared with
 what the sandbox holds (codefresh_sandbox/scenarios.py: exact id sets for builds, build_details and analytics rows; for
 the rest the sandbox's counts and primary-key duplicates), minus what a correct connector does not deliver under
 the fault (a stream skipped on a 403).
@@ -32,32 +32,23 @@ from pathlib import Path
 from typing import List
 
 from codefresh_sandbox import HARNESS_ENV
-from codefresh_sandbox.scenarios import SCENARIOS, SCENARIOS_BY_NAME, Scenario, ScenarioResult, run_scenario
+from codefresh_sandbox.scenarios import (
+    SCENARIOS,
+    SCENARIOS_BY_NAME,
+    Scenario,
+    ScenarioResult,
+    results_table,
+    run_scenario,
+)
+from source_codefresh.spec import connection_specification
 
-MAX_WORKERS = 64  # the spec's maximum of num_workers
+MAX_WORKERS = connection_specification()["properties"]["num_workers"]["maximum"]
 ROTATION = [s for s in SCENARIOS if s.outcome == "success"]
 
 
 def soak_scenario(scenario: Scenario, builds: int, timeout: float) -> Scenario:
     overrides = {**dict(scenario.config_overrides), "num_workers": MAX_WORKERS}
     return dataclasses.replace(scenario, config_overrides=overrides, builds=builds, timeout=timeout)
-
-
-def print_table(results: List[ScenarioResult]) -> None:
-    header = (
-        f"{'sync':>4}  {'scenario':<34} {'outcome':<13} {'seconds':>7} {'expected':>8} {'emitted':>8} "
-        f"{'missing':>7} {'dupl.':>5} {'unexp.':>6} {'requests':>8} {'faults':>6}  verdict"
-    )
-    print(header)
-    print("-" * len(header))
-    for number, r in enumerate(results, 1):
-        verdict = "OK" if not r.problems() else "DEFECT"
-        print(
-            f"{number:>4}  {r.scenario.name[:34]:<34} {r.outcome[:13]:<13} {r.seconds:>7.1f} {r.expected:>8} "
-            f"{r.emitted:>8} {r.missing:>7} {r.duplicated:>5} {r.unexpected:>6} {r.requests:>8} "
-            f"{r.faults_fired:>6}  {verdict}"
-        )
-    print("-" * len(header))
 
 
 def main() -> int:
@@ -102,7 +93,7 @@ def main() -> int:
         )
 
     print()
-    print_table(results)
+    print("\n".join(results_table(results, [f"{n:>3} {r.scenario.name}" for n, r in enumerate(results, 1)])))
     failed = [r for r in results if r.outcome != "success"]
     defects = [r for r in results if r.problems()]
     print(
@@ -111,9 +102,6 @@ def main() -> int:
         f"{sum(r.missing for r in results)} missing, {sum(r.duplicated for r in results)} duplicated, "
         f"{sum(r.unexpected for r in results)} unexpected; {len(defects)} syncs with a defect"
     )
-    for number, r in enumerate(results, 1):
-        for problem in r.problems():
-            print(f"sync {number} ({r.scenario.name}): {problem}")
     return 1 if failed or defects else 0
 
 

@@ -1,8 +1,8 @@
 """build_logs (opt-in with `sync_build_logs`): each finished build's archived log, one record per step.
 
 Per listed build (the per-build fan-out of per_build.py, `num_workers` at a time):
-1. a build that has not finished has no archived log yet: it is skipped without a request (the builds lookback
-   brings it back once it has finished);
+1. a build that has not finished (state.py `build_finished`) has no archived log yet: it is skipped without a
+   request, and the cursor follows it until a later sync finds it finished;
 2. `GET /progress/{progress}` (the manifest's requester: the API key, the error policy, the rate budget) names the
    log's `location`; a `firebase` location is a live log, not an archive, and is skipped the same way;
 3. `GET <location.url>`, the signed storage URL, through the manifest's `log_storage_requester`: no authenticator,
@@ -36,15 +36,14 @@ from airbyte_cdk.sources.declarative.requesters.requester import Requester
 from airbyte_cdk.sources.types import StreamSlice
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_codefresh.errors import send_explaining_spent_retries
 from source_codefresh.per_build import PerBuildRetriever
 from source_codefresh.responses import response_json, url_without_query
+from source_codefresh.retries import send_explaining_spent_retries
+from source_codefresh.state import build_finished
 from source_codefresh.transport import AnswerLimitExceeded, quiet_http_log
 
 logger = logging.getLogger("airbyte")
 
-# Statuses of a build that is still going (its log is live, not archived). `finished` being empty says the same.
-LIVE_STATUSES = frozenset({"pending", "elected", "running", "pending-approval", "delayed", "terminating"})
 READ_CHUNK_BYTES = 64 * 1024
 BODY_READ_ATTEMPTS = 3  # a body cut off mid-way is fetched again (a fresh request) this many times in all
 FIELD_CHARS = 64 * 1024  # a step's other string fields (name, status, ...) are cut at this many characters
@@ -392,12 +391,6 @@ def _read_chunk(doc: _JsonStream, text: StepText) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 # the retriever
 # ---------------------------------------------------------------------------------------------------------------
-def is_archived(build: Mapping[str, Any]) -> bool:
-    """Whether a listed build has finished, so that its log is archived."""
-    status = build.get("status")
-    return status not in LIVE_STATUSES and bool(build.get("finished"))
-
-
 @dataclass
 class BuildLogsRetriever(PerBuildRetriever):
     """build_logs: per finished build, its progress job, then its archived log from the signed URL, streamed."""
@@ -445,8 +438,8 @@ class BuildLogsRetriever(PerBuildRetriever):
     def _read_build(self, records_schema: Mapping[str, Any], build_slice: StreamSlice) -> Iterator[Mapping[str, Any]]:
         build = build_slice.extra_fields
         build_id = build_slice.partition.get("parent_id")
-        if not is_archived(build):
-            return  # still running: read again by a later sync, once it has finished
+        if not build_finished(build):
+            return  # no archive yet: the cursor follows the build, and a later sync reads its log once it has finished
         if not build.get("progress"):
             self._say_once(
                 "no-progress",
@@ -482,9 +475,9 @@ class BuildLogsRetriever(PerBuildRetriever):
             cursor_slice=build_slice.cursor_slice,
             extra_fields={**build, "log_url": str(url)},
         )
-        yield from self._read_archive(build_id, build.get("created"), storage_slice)
+        yield from self._read_archive(build_id, storage_slice)
 
-    def _read_archive(self, build_id: Any, created: Any, storage_slice: StreamSlice) -> Iterator[Mapping[str, Any]]:
+    def _read_archive(self, build_id: Any, storage_slice: StreamSlice) -> Iterator[Mapping[str, Any]]:
         """The archive's steps as records, each as soon as it is read. A body cut off on the way, or one that does
         not parse (a proxy can cut a body and fix its length), is fetched again and read on from the first step not
         emitted yet; the last attempt fails the sync if the connection broke, and skips the rest of the log with one
@@ -513,7 +506,7 @@ class BuildLogsRetriever(PerBuildRetriever):
                 for step in read_log_steps(chunks, self._max_bytes, self._strip_ansi, fields_cut):
                     if step["step_index"] >= emitted:  # a log read again goes on where the last read stopped
                         emitted += 1
-                        yield {**step, "build_id": build_id, "build_created": created}
+                        yield step
                 return
             except AnswerLimitExceeded as exceeded:
                 logger.warning(

@@ -24,6 +24,8 @@ from airbyte_cdk.sources.types import Config, StreamSlice, StreamState
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from airbyte_cdk.utils.yaml_loader import safe_load_yaml
 
+from source_codefresh.spec import manifest_path
+
 ENTRY_FIELDS = ("name", "path", "records_key", "primary_key", "pagination", "params", "cursor_field")
 PAGINATIONS = ("none", "offset", "page", "cursor")
 
@@ -100,8 +102,9 @@ _PAGING_PARAMS = frozenset({"page", "limit", "offset", "pagesize", "paginationre
 _SECRET_PARAMS = frozenset({"decrypt", "decryptvariables"})
 
 
-def custom_streams_problem(config: Mapping[str, Any], api_root: str) -> Optional[str]:
-    """The first thing wrong with the `custom_streams` setting, as one sentence; None when every entry is usable."""
+def custom_streams_problem(config: Mapping[str, Any], api_root: str, built_in: FrozenSet[str]) -> Optional[str]:
+    """The first thing wrong with the `custom_streams` setting, as one sentence; None when every entry is usable.
+    `built_in`: the names of the manifest's own streams, lower-cased."""
     entries = config.get("custom_streams")
     if entries in (None, ""):
         return None
@@ -110,7 +113,6 @@ def custom_streams_problem(config: Mapping[str, Any], api_root: str) -> Optional
             "custom_streams must be a list of entries ({name, path, records_key, primary_key, pagination}), or left "
             "empty."
         )
-    built_in = builtin_stream_names()
     seen: Dict[str, int] = {}
     for number, entry in enumerate(entries, start=1):
         problem = entry_problem(entry, number, api_root, built_in, seen)
@@ -298,8 +300,6 @@ class HasPrimaryKey(RecordTransformation):
 def builtin_stream_names() -> FrozenSet[str]:
     """The names of the manifest's own streams (every entry of its `streams:` list, conditional ones included),
     lower-cased."""
-    from source_codefresh.source import manifest_path  # the module that owns the manifest's location
-
     manifest = safe_load_yaml(manifest_path().read_text())  # the loader the CDK reads the manifest with
     definitions = manifest.get("definitions", {}).get("streams", {})
     names: List[str] = []

@@ -44,9 +44,10 @@ from airbyte_cdk.sources.types import Config, Record, StreamSlice, StreamState
 from airbyte_cdk.utils.mapping_helpers import get_interpolation_context
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_codefresh.errors import sync_state
+from source_codefresh.access import this_read
 from source_codefresh.paging import ISSUE_TRACKER
 from source_codefresh.responses import response_json, url_without_query
+from source_codefresh.spec import default
 
 logger = logging.getLogger("airbyte")
 
@@ -124,7 +125,7 @@ def graphql_url(config: Mapping[str, Any]) -> str:
     override = str(config.get("gitops_graphql_url") or "").strip()
     if override:
         return override
-    root = str(config.get("api_root") or config.get("base_url") or "https://g.codefresh.io/api").strip().rstrip("/")
+    root = str(config.get("api_root") or config.get("base_url") or default("base_url")).strip().rstrip("/")
     return (root[: -len("/api")] if root.endswith("/api") else root) + GRAPHQL_PATH
 
 
@@ -307,6 +308,7 @@ class GraphQLErrorHandler(ErrorHandler):
         self._root = str(parameters.get("root_field") or "")
         self._told: Set[str] = set()
         self._lock = threading.Lock()
+        self._access = this_read()
 
     # The retries are the REST policy's.
     @property
@@ -406,7 +408,7 @@ class GraphQLErrorHandler(ErrorHandler):
 
     def _skip(self, message: str) -> ErrorResolution:
         # Once per stream and sync (a stream read per runtime meets the same answer once per runtime).
-        if not sync_state(self.config).mark_skipped(self._stream):
+        if not self._access.mark_skipped(self._stream):
             return ErrorResolution(ResponseAction.SUCCESS)
         return ErrorResolution(ResponseAction.IGNORE, FailureType.config_error, message)
 

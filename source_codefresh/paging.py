@@ -13,7 +13,6 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 import orjson
 import requests
 from airbyte_cdk.models import FailureType
-from airbyte_cdk.sources.declarative.extractors.record_selector import extracted_record_count
 from airbyte_cdk.sources.declarative.requesters.paginators.strategies.pagination_strategy import (
     PaginationStrategy,
 )
@@ -73,15 +72,16 @@ class CursorBackedPageIncrement(PaginationStrategy):
         page_size_override: Optional[int] = None,
         stream_slice: Optional[StreamSlice] = None,
     ) -> Optional[Mapping[str, Any]]:
-        # Count the records the API returned, not the ones a client-side filter kept.
-        if extracted_record_count(response, default=last_page_size) == 0:
-            return None
         try:
             body = response_json(response)
         except ValueError:
             return None
+        # The records the API returned, not the ones a client-side filter kept.
+        on_this_page = sum(1 for _ in self._records.extract_records(response))
+        if on_this_page == 0:
+            return None
         token = last_page_token_value if isinstance(last_page_token_value, Mapping) else self.initial_token
-        received = int(token.get("records") or 0) + sum(1 for _ in self._records.extract_records(response))
+        received = int(token.get("records") or 0) + on_this_page
         following = {"page": int(token["page"]) + 1, "session_id": token["session_id"], "records": received}
         pagination = body.get("pagination") if isinstance(body, Mapping) else None
         if isinstance(pagination, Mapping) and "nextPage" in pagination:

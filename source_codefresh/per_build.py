@@ -73,7 +73,11 @@ class PerBuildRetriever(Retriever):
 
     Why not a SubstreamPartitionRouter over `builds`: one partition per build made the CDK create and keep a cursor
     per build (about 1.4 ms and 5 kB each), so memory grew with the account and a sync spent more CPU on
-    bookkeeping than on the builds; here the stream has one small datetime state like `builds`."""
+    bookkeeping than on the builds; here the stream has one small datetime state like `builds`.
+
+    `with_build_keys`: each record gets its build's id and creation time as `build_id` and `build_created` (the primary
+    key and cursor of build_steps and build_logs). Not the stream's `transformations`: the CDK hands those to every
+    selector nested in a custom retriever, the builds listing's too, which would run them on every listed build."""
 
     listing: Retriever
     requester: Requester
@@ -81,17 +85,13 @@ class PerBuildRetriever(Retriever):
     config: Config
     parameters: InitVar[Mapping[str, Any]]
     max_concurrency: Union[int, str] = 16
+    with_build_keys: bool = False
     name: str = ""
     primary_key: Any = None
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         workers = InterpolatedString.create(str(self.max_concurrency), parameters=parameters).eval(self.config)
         self._workers = max(1, int(workers))
-        # The stream's transformations (the CDK hands them to every nested selector) shape this stream's records,
-        # not the listing's builds, which are only read for their id and creation time.
-        listing_selector = getattr(self.listing, "record_selector", None)
-        if listing_selector is not None:
-            listing_selector.transformations = []
 
     def read_records(
         self, records_schema: Mapping[str, Any], stream_slice: Optional[StreamSlice] = None
@@ -121,9 +121,10 @@ class PerBuildRetriever(Retriever):
         """In a worker: one build's records into the outlet, then its end (or what stopped it)."""
         if outlet.closed.is_set():
             return
+        keys = {"build_id": build_slice.partition["parent_id"], "build_created": build_slice.extra_fields["created"]}
         try:
             for record in self._read_build(records_schema, build_slice):
-                if not outlet.put(record):
+                if not outlet.put({**record, **keys} if self.with_build_keys else record):
                     return
         except BaseException as error:  # handed to the reader, which raises it in the stream's thread
             outlet.put(_Done(error))

@@ -22,22 +22,13 @@ from airbyte_cdk.sources.streams.http.error_handlers.response_models import Erro
 from airbyte_cdk.sources.types import Config, StreamSlice
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_codefresh.errors import spent_retries_reason
 from source_codefresh.responses import preview
-from source_codefresh.state import StartedRun, StartedRunsCursor, format_iso_ms
+from source_codefresh.retries import spent_retries_reason
+from source_codefresh.state import StartedRun, StartedRunsCursor, build_finished, format_iso_ms
 
 logger = logging.getLogger("airbyte")
 
 RUN_ANNOTATION_KEY = "source_codefresh_run_id"
-# The statuses of a build that has not ended yet. Polling stops on any other status: the documented end states
-# (`success`, `error`, `terminated`), a `denied` approval (a dashboard filters builds by status=denied), and any
-# status Codefresh adds later, rather than polling such a build until wait_timeout_minutes.
-RUNNING_BUILD_STATUSES = frozenset({"pending", "elected", "running", "pending-approval", "delayed", "terminating"})
-
-
-def build_has_ended(status: Any) -> bool:
-    """True unless `status` is one of the running ones (a build without a status yet is still starting)."""
-    return status is not None and status not in RUNNING_BUILD_STATUSES
 
 
 def _request_never_sent(error: Exception) -> bool:
@@ -139,14 +130,16 @@ class PipelineRunRetriever(Retriever):
             started = self._adopt_or_stop(started, index)
         build_id = str(started.build_id)
 
-        timeout = timedelta(minutes=float(run.get("wait_timeout_minutes") or 30))
+        timeout = timedelta(minutes=float(run["wait_timeout_minutes"]))  # the spec's default fills it in
         deadline = time.monotonic() + timeout.total_seconds()
         polls, build = 0, {}
         last_line = time.monotonic()
         while True:
             build = self._watch(pipeline, started)
             polls += 1
-            finished = build_has_ended(build.get("status"))
+            # Ended (state.py `build_finished`): a `denied` approval or a status Codefresh adds later stops polling
+            # as soon as the build has its `finished` time, not at wait_timeout_minutes.
+            finished = build_finished(build)
             if finished or time.monotonic() >= deadline:
                 break
             last_line = self._wait(pipeline, build_id, build.get("status"), polls, last_line)

@@ -27,5 +27,10 @@ def url_without_query(url: Optional[str]) -> str:
     return (url or "").split("?", 1)[0]
 
 
+def where(response: requests.Response) -> str:
+    """The request an answer answers, as messages name it: `GET <url without its query>`."""
+    return f"{response.request.method if response.request else 'GET'} {url_without_query(response.url)}"
+
+
 def preview(content: bytes, length: int = 60) -> str:
     return " ".join(content[:length].decode("utf-8", errors="replace").split())

@@ -26,8 +26,8 @@ from source_codefresh.source import SourceCodefresh, config_problem, mask_secret
 
 def _get_source(args: List[str]) -> Optional[SourceCodefresh]:
     """The source is built with config, catalog and state, because its streams are built from them. A config with a
-    problem builds no stream (it could fail half-way, e.g. on `num_workers: -3`): the command itself then answers
-    with the problem's sentence (check: a FAILED status)."""
+    problem (`config_problem`) builds no stream: the command itself then answers with the problem's sentence (check: a
+    FAILED status); one the spec refuses is answered by the CDK's entrypoint, before any stream is built."""
     config_path = AirbyteEntrypoint.extract_config(args)
     catalog_path = AirbyteEntrypoint.extract_catalog(args)
     state_path = AirbyteEntrypoint.extract_state(args)

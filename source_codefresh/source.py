@@ -10,7 +10,6 @@ import re
 import sys
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Iterator, List, Mapping, Optional, Set
 from urllib.parse import quote, quote_plus, urlsplit
 
@@ -27,33 +26,20 @@ from airbyte_cdk.models import (
     Type,
 )
 from airbyte_cdk.models import Type as MessageType
+from airbyte_cdk.sources.connector_state_manager import ConnectorStateManager
 from airbyte_cdk.sources.declarative.yaml_declarative_source import YamlDeclarativeSource
 from airbyte_cdk.utils.airbyte_secrets_utils import add_to_secrets, filter_secrets
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_codefresh.custom_streams import custom_streams_problem
-from source_codefresh.errors import sync_state
+from source_codefresh.access import one_read
+from source_codefresh.custom_streams import builtin_stream_names, custom_streams_problem
 from source_codefresh.paging import ISSUE_TRACKER
+from source_codefresh.spec import default, manifest_path
 from source_codefresh.state import ComponentFactory
 from source_codefresh.transport import RefusedUrl, get_user, url_problem
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
-DEFAULT_BASE_URL = "https://g.codefresh.io/api"
 # check's connectivity probe: fail fast on an unreachable host instead of retrying for minutes.
 _PROBE_TIMEOUT = (10, 30)
-
-
-def manifest_path() -> Path:
-    """The manifest shipped with this package.
-
-    A built wheel carries it inside the package (pyproject.toml force-includes it); a source checkout or an
-    editable install keeps it at the repository root, next to the package. Both are absolute paths, so a
-    `manifest.yaml` in the current directory is never picked up instead.
-    """
-    for candidate in (_PACKAGE_DIR / "manifest.yaml", _PACKAGE_DIR.parent / "manifest.yaml"):
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(f"manifest.yaml not found next to {_PACKAGE_DIR}; the package is incomplete.")
 
 
 def _parse_datetime(value: str) -> Optional[datetime]:
@@ -70,7 +56,8 @@ def _parse_datetime(value: str) -> Optional[datetime]:
 def config_problem(config: Mapping[str, Any]) -> Optional[str]:
     """The first thing wrong with a config, as one sentence that says what to do; None when it is usable.
 
-    JSON schema (the spec) already checks types and bounds; these are the checks it cannot make."""
+    The CDK's entrypoint checks the config against the spec (types, bounds, enums); these are the checks it cannot
+    make."""
     api_key = config.get("api_key")
     if not isinstance(api_key, str) or not api_key.strip():
         return "api_key is empty: paste a Codefresh API key (Codefresh > User Settings > API Keys)."
@@ -86,7 +73,7 @@ def config_problem(config: Mapping[str, Any]) -> Optional[str]:
             "exactly as Codefresh shows it."
         )
 
-    base_url = str(config.get("base_url") or DEFAULT_BASE_URL).strip()
+    base_url = str(config.get("base_url") or default("base_url")).strip()
     try:
         parts = urlsplit(base_url)
         well_formed = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
@@ -95,17 +82,19 @@ def config_problem(config: Mapping[str, Any]) -> Optional[str]:
     if not well_formed:
         # Not quoted: a malformed value may still hold a password (`user:secret@host/api` has no scheme).
         return (
-            "base_url is not a URL with https:// and a host name: use https://g.codefresh.io/api, or "
+            f"base_url is not a URL with https:// and a host name: use {default('base_url')}, or "
             "https://<your-host>/api for an on-premises installation."
         )
     # Before any message that quotes base_url: credentials in it are not repeated in the output.
     if parts.query or parts.fragment or parts.username or parts.password:
-        return f"base_url must be the API root only, without credentials, '?' or '#': for example {DEFAULT_BASE_URL}."
+        return (
+            f"base_url must be the API root only, without credentials, '?' or '#': for example {default('base_url')}."
+        )
     problem = url_problem(base_url, private_ok=True)  # an on-premises installation may be on a private network
     if problem:
         return (
             f"base_url '{base_url}' {problem}, so the connector does not send the API key there: use "
-            "https://g.codefresh.io/api, or https://<your-host>/api for an on-premises installation."
+            f"{default('base_url')}, or https://<your-host>/api for an on-premises installation."
         )
 
     start_date = config.get("start_date")
@@ -119,21 +108,6 @@ def config_problem(config: Mapping[str, Any]) -> Optional[str]:
         if parsed > datetime.now(timezone.utc):
             return f"start_date '{start_date}' is in the future, so nothing would be synced: use a past date."
 
-    bounds = {
-        "num_workers": (1, 64),
-        "max_requests_per_minute": (60, None),
-        "builds_lookback_hours": (0, 720),
-        "build_logs_max_kb_per_step": (1, 65536),
-    }
-    for name, (low, high) in bounds.items():
-        value = config.get(name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int):
-            return f"{name} must be a whole number, not '{value}'."
-        if value < low or (high is not None and value > high):
-            allowed = f"between {low} and {high}" if high is not None else f"at least {low}"
-            return f"{name} is {value}; it must be {allowed}."
     for number, run in enumerate(config.get("pipeline_runs") or [], start=1):
         pipeline = str((run or {}).get("pipeline") or "").strip() if isinstance(run, Mapping) else ""
         if not re.fullmatch(r"[^/\s][^/]*/.+", pipeline):
@@ -141,7 +115,7 @@ def config_problem(config: Mapping[str, Any]) -> Optional[str]:
                 f"pipeline_runs entry {number}: pipeline '{pipeline}' is not a full pipeline name: use "
                 "project/pipeline as Codefresh shows it."
             )
-    return custom_streams_problem(config, base_url.rstrip("/"))
+    return custom_streams_problem(config, base_url.rstrip("/"), builtin_stream_names())
 
 
 def _config_error(message: str) -> AirbyteTracedException:
@@ -164,14 +138,13 @@ class SourceCodefresh(YamlDeclarativeSource):
             state=state,
             config_path=config_path,
         )
-        # The CDK's factory builds every component; ours also builds the builds streams' cursor
-        # (source_codefresh/state.py says why that cannot be declared). Nothing but the spec and the concurrency level
-        # has been built yet, and the message repository and state manager stay the same objects. The CDK offers no
-        # argument for a factory: `_constructor` and `_connector_state_manager` are private, pinned in
-        # unit_tests/test_cdk_contract.py.
+        # The CDK's factory builds every component; ours also builds the cursors of the builds streams and of
+        # pipeline_runs (source_codefresh/state.py says why they cannot be declared). Nothing but the spec and the
+        # concurrency level has been built yet, and the message repository stays the same object. The CDK offers no
+        # argument for a factory: `_constructor` is private, pinned in unit_tests/test_cdk_contract.py.
         self._constructor = ComponentFactory(
             message_repository=self._constructor.get_message_repository(),
-            connector_state_manager=self._connector_state_manager,
+            connector_state_manager=ConnectorStateManager(state=state or []),
             configured_catalog=catalog,
         )
 
@@ -206,13 +179,13 @@ class SourceCodefresh(YamlDeclarativeSource):
     ) -> Iterator[AirbyteMessage]:
         mask_secret_forms(config)
         self._raise_on_config_problem(config)
-        # What an earlier read through this source learned of the key (a skipped scope, a restricted key) is not kept:
-        # a stream that failed there must fail again, not end empty. The components hold `self._config`.
-        sync_state(self._config, new=True)
         failed: List[str] = []
         try:
-            for message in self._read(logger, config, catalog, state):
-                yield explained(message, failed)
+            # The streams built for this read share what it learns of the key (a skipped scope, a restricted key),
+            # and only they: a stream that failed in an earlier read through this source fails again, not empty.
+            with one_read():
+                for message in self._read(logger, config, catalog, state):
+                    yield explained(message, failed)
         except AirbyteTracedException as error:
             if not failed or not str(error.message or "").startswith(_CDK_STREAMS_FAILED):
                 raise
@@ -253,7 +226,7 @@ class SourceCodefresh(YamlDeclarativeSource):
     @staticmethod
     def _unreachable(config: Mapping[str, Any]) -> Optional[str]:
         """One quick GET /user to tell an unreachable base_url apart at once (the sync itself retries for minutes)."""
-        base_url = str(config.get("base_url") or DEFAULT_BASE_URL).strip().rstrip("/")
+        base_url = str(config.get("base_url") or default("base_url")).strip().rstrip("/")
         try:
             for attempt in range(2):  # one retry: a single dropped connection is not an unreachable host
                 try:

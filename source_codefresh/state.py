@@ -2,9 +2,10 @@
 
 - `CursorStartsAfterState` (projects, pipelines, images, audit): a sync starts just after the newest record
   already emitted.
-- `FollowsUnfinishedBuildsState` and `FollowsUnfinishedBuildsCursor` (builds, build_details, build_steps): the state
-  keeps the newest build creation time read and where the builds that were not finished when read were created,
-  so the next sync reads those builds again and what is new, and nothing else.
+- `FollowsUnfinishedBuildsState` and `FollowsUnfinishedBuildsCursor` (builds, build_details, build_steps, build_logs):
+  the state keeps the newest build creation time read and where the builds that had not finished when read were
+  created (`build_finished`, the one definition of a finished build), so the next sync reads those builds again and
+  what is new, and nothing else.
 - `ReadableState` (analytics_reports): only checks that the saved state can be read.
 - `StartedRunsCursor` (pipeline_runs): the builds a sync started and has not emitted yet, saved before they are
   watched, so that a retried attempt follows them instead of starting others.
@@ -14,8 +15,8 @@ the greatest cursor value read (`{"created": <newest>}`), which cannot say "an o
 `CustomIncrementalSync` cannot say it either in this CDK (7.39.1): the concurrent factory only builds cursors for
 `DatetimeBasedCursor` and `IncrementingCountCursor` and rejects any other type. So the manifest declares a
 `DatetimeBasedCursor` (windows, request options, start date, formats, client-side filtering) and marks it with
-`$parameters.finished_statuses`; `ComponentFactory` builds such a cursor as `FollowsUnfinishedBuildsCursor`, the
-CDK's `ConcurrentCursor` with a different state and record filter.
+`$parameters.follow_hours`; `ComponentFactory` builds the CDK's own cursor for it, which cuts the windows, and wraps
+it in `FollowsUnfinishedBuildsCursor`, which keeps the state and filters the records.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dataclasses import InitVar, dataclass
 from datetime import datetime, timedelta, timezone
 from typing import (
     Any,
+    Callable,
     Dict,
     FrozenSet,
     Iterable,
@@ -44,15 +46,14 @@ from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.connector_state_manager import ConnectorStateManager
 from airbyte_cdk.sources.declarative.interpolation.interpolated_string import InterpolatedString
 from airbyte_cdk.sources.declarative.migrations.state_migration import StateMigration
+from airbyte_cdk.sources.declarative.models.declarative_component_schema import (
+    DatetimeBasedCursor as DatetimeBasedCursorModel,
+)
 from airbyte_cdk.sources.declarative.parsers.model_to_component_factory import ModelToComponentFactory
 from airbyte_cdk.sources.message import MessageRepository
-from airbyte_cdk.sources.streams.concurrent.cursor import ConcurrentCursor, CursorField, FinalStateCursor
-from airbyte_cdk.sources.streams.concurrent.cursor_types import CursorValueType
+from airbyte_cdk.sources.streams.concurrent.cursor import ConcurrentCursor, Cursor, CursorField, FinalStateCursor
 from airbyte_cdk.sources.streams.concurrent.partitions.partition import Partition
-from airbyte_cdk.sources.streams.concurrent.state_converters.abstract_stream_state_converter import (
-    AbstractStreamStateConverter,
-)
-from airbyte_cdk.sources.types import Config, Record
+from airbyte_cdk.sources.types import Config, Record, StreamSlice
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 LOGGER = logging.getLogger("airbyte")
@@ -241,6 +242,20 @@ def _shift_cursor_value(value: Any, datetime_format: str, milliseconds: int) -> 
 # Builds: the state that follows unfinished builds
 # ---------------------------------------------------------------------------------------------------------------------
 
+# The statuses of a build that is still going: the CLI's choices minus the SDK's end statuses (docs/api-notes.md,
+# section 5). The end statuses are not all known (section 8.7: `denied`, maybe `approved`).
+RUNNING_BUILD_STATUSES = frozenset({"pending", "elected", "running", "pending-approval", "delayed", "terminating"})
+
+
+def build_finished(build: Mapping[str, Any]) -> bool:
+    """Whether a build has finished: it has a `finished` time and a status that is not a running one.
+
+    The one rule of the builds cursor (stop following a build), build_logs (read its archived log) and pipeline_runs
+    (stop polling). Codefresh sets `finished` when a build ends (docs/api-notes.md, section 6), so a status not known
+    yet is judged by it: with it the build has ended, without it the build may still run. A final status without it is
+    not finished yet either: the record still lacks its end and the log its archive, so the build is read again."""
+    return bool(build.get("finished")) and build.get("status") not in RUNNING_BUILD_STATUSES
+
 
 @dataclass
 class FollowsUnfinishedBuildsState(StateMigration):
@@ -402,117 +417,74 @@ def merge_ranges(
 class _Window:
     """What one window's listing showed: its newest build and the creation times of its unfinished builds."""
 
-    __slots__ = ("end", "newest", "start", "unfinished")
+    __slots__ = ("closed", "end", "newest", "start", "unfinished")
 
     def __init__(self, start: datetime, end: datetime) -> None:
         self.start, self.end = start, end
+        self.closed = False
         self.newest: Optional[datetime] = None
         self.unfinished: List[datetime] = []
 
 
-class FollowsUnfinishedBuildsCursor(ConcurrentCursor):
-    """The CDK's ConcurrentCursor over build creation times (windows, checkpoints, request options as declared), with a
-    state that says which builds can still change.
+class FollowsUnfinishedBuildsCursor(Cursor):
+    """The cursor of builds, build_details, build_steps and build_logs: the windows of build creation times that the
+    CDK's own cursor cuts for the manifest's DatetimeBasedCursor, with a state that says which builds can still change.
 
     State: `{cursor: <newest build created that was read>, "unfinished": [[first, last], ...]}`: the ranges of creation
-    times of the builds that were not finished when they were read (a status outside `finished_statuses`, so an
-    unknown status is followed too, or no `finished` time). A sync reads from the first unfinished range (or just
-    after the newest build) to now, and keeps exactly the builds that are new (created after the newest one read) or
-    inside an unfinished range; the others were finished when read and are left out before any per-build request is
-    made. A range ends `follow_hours` after the newest build: a build unfinished for longer is no longer followed (one
-    log line).
+    times of the builds that had not finished when they were read (`build_finished`). A sync reads from the first
+    unfinished range (or just after the newest build) to now, and keeps exactly the builds that are new (created after
+    the newest one read) or inside an unfinished range; the others had finished when read and are left out before
+    any per-build request is made. A range ends `follow_hours` after the newest build: a build unfinished for longer
+    is no longer followed (one log line).
 
     The record filter sees every build of a window's listing (the builds stream's own records, or the listing that
-    the per-build streams fan out from), so they all follow the builds the same way; it also keeps
-    each build in exactly the window it was listed for, whatever part of its dates the server honoured. Checkpoints
-    only cover the windows read without a gap from the start, and keep every range not read yet, so an interrupted
-    sync never moves past an unfinished build."""
+    the per-build streams fan out from), so they all follow the builds the same way; it also keeps each build in
+    exactly the window it was listed for, whatever part of its dates the server honoured. Checkpoints only cover the
+    windows read without a gap from the start, and keep every range not read yet, so an interrupted sync never moves
+    past an unfinished build."""
 
     def __init__(
         self,
         *,
-        finished_statuses: Sequence[str],
-        follow_hours: float,
         stream_name: str,
-        connector_state_converter: AbstractStreamStateConverter,
-        cursor_field: CursorField,
-        slice_boundary_fields: Optional[Tuple[str, str]],
-        start: Optional[CursorValueType],
-        **cursor_arguments: Any,
+        cursor_field: str,
+        stream_state: Mapping[str, Any],
+        windows: Callable[[Mapping[str, Any]], ConcurrentCursor],
+        window_fields: Tuple[str, str],
+        follow_hours: float,
+        message_repository: MessageRepository,
+        state_manager: ConnectorStateManager,
     ) -> None:
-        self._finished_statuses = frozenset(finished_statuses)
-        self._follow = timedelta(hours=follow_hours)
-        # What this class reads of the CDK cursor's configuration, kept from the constructor's arguments (the CDK's
-        # copies of them are private attributes).
         self._stream = stream_name
-        self._converter = connector_state_converter
-        self._cursor_key = cursor_field.cursor_field_key
-        self._window_fields = slice_boundary_fields or (
-            connector_state_converter.START_KEY,
-            connector_state_converter.END_KEY,
-        )
-        # The manifest's start_datetime (a datetime), or the converter's earliest date-time.
-        self._floor = cast(datetime, start or connector_state_converter.zero_value)
+        self._cursor_key = cursor_field
+        self._window_fields = window_fields
+        self._follow = timedelta(hours=follow_hours)
+        self._repository = message_repository
+        self._state_manager = state_manager
+        self._lock = threading.Lock()
         self._warned_without_cursor_value = False
-        self._previous_newest: Optional[datetime] = None
-        self._previous_ranges: List[Followed] = []
-        self._read_from: Optional[datetime] = None
-        self._windows: Dict[Tuple[Any, Any], _Window] = {}
-        self._closed: Set[Tuple[Any, Any]] = set()
         self._reported_drops: Set[Tuple[datetime, datetime]] = set()
-        super().__init__(
-            stream_name=stream_name,
-            connector_state_converter=connector_state_converter,
-            cursor_field=cursor_field,
-            slice_boundary_fields=slice_boundary_fields,
-            start=start,
-            **cursor_arguments,
-        )
-
-    @classmethod
-    def like(
-        cls, cursor: ConcurrentCursor, stream_state: Mapping[str, Any], **arguments: Any
-    ) -> "FollowsUnfinishedBuildsCursor":
-        """This cursor configured as `cursor` (the argument list of the CDK's ConcurrentCursor.copy_without_state).
-
-        The CDK keeps the arguments in private attributes: unit_tests/test_cdk_contract.py pins each of them."""
-        return cls(
-            stream_name=cursor._stream_name,
-            stream_namespace=cursor._stream_namespace,
-            stream_state=stream_state,
-            message_repository=cursor._message_repository,
-            connector_state_manager=cursor._connector_state_manager,
-            connector_state_converter=cursor._connector_state_converter,
-            cursor_field=cursor.cursor_field,
-            slice_boundary_fields=cursor._slice_boundary_fields,
-            start=cursor._start,
-            end_provider=cursor._end_provider,
-            lookback_window=None,
-            slice_range=cursor._slice_range,
-            cursor_granularity=cursor._cursor_granularity,
-            clamping_strategy=cursor._clamping_strategy,
-            is_compare_strictly=cursor._is_compare_strictly,
-            **arguments,
-        )
-
-    # -- where the sync starts ------------------------------------------------------------------------------------
-
-    def _get_concurrent_state(self, state: MutableMapping[str, Any]) -> Tuple[Any, MutableMapping[str, Any]]:
-        # The CDK's constructor asks this for where the sync starts and the intervals already synced (a private hook,
-        # pinned in unit_tests/test_cdk_contract.py); it runs inside `super().__init__`.
-        self._previous_newest = parse_iso(state.get(self._cursor_key)) if state else None
-        ranges = read_ranges(self._stream, state.get(UNFINISHED_KEY, [])) if state else []
+        # The windows of this sync in the order they were cut (dicts keep it), by their slice's bounds.
+        self._windows: Dict[Tuple[Any, Any], _Window] = {}
+        self._previous_newest = parse_iso(stream_state.get(cursor_field)) if stream_state else None
+        ranges = read_ranges(stream_name, stream_state.get(UNFINISHED_KEY, [])) if stream_state else []
         self._previous_ranges = self._followed(ranges, self._previous_newest)
         starts = [followed.first for followed in self._previous_ranges]
         if self._previous_newest is not None:
             starts.append(self._previous_newest + MILLISECOND)
-        read_from = max(min(starts), self._floor) if starts else self._floor
-        self._read_from = read_from
-        # One synced interval that ends where this sync starts reading: the CDK's windows then run from `read_from`.
-        return read_from, {
-            "state_type": "date-range",
-            "slices": [{"start": self._floor, "end": read_from, "most_recent_cursor_value": read_from}],
-        }
+        # The CDK's cursor, given "synced until the first build to read": it cuts the windows from there, or from the
+        # manifest's start_datetime when that is later (its `start`).
+        self._cdk_cursor = windows({cursor_field: format_iso_ms(min(starts))} if starts else {})
+        self._read_from = cast(datetime, self._cdk_cursor.start)
+
+    @property
+    def cursor_field(self) -> CursorField:
+        return self._cdk_cursor.cursor_field
+
+    def stream_slices(self) -> Iterable[StreamSlice]:
+        for window in self._cdk_cursor.stream_slices():
+            self._window(window)  # known from now on, in this order
+            yield window
 
     # -- which builds a window keeps -------------------------------------------------------------------------------
 
@@ -534,7 +506,7 @@ class FollowsUnfinishedBuildsCursor(ConcurrentCursor):
         if window is not None:
             if window.newest is None or created > window.newest:
                 window.newest = created
-            if data.get("status") not in self._finished_statuses or not data.get("finished"):
+            if not build_finished(data):
                 window.unfinished.append(created)
         return True
 
@@ -568,46 +540,41 @@ class FollowsUnfinishedBuildsCursor(ConcurrentCursor):
 
     # -- the state -------------------------------------------------------------------------------------------------
 
-    def _add_slice_to_state(self, partition: Partition) -> None:
-        # The CDK's `close_partition` calls this under the cursor's lock, before it emits `state` (a private hook,
-        # pinned in unit_tests/test_cdk_contract.py), so the state emitted for a window already counts it as read.
+    def close_partition(self, partition: Partition) -> None:
         window = self._window(partition.to_slice())
-        if window is not None:
-            self._closed.add((window.start, window.end))
-        super()._add_slice_to_state(partition)
+        with self._lock:
+            if window is not None:
+                window.closed = True  # read: the state emitted now counts it
+            self._emit()
+
+    def ensure_at_least_one_state_emitted(self) -> None:
+        with self._lock:
+            self._emit()
+
+    def _emit(self) -> None:
+        self._state_manager.update_state_for_stream(self._stream, None, self.state)
+        self._repository.emit_message(self._state_manager.create_state_message(self._stream, None))
 
     @property
     def state(self) -> MutableMapping[str, Any]:
-        done_until = self._read_without_gap_until()
         newest = self._previous_newest
         points: List[datetime] = []
+        done_until: Optional[datetime] = None  # the end of the windows read without a gap from `read_from`
         for window in list(self._windows.values()):  # a copy: other windows may be added while this runs
-            if done_until is not None and (window.start, window.end) in self._closed and window.end <= done_until:
-                if window.newest is not None and (newest is None or window.newest > newest):
-                    newest = window.newest
-                points.extend(window.unfinished)
+            if not window.closed:
+                break
+            done_until = window.end
+            if window.newest is not None and (newest is None or window.newest > newest):
+                newest = window.newest
+            points.extend(window.unfinished)
         ranges = [Followed.build(point) for point in points]
         for followed in self._previous_ranges:
             left = followed if done_until is None else followed.from_(done_until + MILLISECOND)
             if left is not None:  # not read again yet
                 ranges.append(left)
-        if newest is None and self._read_from is not None:
+        if newest is None:
             newest = self._read_from - MILLISECOND  # nothing read yet: the next sync starts where this one did
         return state_value(self._cursor_key, newest, self._followed(merge_ranges(ranges), newest))
-
-    def _read_without_gap_until(self) -> Optional[datetime]:
-        """The end of the windows read in this sync without a gap from its start, or None if there are none yet."""
-        if self._read_from is None:
-            return None
-        closed = list(self._closed)  # a copy: other windows may close while this runs
-        start_key, end_key = self._converter.START_KEY, self._converter.END_KEY
-        # The synced intervals as the CDK's cursor records them: the one before `read_from` (`_get_concurrent_state`)
-        # and each window closed since, merged where they touch.
-        synced: List[MutableMapping[str, Any]] = [{start_key: self._floor, end_key: self._read_from}]
-        synced.extend({start_key: start, end_key: end} for start, end in closed)
-        first_end = self._converter.merge_intervals(synced)[0][end_key]
-        ends = [end for start, end in closed if end <= first_end]
-        return max(ends) if ends else None
 
     def _followed(self, ranges: Iterable[Followed], newest: Optional[datetime]) -> List[Followed]:
         """The ranges still followed: those ending less than `follow_hours` before the newest build."""
@@ -735,47 +702,52 @@ class StartedRunsCursor(FinalStateCursor):
 
 
 class ComponentFactory(ModelToComponentFactory):
-    """The CDK's factory, building a `DatetimeBasedCursor` whose `$parameters` set `finished_statuses` as a
-    FollowsUnfinishedBuildsCursor (`follow_hours` from `$parameters.follow_hours`), and the cursor of a stream whose
-    `$parameters.checkpoint` is `started_runs` as a StartedRunsCursor."""
+    """The CDK's factory, building the cursor of a stream whose DatetimeBasedCursor sets `$parameters.follow_hours`
+    as a FollowsUnfinishedBuildsCursor, and that of a stream whose `$parameters.checkpoint` is `started_runs` as a
+    StartedRunsCursor.
 
-    def __init__(self, connector_state_manager: Optional[ConnectorStateManager] = None, **kwargs: Any) -> None:
+    `_build_concurrent_cursor` is where the CDK builds every stream's cursor (a private method, pinned in
+    unit_tests/test_cdk_contract.py): the manifest can declare no cursor but the CDK's own (a CustomIncrementalSync is
+    rejected by the concurrent factory of 7.39.1), and its full refresh cursor would end a failed pipeline_runs sync
+    with a state that forgets the builds it started."""
+
+    def __init__(self, connector_state_manager: ConnectorStateManager, **kwargs: Any) -> None:
         super().__init__(connector_state_manager=connector_state_manager, **kwargs)
-        self._stream_states = connector_state_manager or ConnectorStateManager()
+        self._stream_states = connector_state_manager
 
     def _build_concurrent_cursor(self, model: Any, stream_slicer: Any, config: Config) -> Any:
-        # The CDK builds a full refresh stream's cursor here (a private method, pinned in
-        # unit_tests/test_cdk_contract.py): its FinalStateCursor would end a failed sync with a state that forgets the
-        # builds it started, and a manifest can declare no other cursor for a stream without a datetime cursor.
-        if (model.parameters or {}).get("checkpoint") != "started_runs":
+        stream_state = self._stream_states.get_stream_state(model.name, None)
+        if (model.parameters or {}).get("checkpoint") == "started_runs":
+            pipelines = [
+                str(run.get("pipeline") or "").strip() if isinstance(run, Mapping) else ""
+                for run in config.get("pipeline_runs") or []
+            ]
+            return StartedRunsCursor(model.name, self.get_message_repository(), stream_state, pipelines)
+        windows = model.incremental_sync
+        parameters = getattr(windows, "parameters", None) or {}
+        if parameters.get("follow_hours") is None:
             return super()._build_concurrent_cursor(model, stream_slicer, config)
-        pipelines = [
-            str(run.get("pipeline") or "").strip() if isinstance(run, Mapping) else ""
-            for run in config.get("pipeline_runs") or []
-        ]
-        return StartedRunsCursor(
-            model.name, self.get_message_repository(), self._stream_states.get_stream_state(model.name, None), pipelines
-        )
 
-    def create_concurrent_cursor_from_datetime_based_cursor(  # type: ignore[override]
-        self,
-        model_type: Any,
-        component_definition: Any,
-        stream_name: str,
-        stream_namespace: Optional[str],
-        stream_state: MutableMapping[str, Any],
-        config: Config,
-        **kwargs: Any,
-    ) -> ConcurrentCursor:
-        cursor = super().create_concurrent_cursor_from_datetime_based_cursor(
-            model_type, component_definition, stream_name, stream_namespace, stream_state, config, **kwargs
-        )
-        parameters = component_definition.get("$parameters") or component_definition.get("parameters") or {}
-        if parameters.get("finished_statuses") is None:
-            return cursor
-        return FollowsUnfinishedBuildsCursor.like(
-            cursor,
-            stream_state,
-            finished_statuses=list(parameters["finished_statuses"]),
-            follow_hours=float(_interpolated(parameters.get("follow_hours", 0), parameters, config) or 0),
+        def cdk_cursor(state: Mapping[str, Any]) -> ConcurrentCursor:
+            return self.create_concurrent_cursor_from_datetime_based_cursor(
+                model_type=DatetimeBasedCursorModel,
+                component_definition=dict(windows.__dict__),
+                stream_name=model.name,
+                stream_namespace=None,
+                stream_state=dict(state),
+                config=config,
+            )
+
+        return FollowsUnfinishedBuildsCursor(
+            stream_name=model.name,
+            cursor_field=str(_interpolated(windows.cursor_field, parameters, config)),
+            stream_state=stream_state,
+            windows=cdk_cursor,
+            window_fields=(
+                str(_interpolated(windows.partition_field_start, parameters, config)),
+                str(_interpolated(windows.partition_field_end, parameters, config)),
+            ),
+            follow_hours=float(_interpolated(parameters["follow_hours"], parameters, config) or 0),
+            message_repository=self.get_message_repository(),
+            state_manager=self._stream_states,
         )

@@ -38,9 +38,9 @@ from airbyte_cdk.sources.types import Config
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_codefresh.responses import url_without_query
+from source_codefresh.spec import default
 
 LOOPBACK_SWITCH = "SOURCE_CODEFRESH_TEST_LOOPBACK"
-DEFAULT_API_ROOT = "https://g.codefresh.io/api"
 MB = 1024 * 1024
 _RESOLVED_SECONDS = 300  # how long a host name's addresses are reused by the policy
 
@@ -51,7 +51,7 @@ def loopback_allowed() -> bool:
 
 
 def api_root(config: Mapping[str, Any]) -> str:
-    return str(config.get("api_root") or config.get("base_url") or DEFAULT_API_ROOT).strip().rstrip("/")
+    return str(config.get("api_root") or config.get("base_url") or default("base_url")).strip().rstrip("/")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -401,7 +401,7 @@ def get_user(config: Mapping[str, Any], timeout: Tuple[float, float]) -> request
     url = f"{api_root(config)}/user"
     problem = url_problem(url, private_ok=True)
     if problem:
-        message = f"base_url {problem}: use https://g.codefresh.io/api, or https://<your-host>/api on premises."
+        message = f"base_url {problem}: use {default('base_url')}, or https://<your-host>/api on premises."
         raise RefusedUrl(message=message, internal_message=message, failure_type=FailureType.config_error)
     response = requests.get(
         url,

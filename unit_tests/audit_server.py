@@ -21,7 +21,9 @@ from datetime import datetime
 from typing import Any, Dict, List, Optional
 from urllib.parse import parse_qs, urlsplit
 
-from airbyte_cdk.test.mock_http import HttpMocker, HttpResponse
+from airbyte_cdk.test.mock_http import HttpResponse
+
+from unit_tests.conftest import RecordingHttpMocker
 
 _URL = re.compile(r"^https://g\.codefresh\.io/api/audit(\?.*)?$")
 
@@ -52,8 +54,8 @@ class AuditLog:
         self.injected = list(answers) if isinstance(answers, list) else [answers]
         return self
 
-    def install(self, http_mocker: HttpMocker) -> "AuditLog":
-        http_mocker._mocker.register_uri("GET", _URL, text=self._answer)
+    def install(self, http_mocker: RecordingHttpMocker) -> "AuditLog":
+        http_mocker.requests.register_uri("GET", _URL, text=self._answer)
         return self
 
     def _bound(self, raw: Optional[str]) -> Optional[int]:

@@ -1,6 +1,8 @@
 """One mocked sync per stream: the requests it sends, one page of answers, and the records a user should get.
 
-`case(name)` builds a fresh `StreamCase` for each stream of the manifest. A case knows
+`case(name)` builds a fresh `StreamCase` for each stream of the manifest: a plain stream's from its entry in
+codefresh_sandbox/plain.py (the example the sandbox serves too), every other stream's from its builder here. A case
+knows
 - `parents`: requests for the records a child stream needs (GET /user, the builds listing, the analytics metadata),
 - `own`: the stream's own requests with a one-page answer each (for pipeline_triggers, which sends no request of its
   own, the pipelines listing it reads its records from),
@@ -13,13 +15,18 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+import yaml
+from airbyte_cdk.sources.declarative.parsers.manifest_reference_resolver import ManifestReferenceResolver
 from airbyte_cdk.test.mock_http import HttpMocker, HttpRequest
 
+from codefresh_sandbox import plain
+from source_codefresh.spec import manifest_path
 from unit_tests import builders as b
 from unit_tests.audit_server import AuditLog
 from unit_tests.conftest import ACCOUNT_ID, any_params, error_traces, request, response, user
@@ -53,7 +60,7 @@ class StreamCase:
 
     def own_path(self, index: int = 0) -> str:
         """The path under the API root of the stream's own request `index`, e.g. `builds/<id>`."""
-        return self.own[index][0]._parsed_url.path.split("/api/", 1)[1]
+        return self.own[index][0].path
 
     def mock(
         self,
@@ -414,6 +421,34 @@ def _analytics_reports(partitions: int = 2) -> StreamCase:
     )
 
 
+@functools.lru_cache(maxsize=1)
+def _stream_parameters() -> Dict[str, Dict[str, Any]]:
+    manifest = ManifestReferenceResolver().preprocess_manifest(yaml.safe_load(manifest_path().read_text()))
+    return {
+        stream["$parameters"]["name"]: stream["$parameters"] for stream in manifest["definitions"]["streams"].values()
+    }
+
+
+# The first request of each paging family: the connector's page size, and the first page.
+PLAIN_FIRST_PARAMS: Dict[str, Optional[Dict[str, str]]] = {
+    "none": None,
+    "offset": {"limit": "100"},
+    "page": {"limit": "100", "page": "1"},
+}
+
+
+def plain_case(endpoint: plain.PlainEndpoint) -> StreamCase:
+    """A plain stream: its example as the one page of its request, and as the records (the manifest changes none)."""
+    records = [copy.deepcopy(dict(record)) for record in endpoint.example]
+    return StreamCase(
+        endpoint.stream,
+        [(request(endpoint.path.lstrip("/"), PLAIN_FIRST_PARAMS[endpoint.paging]), endpoint.answer(records))],
+        records,
+        scope=_stream_parameters()[endpoint.stream].get("scope"),  # the manifest's (the sandbox gates none)
+        records_key=endpoint.records_key or None,
+    )
+
+
 BUILDERS: Dict[str, Callable[[], StreamCase]] = {
     "current_user": _current_user,
     "accounts": _accounts,
@@ -440,6 +475,7 @@ BUILDERS: Dict[str, Callable[[], StreamCase]] = {
     "audit": _audit,
     "analytics_metadata": _analytics_metadata,
     "analytics_reports": _analytics_reports,
+    **{endpoint.stream: functools.partial(plain_case, endpoint) for endpoint in plain.ENDPOINTS},
 }
 
 ALL_STREAMS = list(BUILDERS)

@@ -17,7 +17,6 @@ from source_codefresh.build_logs import (
     BuildLogsRetriever,
     LogFormatError,
     StepText,
-    is_archived,
     read_log_steps,
 )
 from source_codefresh.transport import AnswerLimitExceeded
@@ -225,7 +224,7 @@ def _many_steps(count: int) -> Any:
 def test_a_log_is_read_and_emitted_step_by_step():
     storage = _Storage(lambda: _many_steps(100_000))
     records = _logs_retriever(storage)._read_archive(
-        "b1", "c", StreamSlice(partition={}, cursor_slice={}, extra_fields={"log_url": "https://x/a.json"})
+        "b1", StreamSlice(partition={}, cursor_slice={}, extra_fields={"log_url": "https://x/a.json"})
     )
 
     first = [next(records) for _ in range(10)]
@@ -242,7 +241,7 @@ def test_a_log_cut_off_on_the_way_is_read_again_from_the_first_step_not_emitted(
 
     records = list(
         _logs_retriever(storage)._read_archive(
-            "b1", "c", StreamSlice(partition={}, cursor_slice={}, extra_fields={"log_url": "https://x/a.json"})
+            "b1", StreamSlice(partition={}, cursor_slice={}, extra_fields={"log_url": "https://x/a.json"})
         )
     )
 
@@ -259,7 +258,6 @@ def test_a_log_past_the_storage_limits_is_skipped_with_one_line(caplog):
     records = list(
         _logs_retriever(_Storage(too_large))._read_archive(
             "b1",
-            "c",
             StreamSlice(partition={}, cursor_slice={}, extra_fields={"log_url": "https://x/a.json?Signature=s"}),
         )
     )
@@ -270,21 +268,6 @@ def test_a_log_past_the_storage_limits_is_skipped_with_one_line(caplog):
         "Skipping the rest of the log of build b1 in stream 'build_logs': passed 1,024 MB once decompressed; the "
         "steps read before that (1) are synced."
     )
-
-
-@pytest.mark.parametrize(
-    "build, archived",
-    [
-        ({"status": "success", "finished": "2026-10-01T00:00:00.000Z"}, True),
-        ({"status": "error", "finished": "2026-10-01T00:00:00.000Z"}, True),
-        ({"status": "running", "finished": None}, False),
-        ({"status": "pending-approval", "finished": None}, False),
-        ({"status": "terminating", "finished": "2026-10-01T00:00:00.000Z"}, False),
-        ({"status": "terminated", "finished": None}, False),
-    ],
-)
-def test_only_finished_builds_have_an_archived_log(build, archived):
-    assert is_archived(build) is archived
 
 
 # --- a mocked sync -----------------------------------------------------------------------------------------------
@@ -317,10 +300,10 @@ def test_a_sync_reads_the_finished_build_only_and_sends_no_key_to_the_storage_ho
     assert [(r["build_id"], r["step_name"]) for r in records] == [(done["id"], "main_clone"), (done["id"], "build")]
     assert records[0]["build_created"] == done["created"] and records[0]["log"] == TEXTS["main_clone"]
     assert not [s for s in sent_requests(http_mocker) if running["progress"] in s["path"]], "running: no request"
-    storage = [item for item in http_mocker._mocker.request_history if item.url.startswith(STORAGE)]
+    storage = [item for item in http_mocker.requests.request_history if item.url.startswith(STORAGE)]
     assert len(storage) == 1 and "Authorization" not in storage[0].headers
     assert "X-Goog-Credential=a%2Fb" in storage[0].url, "the signed URL is sent exactly as Codefresh gave it"
-    api = [item for item in http_mocker._mocker.request_history if item.url.startswith(API)]
+    api = [item for item in http_mocker.requests.request_history if item.url.startswith(API)]
     assert len(api) == 2 and all(item.headers.get("Authorization") == API_KEY for item in api)
 
 
@@ -396,7 +379,7 @@ def test_a_connection_that_breaks_on_every_read_fails_the_sync_as_transient_with
     assert failure.failure_type == FailureType.transient_error
     assert "in 3 attempts" in failure.message and "ChunkedEncodingError" in failure.message
     assert "c0ffee" not in failure.message and "c0ffee" not in str(log_lines(output))
-    storage = [item for item in http_mocker._mocker.request_history if item.url.startswith(STORAGE)]
+    storage = [item for item in http_mocker.requests.request_history if item.url.startswith(STORAGE)]
     assert len(storage) == 3
 
 

@@ -6,45 +6,36 @@ starts failing because the CDK now does the right thing itself means our workaro
 
 | what the CDK does (internal)                                            | who relies on it                        |
 |-------------------------------------------------------------------------|-----------------------------------------|
-| HttpResponseFilter matches on its status *or* its predicate             | errors.py `_StatusAndPredicateFilter`   |
-| HttpResponseFilter.predicate is an InterpolatedBoolean after init       | errors.py `_predicate_holds`            |
-| DefaultErrorHandler only calls `matches(response_or_exception=)`        | errors.py's duck-typed filter           |
+| CompositeErrorHandler answers what the first handler answers RETRY,     | error_handlers.py `ErrorRules` (PASS)   |
+|   IGNORE or SUCCESS to; an unraised FAIL asks the next handler          |                                         |
+| a read builds its streams while `read()` runs, on the reading thread   | access.py `one_read`                    |
 | an IGNOREd answer is returned (falsy), an IGNOREd exception is None     | per_build.py, pipeline_runs.py          |
-| an IGNORE always logs a line (the CDK's generic one if no message)     | errors.py answers repeats SUCCESS       |
-| a SUCCESS for a non-2xx answer returns it (falsy), with no line        | errors.py `_SILENT` (repeated 403s)     |
-| a custom retriever's nested retriever gets the stream's transformations | per_build.py clears the listing's       |
-| RecordSelector reads `transformations` when it selects                  | per_build.py (cleared after building)   |
-| custom components get raw field strings and their $parameters           | every class in source_codefresh/        |
-| `extracted_record_count` counts records before the record filter        | paging.py CursorBackedPageIncrement     |
 | DefaultPaginator re-reads `initial_token`, wraps `next_page_token`      | paging.py; manifest cursor requester    |
 | CheckStream's "Stream <name> is not available: <reason>"                | source.py `_plain_check_message`        |
-| `use_tcp_keepalive` mounts the pooled adapter for http:// too           | manifest `definitions.requester`        |
-| HttpMocker._validate_all_matchers_called and ._mocker; _pre_process_manifest | unit_tests/conftest.py             |
-| HttpRequest._parsed_url (a mocked request's path)                       | stream_cases.py, test_streams_errors.py |
+| `use_tcp_keepalive` mounts the pooled adapter for http:// too           | manifest `definitions.connection`       |
+| ConcurrentDeclarativeSource._pre_process_manifest(self, manifest)       | unit_tests/conftest.py (manifest cache) |
 | HttpRequester reads `stream_response` when it sends, not only at init   | build_logs.py (sets it after building)  |
-| ConcurrentCursor's constructor takes exactly what `like()` passes       | state.py `like()`                       |
-| ConcurrentCursor keeps each constructor argument as `_<name>`, as is    | state.py `like()` (copies a CDK cursor) |
-| `like()` of the manifest's builds cursor cuts the CDK cursor's windows  | state.py `like()`, `ComponentFactory`   |
-| the constructor starts where `_get_concurrent_state(state)` says        | state.py (override: state -> windows)   |
-| `close_partition` calls `_add_slice_to_state(partition)`, emits `state` | state.py (override: a window is read)   |
-| `create_concurrent_cursor_from_datetime_based_cursor` builds a          | state.py `ComponentFactory` (override)  |
-|   DatetimeBasedCursor (called by keyword, with its $parameters)         |                                         |
+| a ConcurrentCursor given `{cursor: value}` cuts its windows from there  | state.py FollowsUnfinishedBuildsCursor  |
+|   (from start_datetime when later), and says where in `start`           |                                         |
 | `_build_concurrent_cursor(model, stream_slicer, config)` builds a       | state.py `ComponentFactory` (override)  |
 |   stream's cursor; a FinalStateCursor keeps the partition router        |                                         |
 | `create_default_stream` hands the stream's cursor to a custom retriever | pipeline_runs.py (`cursor` field)       |
 |   that declares a `cursor` field                                        |                                         |
-| a source's factory is `_constructor` (settings as ours), its state      | source.py `__init__` replaces it        |
-|   manager `_connector_state_manager`                                    |                                         |
+| a source's component factory is `_constructor` (settings as ours)       | source.py `__init__` replaces it        |
 | `_streams_by_name(names)` builds those; `_concurrent_source.read(...)`  | source.py `read` (catalog's streams)    |
+| the entrypoint prints each message through its print buffer (stdout)   | source.py `_flushing_states`            |
+|   before it asks for the next                                           |                                         |
 | no private name of ours is also one of a CDK base class (but the above) | every CDK subclass in source_codefresh/ |
 | a requester's authenticator is called on every request it sends         | transport.py `GuardedAuthenticator`     |
 |   (retries too), before its response hooks, which run before the body  |                                         |
-| an exception of the error handler leaves `send_request` as it is        | errors.py `StatusErrorHandler` (FAIL)   |
+| an exception of the error handler leaves `send_request` as it is        | error_handlers.py `decided`, access.py  |
 | the HTTP client logs an answer's body and a request's URL as `extra`    | transport.py `quiet_http_log`           |
 |   fields on the requester's `logger`; the rate budget logs URLs on      |                                         |
 |   "airbyte"                                                             |                                         |
 | a stream's non-traced exception: "An unexpected error occurred in       | source.py `explained`, `read`           |
 |   stream <name>: <type>"; the last: "During the sync, the following ..." |                                         |
+
+CONTRIBUTING.md ("CDK internals we rely on, and why") says why each has no public way around.
 """
 
 from __future__ import annotations
@@ -58,105 +49,89 @@ import logging
 import pkgutil
 import sys
 import textwrap
-import threading
-from dataclasses import InitVar, dataclass
-from datetime import datetime, timezone
-from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Set
+from datetime import datetime
+from typing import Any, FrozenSet, Iterable, List, Mapping, Optional, Set
 
 import pytest
 import requests
 import requests_mock
 from airbyte_cdk.models import Status, SyncMode
 from airbyte_cdk.sources.declarative.concurrent_declarative_source import ConcurrentDeclarativeSource
-from airbyte_cdk.sources.declarative.extractors.dpath_extractor import DpathExtractor
-from airbyte_cdk.sources.declarative.extractors.record_filter import RecordFilter
-from airbyte_cdk.sources.declarative.extractors.record_selector import RecordSelector, extracted_record_count
-from airbyte_cdk.sources.declarative.interpolation.interpolated_boolean import InterpolatedBoolean
 from airbyte_cdk.sources.declarative.models.declarative_component_schema import (
     DatetimeBasedCursor as DatetimeBasedCursorModel,
 )
 from airbyte_cdk.sources.declarative.parsers.model_to_component_factory import ModelToComponentFactory
-from airbyte_cdk.sources.declarative.requesters.error_handlers import DefaultErrorHandler, HttpResponseFilter
+from airbyte_cdk.sources.declarative.requesters.error_handlers import CompositeErrorHandler, DefaultErrorHandler
 from airbyte_cdk.sources.declarative.requesters.http_requester import HttpRequester
 from airbyte_cdk.sources.declarative.requesters.paginators import DefaultPaginator
-from airbyte_cdk.sources.declarative.retrievers.retriever import Retriever
-from airbyte_cdk.sources.declarative.transformations.add_fields import AddedFieldDefinition, AddFields
 from airbyte_cdk.sources.declarative.yaml_declarative_source import YamlDeclarativeSource
-from airbyte_cdk.sources.message import InMemoryMessageRepository
-from airbyte_cdk.sources.streams.concurrent.cursor import ConcurrentCursor, CursorField
-from airbyte_cdk.sources.streams.concurrent.state_converters.datetime_stream_state_converter import (
-    CustomFormatConcurrentStreamStateConverter,
-)
+from airbyte_cdk.sources.streams.concurrent.cursor import ConcurrentCursor
 from airbyte_cdk.sources.streams.http.error_handlers.response_models import ErrorResolution, ResponseAction
-from airbyte_cdk.sources.types import Config, Record, StreamSlice
-from airbyte_cdk.sources.utils.transform import TransformConfig, TypeTransformer
+from airbyte_cdk.sources.types import StreamSlice
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
-from airbyte_cdk.test.mock_http import HttpMocker, HttpRequest
 from airbyte_cdk.test.state_builder import StateBuilder
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 import source_codefresh
 from source_codefresh.paging import CursorBackedPageIncrement
 from source_codefresh.pipeline_runs import PipelineRunRetriever
 from source_codefresh.source import SourceCodefresh, _plain_check_message, manifest_path
-from source_codefresh.state import ComponentFactory, FollowsUnfinishedBuildsCursor, StartedRunsCursor
+from source_codefresh.state import FollowsUnfinishedBuildsCursor, StartedRunsCursor
 from unit_tests.responses import make_response
 
 API = "https://cdk-contract.test/api"
 
 
-# --- errors.py ----------------------------------------------------------------------------------------------------
+# --- error_handlers.py, access.py ---------------------------------------------------------------------------------
 
 
-def _filter(**kwargs: Any) -> HttpResponseFilter:
-    return HttpResponseFilter(config={}, parameters=kwargs.pop("parameters", {}), **kwargs)
+class _Answers(DefaultErrorHandler):
+    """A handler that answers each status with the action it was given, and asks nothing else."""
+
+    def __init__(self, actions: Mapping[int, ResponseAction]) -> None:
+        super().__init__(config={}, parameters={})
+        self.actions, self.asked = actions, 0
+
+    def interpret_response(self, response_or_exception: Any) -> ErrorResolution:
+        self.asked += 1
+        return ErrorResolution(self.actions.get(response_or_exception.status_code, ResponseAction.FAIL))
 
 
-def test_a_response_filter_matches_on_its_status_even_when_its_predicate_is_false():
-    """Why errors.py wraps filters that declare both: the CDK applies a filter when *either* condition holds, so a
-    "403 skips the stream if it declares a scope" filter would skip every 403. If this fails, the CDK now requires
-    both: `_StatusAndPredicateFilter` can go."""
-    skip_if_scoped = _filter(http_codes={403}, predicate="{{ parameters.get('scope') }}", action="IGNORE")
-    resolution = skip_if_scoped.matches(make_response({"message": "Forbidden"}, 403))
-    assert resolution is not None and resolution.response_action == ResponseAction.IGNORE
+def test_a_composite_error_handler_answers_the_first_handlers_retry_ignore_or_success_and_passes_a_fail_on():
+    """error_handlers.py: a named handler answers PASS (an unraised FAIL) for what it does not name, and the next
+    handler of the ErrorPolicy (a CompositeErrorHandler) is asked; its RETRY, IGNORE or SUCCESS is the answer."""
+    first = _Answers({404: ResponseAction.IGNORE})
+    second = _Answers({404: ResponseAction.RETRY, 500: ResponseAction.RETRY, 200: ResponseAction.SUCCESS})
+    composite = CompositeErrorHandler(error_handlers=[first, second], parameters={})
+
+    assert composite.interpret_response(make_response({}, 404)).response_action == ResponseAction.IGNORE
+    assert (first.asked, second.asked) == (1, 0)
+    for status, action in ((500, ResponseAction.RETRY), (200, ResponseAction.SUCCESS)):
+        assert composite.interpret_response(make_response({}, status)).response_action == action
+    assert (first.asked, second.asked) == (3, 2)
 
 
-def test_a_response_filter_predicate_is_an_interpolated_boolean_holding_the_manifest_text():
-    """errors.py `_predicate_holds` / `_has_predicate` read `predicate.condition` and call `predicate.eval(config,
-    response=..., headers=..., request_url=...)` instead of the CDK's private `_response_matches_predicate`."""
-    scoped = _filter(http_codes={403}, predicate="{{ parameters.get('scope') }}", parameters={"scope": "workflow"})
-    unscoped = _filter(http_codes={403}, predicate="{{ parameters.get('scope') }}", parameters={})
-    plain = _filter(http_codes={403})
-    for response_filter in (scoped, unscoped, plain):
-        assert isinstance(response_filter.predicate, InterpolatedBoolean)
-        assert response_filter.http_codes == {403}
-    assert scoped.predicate.condition == "{{ parameters.get('scope') }}"
-    assert plain.predicate.condition == ""  # what `_has_predicate` reads as "no predicate"
-    context = {"response": {}, "headers": {}, "request_url": f"{API}/workflow"}
-    assert scoped.predicate.eval(scoped.config, **context) is True
-    assert unscoped.predicate.eval(unscoped.config, **context) is False
+def test_a_read_builds_its_streams_while_read_runs(monkeypatch):
+    """access.py: the components of one read share the ReadAccess that SourceCodefresh.read opens (`one_read`) and
+    take it when they are built, so the CDK must build the read's streams inside `read()`, on the thread iterating it,
+    and not at the source's construction. If this fails, a missing scope costs a request per slice again."""
+    from source_codefresh import access
 
+    built: List[Optional[access.ReadAccess]] = []
+    original = access.ScopeGatedRequester.__post_init__
 
-def test_the_default_error_handler_asks_each_filter_only_for_matches_in_order():
-    """errors.py replaces some of `response_filters` with `_StatusAndPredicateFilter`, which is not an
-    HttpResponseFilter and has only `matches(response_or_exception)`."""
-    asked: List[str] = []
+    def recording(self: Any, parameters: Mapping[str, Any]) -> None:
+        original(self, parameters)
+        built.append(access._THIS_READ.get())
 
-    class _DuckFilter:
-        def __init__(self, name: str, resolution: Optional[ErrorResolution]) -> None:
-            self.name, self.resolution = name, resolution
-
-        def matches(self, response_or_exception: Any) -> Optional[ErrorResolution]:
-            asked.append(self.name)
-            return self.resolution
-
-    ignore = ErrorResolution(ResponseAction.IGNORE, None, "second")
-    handler = DefaultErrorHandler(
-        config={}, parameters={}, response_filters=[_filter(http_codes={500}, action="RETRY")]
-    )
-    handler.response_filters = [_DuckFilter("first", None), _DuckFilter("second", ignore), _DuckFilter("third", None)]
-
-    assert handler.interpret_response(make_response({}, 403)) is ignore
-    assert asked == ["first", "second"]
+    monkeypatch.setattr(access.ScopeGatedRequester, "__post_init__", recording)
+    catalog = CatalogBuilder().with_stream("teams", SyncMode.full_refresh).build()
+    source = SourceCodefresh(catalog=catalog, config=dict(CONFIG), state=None)
+    assert not built, "built at the source's construction, outside any read"
+    with requests_mock.Mocker() as http:
+        http.get(requests_mock.ANY, json=[])
+        list(source.read(logging.getLogger("contract"), dict(CONFIG), catalog, None))
+    assert built and built[0] is not None and all(each is built[0] for each in built)
 
 
 class _IgnoreEverything(DefaultErrorHandler):
@@ -184,159 +159,7 @@ def test_an_ignored_answer_is_returned_and_is_falsy_and_an_ignored_exception_ret
     assert unanswered is None
 
 
-def test_an_ignore_with_an_empty_message_still_logs_the_cdks_generic_line(caplog):
-    """Why errors.py does not answer a stream's repeated 403s with IGNORE: even with `error_message=""` the CDK logs
-    its own "Ignoring response ..." line (one line per request, not silence); it answers them SUCCESS instead."""
-    requester = _requester(_IgnoreEverything(config={}, parameters={}))
-    with caplog.at_level(logging.INFO), requests_mock.Mocker() as mocker:
-        mocker.get(f"{API}/builds/b1", status_code=403, json={"message": "Forbidden"})
-        requester.send_request(stream_slice=StreamSlice(partition={}, cursor_slice={}))
-    assert any(
-        "Ignoring response for 'GET' request" in r.getMessage() and "403" in r.getMessage() for r in caplog.records
-    )
-
-
-class _SucceedEverything(DefaultErrorHandler):
-    def interpret_response(self, response_or_exception: Any) -> ErrorResolution:
-        return ErrorResolution(ResponseAction.SUCCESS)
-
-
-def test_a_success_for_an_error_answer_returns_it_falsy_without_a_line_or_an_exception(caplog):
-    """errors.py `_SILENT`: a stream's 403s after the one that skipped it (requests already in flight) are answered
-    SUCCESS, so that the retriever reads an empty page (`if not response`) and nothing is logged for them."""
-    requester = _requester(_SucceedEverything(config={}, parameters={}))
-    with caplog.at_level(logging.INFO), requests_mock.Mocker() as mocker:
-        mocker.get(f"{API}/builds/b1", status_code=403, json={"message": "Forbidden"})
-        answered = requester.send_request(stream_slice=StreamSlice(partition={}, cursor_slice={}))
-    assert answered is not None and answered.status_code == 403 and not answered
-    assert not [r for r in caplog.records if "builds/b1" in r.getMessage()]
-
-
-# --- per_build.py and custom components ---------------------------------------------------------------------------
-
-_BUILT: List["RecordsWhatItGets"] = []
-_BUILT_LOCK = threading.Lock()
-
-
-@dataclass
-class RecordsWhatItGets(Retriever):
-    """A custom retriever like PerBuildRetriever (a nested `listing` retriever), keeping what the CDK hands it."""
-
-    listing: Retriever
-    config: Config
-    parameters: InitVar[Mapping[str, Any]]
-    label: str = ""
-
-    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
-        self.received_parameters = dict(parameters)
-        with _BUILT_LOCK:
-            _BUILT.append(self)
-
-    def read_records(
-        self, records_schema: Mapping[str, Any], stream_slice: Optional[StreamSlice] = None
-    ) -> Iterable[Any]:
-        return iter(())
-
-
-_MINI_MANIFEST: Mapping[str, Any] = {
-    "version": "7.39.1",
-    "type": "DeclarativeSource",
-    "check": {"type": "CheckStream", "stream_names": ["contract"]},
-    "streams": [
-        {
-            "type": "DeclarativeStream",
-            "name": "contract",
-            "primary_key": [],
-            "$parameters": {"name": "contract", "records_key": "docs"},
-            "retriever": {
-                "type": "CustomRetriever",
-                "class_name": "unit_tests.test_cdk_contract.RecordsWhatItGets",
-                "label": "{{ parameters.records_key }}",
-                "listing": {
-                    "type": "SimpleRetriever",
-                    "requester": {"type": "HttpRequester", "url": f"{API}/workflow", "http_method": "GET"},
-                    "record_selector": {
-                        "type": "RecordSelector",
-                        "extractor": {"type": "DpathExtractor", "field_path": []},
-                    },
-                },
-            },
-            "transformations": [{"type": "AddFields", "fields": [{"path": ["added"], "value": "by the stream"}]}],
-            "schema_loader": {"type": "InlineSchemaLoader", "schema": {"type": "object"}},
-        }
-    ],
-    "spec": {"type": "Spec", "connection_specification": {"type": "object", "properties": {}}},
-}
-
-
-@pytest.fixture(scope="module")
-def built_retriever() -> RecordsWhatItGets:
-    del _BUILT[:]
-    ConcurrentDeclarativeSource(source_config=dict(_MINI_MANIFEST), config={}).streams(config={})
-    assert _BUILT, "the CDK did not build the custom retriever"
-    return _BUILT[-1]
-
-
-def test_a_custom_retrievers_nested_retriever_gets_the_streams_transformations(built_retriever):
-    """Why PerBuildRetriever empties `listing.record_selector.transformations`: the stream's transformations (meant
-    for build_steps' records) also land on the builds listing's selector. If this fails, the clearing can go."""
-    transformations = built_retriever.listing.record_selector.transformations
-    assert [type(t) for t in transformations] == [AddFields]
-
-
-def test_custom_components_get_their_fields_uninterpolated_with_their_parameters(built_retriever):
-    """Every class in source_codefresh/ evaluates its own string fields (`InterpolatedString.create(...)`) with the
-    `parameters` it is given: the stream's $parameters (records_key, name, scope, cursor_field ...)."""
-    assert built_retriever.label == "{{ parameters.records_key }}"
-    assert built_retriever.received_parameters.get("records_key") == "docs"
-    assert built_retriever.received_parameters.get("name") == "contract"
-
-
-def test_a_record_selector_applies_the_transformations_it_holds_when_it_selects():
-    """PerBuildRetriever clears the listing's transformations after the CDK built the selector: that only works while
-    the selector reads `self.transformations` at selection time."""
-    add = AddFields(
-        fields=[AddedFieldDefinition(path=["added"], value="x", value_type=None, parameters={})], parameters={}
-    )
-    selector = RecordSelector(
-        extractor=DpathExtractor(field_path=["docs"], config={}, parameters={}),
-        config={},
-        parameters={},
-        schema_normalization=TypeTransformer(TransformConfig.NoTransform),
-        name="contract",
-        transformations=[add],
-    )
-    window = StreamSlice(partition={}, cursor_slice={})
-    transformed = list(selector.select_records(make_response({"docs": [{"id": 1}]}), {}, {}, window))
-    selector.transformations = []
-    plain = list(selector.select_records(make_response({"docs": [{"id": 1}]}), {}, {}, window))
-
-    assert transformed[0].data == {"id": 1, "added": "x"}
-    assert plain[0].data == {"id": 1}
-
-
 # --- paging.py ----------------------------------------------------------------------------------------------------
-
-
-def test_extracted_record_count_counts_what_the_extractor_returned_before_the_filter():
-    """CursorBackedPageIncrement stops on a page with no records *from the API*, not after a client-side filter
-    (client-side incremental images) dropped them all."""
-    selector = RecordSelector(
-        extractor=DpathExtractor(field_path=["docs"], config={}, parameters={}),
-        config={},
-        parameters={},
-        schema_normalization=TypeTransformer(TransformConfig.NoTransform),
-        name="contract",
-        record_filter=RecordFilter(config={}, parameters={}, condition="{{ record.id > 2 }}"),
-    )
-    page = make_response({"docs": [{"id": 1}, {"id": 2}]})
-    unread = make_response({"docs": [{"id": 1}]})
-
-    kept = list(selector.select_records(page, {}, {}, StreamSlice(partition={}, cursor_slice={})))
-
-    assert kept == []
-    assert extracted_record_count(page, default=0) == 2
-    assert extracted_record_count(unread, default=7) == 7
 
 
 def test_the_paginator_asks_the_strategy_for_a_fresh_initial_token_and_wraps_next_tokens():
@@ -405,7 +228,7 @@ def test_a_requester_streams_the_body_when_stream_response_is_set_after_it_was_b
     assert response is not None and response._content_consumed is False, "the body must not be read yet"
 
 
-# --- transport.py, errors.py: every request's guard -----------------------------------------------------------------
+# --- transport.py, error_handlers.py: every request's guard ----------------------------------------------------------
 
 
 def test_the_authenticator_is_called_for_every_attempt_and_its_hooks_run_before_the_body_is_read(mocker):
@@ -440,15 +263,16 @@ def test_the_authenticator_is_called_for_every_attempt_and_its_hooks_run_before_
 
 
 def test_an_exception_of_the_error_handler_leaves_send_request_unchanged():
-    """errors.py raises a FAIL itself with the policy's sentence; the CDK's would add the raw body of the answer."""
+    """error_handlers.py raises a FAIL itself with the policy's sentence (the CDK's would add the raw body of the
+    answer); access.py raises what ScopeGatedRequester reads as "no answer" (AlreadySkipped) or "once per stream"."""
 
     class _Raising(DefaultErrorHandler):
         def interpret_response(self, response_or_exception: Any) -> ErrorResolution:
-            raise source_codefresh.errors.AirbyteTracedException(message="ours")
+            raise AirbyteTracedException(message="ours")
 
     with requests_mock.Mocker() as http:
         http.get(f"{API}/builds/b1", status_code=401, json={"password": "in the body"})
-        with pytest.raises(source_codefresh.errors.AirbyteTracedException) as raised:
+        with pytest.raises(AirbyteTracedException) as raised:
             _requester(_Raising(config={}, parameters={})).send_request(
                 stream_slice=StreamSlice(partition={}, cursor_slice={})
             )
@@ -487,19 +311,10 @@ def test_the_cdks_words_for_a_stream_that_raised_something_else():
 # --- unit_tests/conftest.py -----------------------------------------------------------------------------------------
 
 
-def test_the_private_helpers_the_unit_test_fixtures_use_exist():
-    """conftest.py: the `http_mocker` fixture calls HttpMocker._validate_all_matchers_called (the decorator form
-    does it itself), `sent_requests` reads HttpMocker._mocker.request_history, and `parse_manifest_once` replaces
-    ConcurrentDeclarativeSource._pre_process_manifest; stream_cases.py and test_streams_errors.py read the path of a
-    mocked HttpRequest as `._parsed_url.path`. A rename breaks those fixtures loudly; this says where."""
-    assert callable(HttpMocker._validate_all_matchers_called)
-    with HttpMocker() as mocker:
-        assert isinstance(mocker._mocker, requests_mock.Mocker)
-    mocked = HttpRequest(f"{API}/builds/b1", query_params={"limit": "1"})
-    assert getattr(getattr(mocked, "_parsed_url", None), "path", None) == "/api/builds/b1", (
-        "HttpRequest._parsed_url is gone: stream_cases.py `own_path` and test_streams_errors.py read a mocked "
-        "request's path from it"
-    )
+def test_the_private_method_the_manifest_cache_of_the_unit_tests_replaces_exists():
+    """conftest.py `parse_manifest_once` replaces ConcurrentDeclarativeSource._pre_process_manifest (resolving the
+    manifest, the most of a mocked sync's time) by a cache; the CDK offers no public way to reuse a resolved manifest.
+    A rename would silently turn the cache off (every mocked sync slower); this says where."""
     # Read from the CDK's source: `parse_manifest_once`, once active, has replaced the method itself.
     (pre_process,) = [
         node
@@ -509,7 +324,7 @@ def test_the_private_helpers_the_unit_test_fixtures_use_exist():
     assert [argument.arg for argument in pre_process.args.args][:2] == ["self", "manifest"]
 
 
-# --- state.py: the builds cursor ------------------------------------------------------------------------------------
+# --- state.py: the builds cursor and the component factory ----------------------------------------------------------
 
 CONFIG = {"api_key": "contract-key", "start_date": "2026-01-01T00:00:00Z"}
 # A saved state of the builds streams: the newest build read, and a range of builds unfinished when read.
@@ -538,7 +353,7 @@ def _built_stream(source: ConcurrentDeclarativeSource, name: str) -> Any:
     return streams[0]
 
 
-def _cdk_cursor(definition: Mapping[str, Any], state: Mapping[str, Any], **arguments: Any) -> ConcurrentCursor:
+def _cdk_cursor(definition: Mapping[str, Any], state: Mapping[str, Any]) -> ConcurrentCursor:
     """The ConcurrentCursor the CDK's own factory builds for `definition`, called as the CDK calls it."""
     return ModelToComponentFactory().create_concurrent_cursor_from_datetime_based_cursor(
         model_type=DatetimeBasedCursorModel,
@@ -547,160 +362,40 @@ def _cdk_cursor(definition: Mapping[str, Any], state: Mapping[str, Any], **argum
         stream_namespace=None,
         stream_state=dict(state),
         config=CONFIG,
-        **arguments,
     )
 
 
-def _follows(cursor: ConcurrentCursor, state: Mapping[str, Any]) -> FollowsUnfinishedBuildsCursor:
-    return FollowsUnfinishedBuildsCursor.like(cursor, dict(state), finished_statuses=["success"], follow_hours=1000)
+def _windows(cursor: Any) -> List[Any]:
+    cut = [(s.cursor_slice["start_time"], s.cursor_slice["end_time"]) for s in cursor.stream_slices()]
+    return cut[:-1] + [cut[-1][0]]  # the last window ends "now", read at two instants
 
 
-def _constructor_parameters() -> List[str]:
-    return [name for name in inspect.signature(ConcurrentCursor.__init__).parameters if name != "self"]
+@pytest.mark.parametrize(
+    "state, first_window",
+    [
+        ({}, ("2026-01-01T00:00:00.000Z", "2026-06-29T23:59:59.999Z")),  # from start_datetime
+        ({"created": "2026-02-27T00:00:00.000Z"}, ("2026-02-27T00:00:00.000Z", "2026-08-25T23:59:59.999Z")),
+        ({"created": "2025-06-01T00:00:00.000Z"}, ("2026-01-01T00:00:00.000Z", "2026-06-29T23:59:59.999Z")),
+    ],
+)
+def test_the_cdks_cursor_cuts_its_windows_from_a_saved_value_or_start_datetime_when_later(
+    builds_cursor_definition, state, first_window
+):
+    """state.py FollowsUnfinishedBuildsCursor hands the CDK's cursor for the manifest's DatetimeBasedCursor the state
+    `{created: <first build to read again>}`, takes the windows it cuts, and reads where they start from its `start`.
+    If this fails, a sync would no longer start at the first unfinished build (source_codefresh/state.py)."""
+    cursor = _cdk_cursor(builds_cursor_definition, state)
+    first = next(iter(cursor.stream_slices())).cursor_slice
+    assert (first["start_time"], first["end_time"]) == first_window
+    assert cursor.start == datetime.fromisoformat(first_window[0].replace("Z", "+00:00"))
 
 
-def test_like_passes_exactly_the_parameters_of_the_concurrent_cursor_constructor(builds_cursor_definition):
-    """state.py `FollowsUnfinishedBuildsCursor.like` rebuilds the CDK's cursor as ours, passing the constructor every
-    argument the CDK gave it (the list of ConcurrentCursor.copy_without_state). A parameter the CDK adds would be left
-    at its default, one it renames or removes fails the constructor."""
-    passed: Dict[str, Any] = {}
-
-    class _Arguments(FollowsUnfinishedBuildsCursor):
-        def __init__(self, **arguments: Any) -> None:
-            passed.update(arguments)
-
-    _Arguments.like(_cdk_cursor(builds_cursor_definition, {}), {}, finished_statuses=[], follow_hours=0)
-    ours = set(passed) - {"finished_statuses", "follow_hours"}
-    cdks = set(_constructor_parameters())
-    assert ours == cdks, (
-        f"ConcurrentCursor's constructor now also takes {sorted(cdks - ours)} and no longer {sorted(ours - cdks)}: "
-        "update FollowsUnfinishedBuildsCursor.like and __init__ in source_codefresh/state.py"
-    )
-
-
-def test_a_concurrent_cursor_keeps_each_constructor_argument_as_is_in_an_underscored_attribute():
-    """What like() reads back: `cursor._<parameter>`, the argument itself, for each constructor parameter but
-    `stream_state` (like() passes the state it is given, and no lookback_window: ours reads unfinished builds again
-    instead)."""
-    arguments: Dict[str, Any] = {name: object() for name in _constructor_parameters()}
-    arguments.update(
-        stream_state={},
-        connector_state_converter=CustomFormatConcurrentStreamStateConverter(datetime_format="%Y-%m-%dT%H:%M:%SZ"),
-        cursor_field=CursorField("created"),
-        slice_boundary_fields=("start_time", "end_time"),
-        start=datetime(2026, 1, 1, tzinfo=timezone.utc),
-    )
-    cursor = ConcurrentCursor(**arguments)
-    for name, value in arguments.items():
-        if name == "stream_state":
-            continue
-        assert getattr(cursor, f"_{name}", None) is value, (
-            f"ConcurrentCursor no longer keeps its argument {name}, as given, in `_{name}`: update "
-            "FollowsUnfinishedBuildsCursor.like in source_codefresh/state.py"
-        )
-    assert cursor.cursor_field is arguments["cursor_field"]
-
-
-def test_like_gives_the_windows_of_the_cursor_the_cdk_built_for_the_manifest(builds_cursor_definition):
-    """like() round-trips the configuration of a real cursor: with no state, ours cuts the same windows of build
-    creation times as the CDK's own cursor for the builds stream's DatetimeBasedCursor."""
-    cdk = _cdk_cursor(builds_cursor_definition, {})
-    ours = _follows(cdk, {})
-
-    def windows(cursor: ConcurrentCursor) -> List[Any]:
-        cut = [(s.cursor_slice["start_time"], s.cursor_slice["end_time"]) for s in cursor.stream_slices()]
-        return cut[:-1] + [cut[-1][0]]  # the last window ends "now", read at two instants
-
-    assert windows(ours) == windows(cdk)
-    assert windows(cdk)[0][0] == "2026-01-01T00:00:00.000Z"
-
-
-def _assert_cursor_hook(name: str, parameters: List[str], where_now: str) -> None:
-    """The private ConcurrentCursor method that state.py overrides still exists, with these parameters."""
-    hook = getattr(ConcurrentCursor, name, None)
-    assert hook is not None, (
-        f"ConcurrentCursor.{name} is gone: {where_now} and move the override in source_codefresh/state.py there"
-    )
-    found = list(inspect.signature(hook).parameters)
-    assert found == parameters, (
-        f"ConcurrentCursor.{name} now takes {found}: update its override in source_codefresh/state.py"
-    )
-
-
-def test_the_constructor_starts_from_what_get_concurrent_state_answers(builds_cursor_definition):
-    """state.py overrides the private `ConcurrentCursor._get_concurrent_state(state) -> (start, synced intervals)`:
-    the constructor calls it with the saved state, the sync starts at the first value and the windows are cut after
-    the intervals of the second. Here: the unfinished range of 2026-02-27, not the newest build of 2026-03-01."""
-    _assert_cursor_hook("_get_concurrent_state", ["self", "state"], "find the CDK's new hook for the saved state")
-    # The CDK's factory first builds its own cursor with the saved state: our state's shape must not trouble it.
-    cdk = _cdk_cursor(builds_cursor_definition, FOLLOWED_STATE)
-    ours = _follows(cdk, FOLLOWED_STATE)
-
-    first = next(iter(ours.stream_slices()))
-    assert ours.start == datetime(2026, 2, 27, tzinfo=timezone.utc) and first["start_time"] == (
-        "2026-02-27T00:00:00.000Z"
-    ), (
-        "ConcurrentCursor no longer starts where FollowsUnfinishedBuildsCursor._get_concurrent_state says: find the "
-        "CDK's new hook for the saved state and move the override in source_codefresh/state.py there"
-    )
-
-
-class _Read:
-    """A partition as the CDK hands it to `close_partition`: its slice."""
-
-    def __init__(self, stream_slice: StreamSlice) -> None:
-        self._slice = stream_slice
-
-    def to_slice(self) -> StreamSlice:
-        return self._slice
-
-
-def test_closing_a_window_calls_add_slice_to_state_before_emitting_the_cursors_state(builds_cursor_definition):
-    """state.py overrides the private `ConcurrentCursor._add_slice_to_state(partition)`, which `close_partition` calls
-    under the cursor's lock before it emits the state: that is where a window counts as read. The state emitted is the
-    cursor's `state` (ours: the newest build, and where the unfinished ones were created)."""
-    _assert_cursor_hook(
-        "_add_slice_to_state", ["self", "partition"], "find where the CDK now records a closed partition"
-    )
-    repository = InMemoryMessageRepository()
-    cursor = _follows(_cdk_cursor(builds_cursor_definition, {}, message_repository=repository), {})
-    window = next(iter(cursor.stream_slices()))
-    running = {"created": "2026-01-05T00:00:00.000Z", "status": "running", "finished": None}
-    assert cursor.should_be_synced(Record(data=running, stream_name="builds", associated_slice=window))
-
-    cursor.close_partition(_Read(window))
-
-    emitted = [m.state.stream.stream_state.__dict__ for m in repository.consume_queue() if m.state]
-    assert emitted == [{"created": "2026-01-05T00:00:00.000Z", "unfinished": [["2026-01-05T00:00:00.000Z"] * 2]}], (
-        "closing a window no longer goes through FollowsUnfinishedBuildsCursor._add_slice_to_state before the state is "
-        "emitted: find where the CDK now records a closed partition (source_codefresh/state.py)"
-    )
-
-
-def test_the_cdk_builds_a_datetime_cursor_through_the_factory_method_that_state_py_overrides(codefresh_source):
-    """state.py `ComponentFactory` overrides ModelToComponentFactory.create_concurrent_cursor_from_datetime_based_cursor
-    (public, but not a documented extension point): the CDK must call it, by the names of its first parameters, for a
-    stream's DatetimeBasedCursor, with a definition that carries the cursor's $parameters (`finished_statuses`)."""
-    cdks = list(
-        inspect.signature(ModelToComponentFactory.create_concurrent_cursor_from_datetime_based_cursor).parameters
-    )
-    ours = list(inspect.signature(ComponentFactory.create_concurrent_cursor_from_datetime_based_cursor).parameters)
-    assert ours[:-1] == cdks[: len(ours) - 1] and "kwargs" in cdks, (
-        f"ModelToComponentFactory.create_concurrent_cursor_from_datetime_based_cursor now takes {cdks}: update "
-        "ComponentFactory's override in source_codefresh/state.py"
-    )
-    builds = _built_stream(codefresh_source, "builds")
-    assert isinstance(builds.cursor, FollowsUnfinishedBuildsCursor), (
-        "the builds stream's cursor is no longer built by ComponentFactory.create_concurrent_cursor_from_datetime_"
-        "based_cursor (or without its $parameters): find the CDK's new factory method (source_codefresh/state.py)"
-    )
-
-
-def test_the_cdk_builds_a_streams_cursor_in_build_concurrent_cursor_and_hands_it_to_the_custom_retriever(
-    parse_manifest_once, monkeypatch
+def test_the_cdk_builds_each_streams_cursor_in_build_concurrent_cursor_and_hands_it_to_the_custom_retriever(
+    codefresh_source, builds_cursor_definition, monkeypatch
 ):
     """state.py `ComponentFactory` overrides the private ModelToComponentFactory._build_concurrent_cursor(model,
-    stream_slicer, config) for pipeline_runs (`$parameters.checkpoint: started_runs`): a StartedRunsCursor, a
+    stream_slicer, config): for the builds streams (`$parameters.follow_hours`) a FollowsUnfinishedBuildsCursor around
+    the CDK's own cursor, for pipeline_runs (`$parameters.checkpoint: started_runs`) a StartedRunsCursor, a
     FinalStateCursor whose state holds the started builds. The CDK must build each stream's cursor there, keep the
     partition router as the stream's slicer for a FinalStateCursor (one partition per configured run), and pass the
     cursor to a custom retriever that declares a `cursor` field (PipelineRunRetriever saves what it started there)."""
@@ -712,8 +407,13 @@ def test_the_cdk_builds_a_streams_cursor_in_build_concurrent_cursor_and_hands_it
         "config",
     ], (
         "ModelToComponentFactory._build_concurrent_cursor is gone or changed: find where the CDK now builds a stream's "
-        "cursor and build pipeline_runs' StartedRunsCursor there (ComponentFactory, source_codefresh/state.py)"
+        "cursor and build the builds streams' and pipeline_runs' cursors there (ComponentFactory, "
+        "source_codefresh/state.py)"
     )
+    builds = _built_stream(codefresh_source, "builds")
+    assert isinstance(builds.cursor, FollowsUnfinishedBuildsCursor), "builds no longer gets ComponentFactory's cursor"
+    assert _windows(builds.cursor) == _windows(_cdk_cursor(builds_cursor_definition, {}))
+
     handed: List[Any] = []
     built = PipelineRunRetriever.__post_init__
     monkeypatch.setattr(
@@ -740,39 +440,25 @@ def test_the_source_replaces_the_cdks_component_factory_keeping_its_settings(par
     """source.py replaces `self._constructor` (the factory the CDK builds every stream with; there is no argument for
     one) by ComponentFactory(message_repository=, connector_state_manager=, configured_catalog=), after the CDK's
     constructor. The CDK must still keep it there, with no setting but those three differing from a plain
-    YamlDeclarativeSource's, and the state manager it reads the saved states from as `_connector_state_manager`."""
+    YamlDeclarativeSource's, and build the streams with it: the builds cursor starts from the state the source got."""
     accepted = set(inspect.signature(ModelToComponentFactory.__init__).parameters)
     assert {"message_repository", "connector_state_manager", "configured_catalog"} <= accepted
     plain = YamlDeclarativeSource(path_to_yaml=str(manifest_path()), config=CONFIG)
-    for private in ("_constructor", "_connector_state_manager"):
-        assert hasattr(plain, private), (
-            f"ConcurrentDeclarativeSource.{private} is gone: find where the CDK now keeps its component factory and "
-            "its state manager, and put ComponentFactory there (SourceCodefresh.__init__, source_codefresh/source.py)"
-        )
-    assert type(plain._constructor) is ModelToComponentFactory
-    source = SourceCodefresh(config=CONFIG)  # as built: no stream built yet (that sets the factory's API budget)
+    assert type(getattr(plain, "_constructor", None)) is ModelToComponentFactory, (
+        "ConcurrentDeclarativeSource._constructor is gone: find where the CDK now keeps its component factory, and put "
+        "ComponentFactory there (SourceCodefresh.__init__, source_codefresh/source.py)"
+    )
+    state = StateBuilder().with_stream_state("builds", FOLLOWED_STATE).build()
+    source = SourceCodefresh(config=CONFIG, state=state)  # as built: no stream built yet (that sets the API budget)
     ours = source._constructor
     assert ours.get_message_repository() is source._message_repository
-    assert ours._connector_state_manager is source._connector_state_manager
     for name, value in vars(plain._constructor).items():
         if value is None or isinstance(value, (bool, int, float, str)):
             assert vars(ours).get(name) == value, (
                 f"the CDK now builds its factory with {name}={value!r}: pass it to ComponentFactory in "
                 "source_codefresh/source.py"
             )
-
-
-def test_the_saved_state_reaches_the_cursor_through_the_replaced_factory(parse_manifest_once):
-    """The state given to SourceCodefresh is held by the CDK's `_connector_state_manager`, which source.py hands to its
-    factory: the builds cursor starts from it."""
-    state = StateBuilder().with_stream_state("builds", FOLLOWED_STATE).build()
-    source = SourceCodefresh(config=CONFIG, state=state)
-    builds = _built_stream(source, "builds")
-    assert builds.cursor.state == FOLLOWED_STATE, (
-        "the builds cursor no longer starts from the state given to SourceCodefresh: if no other test here fails, the "
-        "CDK no longer reads saved states from the `_connector_state_manager` that source_codefresh/source.py hands "
-        "to ComponentFactory"
-    )
+    assert _built_stream(source, "builds").cursor.state == FOLLOWED_STATE
 
 
 def test_read_hands_the_catalogs_streams_only_to_the_concurrent_source(codefresh_source, monkeypatch):
@@ -819,11 +505,29 @@ def test_read_hands_the_catalogs_streams_only_to_the_concurrent_source(codefresh
     assert [stream.name for stream in handed] == ["builds", "projects"]
 
 
+def test_the_entrypoint_prints_each_message_through_its_print_buffer_before_it_asks_for_the_next():
+    """source.py `_flushing_states` flushes sys.stdout when the message after a state is asked for: by then `launch`
+    has printed the state into the CDK's print buffer, which is sys.stdout while it runs and writes only when a later
+    print comes 0.1 s after its last write. integration_tests/test_pipeline_runs.py (an attempt killed while it waits)
+    shows the whole; this says where to look when it fails."""
+    from airbyte_cdk import entrypoint
+    from airbyte_cdk.utils.print_buffer import PrintBuffer
+
+    (loop,) = [node for node in ast.walk(ast.parse(inspect.getsource(entrypoint.launch))) if isinstance(node, ast.For)]
+    assert "source_entrypoint.run" in ast.unparse(loop.iter)
+    printed = [node for statement in loop.body for node in ast.walk(statement) if isinstance(node, ast.Call)]
+    assert any(ast.unparse(call.func) == "print" for call in printed), (
+        "airbyte_cdk.entrypoint.launch no longer prints each message as it comes: see how it writes them now, and "
+        "whether source_codefresh/source.py `_flushing_states` still pushes a checkpoint out at once"
+    )
+    assert "with PRINT_BUFFER" in inspect.getsource(entrypoint.launch)
+    assert "sys.stdout = self" in inspect.getsource(PrintBuffer.__enter__)
+
+
 # --- every class in source_codefresh/ that extends a CDK class ------------------------------------------------------
 
 # The private names of a CDK base class that ours replace on purpose (each pinned above).
 INTENDED_OVERRIDES = {
-    "FollowsUnfinishedBuildsCursor": {"_get_concurrent_state", "_add_slice_to_state"},
     "SourceCodefresh": {"_constructor"},
     "ComponentFactory": {"_build_concurrent_cursor"},
 }
@@ -903,29 +607,3 @@ def test_no_private_name_of_ours_is_also_one_of_the_cdk_base_classes():
             f"{cls.__name__} ({cls.__module__}) and its CDK base class both use {sorted(ours & cdk_names - intended)}: "
             "rename ours"
         )
-
-
-def test_every_scope_gate_and_error_handler_of_one_source_gets_the_same_config_object(parse_manifest_once, monkeypatch):
-    """errors.py `sync_state(config)` tells syncs apart by the identity of the config object: the ScopeGatedRequester
-    that holds back a skipped stream's requests and the CodefreshErrorHandler that skips it must find the same
-    SyncState, so the CDK must hand all of them one and the same (normalized) config object. If this fails, a missing
-    scope costs a request (and a log line) per slice again: key SyncState by something else the CDK shares."""
-    from source_codefresh import errors
-
-    seen: List[Any] = []
-    for cls in (errors.ScopeGatedRequester, errors.CodefreshErrorHandler):
-        original = cls.__post_init__
-
-        def recording(self: Any, parameters: Mapping[str, Any], _original: Any = original) -> None:
-            _original(self, parameters)
-            seen.append((type(self).__name__, parameters.get("scope"), self.config))
-
-        monkeypatch.setattr(cls, "__post_init__", recording)
-    source = SourceCodefresh(config=dict(CONFIG))
-    source.streams(config=dict(CONFIG))
-
-    built = {name for name, scope, _ in seen if scope}
-    assert built == {"ScopeGatedRequester", "CodefreshErrorHandler"}, f"no scoped stream built both: {built}"
-    configs = {id(config) for _, _, config in seen}
-    assert len(configs) == 1, f"{len(configs)} config objects among {len(seen)} gates and handlers of one source"
-    assert errors.sync_state(seen[0][2]) is errors.sync_state(seen[-1][2])

@@ -16,8 +16,7 @@ from airbyte_cdk.test.mock_http.request import ANY_QUERY_PARAMS
 from airbyte_cdk.test.models.outcome import ExpectedOutcome
 
 from source_codefresh import SourceCodefresh
-from source_codefresh.custom_streams import builtin_stream_names
-from source_codefresh.source import config_problem
+from source_codefresh.source import builtin_stream_names, config_problem
 from unit_tests.conftest import API_KEY, config, error_traces, request, response, sent_requests, serialized_messages
 
 pytestmark = pytest.mark.usefixtures("parse_manifest_once", "slept")

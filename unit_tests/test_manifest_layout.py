@@ -80,6 +80,35 @@ def test_every_retriever_sends_through_the_scope_gate(resolved_manifest):
     ungated = [
         path
         for path, requester in found
-        if requester.get("class_name") != "source_codefresh.errors.ScopeGatedRequester"
+        if requester.get("class_name") != "source_codefresh.access.ScopeGatedRequester"
     ]
     assert not ungated, ungated
+
+
+def _policies(node: Any, scope: Any = None, path: str = "") -> Iterator[Tuple[str, Any, List[str]]]:
+    """Every ErrorPolicy under `node` with the scope of the `$parameters` in effect there and its handlers' classes;
+    a nested stream (a parent read by a child) is one of its own, walked from the top."""
+    if isinstance(node, dict):
+        scope = (node.get("$parameters") or {}).get("scope", scope)
+        if node.get("class_name") == "source_codefresh.error_handlers.ErrorPolicy":
+            yield path, scope, [handler["class_name"].rsplit(".", 1)[-1] for handler in node["error_handlers"]]
+        for key, value in node.items():
+            if not (isinstance(value, dict) and value.get("type") == "DeclarativeStream"):
+                yield from _policies(value, scope, f"{path}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _policies(value, scope, f"{path}/{index}")
+
+
+def test_a_stream_composes_the_missing_scope_handler_exactly_when_it_declares_its_scope(resolved_manifest):
+    # The skip's line names the scope; a stream without one must fail on a 403, not skip. Both after the question
+    # whether the key itself is restricted, and before the base policy, which answers what nobody named.
+    streams = list(_components(resolved_manifest, "DeclarativeStream"))
+    checked = 0
+    for stream_path, stream in streams:
+        for path, scope, handlers in _policies(stream, path=stream_path):
+            checked += 1
+            assert ("MissingScope" in handlers) == bool(scope), f"{path}: scope {scope!r}, handlers {handlers}"
+            assert handlers[0] == "RestrictedKey", f"{path}: {handlers}"
+            assert handlers[-1] in ("ApiAnswers", "CustomStreamAnswers"), f"{path}: {handlers}"
+    assert checked > 40

@@ -12,9 +12,8 @@ from typing import Any, Dict, List
 import yaml
 from airbyte_connector_models.metadata.v0.connector_metadata_definition_v0 import ConnectorMetadataDefinitionV0
 
-from source_codefresh.custom_streams import builtin_stream_names
 from source_codefresh.pipeline_runs import PipelineRunRetriever
-from source_codefresh.source import manifest_path
+from source_codefresh.source import builtin_stream_names, manifest_path
 
 ROOT = Path(__file__).resolve().parent.parent
 METADATA = yaml.safe_load((ROOT / "metadata.yaml").read_text())

@@ -113,17 +113,19 @@ def test_per_build_failure_stops_the_window_and_drops_builds_not_started():
     assert len(requester.asked) <= 2 * 2 + 2
 
 
-def test_per_build_leaves_the_listing_records_untransformed():
-    class _Transforming:
-        def __init__(self):
-            self.record_selector = type("Selector", (), {"transformations": ["AddFields build_id"]})()
+def test_per_build_records_get_their_builds_keys_when_asked():
+    builds = [{"id": "b1", "created": "2026-11-01T00:00:00.000Z"}, {"id": "b2", "created": "2026-11-02T00:00:00.000Z"}]
+    answers = {b["id"]: (200, {"name": f"step of {b['id']}"}) for b in builds}
+    plain, _, _ = _per_build(builds, answers)
+    keyed, _, _ = _per_build(builds, answers)
+    keyed.with_build_keys = True
+    window = StreamSlice(partition={}, cursor_slice={})
 
-        def read_records(self, records_schema, stream_slice=None):
-            return iter(())
-
-    listing = _Transforming()
-    PerBuildRetriever(listing=listing, requester=_Requester({}), record_selector=_Selector(), config={}, parameters={})
-    assert listing.record_selector.transformations == []
+    assert all("build_id" not in record for record in plain.read_records({}, window))
+    assert sorted(keyed.read_records({}, window), key=lambda record: record["build_id"]) == [
+        {"name": "step of b1", "build_created": builds[0]["created"], "build_id": "b1"},
+        {"name": "step of b2", "build_created": builds[1]["created"], "build_id": "b2"},
+    ]
 
 
 class _ManyRecords(PerBuildRetriever):

@@ -24,12 +24,11 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_codefresh.pipeline_runs import (
     RUN_ANNOTATION_KEY,
-    RUNNING_BUILD_STATUSES,
     NoBlindRetryErrorHandler,
     PipelineRunRetriever,
     _request_never_sent,
-    build_has_ended,
 )
+from source_codefresh.spec import SpecDefaults
 from source_codefresh.state import StartedRunsCursor
 from unit_tests import builders as b
 from unit_tests.conftest import any_params, error, records_of, request, response, run_read, sent_requests
@@ -177,8 +176,11 @@ class _BuildRequester:
         if self.cursor is not None:
             self.state_when_polled.append(dict(self.cursor.state))
         status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+        # As Codefresh answers: a build that ended has its `finished` time.
+        finished = "2026-11-30T06:10:00.000Z" if status in ("success", "error", "terminated", "denied") else None
         return make_response(
-            {"id": build_id, "status": status, "pipelineName": PIPELINE}, url=f"{API}/builds/{build_id}"
+            {"id": build_id, "status": status, "pipelineName": PIPELINE, "finished": finished},
+            url=f"{API}/builds/{build_id}",
         )
 
 
@@ -218,12 +220,14 @@ class _Run:
         )
         self.repository = InMemoryMessageRepository()
         self.cursor = StartedRunsCursor("pipeline_runs", self.repository, state or {}, [run["pipeline"]])
+        config: Dict[str, Any] = {"pipeline_runs": [run]}
+        SpecDefaults().transform(config)  # as the CDK hands the config to the components
         self.builds.cursor = self.cursor
         retriever = PipelineRunRetriever(
             run_requester=self.runs,  # type: ignore[arg-type]
             build_requester=self.builds,  # type: ignore[arg-type]
             annotation_requester=self.annotations,  # type: ignore[arg-type]
-            config={"pipeline_runs": [run]},
+            config=config,
             parameters={},
             cursor=self.cursor,
             poll_interval_seconds=0,
@@ -497,50 +501,40 @@ def test_an_accepted_run_without_a_build_id_fails_naming_the_run_id_without_a_se
 
 
 # --- polling and the recovery lookup through the connector (the manifest's requesters, CDK HttpMocker) ----------------
-# Polling stops at any status that is not a running one (a `denied` approval must not poll until the timeout); a 404
-# of GET /annotations means "no annotation matches", not a wrong base_url.
+# Polling stops once the build has finished (state.py `build_finished`: a `finished` time and a status that is not a
+# running one; a `denied` approval must not poll until the timeout); a 404 of GET /annotations means "no annotation
+# matches", not a wrong base_url.
 
 BUILD_ID = b.oid(7, "run")
 RUN_ENTRY = {"pipeline": "demo/approve-and-deploy", "wait_timeout_minutes": 30}
+FINISHED = "2026-11-30T06:10:00.000Z"
 
 
-def _build(status: str) -> dict:
+def _build(status: str, finished: Optional[str] = None) -> dict:
     return {
         "id": BUILD_ID,
         "status": status,
         "pipelineName": RUN_ENTRY["pipeline"],
         "created": "2026-11-30T06:00:00.000Z",
+        "finished": finished,
     }
 
 
 RUN_URL = "https://g.codefresh.io/api/pipelines/run/demo%2Fapprove-and-deploy"
 
 
-def _read_run(http_mocker, statuses):
+def _read_run(http_mocker, builds):
     # The POST body carries a fresh run id: answered by requests_mock directly (HttpMocker matches bodies exactly).
-    http_mocker._mocker.post(RUN_URL, json=BUILD_ID)
-    http_mocker.get(request(f"builds/{BUILD_ID}"), [response(_build(status)) for status in statuses])
+    http_mocker.requests.post(RUN_URL, json=BUILD_ID)
+    http_mocker.get(request(f"builds/{BUILD_ID}"), [response(build) for build in builds])
     return run_read("pipeline_runs", pipeline_runs=[RUN_ENTRY], pipeline_runs_poll_seconds=1)
-
-
-@pytest.mark.parametrize("status", sorted(RUNNING_BUILD_STATUSES))
-def test_running_statuses_keep_polling(status):
-    assert not build_has_ended(status)
-
-
-@pytest.mark.parametrize("status", ["success", "error", "terminated", "denied", "approved", "failure", "archived"])
-def test_any_other_status_ends_polling(status):
-    assert build_has_ended(status)
-
-
-def test_a_build_without_a_status_yet_is_still_starting():
-    assert not build_has_ended(None)
 
 
 @pytest.mark.usefixtures("parse_manifest_once")
 def test_a_denied_approval_stops_polling_at_once_instead_of_waiting_for_the_timeout(http_mocker, slept):
     # pending -> running -> waiting for approval -> denied: four polls, not thirty minutes of them.
-    output = _read_run(http_mocker, ["pending", "running", "pending-approval", "denied"])
+    statuses = ["pending", "running", "pending-approval"]
+    output = _read_run(http_mocker, [_build(status) for status in statuses] + [_build("denied", FINISHED)])
 
     (run,) = records_of(output)
     assert (run["status"], run["timed_out"], run["polls"]) == ("denied", False, 4)
@@ -550,17 +544,27 @@ def test_a_denied_approval_stops_polling_at_once_instead_of_waiting_for_the_time
 
 @pytest.mark.usefixtures("parse_manifest_once", "slept")
 def test_terminating_is_still_running(http_mocker):
-    output = _read_run(http_mocker, ["running", "terminating", "terminated"])
+    output = _read_run(http_mocker, [_build("running"), _build("terminating"), _build("terminated", FINISHED)])
 
     (run,) = records_of(output)
     assert (run["status"], run["polls"]) == ("terminated", 3)
+
+
+@pytest.mark.parametrize("status", ["success", "approved"])
+@pytest.mark.usefixtures("parse_manifest_once", "slept")
+def test_a_build_without_a_finish_time_is_polled_again_whatever_its_status(http_mocker, status):
+    # A final status (or one not known yet) without a `finished` time: the record would lack the build's end.
+    output = _read_run(http_mocker, [_build("running"), _build(status), _build(status, FINISHED)])
+
+    (run,) = records_of(output)
+    assert (run["status"], run["finished"], run["timed_out"], run["polls"]) == (status, FINISHED, False, 3)
 
 
 @pytest.mark.usefixtures("parse_manifest_once", "slept")
 def test_a_404_from_the_annotation_lookup_means_no_build_was_found_not_a_wrong_base_url(http_mocker):
     # The run request got a 5xx: the build may have started. The lookup answers 404 ("none"): the stream fails
     # saying it cannot tell, and never posts again.
-    http_mocker._mocker.post(RUN_URL, status_code=502, json={"status": 502, "message": "Bad Gateway"})
+    http_mocker.requests.post(RUN_URL, status_code=502, json={"status": 502, "message": "Bad Gateway"})
     http_mocker.get(any_params("annotations"), error(404, "Not Found"))
 
     output = run_read("pipeline_runs", expect_failure=True, pipeline_runs=[RUN_ENTRY], pipeline_runs_poll_seconds=1)
@@ -577,7 +581,7 @@ def test_a_404_from_the_annotation_lookup_means_no_build_was_found_not_a_wrong_b
 def test_a_build_that_cannot_be_watched_fails_transiently_and_the_sync_ends_with_the_build_in_its_state(
     http_mocker, slept
 ):
-    http_mocker._mocker.post(RUN_URL, json=BUILD_ID)
+    http_mocker.requests.post(RUN_URL, json=BUILD_ID)
     http_mocker.get(request(f"builds/{BUILD_ID}"), [response(_build("running")), error(503, "Service Unavailable")])
 
     output = run_read("pipeline_runs", expect_failure=True, pipeline_runs=[RUN_ENTRY], pipeline_runs_poll_seconds=1)

@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import logging
 import re
+import tempfile
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Tuple
 
 import jsonschema
 import pytest
+import yaml
 
 from source_codefresh import SourceCodefresh
 
@@ -226,10 +228,14 @@ def test_lists_of_name_and_value_replace_the_objects_the_form_could_not_show(spe
 
 
 def migrated(config: Mapping[str, Any]) -> Dict[str, Any]:
-    """The config as the CDK migrates it when the source is built (what it writes back and emits)."""
-    source = SourceCodefresh(config=dict(config))
-    derived = ("api_root", "custom_streams_by_pagination")
-    return {key: value for key, value in source._config.items() if key not in derived}
+    """The config as the CDK migrates it when the source is built: what it writes back to the config file (and emits);
+    not what it derives at every start (the spec's defaults, api_root), which is never saved."""
+    with tempfile.TemporaryDirectory() as workdir:
+        path = Path(workdir) / "config.json"
+        path.write_text(json.dumps(config))
+        SourceCodefresh(config=dict(config), config_path=str(path))
+        saved: Dict[str, Any] = json.loads(path.read_text())
+        return saved
 
 
 @pytest.mark.parametrize(
@@ -328,3 +334,60 @@ def test_an_old_config_is_migrated(parse_manifest_once, old, new):
 def test_a_current_or_malformed_config_is_not_touched(parse_manifest_once, config):
     # Malformed ones are refused afterwards, with the sentence of the spec or of source.py's checks.
     assert migrated(config) == config
+
+
+# --- defaults: the spec's, and nowhere else ---------------------------------------------------------------------------
+
+
+def started(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The config the components read (the CDK's `configure` answers it): migrated, then transformed."""
+    with tempfile.TemporaryDirectory() as workdir:
+        return SourceCodefresh(config=dict(config)).configure(dict(config), workdir)
+
+
+def test_every_field_left_out_takes_the_spec_default(parse_manifest_once, spec):
+    config = started({"api_key": "k", "pipeline_runs": [{"pipeline": "demo/a"}], "custom_streams": [{"name": "x"}]})
+    defaults = {name: field["default"] for name, field in spec["properties"].items() if "default" in field}
+    assert defaults, "the spec declares defaults"
+    assert {name: config[name] for name in defaults} == defaults
+    runs, customs = spec["properties"]["pipeline_runs"]["items"], spec["properties"]["custom_streams"]["items"]
+    assert config["pipeline_runs"] == [
+        {"pipeline": "demo/a", "wait_timeout_minutes": runs["properties"]["wait_timeout_minutes"]["default"]}
+    ]
+    assert config["custom_streams"] == [{"name": "x", "records_key": customs["properties"]["records_key"]["default"]}]
+
+
+def test_a_field_given_keeps_its_value_and_an_empty_text_takes_the_default(parse_manifest_once, spec):
+    config = started({"api_key": "k", "num_workers": 3, "builds_lookback_hours": 0, "base_url": ""})
+    assert (config["num_workers"], config["builds_lookback_hours"]) == (3, 0)
+    assert config["base_url"] == spec["properties"]["base_url"]["default"]
+    assert config["api_root"] == config["base_url"]
+
+
+def test_the_defaults_are_not_saved(parse_manifest_once):
+    # The CDK writes back only what a migration changes: a saved config follows the defaults of the release reading it.
+    assert migrated({"api_key": "k"}) == {"api_key": "k"}
+
+
+def test_the_ceiling_of_the_concurrency_level_is_the_spec_maximum_of_num_workers(spec):
+    manifest = yaml.safe_load((ROOT / "manifest.yaml").read_text())
+    assert manifest["concurrency_level"]["max_concurrency"] == spec["properties"]["num_workers"]["maximum"]
+
+
+def test_no_default_of_a_field_is_written_again_where_the_config_is_read():
+    """`config.get('x') or <default>` in the manifest, `config.get("x") or <default>` in the code: the default's home
+    is the spec (SpecDefaults fills it in before anything reads the config)."""
+    spec_properties = yaml.safe_load((ROOT / "manifest.yaml").read_text())["spec"]["connection_specification"][
+        "properties"
+    ]
+    with_default = [name for name, field in spec_properties.items() if "default" in field]
+    texts = {
+        path: path.read_text() for path in [ROOT / "manifest.yaml", *sorted((ROOT / "source_codefresh").glob("*.py"))]
+    }
+    for name in with_default:
+        # `or 16`, `or 'day'`, `or false`, `is not none else 72`: a literal standing in for a missing value.
+        fallback = re.compile(
+            rf"""get\(\s*['"]{name}['"]\s*\)\s*(or\s*(\d|'[^']|"[^"]|true|false)|is not none)""", re.I
+        )
+        found = [str(path.relative_to(ROOT)) for path, text in texts.items() if fallback.search(text)]
+        assert not found, f"{name}: a default of its own in {found}; read config['{name}'] (the spec's default)"

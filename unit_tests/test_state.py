@@ -17,11 +17,13 @@ from airbyte_cdk.sources.types import Record, StreamSlice
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_codefresh.state import (
+    RUNNING_BUILD_STATUSES,
     CursorStartsAfterState,
     Followed,
     FollowsUnfinishedBuildsCursor,
     FollowsUnfinishedBuildsState,
     ReadableState,
+    build_finished,
     merge_ranges,
     read_ranges,
 )
@@ -289,6 +291,24 @@ def test_an_unreadable_range_fails_with_one_sentence(unfinished, detail):
     assert detail in raised.value.message
 
 
+# --- build_finished: the one definition of a finished build ---------------------------------------------------------
+
+ENDED_AT = "2026-10-01T00:00:00.000Z"
+
+
+@pytest.mark.parametrize("status", sorted(RUNNING_BUILD_STATUSES))
+def test_a_running_status_is_not_finished_even_with_a_finish_time(status):
+    assert not build_finished({"status": status, "finished": None})
+    assert not build_finished({"status": status, "finished": ENDED_AT})
+
+
+@pytest.mark.parametrize("status", ["success", "error", "terminated", "denied", "approved", "failure", None])
+def test_any_other_status_has_finished_once_it_has_a_finish_time(status):
+    assert build_finished({"status": status, "finished": ENDED_AT})
+    assert not build_finished({"status": status, "finished": None})
+    assert not build_finished({"status": status})
+
+
 # --- FollowsUnfinishedBuildsCursor, driven like the CDK drives it -----------------------------------------------------
 
 START = at("2026-01-01T00:00:00Z")
@@ -318,29 +338,41 @@ def make_cursor(
         is_sequential_state=True,
         cursor_granularity=timedelta(milliseconds=1),
     )
-    base = ConcurrentCursor(
+
+    def cdk_cursor(windows_state: Mapping[str, Any]) -> ConcurrentCursor:
+        """The CDK's cursor of the builds streams' DatetimeBasedCursor (180-day windows), as its factory builds it."""
+        return ConcurrentCursor(
+            stream_name=stream,
+            stream_namespace=None,
+            stream_state=dict(windows_state),
+            message_repository=InMemoryMessageRepository(),
+            connector_state_manager=ConnectorStateManager(),
+            connector_state_converter=converter,
+            cursor_field=CursorField(cursor_field),
+            slice_boundary_fields=("start_time", "end_time"),
+            start=START,
+            end_provider=lambda: NOW,
+            slice_range=timedelta(days=180),
+            cursor_granularity=timedelta(milliseconds=1),
+        )
+
+    return FollowsUnfinishedBuildsCursor(
         stream_name=stream,
-        stream_namespace=None,
-        stream_state={},
+        cursor_field=cursor_field,
+        stream_state=dict(state or {}),
+        windows=cdk_cursor,
+        window_fields=("start_time", "end_time"),
+        follow_hours=follow_hours,
         message_repository=repository or InMemoryMessageRepository(),
-        connector_state_manager=ConnectorStateManager(),
-        connector_state_converter=converter,
-        cursor_field=CursorField(cursor_field),
-        slice_boundary_fields=("start_time", "end_time"),
-        start=START,
-        end_provider=lambda: NOW,
-        slice_range=timedelta(days=180),
-        cursor_granularity=timedelta(milliseconds=1),
-    )
-    return FollowsUnfinishedBuildsCursor.like(
-        base, dict(state or {}), finished_statuses=["success", "error"], follow_hours=follow_hours
+        state_manager=ConnectorStateManager(),
     )
 
 
-def build(created: str, status: str = "success", finished: Optional[str] = "set") -> Dict[str, Any]:
-    """A listed build; a finished status gets a finish time unless `finished` is None."""
-    done = status in ("success", "error") and finished is not None
-    return {"id": created, "created": created, "status": status, "finished": created if done else None}
+def build(created: str, status: str = "success", finished: Optional[str] = "") -> Dict[str, Any]:
+    """A listed build; `success` and `error` get a finish time unless `finished` says which (None: none)."""
+    if finished == "":
+        finished = created if status in ("success", "error") else None
+    return {"id": created, "created": created, "status": status, "finished": finished}
 
 
 def listed(cursor: FollowsUnfinishedBuildsCursor, window: StreamSlice, builds: List[Dict[str, Any]]) -> List[str]:
@@ -386,15 +418,23 @@ def test_the_state_keeps_the_newest_build_and_where_unfinished_builds_were_creat
     )
 
 
-def test_a_build_with_a_final_status_but_no_finish_time_is_followed_too():
+def test_a_build_is_followed_until_it_has_a_finish_time_and_a_status_that_is_not_a_running_one():
+    # A final status without a finish time has not finished yet; `approved` (docs/api-notes.md 8.7), a status that may
+    # end a build or not, is judged by the finish time.
     cursor = make_cursor(follow_hours=24 * 365)
     first, second = cursor.stream_slices()
-    listed(
-        cursor, second, [build("2026-10-09T00:00:00.000Z", "success", finished=None), build("2026-10-08T00:00:00.000Z")]
-    )
+    builds = [
+        build("2026-10-09T00:00:00.000Z", "success", finished=None),
+        build("2026-10-08T00:00:00.000Z", "approved", finished="2026-10-08T01:00:00.000Z"),
+        build("2026-10-07T00:00:00.000Z", "approved", finished=None),
+        build("2026-10-06T00:00:00.000Z"),
+    ]
+    listed(cursor, second, builds)
     cursor.close_partition(Window(first))
     cursor.close_partition(Window(second))
-    assert cursor.state == builds_state("2026-10-09T00:00:00.000Z", "2026-10-09T00:00:00.000Z")
+    assert cursor.state == builds_state(
+        "2026-10-09T00:00:00.000Z", "2026-10-07T00:00:00.000Z", "2026-10-09T00:00:00.000Z"
+    )
 
 
 def test_a_checkpoint_never_moves_past_a_window_not_read_yet():

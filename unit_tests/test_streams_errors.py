@@ -17,6 +17,7 @@ from airbyte_cdk.test.models.outcome import ExpectedOutcome
 from source_codefresh import SourceCodefresh
 from unit_tests import builders as b
 from unit_tests.conftest import (
+    API,
     API_KEY,
     any_params,
     catalog,
@@ -72,22 +73,22 @@ def test_rejected_key_fails_the_sync_saying_so_without_showing_the_key(http_mock
 
 def _answer_user(http_mocker, c, status: int = 200) -> None:
     """GET /user, which the policy asks after a 403 on a scoped stream (unless the case already reads it)."""
-    if not any(req._parsed_url.path.endswith("/api/user") for req, _ in c.parents):
+    if not any(req.path == "user" for req, _ in c.parents):
         http_mocker.get(request("user"), response(user()) if status == 200 else error(status, "Forbidden"))
 
 
 def _forbid_own_requests(http_mocker, c) -> List[str]:
     """403 for every request to the stream's own paths, however many are sent (the test counts them)."""
-    paths = sorted({req._parsed_url.path for req, _ in c.own})
+    paths = sorted({req.path for req, _ in c.own})
     for path in paths:
-        http_mocker._mocker.register_uri(
+        http_mocker.requests.register_uri(
             "GET",
-            f"https://g.codefresh.io{path}",
+            f"{API}/{path}",
             status_code=403,
             headers={"Content-Type": "application/json"},
             json={"status": 403, "code": "1003", "name": "FORBIDDEN", "message": "Forbidden: missing scope"},
         )
-    return [path.split("/api/", 1)[1] for path in paths]
+    return paths
 
 
 @pytest.mark.parametrize("stream", SCOPED_STREAMS)

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 
+from codefresh_sandbox import plain
 from unit_tests import builders as b
 from unit_tests.audit_server import AuditLog
 from unit_tests.conftest import (
@@ -34,6 +35,7 @@ from unit_tests.stream_cases import (
     canonical,
     case,
     first_only,
+    plain_case,
     recent,
     report_rows_request,
 )
@@ -64,6 +66,36 @@ def test_one_page_gives_the_records_with_stamped_keys_and_without_secrets(http_m
             r["params"] for r in sent_requests(http_mocker, c.own_path()) if r["params"].get("pageSize") != ["1"]
         )
         assert {k: params.get(k, [None])[0] for k in c.first_params} == c.first_params
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        # Streams of the manifest read as a plain endpoint would be: the case comes from the entry alone.
+        plain.PlainEndpoint("agents", "/agents", (b.agent(0), b.agent(1)), "id"),
+        plain.PlainEndpoint(
+            "execution_contexts", "/execution-contexts", (b.execution_context(0),), "_id", records_key="docs"
+        ),
+        plain.PlainEndpoint("views", "/views/", (b.view(0), b.view(1)), "_id", records_key="docs", paging="page"),
+        plain.PlainEndpoint(
+            "projects",
+            "/projects",
+            (b.project(0, "2026-10-22T08:49:50.162Z"),),
+            "id",
+            records_key="projects",
+            paging="offset",
+        ),
+    ],
+    ids=lambda endpoint: endpoint.stream,
+)
+def test_a_plain_entry_is_a_case_of_its_own(http_mocker, endpoint):
+    """What codefresh_sandbox/plain.py's entries become in the per-stream tests: the example is the one page the
+    stream's first request gets, and the records the sync emits."""
+    c = plain_case(endpoint)
+    c.mock(http_mocker)
+    output = run_read(endpoint.stream, **c.config)
+    assert canonical(records_of(output)) == canonical(list(endpoint.example)) and not output.errors
+    assert c.scope == case(endpoint.stream).scope  # the manifest's
 
 
 # --- every page of the paged listings ------------------------------------------------------------------------------
