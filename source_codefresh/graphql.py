@@ -48,6 +48,7 @@ from source_codefresh.access import this_read
 from source_codefresh.paging import ISSUE_TRACKER
 from source_codefresh.responses import response_json, url_without_query
 from source_codefresh.spec import default
+from source_codefresh.state import dig
 
 logger = logging.getLogger("airbyte")
 
@@ -549,4 +550,48 @@ class FallbackRetriever(Retriever):
             return
         logger.info(self._say(self.falling_back, reason))
         for partition in partitions:
-            yield from self.fallback.read_records(records_schema, partition)
+            yield from self.fallback.read_records(records_schema, _within(partition, stream_slice))
+
+
+def _within(partition: StreamSlice, stream_slice: Optional[StreamSlice]) -> StreamSlice:
+    """A fallback partition (a product, an application) inside the stream's slice: its window of an incremental
+    stream stays the records' slice, which the cursor files them under, and the query's date filter."""
+    if stream_slice is None:
+        return partition
+    return StreamSlice(
+        partition={**stream_slice.partition, **partition.partition},
+        cursor_slice=stream_slice.cursor_slice,
+        extra_fields={**stream_slice.extra_fields, **partition.extra_fields},
+    )
+
+
+@dataclass
+class NodesOfListedRetriever(Retriever):
+    """gitops_workflow_nodes: one record per item at `nodes_path` of each record of `listing` (the workflows listing,
+    read in the stream's slice as gitops_workflows reads it), with `keys` (record field: dotted path in the listed
+    record) added. No request of its own. The stream's cursor filters the listing itself (the CDK hands the record
+    filter to the selector of a retriever nested in a custom one), so the nodes of a workflow are read again exactly
+    while the workflow is followed; a workflow without nodes is followed all the same."""
+
+    listing: Retriever
+    config: Config
+    parameters: InitVar[Mapping[str, Any]]
+    nodes_path: str = "status.nodes"
+    keys: Optional[Mapping[str, str]] = None
+    name: str = ""
+    primary_key: Any = None
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        self._keys = dict(self.keys or {})
+
+    def read_records(
+        self, records_schema: Mapping[str, Any], stream_slice: Optional[StreamSlice] = None
+    ) -> Iterable[StreamData]:
+        for listed in self.listing.read_records({}, stream_slice):
+            if not isinstance(listed, Mapping):  # a message of the listing's (a log line): pass it on
+                yield listed
+                continue
+            added = {field: dig(listed, path) for field, path in self._keys.items()}
+            for node in dig(listed, self.nodes_path) or []:
+                if isinstance(node, Mapping):
+                    yield {**node, **added}
