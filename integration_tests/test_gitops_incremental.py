@@ -103,7 +103,9 @@ def sync(
 def emitted(output: EntrypointOutput) -> Dict[str, List[Any]]:
     """The key of every record each stream emitted (a release by its sandbox key, `<app uid>:<historyId>`)."""
     return {
-        "gitops_releases": [(r["applicationMetadata"]["uid"], r["historyId"]) for r in records(output, "gitops_releases")],
+        "gitops_releases": [
+            (r["applicationMetadata"]["uid"], r["historyId"]) for r in records(output, "gitops_releases")
+        ],
         "gitops_promotions": [r["id"] for r in records(output, "gitops_promotions")],
         "gitops_workflows": [r["uid"] for r in records(output, "gitops_workflows")],
         "gitops_workflow_nodes": [(r["workflow_uid"], r["id"]) for r in records(output, "gitops_workflow_nodes")],

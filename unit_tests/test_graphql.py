@@ -280,7 +280,9 @@ def test_a_stream_read_per_runtime_says_what_the_server_lacks_once(mocked):
     refused = {"errors": [{"message": "Unknown argument 'runtime' on field 'Query.components'."}]}
     server = GraphQLServer(mocked, [(200, slice_of("runtimes", [runtime("a"), runtime("b")])), (400, refused)])
     output = run_read("gitops_components")
-    assert server.fields() == ["runtimes", "components", "components"]
+    # The gate (access.ScopeGatedRequester) sends nothing more once the stream was skipped: the second runtime is
+    # not asked.
+    assert server.fields() == ["runtimes", "components"]
     assert sum(line.startswith("Skipping stream 'gitops_components'") for line in log_lines(output)) == 1
     assert not error_traces(output)
 
@@ -382,7 +384,13 @@ def test_promotions_fall_back_to_product_releases_per_configured_product(mocked)
     server = GraphQLServer(mocked, [(400, missing), (200, slice_of("productReleases", [release]))])
     output = run_read("gitops_promotions", gitops_products=["checkout"])
     assert server.fields() == ["promotions", "productReleases"]
-    assert server.bodies[1]["variables"] == {"productName": "checkout", "filters": {}, "pagination": {"first": 50}}
+    # The whole history (the cursor's one window from 2014), also in a full refresh.
+    assert server.bodies[0]["variables"]["filters"] == {"startDate": "2014-01-01T00:00:00.000Z"}
+    assert server.bodies[1]["variables"] == {
+        "productName": "checkout",
+        "filters": {"startDate": "2014-01-01T00:00:00.000Z"},
+        "pagination": {"first": 50},
+    }
     (record,) = records_of(output)
     assert record["id"] == "r1" and record["updatedAt"] == "2026-10-01T00:00:00Z"
     assert "productReleaseUpdatedAt" not in record
@@ -399,7 +407,8 @@ def test_releases_fall_back_to_one_application_at_a_time_when_the_account_wide_r
     server = GraphQLServer(mocked, [(200, failed), (200, slice_of("gitopsReleases", [release]))])
     output = run_read("gitops_releases", gitops_applications=["web"])
     assert [(r["application_name"], r["historyId"]) for r in records_of(output)] == [("web", 3)]
-    assert server.bodies[1]["variables"]["filters"] == {"name": "web"}
+    assert server.bodies[0]["variables"]["filters"] == {"syncStartDateFrom": "2014-01-01T00:00:00.000Z"}
+    assert server.bodies[1]["variables"]["filters"] == {"name": "web", "syncStartDateFrom": "2014-01-01T00:00:00.000Z"}
     GraphQLServer(mocked, [(200, failed)])
     output = run_read("gitops_releases", expect_failure=True)
     (failure,) = [t for t in error_traces(output) if t.stream_descriptor is not None]
