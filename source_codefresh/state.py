@@ -5,7 +5,9 @@
 - `FollowsUnfinishedBuildsState` and `FollowsUnfinishedBuildsCursor` (builds, build_details, build_steps, build_logs):
   the state keeps the newest build creation time read and where the builds that had not finished when read were
   created (`build_finished`, the one definition of a finished build), so the next sync reads those builds again and
-  what is new, and nothing else.
+  what is new, and nothing else. The GitOps releases, promotions, workflows and workflow nodes use the same cursor:
+  their manifest's cursor `$parameters` say where a listed record's creation time is (`follow_created`) and when it
+  has finished (`follow_finished`, a `FinishedRule`).
 - `ReadableState` (analytics_reports): only checks that the saved state can be read.
 - `StartedRunsCursor` (pipeline_runs): the builds a sync started and has not emitted yet, saved before they are
   watched, so that a retried attempt follows them instead of starting others.
