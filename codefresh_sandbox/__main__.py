@@ -55,6 +55,7 @@ READING_HELP = {
     "gitops_introspection": "whether GraphQL introspection is answered",
     "gitops_account": "`empty`: an account without GitOps (no runtime, every GraphQL list empty)",
     "gitops_access": "`forbidden`: a key without GitOps access (every GraphQL field answers Forbidden)",
+    "gitops_date_filters": "whether the GraphQL lists apply their date filters or answer the whole list",
 }
 
 

@@ -84,6 +84,7 @@ class SandboxConfig:
     gitops_introspection: str = "disabled"  # `disabled` | `enabled`
     gitops_account: str = "enabled"  # `enabled` | `empty`: an account without GitOps (no runtime, every list empty)
     gitops_access: str = "granted"  # `granted` | `forbidden`: a key without GitOps access (every field: Forbidden)
+    gitops_date_filters: str = "honoured"  # `honoured` | `ignored`: the GraphQL lists' date filters
     # server options
     host: str = "127.0.0.1"
     port: int = 0  # 0 = an ephemeral port
@@ -132,7 +133,7 @@ READINGS = {
     "environments_id": resources.ENVIRONMENTS_ID,
     **gitops_data.READINGS,
 }
-# The account's state, not a reading of the API: validated and offered as flags like the readings.
+# The account's state (and a reading the probe does not ask): validated and offered as flags like the readings.
 STATES = gitops_data.STATES
 
 

@@ -240,6 +240,11 @@ class Endpoint:
             pass
         raise GraphQLError(f"Invalid cursor: {cursor}")
 
+    def _date(self, filters: Dict[str, Any], name: str, upper: bool) -> Optional[int]:
+        """A date filter's bound in epoch ms (a bad one is an error), or None under gitops_date_filters=ignored."""
+        bound = _bound(filters.get(name), upper)
+        return None if self.cfg.gitops_date_filters == "ignored" else bound
+
     def _unpaged(self, pagination: Optional[Dict[str, Any]]) -> Optional[int]:
         """The default page of a list [GO-GQL] asks without `pagination`: everything, unless every list pages."""
         return DEFAULT_FIRST if self.cfg.gitops_list_pagination == "every_list" else None
@@ -289,7 +294,7 @@ class Endpoint:
 
     def workflows(self, filters: Any = None, pagination: Any = None) -> Dict:
         f = filters or {}
-        start, end = _bound(f.get("startDateFrom"), False), _bound(f.get("startDateTo"), True)
+        start, end = self._date(f, "startDateFrom", False), self._date(f, "startDateTo", True)
         items = [
             w
             for w in reversed(self.gitops.workflows)  # newest first
@@ -311,8 +316,8 @@ class Endpoint:
         f = filters or {}
         if self.cfg.gitops_releases_filter == "required" and not f.get("name"):
             raise GraphQLError(APP_REQUIRED_MESSAGE)
-        start = max(_bound(f.get(k), False) or 0 for k in ("syncStartDateFrom", "startDate"))
-        ends = [b for b in (_bound(f.get("syncStartDateTo"), True), _bound(f.get("endDate"), True)) if b is not None]
+        start = max(self._date(f, k, False) or 0 for k in ("syncStartDateFrom", "startDate"))
+        ends = [b for b in (self._date(f, "syncStartDateTo", True), self._date(f, "endDate", True)) if b is not None]
         end = min(ends) if ends else None
         wanted = {
             "committers": set(f.get("committers") or []) | ({f["committer"]} if f.get("committer") else set()),
@@ -343,7 +348,7 @@ class Endpoint:
         return self._page(f"gitopsReleases:{field}:{order}", items, lambda r: r["_key"], pagination)
 
     def _promotion_items(self, f: Dict[str, Any], products: Optional[List[str]]) -> List[Dict]:
-        start, end = _bound(f.get("startDate"), False), _bound(f.get("endDate"), True)
+        start, end = self._date(f, "startDate", False), self._date(f, "endDate", True)
         return [
             p
             for p in reversed(self.gitops.promotions)  # newest first

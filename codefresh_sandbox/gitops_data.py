@@ -46,7 +46,13 @@ READINGS = {
     "gitops_releases_filter": ("optional", "required"),
     "gitops_introspection": ("disabled", "enabled"),
 }
-STATES = {"gitops_account": ("enabled", "empty"), "gitops_access": ("granted", "forbidden")}
+STATES = {
+    "gitops_account": ("enabled", "empty"),
+    "gitops_access": ("granted", "forbidden"),
+    # A reading the probe does not ask (it would need records at known times): whether the date filters of
+    # gitopsReleases, promotions, productReleases and workflows are applied (`honoured`) or ignored (the whole list).
+    "gitops_date_filters": ("honoured", "ignored"),
+}
 LEGACY_DAYS = 45  # promotions created before this many days before the anchor are served as ProductRelease nodes
 DEGRADED_SHARE = 0.15  # of new deployments
 FINISHED = {"SUCCEEDED", "FAILED", "TERMINATED"}

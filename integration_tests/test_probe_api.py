@@ -98,8 +98,7 @@ def test_the_probe_reads_the_sandbox_defaults():
         found = readings(server)
     expected = {question: getattr(defaults, switch) for switch, question in SWITCHES.items()}
     assert {q: found[q].reading for q in expected} == expected
-    assert all(found[q].fits for q in expected if q not in probe_api.GITOPS_QUESTIONS)
-    assert all(found[q].fits is None for q in probe_api.GITOPS_QUESTIONS)  # noted: no GitOps stream reads them yet
+    assert all(found[q].fits for q in expected)  # the GitOps questions too: the gitops_* streams fit each reading
     assert found[probe_api.Q_COMMITTERS].reading in ("accepts", "rejects")
     assert found[probe_api.Q_HERMES].reading == "observed" and found[probe_api.Q_RETRY_AFTER].reading == "unknown"
 

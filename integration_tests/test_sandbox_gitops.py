@@ -511,6 +511,32 @@ def test_unfinished_filters(srv):
     )
 
 
+@pytest.mark.parametrize("reading", ["honoured", "ignored"])
+def test_date_filters_are_applied_or_ignored(reading):
+    """gitops_date_filters: the start filters of releases, promotions, product releases and workflows."""
+    with SandboxServer(SandboxConfig(**SMALL, gitops_date_filters=reading)) as s:
+        g = s.data.gitops
+        since = {
+            "gitopsReleases": g.releases[-20]["application"]["status"]["syncStartedAt"],
+            "promotions": s.data.gitops.promotion_view(g.promotions[-7])["createdAt"],
+            "workflows": g.workflows[-9]["metadata"]["created"],
+        }
+        queries = {
+            "gitopsReleases": ("GitopsReleaseFilterArgs", "syncStartDateFrom", min(50, len(g.releases)), 20),
+            "promotions": ("ProductReleaseFiltersArgs", "startDate", min(50, len(g.promotions)), 7),
+            "workflows": ("WorkflowsFilterArgs", "startDateFrom", len(g.workflows), 9),
+        }
+        for field, (kind, name, everything, recent) in queries.items():
+            paged = ", pagination: {first: 50}" if field != "workflows" else ""
+            query = f"query($f: {kind}) {{ {field}(filters: $f{paged}) {{ edges {{ cursor }} }} }}"
+            answered = len(data(s, query, {"f": {name: since[field]}})[field]["edges"])
+            assert answered >= recent, field  # records created at the same instant as the bound come too
+            assert (answered == everything) == (reading == "ignored"), field
+        # A date that is no date is an error under both.
+        bad = post(s, '{ workflows(filters: {startDateFrom: "soon"}) { edges { cursor } } }').json()
+        assert bad["errors"][0]["message"] == "Invalid date: soon"
+
+
 # --- the clock --------------------------------------------------------------------------------------------------------
 def test_unfinished_records_finish_with_the_clock_and_new_ones_arrive(small):
     open_ = small.data.gitops.unfinished()

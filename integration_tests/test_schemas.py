@@ -29,6 +29,7 @@ from codefresh_sandbox import (
     SMALL_ACCOUNT,
     SandboxConfig,
     SandboxServer,
+    gitops_data,
 )
 from codefresh_sandbox.scenarios import configured_catalog, discover, run_connector
 from integration_tests.schema_check import RecordChecker, schema_problems
@@ -105,6 +106,34 @@ MODES: List[Mode] = [
             (
                 "a trigger with empty event-data",
                 _any("triggers", lambda r: (r.get("event-data") or {}).get("uri") == ""),
+            ),
+            # GitOps: a deployment linked to a classic build, a sync still running, both kinds of promotions, a
+            # workflow step that failed, a runtime's health error.
+            (
+                "a release linked to a classic build",
+                _any("gitops_releases", lambda r: bool((r.get("application") or {}).get("builds"))),
+            ),
+            (
+                "a release still syncing",
+                _any("gitops_releases", lambda r: r["application"]["status"]["syncFinishedAt"] is None),
+            ),
+            ("a promotion", _any("gitops_promotions", lambda r: r.get("__typename") == "Promotion")),
+            ("a product release", _any("gitops_promotions", lambda r: r.get("__typename") == "ProductRelease")),
+            ("a workflow node that failed", _any("gitops_workflow_nodes", lambda r: r.get("phase") == "Failed")),
+        ),
+    ),
+    Mode(
+        # A GitOps server before v1.3808.0: promotions come from productReleases, one product at a time.
+        "gitops_older_server",
+        sandbox={"gitops_schema": "before_promotions"},
+        config={"gitops_products": list(gitops_data.PRODUCTS)},
+        shows=(
+            (
+                "only product releases, with their steps",
+                lambda rs: (
+                    bool(rs["gitops_promotions"])
+                    and all(r.get("__typename") == "ProductRelease" and r.get("steps") for r in rs["gitops_promotions"])
+                ),
             ),
         ),
     ),

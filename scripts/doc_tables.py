@@ -77,6 +77,9 @@ def _request(stream: Mapping[str, Any]) -> str:
     for parent in router.get("parent_stream_configs") or []:
         if parent.get("lazy_read_pointer"):
             return f"none: the parent's `{'.'.join(parent['lazy_read_pointer'])}`"
+    if params.get("root_field"):  # the GitOps GraphQL API (definitions.gitops)
+        fallback = _params(retriever.get("fallback") or {}).get("root_field")
+        return f"`POST /2.0/api/graphql` `{params['root_field']}`" + (f", else `{fallback}`" if fallback else "")
     if params.get("endpoint"):
         method = (retriever.get("requester") or {}).get("http_method", "GET")
         return f"`{method} /{params['endpoint']}`"
@@ -94,7 +97,16 @@ def _path(url: str) -> str:
     return re.sub(r"\{\{\s*stream_slice\.(\w+)[^}]*\}\}", r"{\1}", path)
 
 
+def _nodes_of_listed(retriever: Mapping[str, Any]) -> bool:
+    """gitops_workflow_nodes' retriever: the items of each record of a listing, no request of its own."""
+    return _class(retriever) == "NodesOfListedRetriever"
+
+
 def _paging(retriever: Mapping[str, Any]) -> str:
+    if _nodes_of_listed(retriever):
+        return f"the listing's: {_paging(retriever['listing'])}"
+    if retriever.get("type") == "CustomRetriever" and retriever.get("fallback"):
+        return _paging(retriever["retriever"])
     if retriever.get("type") == "CustomRetriever" and retriever.get("listing"):
         return f"one request per build of the listing ({_paging(retriever['listing'])})"
     if retriever.get("type") == "CustomRetriever" and retriever.get("pages"):
@@ -108,6 +120,8 @@ def _paging(retriever: Mapping[str, Any]) -> str:
         return "offset"
     if kind == "PageIncrement":
         return "page/pageSize" if page_size_field == "pageSize" else "page"
+    if _class(strategy) == "SliceCursorPagination":
+        return "`first`/`after` cursors" if strategy.get("page_size") else "whole list (`after` if more)"
     if kind == "CustomPaginationStrategy":
         return "cursor-backed pages" if _class(strategy) == "CursorBackedPageIncrement" else _class(strategy)
     if retriever.get("type") == "CustomRetriever":
@@ -117,9 +131,13 @@ def _paging(retriever: Mapping[str, Any]) -> str:
 
 def _records_at(stream: Mapping[str, Any]) -> str:
     params, retriever = _params(stream), stream.get("retriever") or {}
+    retriever = retriever.get("retriever") if retriever.get("fallback") else retriever
+    if _nodes_of_listed(retriever):
+        return f"{_code(str(retriever.get('nodes_path')))} of each listed record"
     extractor = (retriever.get("record_selector") or {}).get("extractor") or {}
     if extractor.get("type") == "DpathExtractor":
-        return _code(".".join(extractor.get("field_path") or [])) if extractor.get("field_path") else "root"
+        path = ".".join(_with_params(part, params) for part in extractor.get("field_path") or [])
+        return _code(path) if path else "root"
     if extractor.get("type") == "CombinedExtractor":
         return " + ".join(_code(".".join(e.get("field_path") or [])) for e in extractor.get("extractors") or [])
     if extractor.get("type") == "CustomRecordExtractor" and _class(extractor) != "EnvelopeExtractor":
@@ -136,8 +154,9 @@ def _cursor_details(stream: Mapping[str, Any]) -> List[str]:
         details.append(f"{cursor['step']} windows")
     if cursor.get("lookback_window"):
         details.append("lookback")
-    if (cursor.get("$parameters") or {}).get("follow_hours") is not None:
-        details.append("unfinished builds followed")
+    followed = cursor.get("$parameters") or {}
+    if followed.get("follow_hours") is not None:
+        details.append(f"unfinished {(followed.get('follow_records') or ['builds'])[0]} followed")
     return details
 
 
@@ -153,12 +172,24 @@ def _filters(stream: Mapping[str, Any]) -> List[str]:
             # The cursor's interval, or a window a custom retriever cut from it (in the slice's extra fields).
             if "stream_interval" in str(value) or "extra_fields" in str(value):
                 server_side.append(name)
+    server_side.extend(_interval_variables(_params(stream).get("variables") or {}))
     if any(server_side):
         parts.append("server-side " + "/".join(_code(name) for name in server_side if name))
     condition = ((retriever.get("record_selector") or {}).get("record_filter") or {}).get("condition")
     if condition:
         parts.append("record filter")
     return parts
+
+
+def _interval_variables(variables: Mapping[str, Any], prefix: str = "") -> List[str]:
+    """The GraphQL variables (dotted: `filters.startDate`) whose value is the cursor's interval."""
+    found: List[str] = []
+    for name, value in variables.items():
+        if isinstance(value, Mapping):
+            found.extend(_interval_variables(value, f"{prefix}{name}."))
+        elif "stream_interval" in str(value):
+            found.append(f"{prefix}{name}")
+    return found
 
 
 def _requesters(retriever: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
@@ -173,6 +204,8 @@ def _requesters(retriever: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
 
 def _parent(stream: Mapping[str, Any]) -> str:
     retriever = stream.get("retriever") or {}
+    if _nodes_of_listed(retriever):
+        return f"the `{_params(stream).get('root_field')}` listing (its records' `{retriever.get('nodes_path')}`)"
     if retriever.get("type") == "CustomRetriever" and retriever.get("listing"):
         listing = _params(retriever["listing"])
         return f"the `{listing.get('endpoint')}` listing of each window"
@@ -181,13 +214,16 @@ def _parent(stream: Mapping[str, Any]) -> str:
         f"`{_params(config.get('stream') or {}).get('name')}` (`{config.get('parent_key')}`)"
         for config in router.get("parent_stream_configs") or []
     ]
-    if router.get("type") == "ListPartitionRouter":
-        parents.append(f"config (`{router.get('cursor_field')}`)")
+    for partitions in (router, retriever.get("fallback_partitions") or {}):
+        if partitions.get("type") == "ListPartitionRouter":
+            parents.append(f"config (`{partitions.get('cursor_field')}`)")
     return ", ".join(parents) or EMPTY
 
 
 def _per(stream: Mapping[str, Any]) -> str:
     retriever = stream.get("retriever") or {}
+    if _nodes_of_listed(retriever):
+        return ""
     if retriever.get("type") == "CustomRetriever" and retriever.get("listing"):
         return "for each build listed"
     router = retriever.get("partition_router") or {}

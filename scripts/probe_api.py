@@ -45,6 +45,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from source_codefresh.graphql import GRAPHQL_PATH, QUERY_FIELDS, graphql_url
 from source_codefresh.paging import ISSUE_TRACKER
 
 DEFAULT_BASE_URL = "https://g.codefresh.io/api"
@@ -64,20 +65,18 @@ SAFE_READS = (
     re.compile(r"^/environments-v2$"),
     re.compile(r"^/annotations$"),
 )
-GRAPHQL_PATH = "/2.0/api/graphql"  # on the API's host, next to /api (docs/api-notes.md section 11)
-# Every GraphQL request is a `query` made only of these root fields (checked before it is sent). The list queries of
-# the GitOps API, evidenced ones and the names no client shows; an unknown one is refused by validation, which is
-# what the probe asks. No field here has a side effect: the app-proxy's `sync` and `appRollback`, which are queries
-# with side effects, are not on it (nor is the app-proxy ever called). `__schema` is introspection, which reads only
-# the schema (the engine answers it without a resolver, so nothing of the account is read or changed). SENTINEL is a
-# field no schema has: a document that holds it fails validation, so none of its fields is executed.
+# Every GraphQL request is a `query` made only of these root fields (checked before it is sent): the connector's own
+# list queries (its allowlist, source_codefresh/graphql.py QUERY_FIELDS) and names no client shows; an unknown one is
+# refused by validation, which is what the probe asks. No field here has a side effect: the app-proxy's `sync` and
+# `appRollback`, which are queries with side effects, are not on it (nor is the app-proxy ever called). `__schema` is
+# introspection, which reads only the schema (the engine answers it without a resolver, so nothing of the account is
+# read or changed). SENTINEL is a field no schema has: a document that holds it fails validation, so none of its
+# fields is executed.
 SENTINEL = "sourceCodefreshProbeSentinel"
-EVIDENCED_LISTS = ("runtimes", "clusters", "gitSources", "components", "pipelines", "workflows", "gitopsReleases")
+EVIDENCED_LISTS = tuple(name for name in QUERY_FIELDS if name not in ("promotions", "productReleases"))
 UNPAGED_LISTS = ("runtimes", "gitSources", "components", "pipelines", "workflows")  # read whole by Codefresh's SDK
 UNEVIDENCED_LISTS = ("applications", "products", "environments", "promotionFlows", "doraMetrics")
-SAFE_QUERY_FIELDS = frozenset(
-    EVIDENCED_LISTS + ("promotions", "productReleases") + UNEVIDENCED_LISTS + ("__schema", SENTINEL)
-)
+SAFE_QUERY_FIELDS = frozenset(QUERY_FIELDS + UNEVIDENCED_LISTS + ("__schema", SENTINEL))
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -195,33 +194,33 @@ CONNECTOR = {
         "with": (True, "waits what Retry-After asks"),
         "without": (True, "backs off exponentially when a 429 has no Retry-After"),
     },
-    # GitOps: no stream reads the GraphQL API yet, so these are noted for the GitOps streams to come (fits: None).
+    # GitOps (the gitops_* streams, source_codefresh/graphql.py).
     "gitops_schema": {
-        "current": (None, "GitOps streams to come read `promotions`"),
-        "before_promotions": (None, "GitOps streams to come fall back to `productReleases`, one product at a time"),
+        "current": (True, "reads `promotions` (promotions and product releases in one stream)"),
+        "before_promotions": (True, "falls back to `productReleases`, one product of gitops_products at a time"),
     },
     "gitops_invalid_query_status": {
-        "400": (None, "GitOps streams to come read the errors of a 400 answer as the server's refusal"),
-        "200": (None, "GitOps streams to come read `errors` of a 200 answer"),
+        "400": (True, "reads the `errors` of a 400 answer as the server's refusal"),
+        "200": (True, "reads the `errors` of a 200 answer"),
     },
     "gitops_list_pagination": {
-        "evidenced_only": (None, "GitOps streams to come send `pagination` only to the lists that take it"),
-        "every_list": (None, "GitOps streams to come follow pageInfo.hasNextPage on every list"),
-        "mixed": (None, "GitOps streams to come send `pagination` only where pageInfo says there is more"),
+        "evidenced_only": (True, "sends `pagination` to the lists Codefresh's SDK reads whole only if pageInfo asks"),
+        "every_list": (True, "follows pageInfo.hasNextPage on every list"),
+        "mixed": (True, "sends `pagination` only where pageInfo says there is more"),
     },
     "gitops_releases_filter": {
-        "optional": (None, "GitOps streams to come read gitopsReleases account-wide"),
-        "required": (None, "GitOps streams to come read gitopsReleases one application at a time"),
+        "optional": (True, "reads gitopsReleases account-wide"),
+        "required": (True, "reads gitopsReleases one application at a time, those of gitops_applications"),
     },
     "gitops_page_cap": {
-        "50": (None, "GitOps streams to come ask pages of at most 50"),
-        "clamp_50": (None, "GitOps streams to come ask pages of at most 50"),
-        "none": (None, "GitOps streams to come ask pages of at most 50"),
-        "below_50": (None, "GitOps streams to come must ask pages smaller than 50"),
+        "50": (True, "asks pages of 50"),
+        "clamp_50": (True, "asks pages of 50"),
+        "none": (True, "asks pages of 50"),
+        "below_50": (False, "asks pages of 50, which this server refuses"),
     },
     "gitops_introspection": {
-        "disabled": (None, "GitOps streams to come never depend on introspection"),
-        "enabled": (None, "GitOps streams to come never depend on introspection"),
+        "disabled": (True, "never depends on introspection"),
+        "enabled": (True, "never depends on introspection"),
     },
 }
 
@@ -842,10 +841,9 @@ class Client:
 
 
 def graphql_url_of(base_url: str) -> str:
-    """The GitOps GraphQL API next to the REST API: `https://<host>/api` -> `https://<host>/2.0/api/graphql`."""
-    parts = urlsplit(base_url)
-    root = parts.path[: -len("/api")] if parts.path.endswith("/api") else ""
-    return f"{parts.scheme}://{parts.netloc}{root}{GRAPHQL_PATH}"
+    """The GitOps GraphQL API next to the REST API, as the connector derives it: `https://<host>/api` ->
+    `https://<host>/2.0/api/graphql`."""
+    return graphql_url({"base_url": base_url})
 
 
 def check_base_url(base_url: str, flag: str = "--base-url") -> Optional[str]:

@@ -6,11 +6,13 @@
 #   scripts/update_lock.sh --upgrade-package requests   # one package (and what it needs)
 #   scripts/update_lock.sh --check                      # exit 1 if the lock files are not what pyproject.toml gives
 #
-# Writes (commit all three together, with the pyproject.toml change that caused them):
+# Writes (commit all four together, with the pyproject.toml change that caused them):
 #   requirements-dev.lock    the project's dependencies + the `dev` and `pyairbyte` groups: the README's test
 #                            command and CI (.ci/run) install it
 #   requirements.lock        the project's dependencies alone, each at the version requirements-dev.lock has (so
 #                            the image ships exactly what the tests ran): the README's quick start and the Dockerfile
+#   requirements-sandbox.lock the `sandbox` group alone (the sandbox's GraphQL engine), at the version
+#                            requirements-dev.lock has: the README's quick start installs it next to requirements.lock
 #   requirements-build.lock  the build backend (pyproject.toml [build-system] requires): the Dockerfile builds the
 #                            wheel with it
 #
@@ -22,7 +24,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 UV_VERSION=0.13.8
-LOCKS=(requirements-dev.lock requirements.lock requirements-build.lock)
+LOCKS=(requirements-dev.lock requirements.lock requirements-sandbox.lock requirements-build.lock)
 check=false
 if [[ "${1:-}" == "--check" ]]; then
     check=true
@@ -44,12 +46,16 @@ for lock in "${LOCKS[@]}"; do
 done
 python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"]))' \
     > "$work/build-requirements.in"
+python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["dependency-groups"]["sandbox"]))' \
+    > "$work/sandbox-requirements.in"
 (
     cd "$work"
     uv=("$tools/venv/bin/uv" --no-config --no-progress --quiet pip compile --universal --python-version 3.11
         --generate-hashes --custom-compile-command "scripts/update_lock.sh")
     "${uv[@]}" pyproject.toml --group dev --group pyairbyte "$@" --output-file requirements-dev.lock
     "${uv[@]}" pyproject.toml --constraints requirements-dev.lock "$@" --output-file requirements.lock
+    "${uv[@]}" sandbox-requirements.in --constraints requirements-dev.lock "$@" --output-file requirements-sandbox.lock
+    sed -i "s|-r sandbox-requirements.in|pyproject.toml (sandbox)|" requirements-sandbox.lock
     "${uv[@]}" build-requirements.in "$@" --output-file requirements-build.lock
     sed -i "s|-r build-requirements.in|pyproject.toml [build-system] requires|" requirements-build.lock
 )

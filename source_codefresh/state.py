@@ -5,7 +5,9 @@
 - `FollowsUnfinishedBuildsState` and `FollowsUnfinishedBuildsCursor` (builds, build_details, build_steps, build_logs):
   the state keeps the newest build creation time read and where the builds that had not finished when read were
   created (`build_finished`, the one definition of a finished build), so the next sync reads those builds again and
-  what is new, and nothing else.
+  what is new, and nothing else. The GitOps releases, promotions, workflows and workflow nodes use the same cursor:
+  their manifest's cursor `$parameters` say where a listed record's creation time is (`follow_created`) and when it
+  has finished (`follow_finished`, a `FinishedRule`).
 - `ReadableState` (analytics_reports): only checks that the saved state can be read.
 - `StartedRunsCursor` (pipeline_runs): the builds a sync started and has not emitted yet, saved before they are
   watched, so that a retried attempt follows them instead of starting others.
@@ -254,7 +256,51 @@ def build_finished(build: Mapping[str, Any]) -> bool:
     (stop polling). Codefresh sets `finished` when a build ends (docs/api-notes.md, section 6), so a status not known
     yet is judged by it: with it the build has ended, without it the build may still run. A final status without it is
     not finished yet either: the record still lacks its end and the log its archive, so the build is read again."""
-    return bool(build.get("finished")) and build.get("status") not in RUNNING_BUILD_STATUSES
+    return BUILD_FINISHED(build)
+
+
+def dig(record: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted path of a record (`metadata.created`), None where a step is missing."""
+    value: Any = record
+    for key in path.split("."):
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value
+
+
+@dataclass(frozen=True)
+class FinishedRule:
+    """When a record the cursor follows has finished, declared per stream (`$parameters.follow_finished` of its
+    DatetimeBasedCursor): its end time (`time`, a dotted path) is set, and its status (`status`) is not one of
+    `running`, or, when `final` is given, is one of `final` (a stream whose records have no end time: a status not
+    known yet is then followed, not taken as an end)."""
+
+    status: str
+    time: Optional[str] = None
+    running: FrozenSet[str] = frozenset()
+    final: Optional[FrozenSet[str]] = None
+
+    def __call__(self, record: Mapping[str, Any]) -> bool:
+        if self.time is not None and not dig(record, self.time):
+            return False
+        status = dig(record, self.status)
+        return status in self.final if self.final is not None else status not in self.running
+
+    @classmethod
+    def declared(cls, stream: str, value: Any) -> "FinishedRule":
+        """The rule of a manifest's `follow_finished: {status, time, running | final}`."""
+        if not isinstance(value, Mapping) or not isinstance(value.get("status"), str):
+            raise ValueError(f"Stream '{stream}': follow_finished needs a `status` path, got {value!r}")
+        final = value.get("final")
+        return cls(
+            status=value["status"],
+            time=value.get("time") or None,
+            running=frozenset(value.get("running") or ()),
+            final=None if final is None else frozenset(final),
+        )
+
+
+# Codefresh sets `finished` when a build ends; the running statuses are the CLI's choices minus the SDK's end ones.
+BUILD_FINISHED = FinishedRule(status="status", time="finished", running=RUNNING_BUILD_STATUSES)
 
 
 @dataclass
@@ -454,9 +500,17 @@ class FollowsUnfinishedBuildsCursor(Cursor):
         follow_hours: float,
         message_repository: MessageRepository,
         state_manager: ConnectorStateManager,
+        created_path: str = LISTED_BUILD_CREATED,
+        finished: Callable[[Mapping[str, Any]], bool] = build_finished,
+        records: Tuple[str, str] = ("builds", "build"),
+        follow_setting: str = "builds_lookback_hours",
     ) -> None:
         self._stream = stream_name
         self._cursor_key = cursor_field
+        self._created_path = created_path
+        self._finished = finished
+        self._records = records
+        self._follow_setting = follow_setting
         self._window_fields = window_fields
         self._follow = timedelta(hours=follow_hours)
         self._repository = message_repository
@@ -490,7 +544,7 @@ class FollowsUnfinishedBuildsCursor(Cursor):
 
     def should_be_synced(self, record: Record) -> bool:
         data = record.data
-        created = parse_iso(data.get(LISTED_BUILD_CREATED))
+        created = parse_iso(dig(data, self._created_path))
         if created is None:
             self._warn_without_cursor_value()
             return True
@@ -506,7 +560,7 @@ class FollowsUnfinishedBuildsCursor(Cursor):
         if window is not None:
             if window.newest is None or created > window.newest:
                 window.newest = created
-            if not build_finished(data):
+            if not self._finished(data):
                 window.unfinished.append(created)
         return True
 
@@ -520,7 +574,7 @@ class FollowsUnfinishedBuildsCursor(Cursor):
         if not self._warned_without_cursor_value:
             self._warned_without_cursor_value = True
             LOGGER.warning(
-                f"Could not find cursor field `{LISTED_BUILD_CREATED}` in record for stream {self._stream}. The "
+                f"Could not find cursor field `{self._created_path}` in record for stream {self._stream}. The "
                 "incremental sync will assume it needs to be synced"
             )
 
@@ -584,11 +638,12 @@ class FollowsUnfinishedBuildsCursor(Cursor):
                 bounds = (followed.first, followed.last)
                 if bounds not in self._reported_drops:
                     self._reported_drops.add(bounds)
+                    plural, singular = self._records
                     LOGGER.info(
-                        f"Stream '{self._stream}': builds created between {format_iso_ms(followed.first)} and "
+                        f"Stream '{self._stream}': {plural} created between {format_iso_ms(followed.first)} and "
                         f"{format_iso_ms(followed.last)} were still unfinished {self._follow.total_seconds() / 3600:g} "
-                        "hours (builds_lookback_hours) after the newest build, and are no longer read again; a full "
-                        "refresh reads their final state."
+                        f"hours ({self._follow_setting}) after the newest {singular}, and are no longer read again; a "
+                        "full refresh reads their final state."
                     )
                 continue
             kept.append(followed)
@@ -750,4 +805,23 @@ class ComponentFactory(ModelToComponentFactory):
             follow_hours=float(_interpolated(parameters["follow_hours"], parameters, config) or 0),
             message_repository=self.get_message_repository(),
             state_manager=self._stream_states,
+            **_followed_records(model.name, parameters),
         )
+
+
+def _followed_records(stream: str, parameters: Mapping[str, Any]) -> Dict[str, Any]:
+    """What a stream's cursor $parameters say of the records it follows, besides builds (the defaults):
+    `follow_created` (the dotted path of a listed record's creation time), `follow_finished` (a FinishedRule),
+    `follow_records` ([plural, singular], for the log line of records no longer followed) and `follow_setting` (what
+    sets `follow_hours`, named in that line)."""
+    found: Dict[str, Any] = {}
+    if parameters.get("follow_created"):
+        found["created_path"] = str(parameters["follow_created"])
+    if parameters.get("follow_finished") is not None:
+        found["finished"] = FinishedRule.declared(stream, parameters["follow_finished"])
+    if parameters.get("follow_records"):
+        plural, singular = parameters["follow_records"]
+        found["records"] = (str(plural), str(singular))
+    if parameters.get("follow_setting"):
+        found["follow_setting"] = str(parameters["follow_setting"])
+    return found

@@ -479,6 +479,18 @@ BUILDERS: Dict[str, Callable[[], StreamCase]] = {
 }
 
 ALL_STREAMS = list(BUILDERS)
+# The streams of Codefresh's GraphQL API (definitions.gitops), which send POSTs these REST cases do not describe.
+GITOPS_STREAMS = [
+    "gitops_runtimes",
+    "gitops_clusters",
+    "gitops_git_sources",
+    "gitops_components",
+    "gitops_releases",
+    "gitops_promotions",
+    "gitops_workflows",
+    "gitops_workflow_nodes",
+    "gitops_pipelines",
+]
 SCOPED_STREAMS = [name for name in ALL_STREAMS if name != "current_user"]
 ENVELOPE_STREAMS = [name for name in ALL_STREAMS if BUILDERS[name]().records_key]
 PER_BUILD_STREAMS = ["build_details", "build_steps"]

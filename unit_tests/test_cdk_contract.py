@@ -21,6 +21,8 @@ starts failing because the CDK now does the right thing itself means our workaro
 |   stream's cursor; a FinalStateCursor keeps the partition router        |                                         |
 | `create_default_stream` hands the stream's cursor to a custom retriever | pipeline_runs.py (`cursor` field)       |
 |   that declares a `cursor` field                                        |                                         |
+| the record filter of a client-side cursor is handed to the selector of  | per_build.py listing, graphql.py        |
+|   a retriever nested in a custom retriever, with the stream's cursor    |   `NodesOfListedRetriever`              |
 | a source's component factory is `_constructor` (settings as ours)       | source.py `__init__` replaces it        |
 | `_streams_by_name(names)` builds those; `_concurrent_source.read(...)`  | source.py `read` (catalog's streams)    |
 | the entrypoint prints each message through its print buffer (stdout)   | source.py `_flushing_states`            |
@@ -73,6 +75,7 @@ from airbyte_cdk.test.state_builder import StateBuilder
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 import source_codefresh
+from source_codefresh.graphql import NodesOfListedRetriever
 from source_codefresh.paging import CursorBackedPageIncrement
 from source_codefresh.pipeline_runs import PipelineRunRetriever
 from source_codefresh.source import SourceCodefresh, _plain_check_message, manifest_path
@@ -431,6 +434,37 @@ def test_the_cdk_builds_each_streams_cursor_in_build_concurrent_cursor_and_hands
     )
     partitions = [partition.to_slice().partition for partition in stream.generate_partitions()]
     assert partitions == [{"run_index": "0"}, {"run_index": "1"}], partitions
+
+
+def test_the_stream_cursors_record_filter_reaches_the_selector_of_a_retriever_nested_in_a_custom_one(monkeypatch):
+    """gitops_workflow_nodes reads the workflows listing inside NodesOfListedRetriever (and build_details the builds
+    listing inside PerBuildRetriever): the stream's cursor follows the listed records because the CDK hands the
+    client-side record filter, built on the stream's cursor, to the nested retriever's selector too."""
+    listings: List[Any] = []
+    built = NodesOfListedRetriever.__post_init__
+    monkeypatch.setattr(
+        NodesOfListedRetriever,
+        "__post_init__",
+        lambda self, parameters: (listings.append(self.listing), built(self, parameters)),
+    )
+    saved = {"workflow_created": "2026-03-01T00:00:00.000Z", "unfinished": []}
+    state = StateBuilder().with_stream_state("gitops_workflow_nodes", saved)
+    stream = _built_stream(SourceCodefresh(config=CONFIG, state=state.build()), "gitops_workflow_nodes")
+    assert isinstance(stream.cursor, FollowsUnfinishedBuildsCursor)
+    (window,) = stream.cursor.stream_slices()
+    listed = [
+        {"metadata": {"uid": "old", "created": "2026-02-01T00:00:00.000Z"}, "status": {"phase": "Succeeded"}},
+        {"metadata": {"uid": "new", "created": "2026-03-02T00:00:00.000Z"}, "status": {"phase": "Running"}},
+    ]
+    (listing,) = listings
+    record_filter = listing.record_selector.record_filter
+    assert record_filter is not None, (
+        "the CDK no longer hands the stream's record filter to a nested retriever's selector: NodesOfListedRetriever "
+        "and PerBuildRetriever must filter their listings with the stream's cursor themselves"
+    )
+    kept = list(record_filter.filter_records(listed, stream_state={}, stream_slice=window))
+    assert [w["metadata"]["uid"] for w in kept] == ["new"]
+    assert stream.cursor.state["unfinished"] == [], "the window is not closed yet"
 
 
 # --- source.py: the component factory and the read of the catalog's streams --------------------------------------

@@ -46,6 +46,7 @@ LOCKS = {
     + PYPROJECT["dependency-groups"]["dev"]
     + PYPROJECT["dependency-groups"]["pyairbyte"],
     "requirements-build.lock": PYPROJECT["build-system"]["requires"],
+    "requirements-sandbox.lock": PYPROJECT["dependency-groups"]["sandbox"],
 }
 
 
@@ -62,13 +63,14 @@ def test_every_pin_has_hashes(lock):
     assert [name for name, entries in found.items() if any(hashes == 0 for _, _, hashes in entries)] == []
 
 
-def test_the_image_ships_the_releases_the_tests_ran():
+@pytest.mark.parametrize("lock", ["requirements.lock", "requirements-sandbox.lock"])
+def test_the_image_and_the_quick_start_ship_the_releases_the_tests_ran(lock):
     dev = {name: {version for version, _, _ in entries} for name, entries in pins("requirements-dev.lock").items()}
-    runtime = {name: {version for version, _, _ in entries} for name, entries in pins("requirements.lock").items()}
+    runtime = {name: {version for version, _, _ in entries} for name, entries in pins(lock).items()}
     differ = {
         name: (versions, dev.get(name)) for name, versions in runtime.items() if not versions <= dev.get(name, set())
     }
-    assert differ == {}, "requirements.lock pins releases requirements-dev.lock does not: run scripts/update_lock.sh"
+    assert differ == {}, f"{lock} pins releases requirements-dev.lock does not: run scripts/update_lock.sh"
 
 
 def _readme_command(installs: str) -> str:
@@ -85,6 +87,8 @@ def test_ci_runs_exactly_the_readme_test_command_which_installs_the_dev_lock():
 
 def test_the_quick_start_and_the_dockerfile_install_the_runtime_lock():
     assert "pip install -q --no-deps -e ." in _readme_command("requirements.lock")
+    # ... and the sandbox's GraphQL engine, so that its sync reads the GitOps streams too (the image does not).
+    assert "-r requirements.lock -r requirements-sandbox.lock " in _readme_command("requirements.lock")
     dockerfile = (REPO_ROOT / "Dockerfile").read_text()
     assert re.search(r"install --no-deps --require-hashes --no-compile\s*\\\s*-r requirements\.lock", dockerfile)
     assert "--require-hashes --no-compile -r requirements-build.lock" in dockerfile

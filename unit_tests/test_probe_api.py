@@ -551,7 +551,7 @@ def test_gitops_fields_readings(answer, readings):
     assert tuple(f.reading for f in found) == readings
     assert [f.question for f in found] == [probe_api.Q_GITOPS_QUERIES, probe_api.Q_GITOPS_STATUS,
                                            probe_api.Q_GITOPS_LIST_PAGINATION]  # fmt: skip
-    assert all(f.fits is None for f in found)  # noted: no GitOps stream yet
+    assert all(f.fits is True for f in found)  # the GitOps streams fit each reading
 
 
 def test_gitops_fields_name_what_is_there_and_what_the_server_suggests():

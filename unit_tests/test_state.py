@@ -19,6 +19,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from source_codefresh.state import (
     RUNNING_BUILD_STATUSES,
     CursorStartsAfterState,
+    FinishedRule,
     Followed,
     FollowsUnfinishedBuildsCursor,
     FollowsUnfinishedBuildsState,
@@ -331,6 +332,7 @@ def make_cursor(
     repository: Optional[InMemoryMessageRepository] = None,
     stream: str = "builds",
     cursor_field: str = "created",
+    **followed: Any,
 ) -> FollowsUnfinishedBuildsCursor:
     converter = CustomFormatConcurrentStreamStateConverter(
         datetime_format="%Y-%m-%dT%H:%M:%S.%_msZ",
@@ -365,6 +367,7 @@ def make_cursor(
         follow_hours=follow_hours,
         message_repository=repository or InMemoryMessageRepository(),
         state_manager=ConnectorStateManager(),
+        **followed,
     )
 
 
@@ -512,3 +515,73 @@ def test_a_build_without_a_creation_time_is_kept_with_one_warning_per_stream(cap
         f"Could not find cursor field `created` in record for stream {stream}. The incremental sync will assume it "
         "needs to be synced"
     ]
+
+
+# --- the same cursor for other records: GitOps releases, promotions, workflows (manifest `follow_*` parameters) -------
+
+WORKFLOWS = FinishedRule.declared(
+    "gitops_workflows", {"time": "status.finishedAt", "status": "status.phase", "running": ["Running", "Pending"]}
+)
+PROMOTIONS = FinishedRule.declared("gitops_promotions", {"status": "status", "final": ["SUCCEEDED", "FAILED"]})
+
+
+def workflow(created: str, phase: str, finished: Optional[str] = None) -> Dict[str, Any]:
+    return {"metadata": {"uid": created, "created": created}, "status": {"phase": phase, "finishedAt": finished}}
+
+
+def test_a_declared_rule_reads_nested_fields_and_either_running_or_final_statuses():
+    assert WORKFLOWS(workflow("t", "Succeeded", ENDED_AT)) and WORKFLOWS(workflow("t", "Unknown", ENDED_AT))
+    assert not WORKFLOWS(workflow("t", "Running", ENDED_AT)) and not WORKFLOWS(workflow("t", "Succeeded"))
+    assert not WORKFLOWS({"metadata": {}})
+    # Without an end time, only a final status ends a promotion: one not known yet is followed.
+    assert PROMOTIONS({"status": "FAILED"}) and not PROMOTIONS({"status": "SUSPENDED"})
+    assert not PROMOTIONS({"status": "ARCHIVED"}) and not PROMOTIONS({})
+    with pytest.raises(ValueError, match="gitops_releases"):
+        FinishedRule.declared("gitops_releases", {"time": "application.status.syncFinishedAt"})
+
+
+def test_the_cursor_follows_records_by_their_declared_creation_path_and_finished_rule(caplog):
+    state = {"created": "2026-10-09T00:00:00.000Z", "unfinished": [["2026-10-05T00:00:00.000Z"] * 2]}
+    cursor = make_cursor(
+        state,
+        follow_hours=720,
+        stream="gitops_workflows",
+        created_path="metadata.created",
+        finished=WORKFLOWS,
+        records=("workflows", "workflow"),
+        follow_setting="the GitOps limit",
+    )
+    (window,) = cursor.stream_slices()
+    assert window.cursor_slice["start_time"] == "2026-10-05T00:00:00.000Z"
+    listing = [
+        workflow("2026-10-09T02:00:00.000Z", "Running"),  # new, running
+        workflow("2026-10-09T01:00:00.000Z", "Succeeded", ENDED_AT),  # new, finished
+        workflow("2026-10-08T00:00:00.000Z", "Running"),  # read before: was finished then (not followed)
+        workflow("2026-10-05T00:00:00.000Z", "Failed", ENDED_AT),  # followed, now finished
+    ]
+    kept = [
+        w["metadata"]["uid"]
+        for w in listing
+        if cursor.should_be_synced(Record(data=w, stream_name="gitops_workflows", associated_slice=window))
+    ]
+    assert kept == ["2026-10-09T02:00:00.000Z", "2026-10-09T01:00:00.000Z", "2026-10-05T00:00:00.000Z"]
+    cursor.close_partition(Window(window))
+    assert cursor.state == {
+        "created": "2026-10-09T02:00:00.000Z",
+        "unfinished": [["2026-10-09T02:00:00.000Z", "2026-10-09T02:00:00.000Z"]],
+    }
+    # A record unfinished for longer than follow_hours is dropped with a line naming the records and the limit.
+    later = make_cursor(
+        {"created": "2026-10-20T00:00:00.000Z", "unfinished": [["2026-10-09T02:00:00.000Z"] * 2]},
+        stream="gitops_workflows",
+        created_path="metadata.created",
+        finished=WORKFLOWS,
+        records=("workflows", "workflow"),
+        follow_setting="the GitOps limit",
+    )
+    assert later.state["unfinished"] == []
+    assert any(
+        line.startswith("Stream 'gitops_workflows': workflows created between 2026-10-09T02:00:00.000Z")
+        and "(the GitOps limit) after the newest workflow" in line
+        for line in caplog.messages
+    )

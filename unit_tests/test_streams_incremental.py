@@ -21,7 +21,7 @@ from unit_tests.conftest import (
     sent_requests,
     stream_state,
 )
-from unit_tests.stream_cases import ALL_STREAMS, RECENT_ISO, case, recent
+from unit_tests.stream_cases import ALL_STREAMS, GITOPS_STREAMS, RECENT_ISO, case, recent
 
 pytestmark = pytest.mark.usefixtures("parse_manifest_once", "slept")
 
@@ -41,8 +41,9 @@ def _ms(text: str) -> int:
 
 
 def test_every_stream_of_the_manifest_has_a_case():
+    # The GitOps streams (GraphQL) are read by unit_tests/test_graphql.py and integration_tests/test_gitops.py.
     output = discover(SourceCodefresh(config=config()), config())
-    assert sorted(s.name for s in output.catalog.catalog.streams) == sorted(ALL_STREAMS)
+    assert sorted(s.name for s in output.catalog.catalog.streams) == sorted(ALL_STREAMS + GITOPS_STREAMS)
 
 
 # --- builds: a server-side window on `created`, following the builds that were not finished ---------------------------
