@@ -56,7 +56,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import median
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
 from codefresh_sandbox import HARNESS_ENV, SANDBOX_API_KEY
@@ -122,14 +122,6 @@ class Sandbox:
     def advance(self, **changes: Any) -> Dict[str, Any]:
         return self._control("advance", json.dumps(changes).encode())
 
-    def listing_page_kb(self) -> float:
-        request = urllib.request.Request(
-            f"{self.base_url}/workflow?limit={PAGE_SIZE}&page=1",
-            headers={"Authorization": SANDBOX_API_KEY, "X-Pagination-Session-Id": str(uuid.uuid4())},
-        )
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return len(answer.read()) / 1024
-
     def stop(self) -> None:
         if self._proc.poll() is None:
             self._proc.terminate()
@@ -146,9 +138,9 @@ class Sandbox:
         self.stop()
 
 
-def sandbox_capacity(sandbox: Sandbox, concurrency: int, requests_count: int) -> float:
+def sandbox_capacity(sandbox: Sandbox, concurrency: int, requests_count: int) -> Tuple[float, float]:
     """Build-detail requests per second the sandbox serves to a light client (http.client, one connection per
-    thread) with `concurrency` requests in flight. Ideal: concurrency / latency."""
+    thread) with `concurrency` requests in flight (ideal: concurrency / latency), and the kB of a listing page."""
     split = urlsplit(sandbox.base_url)
     local = threading.local()
 
@@ -162,13 +154,13 @@ def sandbox_capacity(sandbox: Sandbox, concurrency: int, requests_count: int) ->
             raise RuntimeError(f"sandbox answered {answer.status} for {path}")
         return body
 
-    first_page = json.loads(get(f"/workflow?limit={PAGE_SIZE}&page=1", {"X-Pagination-Session-Id": str(uuid.uuid4())}))
-    ids = [build["id"] for build in first_page["workflows"]["docs"]]
+    first_page = get(f"/workflow?limit={PAGE_SIZE}&page=1", {"X-Pagination-Session-Id": str(uuid.uuid4())})
+    ids = [build["id"] for build in json.loads(first_page)["workflows"]["docs"]]
     paths = [f"/builds/{ids[i % len(ids)]}" for i in range(requests_count)]
     started = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(get, paths))
-    return requests_count / (time.perf_counter() - started)
+    return requests_count / (time.perf_counter() - started), len(first_page) / 1024
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -267,7 +259,7 @@ def measured_on_sandbox(
         wall = time.perf_counter() - started
         peak_mb = sampler.stop()
         stats = sandbox.stats()
-        if os.waitstatus_to_exitcode(status) != 0:
+        if os.waitstatus_to_exitcode(status):
             stderr.seek(0)
             tail = stderr.read()[-2000:].decode(errors="replace")
             raise RuntimeError(f"{name} exited with {os.waitstatus_to_exitcode(status)}:\n{tail}")
@@ -289,12 +281,6 @@ def measured_on_sandbox(
 # ---------------------------------------------------------------------------------------------------------------------
 # (a) source-codefresh
 # ---------------------------------------------------------------------------------------------------------------------
-
-
-def connector_config(base_url: str, workers: int, **extra: Any) -> Dict[str, Any]:
-    return sandbox_config(
-        base_url, SANDBOX_API_KEY, num_workers=workers, max_requests_per_minute=UNLIMITED_REQUESTS_PER_MINUTE, **extra
-    )
 
 
 class RecordCounter:
@@ -338,7 +324,8 @@ def run_connector(
     """`source-codefresh read` of the streams `names` of `catalog` (from `discover`), its stdout counted."""
     workdir.mkdir(parents=True, exist_ok=True)
     config_path, catalog_path = workdir / "config.json", workdir / "catalog.json"
-    config_path.write_text(json.dumps(connector_config(sandbox.base_url, workers, **config)))
+    lifted = {"num_workers": workers, "max_requests_per_minute": UNLIMITED_REQUESTS_PER_MINUTE}
+    config_path.write_text(json.dumps(sandbox_config(sandbox.base_url, SANDBOX_API_KEY, **lifted, **config)))
     catalog_path.write_text(json.dumps(configured_catalog(catalog, names, incremental)))
     counter = RecordCounter()
     command = connector_command() + ["read", "--config", str(config_path), "--catalog", str(catalog_path)]
@@ -584,13 +571,13 @@ def part_detail_sync(
     workdir.mkdir(parents=True, exist_ok=True)
     with Sandbox(args.builds, latency_ms) as sandbox:
         probe = max(800, 50 * args.workers)
-        capacity = sandbox_capacity(sandbox, args.workers, probe)
+        capacity, page_kb = sandbox_capacity(sandbox, args.workers, probe)
         ideal = args.workers / (latency_ms / 1000.0) if latency_ms else float("inf")
         print(
             f"sandbox capacity: {capacity:.0f} req/s with {args.workers} concurrent connections "
             f"(light http.client client, {probe} detail requests; ideal {ideal:.0f} req/s = "
             f"{100 * capacity / ideal:.0f} %); a listing page of {PAGE_SIZE} builds is "
-            f"{sandbox.listing_page_kb():.0f} kB",
+            f"{page_kb:.0f} kB",
             flush=True,
         )
         streams = streams or fresh_catalog(sandbox.base_url, workdir)
@@ -705,7 +692,7 @@ def part_second_sync(args: argparse.Namespace, streams: Dict[str, Any], workdir:
     return {"rows": rows, "wanted": new + unfinished, "ceiling": ceiling}
 
 
-def part_startup(args: argparse.Namespace, streams: Dict[str, Any], workdir: Path) -> Dict[str, float]:
+def part_startup(args: argparse.Namespace, streams: Dict[str, Any], workdir: Path) -> None:
     """`source-codefresh read` of current_user (one request): the start-up a sync pays before its first request."""
     runs = 5
     print(f"\n== 3. start-up: `source-codefresh read` of current_user (one request), median of {runs} ==", flush=True)
@@ -718,7 +705,6 @@ def part_startup(args: argparse.Namespace, streams: Dict[str, Any], workdir: Pat
         f"source-codefresh read, one stream: {wall:.2f} s wall, {cpu:.2f} s CPU (interpreter, CDK imports, "
         f"manifest, the catalog's streams only)"
     )
-    return {"wall_s": wall, "cpu_s": cpu}
 
 
 def part_zero_latency(args: argparse.Namespace, streams: Dict[str, Any], workdir: Path) -> Dict[str, Result]:
