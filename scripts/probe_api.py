@@ -12,21 +12,11 @@ any id, name or record it reads: the output holds what the answers had in common
 moved a listing, the schema's field names and error texts) and the date-times it asked about, so it can be pasted into
 an issue as is. A key without a scope answers that question with "could not tell" and the others go on.
 
-The questions are those of docs/api-notes.md, sections 8 and 10:
-  1. How does GET /images page: `page` + session (cursor pages) or `offset`, and is there a pagination object?
-  2. Does GET /workflow honour the time of day in startDate/endDate, or only the date?
-  3. Which time format filters GET /audit (epoch milliseconds or ISO datetimes), and is its first page 0 or 1?
-  4. Does an analytics range without data answer 500, do build-duration reports answer a row per granularity
-     bucket, and does activeCommitters reject a 30-day window?
-  5. Do 429 answers carry Retry-After (only if one is seen: the probe never provokes one)?
-  6. Do Hermes triggers carry empty event-data, and are public events listed only with public=true?
-  7. Do GET /environments-v2 items carry an _id (no published answer shows one), and what does GET /annotations
-     answer when nothing matches ([] or 404)?
-  8. GitOps (docs/api-notes.md section 11): which list queries the GraphQL API has (`promotions`, or only the older
-     `productReleases`; and those no client shows: applications, products, environments, DORA statistics), the HTTP
-     status of a query it refuses, whether the lists Codefresh's SDK reads whole take `pagination`, whether
-     `gitopsReleases` answers without an application filter, the largest page (`first`), and whether it answers
-     introspection.
+The questions (their evidence and readings: docs/api-notes.md sections 8, 10 and 11): how /images pages, whether
+/workflow's dates honour the time of day, which from/to format filters /audit and whether its first page is 0 or 1,
+what analytics answer without data, per bucket and for a 30-day activeCommitters window, whether 429s carry
+Retry-After, Hermes triggers' event-data, environments' _id, /annotations matching nothing, and the GitOps GraphQL
+API's list queries, refusal status, `pagination`, gitopsReleases without a filter, page size and introspection.
 """
 
 from __future__ import annotations
