@@ -12,21 +12,11 @@ any id, name or record it reads: the output holds what the answers had in common
 moved a listing, the schema's field names and error texts) and the date-times it asked about, so it can be pasted into
 an issue as is. A key without a scope answers that question with "could not tell" and the others go on.
 
-The questions are those of docs/api-notes.md, sections 8 and 10:
-  1. How does GET /images page: `page` + session (cursor pages) or `offset`, and is there a pagination object?
-  2. Does GET /workflow honour the time of day in startDate/endDate, or only the date?
-  3. Which time format filters GET /audit (epoch milliseconds or ISO datetimes), and is its first page 0 or 1?
-  4. Does an analytics range without data answer 500, do build-duration reports answer a row per granularity
-     bucket, and does activeCommitters reject a 30-day window?
-  5. Do 429 answers carry Retry-After (only if one is seen: the probe never provokes one)?
-  6. Do Hermes triggers carry empty event-data, and are public events listed only with public=true?
-  7. Do GET /environments-v2 items carry an _id (no published answer shows one), and what does GET /annotations
-     answer when nothing matches ([] or 404)?
-  8. GitOps (docs/api-notes.md section 11): which list queries the GraphQL API has (`promotions`, or only the older
-     `productReleases`; and those no client shows: applications, products, environments, DORA statistics), the HTTP
-     status of a query it refuses, whether the lists Codefresh's SDK reads whole take `pagination`, whether
-     `gitopsReleases` answers without an application filter, the largest page (`first`), and whether it answers
-     introspection.
+The questions (their evidence and readings: docs/api-notes.md sections 8, 10 and 11): how /images pages, whether
+/workflow's dates honour the time of day, which from/to format filters /audit and whether its first page is 0 or 1,
+what analytics answer without data, per bucket and for a 30-day activeCommitters window, whether 429s carry
+Retry-After, Hermes triggers' event-data, environments' _id, /annotations matching nothing, and the GitOps GraphQL
+API's list queries, refusal status, `pagination`, gitopsReleases without a filter, page size and introspection.
 """
 
 from __future__ import annotations
@@ -234,18 +224,22 @@ def cannot_tell(question: str, seen: str) -> Finding:
     return Finding(question, "unknown", seen, None, "-")
 
 
-def refused(question: str, answer: Answer, path: str, scope: str) -> Optional[Finding]:
-    """A finding for a question whose request Codefresh refused or did not answer, else None."""
-    if answer.status in (401, 403):
-        return cannot_tell(
-            question,
-            f"Codefresh answered {path} with HTTP {answer.status}: the key may not read it "
-            f"(it needs the '{scope}' scope); add the scope to answer this question",
-        )
-    if answer.status == 429:
-        return cannot_tell(question, f"Codefresh rate-limited {path} (HTTP 429); run the probe again later")
-    if not answer.ok and answer.status is None:
-        return cannot_tell(question, f"no answer from {path} ({answer.problem})")
+def refused(question: str, path: str, scope: str, *answers: Answer, need_ok: bool = False) -> Optional[Finding]:
+    """A finding for a question when Codefresh refused or did not answer one of its requests (with `need_ok`, or
+    answered one with an error), from the first such answer; else None."""
+    for answer in answers:
+        if answer.status in (401, 403):
+            return cannot_tell(
+                question,
+                f"Codefresh answered {path} with HTTP {answer.status}: the key may not read it "
+                f"(it needs the '{scope}' scope); add the scope to answer this question",
+            )
+        if answer.status == 429:
+            return cannot_tell(question, f"Codefresh rate-limited {path} (HTTP 429); run the probe again later")
+        if answer.status is None:
+            return cannot_tell(question, f"no answer from {path} ({answer.problem})")
+        if need_ok and not answer.ok:
+            return cannot_tell(question, f"{path} answered HTTP {answer.status} {answer.message}".strip())
     return None
 
 
@@ -269,14 +263,6 @@ Q_GITOPS_LIST_PAGINATION = "Do the GitOps lists Codefresh's SDK reads whole take
 Q_GITOPS_RELEASES = "Does gitopsReleases answer without an application filter?"
 Q_GITOPS_PAGE_CAP = "What is the largest GitOps page (first) the API accepts?"
 Q_GITOPS_INTROSPECTION = "Does the GraphQL API answer introspection?"
-GITOPS_QUESTIONS = (
-    Q_GITOPS_QUERIES,
-    Q_GITOPS_STATUS,
-    Q_GITOPS_LIST_PAGINATION,
-    Q_GITOPS_RELEASES,
-    Q_GITOPS_PAGE_CAP,
-    Q_GITOPS_INTROSPECTION,
-)
 
 
 def record_ids(body: Any, key: Optional[str] = "docs") -> Optional[List[str]]:
@@ -291,12 +277,8 @@ def record_ids(body: Any, key: Optional[str] = "docs") -> Optional[List[str]]:
 
 def classify_images(first: Answer, by_page: Answer, by_offset: Answer, limit: int) -> Finding:
     """`first`: limit=N&page=1; `by_page`: limit=N&page=2 (same session); `by_offset`: limit=N&offset=N."""
-    for answer in (first, by_page, by_offset):
-        problem = refused(Q_IMAGES, answer, "/images", "images")
-        if problem:
-            return problem
-        if not answer.ok:
-            return cannot_tell(Q_IMAGES, f"/images answered HTTP {answer.status} {answer.message}".strip())
+    if problem := refused(Q_IMAGES, "/images", "images", first, by_page, by_offset, need_ok=True):
+        return problem
     if isinstance(first.body, list):
         return finding(Q_IMAGES, "images", "bare_array", "/images answers a bare array, not {docs: [...]}")
     ids, page_ids, offset_ids = record_ids(first.body), record_ids(by_page.body), record_ids(by_offset.body)
@@ -357,12 +339,8 @@ def workflow_windows(created: str) -> Dict[str, Tuple[str, str]]:
 
 def classify_workflow_dates(newest: Answer, exact: Answer, after: Answer, dates: Answer) -> Finding:
     """`newest`: the newest build; the others list the windows of `workflow_windows` of its creation time."""
-    for answer in (newest, exact, after, dates):
-        problem = refused(Q_WORKFLOW, answer, "/workflow", "workflow")
-        if problem:
-            return problem
-        if not answer.ok:
-            return cannot_tell(Q_WORKFLOW, f"/workflow answered HTTP {answer.status} {answer.message}".strip())
+    if problem := refused(Q_WORKFLOW, "/workflow", "workflow", newest, exact, after, dates, need_ok=True):
+        return problem
     docs = ((newest.body or {}).get("workflows") or {}).get("docs") if isinstance(newest.body, Mapping) else None
     if not docs:
         return cannot_tell(Q_WORKFLOW, "the account has no build to test the date filter with")
@@ -419,10 +397,10 @@ def _filters(excluding: Answer, including: Answer, target: str) -> Tuple[bool, s
 def classify_audit_format(
     newest: Answer, ms_excluding: Answer, ms_including: Answer, iso_excluding: Answer, iso_including: Answer
 ) -> Finding:
-    for answer in (newest, ms_excluding, ms_including, iso_excluding, iso_including):
-        problem = refused(Q_AUDIT_FORMAT, answer, "/audit", "audit")
-        if problem:
-            return problem
+    if problem := refused(
+        Q_AUDIT_FORMAT, "/audit", "audit", newest, ms_excluding, ms_including, iso_excluding, iso_including
+    ):
+        return problem
     if not newest.ok or not record_ids(newest.body, "data"):
         return cannot_tell(Q_AUDIT_FORMAT, "the audit log is empty (or refused): nothing to filter")
     target = record_ids(newest.body, "data")[0]
@@ -440,10 +418,8 @@ def classify_audit_format(
 
 def classify_audit_first_page(no_page: Answer, page0: Answer, page1: Answer, page2: Answer) -> Finding:
     """The same page size each time: no `page`, page=0, page=1, page=2."""
-    for answer in (no_page, page1):
-        problem = refused(Q_AUDIT_PAGE, answer, "/audit", "audit")
-        if problem:
-            return problem
+    if problem := refused(Q_AUDIT_PAGE, "/audit", "audit", no_page, page1):
+        return problem
     first, one, two = (record_ids(a.body, "data") if a.ok else None for a in (no_page, page1, page2))
     zero = record_ids(page0.body, "data") if page0.ok else None
     if not first or one is None:
@@ -467,8 +443,7 @@ def classify_audit_first_page(no_page: Answer, page0: Answer, page1: Answer, pag
 
 def classify_analytics_empty(answer: Answer) -> Finding:
     """`answer`: a report for the two days after today, which cannot hold data."""
-    problem = refused(Q_ANALYTICS_EMPTY, answer, "/analytics/reports", "account admin")
-    if problem:
+    if problem := refused(Q_ANALYTICS_EMPTY, "/analytics/reports", "account admin", answer):
         return problem
     if answer.status == 500:
         return finding(
@@ -496,8 +471,7 @@ def classify_analytics_empty(answer: Answer) -> Finding:
 
 def classify_build_rows(answer: Answer) -> Finding:
     """`answer`: buildAvgDuration by day over the 7 days up to the newest build."""
-    problem = refused(Q_BUILD_ROWS, answer, "/analytics/reports/buildAvgDuration", "account admin")
-    if problem:
+    if problem := refused(Q_BUILD_ROWS, "/analytics/reports/buildAvgDuration", "account admin", answer):
         return problem
     rows = (answer.body or {}).get("data") if answer.ok and isinstance(answer.body, Mapping) else None
     if not rows or not isinstance(rows, list):
@@ -515,10 +489,8 @@ def classify_build_rows(answer: Answer) -> Finding:
 def classify_active_committers(days30: Answer, days120: Answer) -> Finding:
     """activeCommitters by month over the last 30 days, and over the last 120 days (within its documented 3 months to
     1 year): a 400 for 30 days is a rejected window only if the longer window is accepted."""
-    for answer in (days30, days120):
-        problem = refused(Q_COMMITTERS, answer, "/analytics/reports/activeCommitters", "account admin")
-        if problem:
-            return problem
+    if problem := refused(Q_COMMITTERS, "/analytics/reports/activeCommitters", "account admin", days30, days120):
+        return problem
     said = lambda a: f"HTTP {a.status}" + (f" ({a.message})" if a.message else "")  # noqa: E731
     seen = f"30 days answer {said(days30)}; 120 days answer {said(days120)}"
     # A 500 means "no data for this range" (documented), not a rejected window.
@@ -548,8 +520,7 @@ def classify_retry_after(rate_limited: Sequence[Optional[str]]) -> Finding:
 
 
 def classify_hermes(triggers: Answer, events: Answer, public_events: Answer) -> Finding:
-    problem = refused(Q_HERMES, triggers, "/hermes/triggers", "pipeline")
-    if problem:
+    if problem := refused(Q_HERMES, "/hermes/triggers", "pipeline", triggers):
         return problem
     items = triggers.body if triggers.ok and isinstance(triggers.body, list) else None
     if items is None:
@@ -574,8 +545,7 @@ def classify_hermes(triggers: Answer, events: Answer, public_events: Answer) -> 
 
 
 def classify_environments_id(answer: Answer) -> Finding:
-    problem = refused(Q_ENVIRONMENTS_ID, answer, "/environments-v2", "environments-v2")
-    if problem:
+    if problem := refused(Q_ENVIRONMENTS_ID, "/environments-v2", "environments-v2", answer):
         return problem
     items = (answer.body or {}).get("docs") if isinstance(answer.body, Mapping) else None
     if not answer.ok or not isinstance(items, list):
@@ -597,8 +567,7 @@ def classify_environments_id(answer: Answer) -> Finding:
 
 def classify_annotations_none(answer: Answer) -> Finding:
     """`answer`: GET /annotations for a build id that cannot exist."""
-    problem = refused(Q_ANNOTATIONS, answer, "/annotations", "pipeline")
-    if problem:
+    if problem := refused(Q_ANNOTATIONS, "/annotations", "pipeline", answer):
         return problem
     if answer.status == 404:
         return finding(Q_ANNOTATIONS, "annotations_none", "not_found_404", "a lookup matching nothing answers HTTP 404")
@@ -701,8 +670,7 @@ def classify_gitops_fields(answer: Answer) -> List[Finding]:
 
 def classify_gitops_releases(answer: Answer) -> Finding:
     """`runtimes` and `gitopsReleases(pagination: {first: 1})` without filters, in one query."""
-    problem = gitops_refused(answer)
-    if problem:
+    if problem := gitops_refused(answer):
         return cannot_tell(Q_GITOPS_RELEASES, problem)
     got = answer.body.get("data") if isinstance(answer.body, Mapping) else None
     got = got if isinstance(got, Mapping) else {}
@@ -727,10 +695,8 @@ def classify_gitops_releases(answer: Answer) -> Finding:
 
 def classify_gitops_page_cap(field: str, page_51: Answer, page_50: Optional[Answer]) -> Finding:
     """`field(pagination: {first: 51})`, then (only if that was refused) `first: 50`."""
-    for answer in (page_51, page_50):
-        problem = answer is not None and gitops_refused(answer)
-        if problem:
-            return cannot_tell(Q_GITOPS_PAGE_CAP, problem)
+    if problem := gitops_refused(page_51) or (page_50 and gitops_refused(page_50)):
+        return cannot_tell(Q_GITOPS_PAGE_CAP, problem)
     got = page_51.body.get("data") if isinstance(page_51.body, Mapping) else None
     page = got.get(field) if isinstance(got, Mapping) else None
     if page_51.status == 200 and isinstance(page, Mapping):
@@ -753,8 +719,7 @@ def classify_gitops_page_cap(field: str, page_51: Answer, page_50: Optional[Answ
 
 def classify_gitops_introspection(answer: Answer) -> Finding:
     """`{ __schema { queryType { name } } }`."""
-    problem = gitops_refused(answer)
-    if problem:
+    if problem := gitops_refused(answer):
         return cannot_tell(Q_GITOPS_INTROSPECTION, problem)
     got = answer.body.get("data") if isinstance(answer.body, Mapping) else None
     if isinstance(got, Mapping) and isinstance(got.get("__schema"), Mapping):
@@ -1038,24 +1003,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     client = Client(args.base_url, key, graphql_url=args.graphql_url)
     started = time.monotonic()
     user = client.get("/user")
-    if user.status == 401:
-        print(
-            f"Codefresh rejected the API key (HTTP 401) at {client.base_url}/user; check the key and --base-url.",
-            file=sys.stderr,
-        )
-        return 1
-    if user.status == 403:
-        print(
-            f"Codefresh answered 403 Forbidden at {client.base_url}/user, which any valid key may read: it may have "
-            f"restricted the key for unusual activity; wait, or create a new key, and run the probe again.",
-            file=sys.stderr,
-        )
-        return 1
-    if user.status is None:
-        print(
-            f"No answer from {client.base_url}/user ({user.problem}); check --base-url and the network.",
-            file=sys.stderr,
-        )
+    where = f"{client.base_url}/user"
+    stop = {
+        401: f"Codefresh rejected the API key (HTTP 401) at {where}; check the key and --base-url.",
+        403: f"Codefresh answered 403 Forbidden at {where}, which any valid key may read: it may have restricted the "
+        "key for unusual activity; wait, or create a new key, and run the probe again.",
+        None: f"No answer from {where} ({user.problem}); check --base-url and the network.",
+    }
+    if user.status in stop:
+        print(stop[user.status], file=sys.stderr)
         return 1
     findings = probe(client)
     print(report(findings, client, time.monotonic() - started).replace(key, "<api key>"))

@@ -369,23 +369,14 @@ def _read_step(
 
 
 def _read_logs(doc: _JsonStream, text: StepText) -> None:
+    """A step's `logs`: a list or an object of chunks, or one chunk; a chunk that is not text is skipped."""
     kind = doc.peek()
-    if kind == "[":
-        for _ in doc.array_items():
-            _read_chunk(doc, text)
-    elif kind == "{":
-        for _ in doc.object_keys():
-            _read_chunk(doc, text)
-    else:
-        _read_chunk(doc, text)
-
-
-def _read_chunk(doc: _JsonStream, text: StepText) -> None:
-    if doc.peek() == '"':
-        for piece in doc.string_pieces():
-            text.add(piece)
-    else:
-        doc.skip()  # null or anything that is not text
+    for _ in doc.array_items() if kind == "[" else doc.object_keys() if kind == "{" else [None]:
+        if doc.peek() == '"':
+            for piece in doc.string_pieces():
+                text.add(piece)
+        else:
+            doc.skip()  # null or anything that is not text
 
 
 # ---------------------------------------------------------------------------------------------------------------
