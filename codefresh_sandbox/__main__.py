@@ -33,7 +33,7 @@ import sys
 import threading
 from typing import Any, List, Optional
 
-from .data import DEFAULT_ANCHOR, READINGS, STATES, SandboxConfig
+from .data import READINGS, STATES, SandboxConfig, recent_anchor
 from .progress import LOG_SHAPES
 from .server import SandboxServer
 
@@ -83,7 +83,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         help="share of the builds (the newest) not finished yet",
     )
     ap.add_argument("--seed", type=int, default=SandboxConfig.seed)
-    ap.add_argument("--anchor", default=DEFAULT_ANCHOR, help="the data's 'now' (ISO-8601)")
+    ap.add_argument(
+        "--anchor", default=recent_anchor(), help="the data's 'now' (ISO-8601; default: the first day of last month)"
+    )
     ap.add_argument("--latency-ms", type=float, default=0.0)
     ap.add_argument(
         "--run-polls",

@@ -18,13 +18,24 @@ from __future__ import annotations
 import bisect
 import threading
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Dict, List, Optional
 
 from . import accounts, analytics, audit, builds, gitops_data, images, pipelines, plain, progress, resources
 from .builds import BuildState
 from .common import DAY_MS, MINUTE_MS, Gen, dumps, iso, parse_iso_ms
 
-DEFAULT_ANCHOR = "2026-11-01T00:00:00Z"
+# The anchor of the sandbox's own tests, whose requests name days of the data (test_sandbox.py, ...).
+FIXED_ANCHOR = "2026-11-01T00:00:00Z"
+
+
+def recent_anchor(today: Optional[date] = None) -> str:
+    """The default anchor (the data's "now"): midnight UTC of the first day of last month, so the account is as recent
+    on any date as a real one is (what the connector reads depends on today: analytics a year back at most, builds
+    followed for some hours). On 2026-12-06 it is 2026-11-01, the anchor the figures of the docs were taken with."""
+    today = today or datetime.now(timezone.utc).date()
+    last_month = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+    return f"{last_month.isoformat()}T00:00:00Z"
 
 
 @dataclass
@@ -33,7 +44,7 @@ class SandboxConfig:
     pages of 100."""
 
     seed: int = 42
-    anchor: str = DEFAULT_ANCHOR  # the data's "now"; builds span `build_days` before it
+    anchor: str = field(default_factory=recent_anchor)  # the data's "now"; builds span `build_days` before it
     builds: int = 500
     build_days: int = 90
     unfinished_fraction: float = 0.02  # the newest ~2 % of builds are not finished

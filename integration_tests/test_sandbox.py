@@ -13,6 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -22,22 +23,29 @@ from codefresh_sandbox import (
     SANDBOX_LIMITED_API_KEY,
     SANDBOX_RESTRICTED_API_KEY,
     SMALL_ACCOUNT,
-    SandboxConfig,
     SandboxServer,
     plain,
 )
+from codefresh_sandbox import SandboxConfig as AnyDateSandboxConfig
 from codefresh_sandbox import audit as audit_module
 from codefresh_sandbox.common import parse_iso_ms
+from codefresh_sandbox.data import FIXED_ANCHOR
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 AUTH = {"Authorization": SANDBOX_API_KEY}
 SMALL = SMALL_ACCOUNT
 
 
+def SandboxConfig(**fields: Any) -> AnyDateSandboxConfig:
+    """This module's sandboxes sit at the fixed anchor that the dates of its requests are written for."""
+    return AnyDateSandboxConfig(**{"anchor": FIXED_ANCHOR, **fields})
+
+
 @pytest.fixture(scope="module")
 def server():
-    """The default sandbox, shared by the read-only tests (faults are cleared after each test)."""
-    with SandboxServer(SandboxConfig()) as srv:
+    """The default sandbox at the fixed anchor the tests' dates are written for, shared by the read-only tests
+    (faults are cleared after each test)."""
+    with SandboxServer(SandboxConfig(anchor=FIXED_ANCHOR)) as srv:
         yield srv
 
 

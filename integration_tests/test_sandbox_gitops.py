@@ -399,7 +399,7 @@ def test_promotions_answer_older_records_as_product_releases(srv):
     nodes, _ = walk(srv, "promotions", selection, 50)
     kinds = {n["__typename"] for n in nodes}
     assert kinds == {"Promotion", "ProductRelease"}
-    anchor = parse_iso_ms(SandboxConfig.anchor)
+    anchor = parse_iso_ms(SandboxConfig().anchor)
     for n in nodes:
         old = parse_iso_ms(n["createdAt"]) < anchor - 45 * 86_400_000
         assert n["__typename"] == ("ProductRelease" if old else "Promotion")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections import Counter
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -21,22 +22,28 @@ from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import read
 
 from codefresh_sandbox import SANDBOX_API_KEY, SMALL_ACCOUNT, SandboxConfig, SandboxServer
+from codefresh_sandbox.data import recent_anchor
 from codefresh_sandbox.expected import connector_command, expected_records
 from source_codefresh import SourceCodefresh
+
+# Dates a month or a few before the sandbox's "now" (its anchor, the first day of last month), as a connection of
+# 0.0.x would hold them on any date: 2026-06-01 .. 2026-10-31 and states of 2026-10-25 and 2026-10-01 in December 2026.
+ANCHOR = date.fromisoformat(recent_anchor()[:10])
+REPORTS_FROM, REPORTS_TO = (ANCHOR - timedelta(days=153)).isoformat(), (ANCHOR - timedelta(days=1)).isoformat()
 
 # As the 0.0.x spec saved it: account_id and start_date required, the report fields free text and a list.
 CONNECTOR_BUILDER_CONFIG: Dict[str, Any] = {
     "api_key": SANDBOX_API_KEY,
     "account_id": "5f1a2b3c4d5e6f7a8b9c0d1e",
     "report_granularity": "Daily",
-    "report_date_range": ["2026-06-01", "2026-10-31"],
+    "report_date_range": [REPORTS_FROM, REPORTS_TO],
     "start_date": "2025-01-01T00:00:00Z",
 }
-MIGRATED = {"analytics_granularity": "day", "analytics_start_date": "2026-06-01"}
+MIGRATED = {"analytics_granularity": "day", "analytics_start_date": REPORTS_FROM}
 # The states that connector saved (DatetimeBasedCursor, "%Y-%m-%dT%H:%M:%S.%fZ").
 CONNECTOR_BUILDER_STATES = {
-    "builds": {"created": "2026-10-25T00:00:00.000000Z"},
-    "audit": {"createdAt": "2026-10-01T00:00:00.000000Z"},
+    "builds": {"created": f"{ANCHOR - timedelta(days=7)}T00:00:00.000000Z"},
+    "audit": {"createdAt": f"{ANCHOR - timedelta(days=31)}T00:00:00.000000Z"},
 }
 
 
