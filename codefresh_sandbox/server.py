@@ -17,6 +17,7 @@ latency and faults.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import socketserver
 import sys
@@ -49,6 +50,9 @@ GRAPHQL_PATH = (
     "/2.0/api/graphql"  # on the same host as the REST API [GO `graphqlPath`, TF `DEFAULT_CODEFRESH_API2_URL`]
 )
 CONTROL_PREFIX = "/_sandbox"
+# A folder where every sandbox that stops adds its GraphQL queries and mutations (a line of JSON per sandbox, a file
+# per process): the test run's tally (conftest.py prints it and fails the run on a mutation).
+TALLY_ENV = "CODEFRESH_SANDBOX_TALLY"
 MAX_BODY = 10 * 1024 * 1024
 MAX_SESSIONS = 100_000
 ROUTES: List[Route] = (
@@ -469,8 +473,11 @@ class _StorageHandler(_Handler):
 class SandboxServer:
     """A Codefresh API look-alike on a background thread. See the module docstring and README.md."""
 
-    def __init__(self, config: Optional[SandboxConfig] = None):
+    def __init__(self, config: Optional[SandboxConfig] = None, tally: bool = True):
+        """`tally`: add this sandbox's GraphQL operations to the run's tally (TALLY_ENV) when it stops; False for a
+        test that sends mutations itself, on purpose."""
         self.config = config or SandboxConfig()
+        self._tally: Optional[Dict[str, int]] = {"query": 0, "mutation": 0} if tally else None
         self.data = SandboxData(self.config)
         self.faults = FaultEngine()
         self.latency_ms = float(self.config.latency_ms or 0)
@@ -515,7 +522,13 @@ class SandboxServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving, close open connections and the listening socket."""
+        """Stop serving, close open connections and the listening socket; add its GraphQL operations to the run's
+        tally."""
+        tally_dir = os.environ.get(TALLY_ENV)
+        if tally_dir and self._tally and any(self._tally.values()):
+            with open(os.path.join(tally_dir, f"{os.getpid()}.jsonl"), "a") as tally:
+                tally.write(json.dumps(self._tally) + "\n")
+            self._tally = {key: 0 for key in self._tally}
         for server_attr, thread_attr in (("_storage_httpd", "_storage_thread"), ("_httpd", "_thread")):
             httpd = getattr(self, server_attr)
             setattr(self, server_attr, None)
@@ -669,6 +682,8 @@ class SandboxServer:
         with self._stats_lock:
             for op in operations:
                 self._graphql[op] += 1
+                if self._tally is not None and op in self._tally:
+                    self._tally[op] += 1
             for name in fields:
                 self._graphql_fields[name] = self._graphql_fields.get(name, 0) + 1
 

@@ -5,37 +5,20 @@ body the connector sent is parsed: a query of root fields on the allowlist; the 
 
 from __future__ import annotations
 
-import json
 import math
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 import pytest
-import requests
 from graphql import OperationDefinitionNode, parse
 from graphql.language import FieldNode
 
 from codefresh_sandbox import SMALL_ACCOUNT, SandboxConfig, SandboxServer
 from integration_tests.syncs import read_streams, records
-from source_codefresh.graphql import GRAPHQL_PATH, QUERY_FIELDS
+from source_codefresh.graphql import QUERY_FIELDS
 from unit_tests.stream_cases import GITOPS_STREAMS
 
 # Pages: 80 releases and 60 promotions are two pages of 50; 40 workflows are 2 pages of 20 where every list pages.
 SIZES = dict(SMALL_ACCOUNT, gitops_promotions=60)
-
-
-@pytest.fixture
-def sent_bodies(monkeypatch) -> Iterator[List[Dict[str, Any]]]:
-    """The JSON body of every request the connector sends to the GraphQL API during the test."""
-    bodies: List[Dict[str, Any]] = []
-    send = requests.Session.send
-
-    def recording(self: requests.Session, request: requests.PreparedRequest, **kwargs: Any) -> Any:
-        if GRAPHQL_PATH in str(request.url):
-            bodies.append(json.loads(request.body or b"null"))
-        return send(self, request, **kwargs)
-
-    monkeypatch.setattr(requests.Session, "send", recording)
-    yield bodies
 
 
 def check_read_only(bodies: List[Dict[str, Any]], server: SandboxServer) -> None:

@@ -9,22 +9,20 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import pytest
-import requests
 from airbyte_cdk.models import AirbyteStateMessage, SyncMode
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput
 from airbyte_cdk.test.state_builder import StateBuilder
 
-from codefresh_sandbox import SMALL_ACCOUNT, SandboxConfig, SandboxServer
+from codefresh_sandbox import SandboxConfig, SandboxServer
 from integration_tests.syncs import final_state, read_streams, records
-from source_codefresh.graphql import GRAPHQL_PATH
+from integration_tests.test_gitops import SIZES
 
 STREAMS = ("gitops_releases", "gitops_promotions", "gitops_workflows", "gitops_workflow_nodes")
-# 80 releases and 60 promotions: two pages of 50; 40 workflows: two pages of 20 where every list pages. The second
-# sync reads 60 new records of each kind, past a page boundary again.
-SIZES = dict(SMALL_ACCOUNT, gitops_promotions=60)
+# SIZES: 80 releases and 60 promotions: two pages of 50; 40 workflows: two pages of 20 where every list pages. The
+# second sync reads 60 new records of each kind, past a page boundary again.
 NEW = 60
 NEW_UNFINISHED = 4
 
@@ -36,21 +34,6 @@ DATE_FILTERS = {
     "productReleases": "startDate",
     "workflows": "startDateFrom",
 }
-
-
-@pytest.fixture
-def sent_bodies(monkeypatch) -> Iterator[List[Dict[str, Any]]]:
-    """The JSON body of every request the connector sends to the GraphQL API during the test."""
-    bodies: List[Dict[str, Any]] = []
-    send = requests.Session.send
-
-    def recording(self: requests.Session, request: requests.PreparedRequest, **kwargs: Any) -> Any:
-        if GRAPHQL_PATH in str(request.url):
-            bodies.append(json.loads(request.body or b"null"))
-        return send(self, request, **kwargs)
-
-    monkeypatch.setattr(requests.Session, "send", recording)
-    yield bodies
 
 
 def date_filters(bodies: List[Dict[str, Any]]) -> Dict[str, Set[datetime]]:
