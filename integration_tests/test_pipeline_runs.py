@@ -259,8 +259,11 @@ def test_without_pipeline_runs_the_stream_is_not_discovered_and_nothing_is_poste
     built = catalog.build()
     output = read(SourceCodefresh(catalog=built, config=cfg), cfg, built)
     assert output.records and not output.errors
-    assert sandbox.stats()["posts"] == {}
-    assert not [route for route in sandbox.stats()["by_route"] if route.startswith("POST")]
+    stats = sandbox.stats()
+    assert stats["posts"] == {}
+    # The only POSTs are the GitOps streams' GraphQL queries (read-only: an allowlisted query, never a mutation).
+    assert [route for route in stats["by_route"] if route.startswith("POST")] == ["POST /2.0/api/graphql"]
+    assert stats["graphql"]["query"] > 0 and stats["graphql"]["mutation"] == 0
 
 
 def test_with_pipeline_runs_the_stream_is_discovered(sandbox):
