@@ -261,15 +261,17 @@ def test_unfinished_builds_spread_among_finished_ones_are_read_again_alone():
 
 
 def test_state_stays_small_with_20000_builds():
+    # The builds stream alone: the per-build streams keep the same cursor and state (a child's 20,000 requests
+    # add minutes of CPU to the suite and nothing to what this shows).
     with SandboxServer(SandboxConfig(builds=20000, pipelines=50, images=10, audit=10)) as server:
-        output = sync(server, streams=("builds", "build_details"), num_workers=32)
-        assert len(ids(output)) == 20000 and len(ids(output, "build_details")) == 20000
+        output = sync(server, streams=("builds",), num_workers=32)
+        assert len(ids(output)) == 20000
         assert server.expected()["builds_unfinished"] == 400
         sizes = {
             s.stream.stream_descriptor.name: len(json.dumps(s.stream.stream_state.__dict__))
             for s in final_state(output)
         }
-    assert all(size < 4096 for size in sizes.values()), sizes
+    assert set(sizes) == {"builds"} and all(size < 4096 for size in sizes.values()), sizes
 
 
 # --- helpers -----------------------------------------------------------------------------------------------------
