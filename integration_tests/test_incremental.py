@@ -15,6 +15,7 @@ from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput
 from airbyte_cdk.test.state_builder import StateBuilder
 
 from codefresh_sandbox import SandboxConfig, SandboxServer
+from codefresh_sandbox.data import FIXED_ANCHOR
 from integration_tests.syncs import final_state, read_streams
 
 BUILD_STREAMS = ("builds", "build_details", "build_steps")
@@ -185,7 +186,8 @@ def test_every_build_once_whatever_part_of_the_dates_the_server_reads(reading):
     """startDate/endDate may be read to the millisecond, as whole days, or as the first instant of their date:
     every build comes exactly once, across window boundaries and in two consecutive syncs, for the builds and the
     per-build streams."""
-    with SandboxServer(SandboxConfig(builds=600, workflow_dates=reading)) as server:
+    # The fixed anchor: the start date and the window boundary below are days of its data.
+    with SandboxServer(SandboxConfig(builds=600, workflow_dates=reading, anchor=FIXED_ANCHOR)) as server:
         # A window boundary (2026-10-28T12:00Z, 180 days after the start) falls among the builds, mid-day.
         first = sync(server, start_date="2026-05-01T12:00:00Z")
         boundary_day = [
