@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -59,6 +60,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if hasattr(session.config, "workerinput") or TALLY_ENV not in os.environ:
         return
     totals = _tally()
+    shutil.rmtree(os.environ[TALLY_ENV], ignore_errors=True)
     session.config.stash[_TALLY_KEY] = totals
     if totals["mutation"]:  # the connector is read-only: a mutation fails the run, whatever sent it
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
